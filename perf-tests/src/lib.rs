@@ -1,0 +1,1 @@
+//! Side-by-side performance tests: coregate against nginx and haproxy.

@@ -1,0 +1,1 @@
+//! CLI flags and config file, validated into a plain value.
