@@ -1,1 +1,61 @@
-//! CLI flags and config file, validated into a plain value.
+//! CLI flags and config file, validated into one plain value: [`Tuning`].
+//!
+//! ```text
+//!   flags (Cli) ──┐
+//!                 ├─ validate ─→ Tuning            (what the engine runs)
+//!   file (TOML) ──┘          └─→ TuningError       (every problem, file:line: field: message)
+//! ```
+//!
+//! Three ways to run, as `coregate` decides from its flags:
+//! - **config mode**, `--config FILE`: listeners, upstream groups and routes
+//!   from a TOML file (see `default.toml` for the layout);
+//! - **quick mode**, `--upstream ADDR` (repeatable): one group `default`, one
+//!   catch-all route, round-robin, like `caddy reverse-proxy --to`;
+//! - **embedded default**, neither: a welcome page on 127.0.0.1:8080.
+//!
+//! In every mode a flag overrides the matching file field
+//! (`--client-header-timeout` over `timeouts.client_header`), and anything
+//! unset falls back to a named [`defaults`] constant. The raw file structs
+//! (private `file` module) keep `toml::Spanned` positions, so an error names
+//! the file, line and field: `coregate.toml:12: routes[1].upstream: unknown
+//! upstream group "apii"`. Validation collects every semantic error before
+//! giving up; a TOML syntax or type error stops deserialization, so it is
+//! reported alone.
+//!
+//! This crate is a leaf: no async runtime, no clock, no I/O beyond reading
+//! the config file and `/proc/self/status` (for the CPUs this process may
+//! use). Validating the sample config in the tests takes well under a
+//! millisecond; it runs at startup and on reload, never per request.
+
+mod cli;
+pub mod defaults;
+mod error;
+mod file;
+mod host;
+mod locate;
+mod routes;
+mod tuning;
+mod units;
+mod validate;
+
+pub use crate::cli::{Admin, Cli, Command, CpuList};
+pub use crate::error::{ConfigError, Location, TuningError};
+pub use crate::tuning::{
+    BackendAddr, ConfigSource, HostMatch, Io, Limits, Pool, Route, RouteAction, Timeouts, Tuning,
+    UpstreamGroup,
+};
+pub use crate::units::{
+    format_duration, parse_body_limit, parse_cpu_list, parse_duration, parse_size,
+};
+pub use crate::validate::{parse_file, parse_toml};
+
+// === impl Tuning ===
+
+impl Tuning {
+    /// Flags, plus the file they name, validated against the CPUs this
+    /// process may use. Quick mode if `--upstream` is given, the embedded
+    /// default if neither `--config` nor `--upstream` is.
+    pub fn from_cli(cli: Cli) -> Result<Tuning, TuningError> {
+        validate::from_cli(&cli, &host::Host::detect())
+    }
+}

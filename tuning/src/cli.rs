@@ -1,0 +1,290 @@
+//! Command-line flags (clap derive). Every option is also a config-file
+//! field; a flag given on the command line overrides the file.
+//!
+//! Numbers stay wide (`u64`) here so that flags and file fields go through
+//! the same range checks in [`validate`](crate::validate), with the same messages.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::units::{parse_body_limit, parse_cpu_list, parse_duration, parse_size};
+
+/// coregate: a shard-per-core HTTP/1.1 edge gateway.
+///
+/// With neither --config nor --upstream it serves a built-in welcome page on
+/// 127.0.0.1:8080. --upstream is quick mode: one catch-all route,
+/// round-robin over the given backends. --config reads a TOML file; flags
+/// override the file's values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
+#[command(name = "coregate", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Config file (TOML); see `coregate check`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Listen address, repeatable [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<SocketAddr>,
+
+    /// Quick mode: proxy everything round-robin to this backend, repeatable
+    #[arg(long, value_name = "ADDR", conflicts_with = "config")]
+    pub upstream: Vec<SocketAddr>,
+
+    /// Number of shards [default: one per usable CPU, or one per --cpus entry]
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u64>,
+
+    /// Pin shard i to the i-th CPU of this list, e.g. 1,3 or 0-3 [default: not pinned by list]
+    #[arg(long, value_name = "LIST", value_parser = parse_cpu_flag)]
+    pub cpus: Option<CpuList>,
+
+    /// listen(2) backlog [default: 4096]
+    #[arg(long, value_name = "N")]
+    pub backlog: Option<u64>,
+
+    /// Open client connections per shard [default: 16384]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<u64>,
+
+    /// Admin endpoint address, or "off" [default: 127.0.0.1:9901]
+    #[arg(long, value_name = "ADDR|off", value_parser = parse_admin)]
+    pub admin: Option<Admin>,
+
+    /// Time to receive a request head, then 408 [default: 10s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub client_header_timeout: Option<Duration>,
+
+    /// Idle time between client body reads [default: 60s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub client_body_timeout: Option<Duration>,
+
+    /// Idle time of a kept-alive client connection [default: 75s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub client_keepalive_timeout: Option<Duration>,
+
+    /// Time to connect to a backend [default: 5s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub upstream_connect_timeout: Option<Duration>,
+
+    /// Time to receive a backend's response head [default: 60s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub upstream_header_timeout: Option<Duration>,
+
+    /// Idle time between backend body reads [default: 60s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub upstream_body_timeout: Option<Duration>,
+
+    /// How long a pooled backend connection may idle [default: 60s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub upstream_idle_timeout: Option<Duration>,
+
+    /// Pooled idle connections per shard per backend, 0 = no pooling [default: 256]
+    #[arg(long, value_name = "N")]
+    pub upstream_max_idle: Option<u64>,
+
+    /// Grace period for open connections on shutdown [default: 30s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub drain_timeout: Option<Duration>,
+
+    /// Request line plus headers, bytes or 16k-style size [default: 16384]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_head_bytes: Option<u64>,
+
+    /// Request headers per request [default: 100]
+    #[arg(long, value_name = "N")]
+    pub max_headers: Option<u64>,
+
+    /// Request target (path and query) length [default: 8192]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_target_bytes: Option<u64>,
+
+    /// Request body size, e.g. 10m or 1g; 0 = unlimited [default: unlimited]
+    #[arg(long, value_name = "BYTES", value_parser = parse_body_limit)]
+    pub max_body_bytes: Option<u64>,
+
+    /// io_uring entries per shard, a power of two [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub io_ring_entries: Option<u64>,
+
+    /// Provided read buffers per shard, a power of two [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub io_buffers: Option<u64>,
+
+    /// Bytes per provided read buffer [default: 16384]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub io_buffer_size: Option<u64>,
+
+    /// Bytes read but not yet consumed, per connection [default: 262144]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub io_max_unread: Option<u64>,
+
+    /// What to do instead of running.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Validate a config file: exit 0, or print every error (file:line: field: message) and exit 1
+    Check {
+        /// The config file to check.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+/// `--admin`: an address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admin {
+    /// No admin endpoint.
+    Off,
+    /// Serve the admin endpoint here.
+    At(SocketAddr),
+}
+
+/// `--cpus`: CPU numbers in shard order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+fn parse_cpu_flag(text: &str) -> Result<CpuList, String> {
+    parse_cpu_list(text).map(CpuList)
+}
+
+/// `off` or an `IP:port`.
+pub(crate) fn parse_admin(text: &str) -> Result<Admin, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(Admin::Off);
+    }
+    crate::validate::parse_addr(text).map(Admin::At)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::defaults::*;
+    use crate::units::format_duration;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_shows_every_default() {
+        let help = Cli::command().render_help().to_string();
+        let d = |d: Duration| format!("[default: {}]", format_duration(d));
+        let expected = [
+            format!("[default: {DEFAULT_LISTEN}]"),
+            format!("[default: {DEFAULT_BACKLOG}]"),
+            format!("[default: {DEFAULT_MAX_CONNECTIONS}]"),
+            format!("[default: {DEFAULT_ADMIN}]"),
+            d(DEFAULT_CLIENT_HEADER_TIMEOUT),
+            d(DEFAULT_CLIENT_BODY_TIMEOUT),
+            d(DEFAULT_CLIENT_KEEPALIVE_TIMEOUT),
+            d(DEFAULT_UPSTREAM_CONNECT_TIMEOUT),
+            d(DEFAULT_UPSTREAM_HEADER_TIMEOUT),
+            d(DEFAULT_DRAIN_TIMEOUT),
+            format!("[default: {DEFAULT_UPSTREAM_MAX_IDLE}]"),
+            format!("[default: {DEFAULT_MAX_HEAD_BYTES}]"),
+            format!("[default: {DEFAULT_MAX_HEADERS}]"),
+            format!("[default: {DEFAULT_MAX_TARGET_BYTES}]"),
+            format!("[default: {DEFAULT_IO_RING_ENTRIES}]"),
+            format!("[default: {DEFAULT_IO_BUFFERS}]"),
+            format!("[default: {DEFAULT_IO_BUFFER_SIZE}]"),
+            format!("[default: {DEFAULT_IO_MAX_UNREAD}]"),
+        ];
+        for text in expected {
+            assert!(help.contains(&text), "help lacks {text}:\n{help}");
+        }
+        // The duration defaults that share a value must each be stated.
+        let dur_lines = help
+            .lines()
+            .filter(|l| l.contains("[default: 60s]"))
+            .count();
+        assert_eq!(dur_lines, 4, "{help}");
+    }
+
+    #[test]
+    fn every_option_has_one_line_help() {
+        for arg in Cli::command().get_arguments() {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                !help.is_empty() && !help.contains('\n'),
+                "--{} help: {help:?}",
+                arg.get_id()
+            );
+        }
+    }
+
+    #[test]
+    fn parses_flags() {
+        let cli = Cli::try_parse_from([
+            "coregate",
+            "--listen",
+            "127.0.0.1:1",
+            "--listen",
+            "[::1]:2",
+            "--cpus",
+            "0-1",
+            "--admin",
+            "off",
+            "--client-header-timeout",
+            "500ms",
+            "--max-body-bytes",
+            "0",
+            "--io-buffer-size",
+            "32k",
+        ])
+        .unwrap();
+        assert_eq!(cli.listen.len(), 2);
+        assert_eq!(cli.cpus, Some(CpuList(vec![0, 1])));
+        assert_eq!(cli.admin, Some(Admin::Off));
+        assert_eq!(cli.client_header_timeout, Some(Duration::from_millis(500)));
+        assert_eq!(cli.max_body_bytes, Some(u64::MAX));
+        assert_eq!(cli.io_buffer_size, Some(32 * 1024));
+    }
+
+    #[test]
+    fn check_subcommand() {
+        let cli = Cli::try_parse_from(["coregate", "check", "--config", "x.toml"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Some(Command::Check {
+                config: "x.toml".into()
+            })
+        );
+        assert!(Cli::try_parse_from(["coregate", "check"]).is_err());
+    }
+
+    #[test]
+    fn upstream_conflicts_with_config() {
+        let r = Cli::try_parse_from([
+            "coregate",
+            "--config",
+            "a.toml",
+            "--upstream",
+            "127.0.0.1:1",
+        ]);
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn bad_flag_values_are_refused_by_clap() {
+        for args in [
+            ["--client-body-timeout", "10"],
+            ["--listen", "localhost:80"],
+            ["--cpus", "3-1"],
+            ["--admin", "nope"],
+            ["--max-body-bytes", "1x"],
+        ] {
+            let r = Cli::try_parse_from(std::iter::once("coregate").chain(args));
+            assert!(r.is_err(), "{args:?}");
+        }
+    }
+}

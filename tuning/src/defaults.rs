@@ -1,0 +1,80 @@
+//! Named defaults and hard bounds: every value a flag or config field falls
+//! back to, and the limits validation holds them to.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+/// `--listen` / `server.listen`.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+/// `--backlog` / `server.backlog`: the `listen(2)` queue length.
+pub const DEFAULT_BACKLOG: i32 = 4096;
+/// `--max-connections` / `server.max_connections`, per shard.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16384;
+/// `--admin` / `server.admin`.
+pub const DEFAULT_ADMIN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9901));
+
+/// `--client-header-timeout`: time to receive a full request head (408 after).
+pub const DEFAULT_CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// `--client-body-timeout`: idle time between two body reads.
+pub const DEFAULT_CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// `--client-keepalive-timeout`: idle time of a kept-alive client connection.
+pub const DEFAULT_CLIENT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+/// `--upstream-connect-timeout`.
+pub const DEFAULT_UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// `--upstream-header-timeout`: time to receive the upstream response head.
+pub const DEFAULT_UPSTREAM_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+/// `--upstream-body-timeout`: idle time between two upstream body reads.
+pub const DEFAULT_UPSTREAM_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// `--upstream-idle-timeout`: how long a pooled upstream connection may idle.
+pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// `--drain-timeout`: grace period for open connections on shutdown.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `--max-head-bytes`: request line plus headers.
+pub const DEFAULT_MAX_HEAD_BYTES: usize = 16384;
+/// `--max-headers`.
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+/// `--max-target-bytes`: the request target (path and query).
+pub const DEFAULT_MAX_TARGET_BYTES: usize = 8192;
+/// `--max-body-bytes`: `u64::MAX` means unlimited.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = u64::MAX;
+
+/// `--io-ring-entries`: io_uring submission queue size.
+pub const DEFAULT_IO_RING_ENTRIES: u32 = 1024;
+/// `--io-buffers`: provided buffers per shard (a power of two).
+pub const DEFAULT_IO_BUFFERS: u16 = 1024;
+/// `--io-buffer-size`: bytes per provided buffer.
+pub const DEFAULT_IO_BUFFER_SIZE: u32 = 16384;
+/// `--io-max-unread`: bytes read but not yet consumed, per connection.
+pub const DEFAULT_IO_MAX_UNREAD: usize = 262_144;
+
+/// `--upstream-max-idle`: pooled idle connections per shard per backend.
+pub const DEFAULT_UPSTREAM_MAX_IDLE: usize = 256;
+
+/// Name of the upstream group that quick mode (`--upstream`) creates.
+pub const QUICK_GROUP: &str = "default";
+
+/// Body of the embedded default config's only route.
+pub const WELCOME_BODY: &str = "coregate is running.\n\
+This is the built-in default response. Point coregate at a real upstream:\n\
+    coregate --listen 127.0.0.1:8080 --upstream 127.0.0.1:9000\n\
+or describe listeners, upstreams and routes in a file:\n\
+    coregate --config FILE\n";
+
+/// The embedded default config (`coregate` with neither `--config` nor `--upstream`).
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// Smallest accepted `--max-head-bytes`.
+pub const MIN_HEAD_BYTES: usize = 1024;
+/// Largest accepted `--max-headers`.
+pub const MAX_HEADERS_LIMIT: usize = 1024;
+/// Smallest accepted `--max-target-bytes`.
+pub const MIN_TARGET_BYTES: usize = 16;
+/// Largest accepted `--io-ring-entries` (the kernel's `IORING_MAX_ENTRIES`).
+pub const MAX_RING_ENTRIES: u32 = 32768;
+/// Largest accepted `--io-buffers` (a provided-buffer ring holds at most 2^15).
+pub const MAX_IO_BUFFERS: u16 = 32768;
+/// Smallest accepted `--io-buffer-size`.
+pub const MIN_IO_BUFFER_SIZE: u32 = 4096;
+/// Largest accepted `--io-buffer-size`.
+pub const MAX_IO_BUFFER_SIZE: u32 = 16 * 1024 * 1024;

@@ -1,0 +1,367 @@
+//! The config file as written: serde structs that keep every value's byte
+//! span (`toml::Spanned`) so validation can name the line. Nothing here is
+//! checked beyond TOML types and unknown fields; see [`validate`](crate::validate).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{ConfigError, Location, TuningError};
+use crate::locate;
+
+/// A config file read and deserialized, with its text kept for line numbers.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    /// The file as named on the command line.
+    pub(crate) path: PathBuf,
+    /// Its contents.
+    pub(crate) text: String,
+    /// Its contents, deserialized.
+    pub(crate) raw: FileConfig,
+}
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    #[serde(default)]
+    pub(crate) server: ServerFile,
+    #[serde(default)]
+    pub(crate) timeouts: TimeoutsFile,
+    #[serde(default)]
+    pub(crate) limits: LimitsFile,
+    #[serde(default)]
+    pub(crate) io: IoFile,
+    #[serde(default)]
+    pub(crate) pool: PoolFile,
+    #[serde(default)]
+    pub(crate) upstreams: BTreeMap<String, Spanned<UpstreamFile>>,
+    #[serde(default)]
+    pub(crate) routes: Vec<Spanned<RouteFile>>,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServerFile {
+    pub(crate) listen: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) shards: Option<Spanned<i64>>,
+    pub(crate) cpus: Option<Spanned<CpuSpec>>,
+    pub(crate) backlog: Option<Spanned<i64>>,
+    pub(crate) max_connections: Option<Spanned<i64>>,
+    pub(crate) admin: Option<Spanned<String>>,
+}
+
+/// `[timeouts]`: durations as text, `"10s"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TimeoutsFile {
+    pub(crate) client_header: Option<Spanned<String>>,
+    pub(crate) client_body: Option<Spanned<String>>,
+    pub(crate) client_keepalive: Option<Spanned<String>>,
+    pub(crate) upstream_connect: Option<Spanned<String>>,
+    pub(crate) upstream_header: Option<Spanned<String>>,
+    pub(crate) upstream_body: Option<Spanned<String>>,
+    pub(crate) upstream_idle: Option<Spanned<String>>,
+    pub(crate) drain: Option<Spanned<String>>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsFile {
+    pub(crate) max_head_bytes: Option<Spanned<IntOrText>>,
+    pub(crate) max_headers: Option<Spanned<i64>>,
+    pub(crate) max_target_bytes: Option<Spanned<IntOrText>>,
+    pub(crate) max_body_bytes: Option<Spanned<IntOrText>>,
+}
+
+/// `[io]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IoFile {
+    pub(crate) ring_entries: Option<Spanned<i64>>,
+    pub(crate) buffers: Option<Spanned<i64>>,
+    pub(crate) buffer_size: Option<Spanned<IntOrText>>,
+    pub(crate) max_unread: Option<Spanned<IntOrText>>,
+}
+
+/// `[pool]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PoolFile {
+    pub(crate) max_idle: Option<Spanned<i64>>,
+}
+
+/// `[upstreams.<name>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpstreamFile {
+    pub(crate) backends: Spanned<Vec<Spanned<BackendFile>>>,
+}
+
+/// One backend: `"127.0.0.1:9000"` (weight 1) or `{ address = "...", weight = 2 }`.
+#[derive(Debug)]
+pub(crate) enum BackendFile {
+    Address(String),
+    Table(BackendTable),
+}
+
+/// The table form of a backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BackendTable {
+    pub(crate) address: Spanned<String>,
+    pub(crate) weight: Option<Spanned<i64>>,
+}
+
+/// `[[routes]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteFile {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) host: Option<Spanned<String>>,
+    pub(crate) path_prefix: Option<Spanned<String>>,
+    pub(crate) upstream: Option<Spanned<String>>,
+    pub(crate) respond: Option<Spanned<RespondFile>>,
+}
+
+/// `respond = { status = 200, body = "...", headers = { ... } }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RespondFile {
+    pub(crate) status: Option<Spanned<i64>>,
+    pub(crate) body: Option<String>,
+    pub(crate) headers: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+}
+
+/// A size or count written as an integer or as text (`"16k"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IntOrText {
+    Int(i64),
+    Text(String),
+}
+
+/// `cpus = [0, 1]` or `cpus = "0-1"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CpuSpec {
+    List(Vec<i64>),
+    Text(String),
+}
+
+// === impl Loaded ===
+
+impl Loaded {
+    /// Reads and deserializes `path`.
+    pub(crate) fn read(path: &Path) -> Result<Loaded, TuningError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TuningError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Loaded::parse(path.to_owned(), text)
+    }
+
+    /// Deserializes `text`; a TOML or type error becomes one [`ConfigError`]
+    /// with the line and, where it can be told, the field.
+    pub(crate) fn parse(path: PathBuf, text: String) -> Result<Loaded, TuningError> {
+        match toml::from_str::<FileConfig>(&text) {
+            Ok(raw) => Ok(Loaded { path, text, raw }),
+            Err(e) => {
+                let span = e.span();
+                let line = span.as_ref().map(|s| locate::line_of(&text, s.start));
+                let field = span.map_or_else(String::new, |s| locate::field_at(&text, s));
+                let message = e.message().trim().replace('\n', "; ");
+                let location = Location::File { path, line };
+                Err(TuningError::Invalid(vec![ConfigError {
+                    location,
+                    field,
+                    message,
+                }]))
+            }
+        }
+    }
+}
+
+// === impl BackendFile ===
+
+impl<'de> Deserialize<'de> for BackendFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(BackendVisitor)
+    }
+}
+
+struct BackendVisitor;
+
+impl<'de> Visitor<'de> for BackendVisitor {
+    type Value = BackendFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"an address "IP:port" or a table { address = "IP:port", weight = N }"#)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<BackendFile, E> {
+        Ok(BackendFile::Address(v.to_owned()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BackendFile, A::Error> {
+        BackendTable::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(BackendFile::Table)
+    }
+}
+
+// === impl IntOrText ===
+
+impl<'de> Deserialize<'de> for IntOrText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(IntOrTextVisitor)
+    }
+}
+
+struct IntOrTextVisitor;
+
+impl Visitor<'_> for IntOrTextVisitor {
+    type Value = IntOrText;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a number of bytes or a size such as "16k", "10m", "1g""#)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<IntOrText, E> {
+        Ok(IntOrText::Int(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<IntOrText, E> {
+        i64::try_from(v)
+            .map(IntOrText::Int)
+            .map_err(|_| E::custom("number too large"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<IntOrText, E> {
+        Ok(IntOrText::Text(v.to_owned()))
+    }
+}
+
+// === impl CpuSpec ===
+
+impl<'de> Deserialize<'de> for CpuSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CpuSpecVisitor)
+    }
+}
+
+struct CpuSpecVisitor;
+
+impl<'de> Visitor<'de> for CpuSpecVisitor {
+    type Value = CpuSpec;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a list of CPU numbers such as [0, 1], or text such as "0-3""#)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<CpuSpec, E> {
+        Ok(CpuSpec::Text(v.to_owned()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<CpuSpec, A::Error> {
+        let mut cpus = Vec::new();
+        while let Some(cpu) = seq.next_element::<i64>()? {
+            cpus.push(cpu);
+        }
+        Ok(CpuSpec::List(cpus))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Loaded, TuningError> {
+        Loaded::parse("t.toml".into(), text.to_owned())
+    }
+
+    fn one_error(text: &str) -> String {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.errors().len(), 1, "{err}");
+        err.to_string()
+    }
+
+    #[test]
+    fn reads_both_backend_forms() {
+        let l = parse(
+            "[upstreams.api]\nbackends = [ { address = \"127.0.0.1:9000\", weight = 2 }, \"127.0.0.1:9001\" ]\n",
+        )
+        .unwrap();
+        let backends = &l.raw.upstreams["api"].get_ref().backends;
+        assert!(
+            matches!(backends.get_ref()[0].get_ref(), BackendFile::Table(t) if t.weight.as_ref().map(|w| *w.get_ref()) == Some(2))
+        );
+        assert!(
+            matches!(backends.get_ref()[1].get_ref(), BackendFile::Address(a) if a == "127.0.0.1:9001")
+        );
+    }
+
+    #[test]
+    fn reads_both_cpu_forms() {
+        let l = parse("[server]\ncpus = [0, 1]\n").unwrap();
+        assert_eq!(
+            l.raw.server.cpus.map(|c| c.into_inner()),
+            Some(CpuSpec::List(vec![0, 1]))
+        );
+        let l = parse("[server]\ncpus = \"0-1\"\n").unwrap();
+        assert_eq!(
+            l.raw.server.cpus.map(|c| c.into_inner()),
+            Some(CpuSpec::Text("0-1".into()))
+        );
+    }
+
+    #[test]
+    fn unknown_field_names_line_and_field() {
+        let e = one_error("[server]\nshards = 2\nlisen = [\"127.0.0.1:1\"]\n");
+        assert!(
+            e.starts_with("t.toml:3: server.lisen: unknown field `lisen`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_field_in_array_of_tables() {
+        let e = one_error(
+            "[[routes]]\nupstream = \"a\"\n\n[[routes]]\nupstream = \"b\"\npath = \"/\"\n",
+        );
+        assert!(
+            e.starts_with("t.toml:6: routes[1].path: unknown field `path`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_field_in_inline_table() {
+        let e =
+            one_error("[upstreams.api]\nbackends = [{ address = \"127.0.0.1:1\", wieght = 2 }]\n");
+        assert!(
+            e.starts_with("t.toml:2: upstreams.api.backends.wieght: unknown field `wieght`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_field() {
+        let e = one_error("[timeouts]\n\ndrain = 30\n");
+        assert!(
+            e.starts_with("t.toml:3: timeouts.drain: invalid type"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let e = one_error("[server]\nshards = 2\nlisten = [\"a\"\n");
+        assert!(e.starts_with("t.toml:3"), "{e}");
+        let e = one_error("[server\n");
+        assert!(e.starts_with("t.toml:1"), "{e}");
+    }
+}

@@ -1,0 +1,426 @@
+//! `[upstreams.*]` and `[[routes]]`: groups of backends, and the rules that
+//! send requests to them or answer them directly.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv6Addr, SocketAddr};
+
+use toml::Spanned;
+
+use crate::defaults::QUICK_GROUP;
+use crate::file::{BackendFile, FileConfig, RespondFile, RouteFile, UpstreamFile};
+use crate::tuning::{BackendAddr, HostMatch, Route, RouteAction, UpstreamGroup};
+use crate::validate::{non_negative, parse_addr, Checker};
+
+/// Headers the engine writes itself; a fixed response may not set them.
+const RESERVED_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "connection"];
+
+/// Quick mode: one group of `backends`, one catch-all route to it.
+pub(crate) fn quick(backends: &[SocketAddr]) -> (Vec<UpstreamGroup>, Vec<Route>) {
+    let backends = backends
+        .iter()
+        .map(|&address| BackendAddr { address, weight: 1 })
+        .collect();
+    let group = UpstreamGroup {
+        name: QUICK_GROUP.to_owned(),
+        backends,
+    };
+    (
+        vec![group],
+        vec![Route::catch_all(
+            QUICK_GROUP,
+            RouteAction::Proxy { group: 0 },
+        )],
+    )
+}
+
+/// Upstream groups (in name order) and routes (in file order) from the file.
+pub(crate) fn from_file(c: &mut Checker<'_>, raw: &FileConfig) -> (Vec<UpstreamGroup>, Vec<Route>) {
+    let groups: Vec<UpstreamGroup> = raw
+        .upstreams
+        .iter()
+        .map(|(name, up)| group(c, name, up))
+        .collect();
+    if raw.routes.is_empty() {
+        let location = c.whole_file();
+        c.fail(
+            location,
+            "routes",
+            "no routes: add a [[routes]] table with `upstream` or `respond`",
+        );
+    }
+    let routes: Vec<Route> = raw
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| route(c, i, r, &groups))
+        .collect();
+    check_unique_names(c, raw, &routes);
+    (groups, routes)
+}
+
+fn group(c: &mut Checker<'_>, name: &str, up: &Spanned<UpstreamFile>) -> UpstreamGroup {
+    let field = format!("upstreams.{name}.backends");
+    let list = &up.get_ref().backends;
+    if list.get_ref().is_empty() {
+        c.fail_at(
+            list.span(),
+            &field,
+            "no backends: list at least one \"IP:port\"",
+        );
+    }
+    let mut backends: Vec<BackendAddr> = Vec::new();
+    for (i, item) in list.get_ref().iter().enumerate() {
+        let field = format!("{field}[{i}]");
+        let Some(backend) = backend(c, &field, item) else {
+            continue;
+        };
+        if backends.iter().any(|b| b.address == backend.address) {
+            let message = format!(
+                "{} is listed twice; use `weight` to favour a backend",
+                backend.address
+            );
+            c.fail_at(item.span(), field, message);
+        }
+        backends.push(backend);
+    }
+    UpstreamGroup {
+        name: name.to_owned(),
+        backends,
+    }
+}
+
+fn backend(c: &mut Checker<'_>, field: &str, item: &Spanned<BackendFile>) -> Option<BackendAddr> {
+    match item.get_ref() {
+        BackendFile::Address(text) => match parse_addr(text) {
+            Ok(address) => Some(BackendAddr { address, weight: 1 }),
+            Err(message) => {
+                c.fail_at(item.span(), field, message);
+                None
+            }
+        },
+        BackendFile::Table(t) => {
+            let address = parse_addr(t.address.get_ref())
+                .map_err(|message| c.fail_at(t.address.span(), format!("{field}.address"), message))
+                .ok();
+            let weight = match &t.weight {
+                None => Some(1),
+                Some(w) => weight(*w.get_ref())
+                    .map_err(|message| c.fail_at(w.span(), format!("{field}.weight"), message))
+                    .ok(),
+            };
+            Some(BackendAddr {
+                address: address?,
+                weight: weight?,
+            })
+        }
+    }
+}
+
+fn weight(n: i64) -> Result<u32, String> {
+    match non_negative(n).map(u32::try_from) {
+        Ok(Ok(w)) if w > 0 => Ok(w),
+        _ => Err(format!("must be from 1 to {}, got {n}", u32::MAX)),
+    }
+}
+
+fn route(
+    c: &mut Checker<'_>,
+    i: usize,
+    raw: &Spanned<RouteFile>,
+    groups: &[UpstreamGroup],
+) -> Route {
+    let r = raw.get_ref();
+    let field = format!("routes[{i}]");
+    let name = r
+        .name
+        .as_ref()
+        .map_or_else(|| format!("route-{i}"), |n| n.get_ref().clone());
+    if let Some(n) = r.name.as_ref().filter(|n| n.get_ref().trim().is_empty()) {
+        c.fail_at(
+            n.span(),
+            format!("{field}.name"),
+            "empty name: omit it for the default \"route-N\"",
+        );
+    }
+    let host = r.host.as_ref().map_or(HostMatch::Any, |h| {
+        parse_host(h.get_ref()).unwrap_or_else(|message| {
+            c.fail_at(h.span(), format!("{field}.host"), message);
+            HostMatch::Any
+        })
+    });
+    let path_prefix = r.path_prefix.as_ref().map_or_else(
+        || "/".to_owned(),
+        |p| {
+            if let Err(message) = check_path_prefix(p.get_ref()) {
+                c.fail_at(p.span(), format!("{field}.path_prefix"), message);
+            }
+            p.get_ref().clone()
+        },
+    );
+    let action = action(c, &field, raw, groups);
+    Route {
+        name,
+        host,
+        path_prefix,
+        action,
+    }
+}
+
+fn action(
+    c: &mut Checker<'_>,
+    field: &str,
+    raw: &Spanned<RouteFile>,
+    groups: &[UpstreamGroup],
+) -> RouteAction {
+    let r = raw.get_ref();
+    let fallback = RouteAction::Proxy { group: 0 };
+    match (&r.upstream, &r.respond) {
+        (Some(up), None) => {
+            let name = up.get_ref();
+            match groups.iter().position(|g| &g.name == name) {
+                Some(group) => RouteAction::Proxy { group },
+                None => {
+                    c.fail_at(
+                        up.span(),
+                        format!("{field}.upstream"),
+                        unknown_group(name, groups),
+                    );
+                    fallback
+                }
+            }
+        }
+        (None, Some(respond)) => respond_action(c, &format!("{field}.respond"), respond),
+        (Some(_), Some(_)) => {
+            c.fail_at(
+                raw.span(),
+                field,
+                "has both `upstream` and `respond`; a route takes one action",
+            );
+            fallback
+        }
+        (None, None) => {
+            let message = "has no action: set `upstream = \"<group>\"` or `respond = { status = 200, body = \"...\" }`";
+            c.fail_at(raw.span(), field, message);
+            fallback
+        }
+    }
+}
+
+fn unknown_group(name: &str, groups: &[UpstreamGroup]) -> String {
+    let known: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    match known.is_empty() {
+        true => format!("unknown upstream group {name:?} (no [upstreams.<name>] defined)"),
+        false => format!(
+            "unknown upstream group {name:?} (defined: {})",
+            known.join(", ")
+        ),
+    }
+}
+
+fn respond_action(c: &mut Checker<'_>, field: &str, raw: &Spanned<RespondFile>) -> RouteAction {
+    let r = raw.get_ref();
+    let status = match &r.status {
+        None => 200,
+        Some(s) => match u16::try_from(*s.get_ref()) {
+            Ok(code) if (100..=599).contains(&code) => code,
+            _ => {
+                let message = format!("must be from 100 to 599, got {}", s.get_ref());
+                c.fail_at(s.span(), format!("{field}.status"), message);
+                200
+            }
+        },
+    };
+    let body = r.body.clone().unwrap_or_default();
+    if !body.is_empty() && (status < 200 || status == 204 || status == 304) {
+        let span = r.status.as_ref().map_or(raw.span(), Spanned::span);
+        c.fail_at(
+            span,
+            format!("{field}.body"),
+            format!("a {status} response cannot have a body"),
+        );
+    }
+    let headers = r
+        .headers
+        .as_ref()
+        .map_or_else(Vec::new, |h| headers(c, field, h.get_ref()));
+    RouteAction::Respond {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn headers(
+    c: &mut Checker<'_>,
+    field: &str,
+    raw: &BTreeMap<String, Spanned<String>>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, value) in raw {
+        let field = format!("{field}.headers.{name}");
+        match check_header(name, value.get_ref()) {
+            Ok(()) => out.push((name.to_ascii_lowercase(), value.get_ref().clone())),
+            Err(message) => c.fail_at(value.span(), field, message),
+        }
+    }
+    out
+}
+
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) {
+        return Err(format!("invalid header name {name:?}"));
+    }
+    if RESERVED_HEADERS
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+    {
+        return Err(format!("{name} is set by coregate"));
+    }
+    if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+        return Err("header value contains a control character (CR, LF, ...)".to_owned());
+    }
+    Ok(())
+}
+
+/// Every route name once; the error goes on the second use.
+fn check_unique_names(c: &mut Checker<'_>, raw: &FileConfig, routes: &[Route]) {
+    for (i, route) in routes.iter().enumerate() {
+        let Some(first) = routes[..i].iter().position(|r| r.name == route.name) else {
+            continue;
+        };
+        let span = |k: usize| {
+            raw.routes[k]
+                .get_ref()
+                .name
+                .as_ref()
+                .map_or(raw.routes[k].span(), Spanned::span)
+        };
+        let first_line = match c.at(span(first)) {
+            crate::error::Location::File {
+                line: Some(line), ..
+            } => format!(" (first used by routes[{first}], line {line})"),
+            _ => format!(" (first used by routes[{first}])"),
+        };
+        c.fail_at(
+            span(i),
+            format!("routes[{i}].name"),
+            format!("duplicate route name {:?}{first_line}", route.name),
+        );
+    }
+}
+
+/// `example.com` → exact; `*.example.com` → suffix `.example.com`; lowercased.
+pub(crate) fn parse_host(text: &str) -> Result<HostMatch, String> {
+    if text.is_empty() || text == "*" {
+        return Err("matches every host: omit `host` instead".to_owned());
+    }
+    if let Some(rest) = text.strip_prefix("*.") {
+        check_host_name(rest)?;
+        return Ok(HostMatch::Suffix(format!(".{}", rest.to_ascii_lowercase())));
+    }
+    check_host_name(text)?;
+    Ok(HostMatch::Exact(text.to_ascii_lowercase()))
+}
+
+fn check_host_name(name: &str) -> Result<(), String> {
+    if let Some(ip) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        return ip
+            .parse::<Ipv6Addr>()
+            .map(drop)
+            .map_err(|_| format!("invalid IPv6 host {name:?}"));
+    }
+    if name.contains('*') {
+        return Err(format!(
+            "invalid host pattern {name:?}: a wildcard may only be a leading \"*.\""
+        ));
+    }
+    if name.contains(':') {
+        return Err(format!(
+            "host pattern {name:?} has a port: ports are ignored when matching, drop it"
+        ));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    match name.len() <= 253 && name.split('.').all(label_ok) {
+        true => Ok(()),
+        false => Err(format!("invalid host name {name:?}")),
+    }
+}
+
+fn check_path_prefix(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("must start with \"/\", got {path:?}"));
+    }
+    match path
+        .bytes()
+        .find(|b| b.is_ascii_control() || b" ?#".contains(b))
+    {
+        Some(b) => Err(format!("must not contain {:?}", char::from(b))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_patterns() {
+        assert_eq!(
+            parse_host("Example.COM"),
+            Ok(HostMatch::Exact("example.com".into()))
+        );
+        assert_eq!(
+            parse_host("*.Example.com"),
+            Ok(HostMatch::Suffix(".example.com".into()))
+        );
+        assert_eq!(
+            parse_host("localhost"),
+            Ok(HostMatch::Exact("localhost".into()))
+        );
+        assert_eq!(parse_host("[::1]"), Ok(HostMatch::Exact("[::1]".into())));
+        for bad in [
+            "",
+            "*",
+            "a.*.com",
+            "*example.com",
+            "example.com:80",
+            "a..b",
+            "a b",
+            "[zz]",
+            "*.",
+        ] {
+            assert!(parse_host(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn path_prefixes() {
+        assert!(check_path_prefix("/").is_ok());
+        assert!(check_path_prefix("/api/v1").is_ok());
+        for bad in ["", "api", "/a b", "/a?b", "/a\n"] {
+            assert!(check_path_prefix(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn header_checks() {
+        assert!(check_header("content-type", "text/plain").is_ok());
+        assert!(check_header("bad name", "x").is_err());
+        assert!(check_header("Content-Length", "1").is_err());
+        assert!(check_header("x-a", "a\r\nb: c").is_err());
+    }
+
+    #[test]
+    fn weights() {
+        assert_eq!(weight(1), Ok(1));
+        assert!(weight(0).is_err());
+        assert!(weight(-1).is_err());
+        assert!(weight(i64::from(u32::MAX) + 1).is_err());
+    }
+}

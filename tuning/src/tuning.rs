@@ -1,0 +1,361 @@
+//! The validated value the engine consumes. Plain data: tests and benches
+//! build it in code (`Tuning { shards: 1, ..Tuning::default() }`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::defaults::*;
+
+/// Everything the engine needs to run, already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tuning {
+    /// Listening sockets; every shard binds each with `SO_REUSEPORT`.
+    pub listen: Vec<SocketAddr>,
+    /// Number of shards (one pinned executor each).
+    pub shards: usize,
+    /// CPU for shard `i` is `cpus[i]`; `None` lets the engine place shards.
+    pub cpus: Option<Vec<usize>>,
+    /// `listen(2)` backlog.
+    pub backlog: i32,
+    /// Open client connections allowed per shard.
+    pub max_connections: usize,
+    /// Admin endpoint; `None` disables it.
+    pub admin: Option<SocketAddr>,
+    /// Client and upstream timeouts.
+    pub timeouts: Timeouts,
+    /// Request size limits.
+    pub limits: Limits,
+    /// io_uring and buffer sizing.
+    pub io: Io,
+    /// Upstream connection pool.
+    pub pool: Pool,
+    /// Upstream groups; [`RouteAction::Proxy`] indexes into this.
+    pub upstreams: Vec<UpstreamGroup>,
+    /// Routes, matched in order; the first match wins.
+    pub routes: Vec<Route>,
+    /// Where the routes and upstreams came from.
+    pub source: ConfigSource,
+}
+
+/// Client and upstream timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time to receive a full request head; 408 after.
+    pub client_header: Duration,
+    /// Idle time between two client body reads.
+    pub client_body: Duration,
+    /// Idle time of a kept-alive client connection between requests.
+    pub client_keepalive: Duration,
+    /// Time to establish an upstream connection.
+    pub upstream_connect: Duration,
+    /// Time to receive the upstream response head.
+    pub upstream_header: Duration,
+    /// Idle time between two upstream body reads.
+    pub upstream_body: Duration,
+    /// How long a pooled upstream connection may sit idle.
+    pub upstream_idle: Duration,
+    /// Grace period for open connections on shutdown.
+    pub drain: Duration,
+}
+
+/// Request size limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Request line plus headers, in bytes.
+    pub max_head_bytes: usize,
+    /// Number of request headers.
+    pub max_headers: usize,
+    /// Request target (path and query), in bytes.
+    pub max_target_bytes: usize,
+    /// Request body, in bytes; `u64::MAX` means unlimited.
+    pub max_body_bytes: u64,
+}
+
+/// io_uring and buffer sizing, per shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Io {
+    /// io_uring submission queue entries (a power of two).
+    pub ring_entries: u32,
+    /// Provided buffers (a power of two).
+    pub buffers: u16,
+    /// Bytes per provided buffer.
+    pub buffer_size: u32,
+    /// Bytes read but not yet consumed that one connection may hold.
+    pub max_unread: usize,
+}
+
+/// Upstream connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    /// Idle connections kept per shard per backend; 0 disables pooling.
+    pub max_idle: usize,
+}
+
+/// A named set of backends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamGroup {
+    /// Group name, as routes refer to it.
+    pub name: String,
+    /// At least one backend.
+    pub backends: Vec<BackendAddr>,
+}
+
+/// One backend of an [`UpstreamGroup`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendAddr {
+    /// Where to connect.
+    pub address: SocketAddr,
+    /// Relative weight, at least 1.
+    pub weight: u32,
+}
+
+/// One routing rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Route name (given, or `route-<index>`), unique.
+    pub name: String,
+    /// Host header match (port ignored).
+    pub host: HostMatch,
+    /// Path prefix, starting with `/`.
+    pub path_prefix: String,
+    /// What to do with a matching request.
+    pub action: RouteAction,
+}
+
+/// How a route matches the Host header (the port is ignored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    /// Any host, or none.
+    Any,
+    /// This host exactly, lowercased.
+    Exact(String),
+    /// Any host ending with this suffix: `*.example.com` is `.example.com`, lowercased.
+    Suffix(String),
+}
+
+/// What a route does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteAction {
+    /// Forward to a backend of `upstreams[group]`.
+    Proxy {
+        /// Index into [`Tuning::upstreams`].
+        group: usize,
+    },
+    /// Answer with a fixed response.
+    Respond {
+        /// Status code, 100..=599.
+        status: u16,
+        /// Extra headers (Content-Length is added by the engine).
+        headers: Vec<(String, String)>,
+        /// Response body.
+        body: String,
+    },
+}
+
+/// Where routes and upstreams came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// The embedded `default.toml` (neither `--config` nor `--upstream`).
+    Embedded,
+    /// Quick mode: `--upstream` flags.
+    Quick,
+    /// A config file.
+    File(PathBuf),
+}
+
+// === impl Tuning ===
+
+impl Tuning {
+    /// The embedded default config, with no flags applied.
+    pub fn embedded_default() -> Tuning {
+        match crate::validate::embedded(&crate::host::Host::detect()) {
+            Ok(tuning) => tuning,
+            Err(_) => {
+                // `default.toml` is checked by tests; fall back to the same value in code.
+                debug_assert!(false, "embedded default.toml does not validate");
+                Tuning::default()
+            }
+        }
+    }
+
+    /// Quick mode: one group `default` with `upstreams`, one catch-all proxy route.
+    pub fn quick(listen: Vec<SocketAddr>, upstreams: Vec<SocketAddr>) -> Tuning {
+        let backends = upstreams
+            .into_iter()
+            .map(|address| BackendAddr { address, weight: 1 })
+            .collect();
+        Tuning {
+            listen,
+            upstreams: vec![UpstreamGroup {
+                name: QUICK_GROUP.to_owned(),
+                backends,
+            }],
+            routes: vec![Route::catch_all(
+                QUICK_GROUP,
+                RouteAction::Proxy { group: 0 },
+            )],
+            source: ConfigSource::Quick,
+            ..Tuning::default()
+        }
+    }
+}
+
+/// The embedded default, built in code: every `DEFAULT_*`, one shard per
+/// usable CPU, and the welcome route.
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            listen: vec![DEFAULT_LISTEN],
+            shards: crate::host::Host::detect().cpu_count(),
+            cpus: None,
+            backlog: DEFAULT_BACKLOG,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            admin: Some(DEFAULT_ADMIN),
+            timeouts: Timeouts::default(),
+            limits: Limits::default(),
+            io: Io::default(),
+            pool: Pool::default(),
+            upstreams: Vec::new(),
+            routes: vec![Route::catch_all("welcome", RouteAction::welcome())],
+            source: ConfigSource::Embedded,
+        }
+    }
+}
+
+// === impl Route ===
+
+impl Route {
+    /// A route matching every request.
+    pub fn catch_all(name: &str, action: RouteAction) -> Route {
+        Route {
+            name: name.to_owned(),
+            host: HostMatch::Any,
+            path_prefix: "/".to_owned(),
+            action,
+        }
+    }
+}
+
+// === impl RouteAction ===
+
+impl RouteAction {
+    /// The embedded default's response: 200, text/plain, [`WELCOME_BODY`].
+    pub fn welcome() -> RouteAction {
+        RouteAction::Respond {
+            status: 200,
+            headers: vec![(
+                "content-type".to_owned(),
+                "text/plain; charset=utf-8".to_owned(),
+            )],
+            body: WELCOME_BODY.to_owned(),
+        }
+    }
+}
+
+// === impl HostMatch ===
+
+impl HostMatch {
+    /// Whether `host` (a Host header value, port allowed) matches.
+    pub fn matches(&self, host: &str) -> bool {
+        let host = strip_port(host);
+        match self {
+            HostMatch::Any => true,
+            HostMatch::Exact(want) => host.eq_ignore_ascii_case(want),
+            HostMatch::Suffix(suffix) => {
+                host.len() > suffix.len()
+                    && host
+                        .get(host.len() - suffix.len()..)
+                        .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
+            }
+        }
+    }
+}
+
+/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            client_header: DEFAULT_CLIENT_HEADER_TIMEOUT,
+            client_body: DEFAULT_CLIENT_BODY_TIMEOUT,
+            client_keepalive: DEFAULT_CLIENT_KEEPALIVE_TIMEOUT,
+            upstream_connect: DEFAULT_UPSTREAM_CONNECT_TIMEOUT,
+            upstream_header: DEFAULT_UPSTREAM_HEADER_TIMEOUT,
+            upstream_body: DEFAULT_UPSTREAM_BODY_TIMEOUT,
+            upstream_idle: DEFAULT_UPSTREAM_IDLE_TIMEOUT,
+            drain: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_target_bytes: DEFAULT_MAX_TARGET_BYTES,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl Default for Io {
+    fn default() -> Self {
+        Io {
+            ring_entries: DEFAULT_IO_RING_ENTRIES,
+            buffers: DEFAULT_IO_BUFFERS,
+            buffer_size: DEFAULT_IO_BUFFER_SIZE,
+            max_unread: DEFAULT_IO_MAX_UNREAD,
+        }
+    }
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            max_idle: DEFAULT_UPSTREAM_MAX_IDLE,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_match_ignores_port_and_case() {
+        let exact = HostMatch::Exact("example.com".into());
+        assert!(exact.matches("Example.COM:8080"));
+        assert!(!exact.matches("www.example.com"));
+        let suffix = HostMatch::Suffix(".example.com".into());
+        assert!(suffix.matches("api.example.com:443"));
+        assert!(!suffix.matches("example.com"));
+        assert!(!suffix.matches(".example.com"));
+        assert!(HostMatch::Exact("[::1]".into()).matches("[::1]:80"));
+    }
+
+    #[test]
+    fn quick_has_one_group_and_catch_all() {
+        let up: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let t = Tuning::quick(vec!["127.0.0.1:0".parse().unwrap()], vec![up]);
+        assert_eq!(t.upstreams[0].name, "default");
+        assert_eq!(
+            t.upstreams[0].backends,
+            vec![BackendAddr {
+                address: up,
+                weight: 1
+            }]
+        );
+        assert_eq!(t.routes.len(), 1);
+        assert_eq!(t.routes[0].action, RouteAction::Proxy { group: 0 });
+        assert_eq!(t.routes[0].host, HostMatch::Any);
+        assert_eq!(t.source, ConfigSource::Quick);
+    }
+}

@@ -1,0 +1,747 @@
+//! Flags plus an optional file → one [`Tuning`], or every problem found.
+//!
+//! Each setting is taken from its flag if given, else from the file, else
+//! from its `DEFAULT_*`. Every value is checked where it was written, so an
+//! error names the flag, or the file, line and field. Checking never stops at
+//! the first problem: all of them are collected and reported together.
+
+use std::net::SocketAddr;
+use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::cli::{parse_admin, Admin, Cli};
+use crate::defaults::*;
+use crate::error::{ConfigError, Location, TuningError};
+use crate::file::{CpuSpec, FileConfig, IntOrText, Loaded};
+use crate::host::Host;
+use crate::routes;
+use crate::tuning::{ConfigSource, Io, Limits, Pool, Timeouts, Tuning};
+use crate::units::{body_limit, check_distinct, parse_cpu_list, parse_duration, parse_size};
+
+/// Name under which errors in the embedded default config are reported.
+const EMBEDDED_NAME: &str = "<embedded default.toml>";
+/// Largest accepted shard count.
+const MAX_SHARDS: u64 = 4096;
+
+/// `--config` or `--upstream` or neither, flags on top, checked against this host.
+pub(crate) fn from_cli(cli: &Cli, host: &Host) -> Result<Tuning, TuningError> {
+    match (&cli.config, cli.upstream.is_empty()) {
+        (Some(path), _) => {
+            let loaded = Loaded::read(path)?;
+            validate(cli, Some(&loaded), ConfigSource::File(path.clone()), host)
+        }
+        (None, false) => validate(cli, None, ConfigSource::Quick, host),
+        (None, true) => {
+            let loaded = Loaded::parse(EMBEDDED_NAME.into(), DEFAULT_TOML.to_owned())?;
+            validate(cli, Some(&loaded), ConfigSource::Embedded, host)
+        }
+    }
+}
+
+/// A config file on its own, with no flags: what `coregate check` and reload use.
+pub fn parse_file(path: &Path) -> Result<Tuning, TuningError> {
+    let cli = Cli {
+        config: Some(path.to_owned()),
+        ..Cli::default()
+    };
+    from_cli(&cli, &Host::detect())
+}
+
+/// Config text on its own, reported under `name`: for tests and reload from memory.
+pub fn parse_toml(name: impl Into<PathBuf>, text: &str) -> Result<Tuning, TuningError> {
+    let name = name.into();
+    let loaded = Loaded::parse(name.clone(), text.to_owned())?;
+    validate(
+        &Cli::default(),
+        Some(&loaded),
+        ConfigSource::File(name),
+        &Host::detect(),
+    )
+}
+
+/// The embedded default config with no flags.
+pub(crate) fn embedded(host: &Host) -> Result<Tuning, TuningError> {
+    from_cli(&Cli::default(), host)
+}
+
+/// `IP:port`; host names are refused rather than resolved.
+pub(crate) fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!("invalid address {text:?}: expected IP:port such as 127.0.0.1:8080 or [::1]:8080 (names are not resolved)")
+    })
+}
+
+/// The core: merge flags over `file` over defaults, and check everything.
+pub(crate) fn validate(
+    cli: &Cli,
+    file: Option<&Loaded>,
+    source: ConfigSource,
+    host: &Host,
+) -> Result<Tuning, TuningError> {
+    let empty = FileConfig::default();
+    let raw = file.map_or(&empty, |f| &f.raw);
+    let mut c = Checker {
+        file,
+        errors: Vec::new(),
+    };
+    let server = server(&mut c, cli, raw, host);
+    let timeouts = timeouts(&mut c, cli, raw);
+    let limits = limits(&mut c, cli, raw);
+    let io = io(&mut c, cli, raw);
+    let max_idle = c.int(
+        cli.upstream_max_idle,
+        Key::MAX_IDLE,
+        raw.pool.max_idle.as_ref(),
+        0..=u32::MAX.into(),
+    );
+    let pool = Pool {
+        max_idle: cast(max_idle, DEFAULT_UPSTREAM_MAX_IDLE),
+    };
+    let (upstreams, routes) = match source {
+        ConfigSource::Quick => routes::quick(&cli.upstream),
+        _ => routes::from_file(&mut c, raw),
+    };
+    let tuning = Tuning {
+        listen: server.listen,
+        shards: server.shards,
+        cpus: server.cpus,
+        backlog: server.backlog,
+        max_connections: server.max_connections,
+        admin: server.admin,
+        timeouts,
+        limits,
+        io,
+        pool,
+        upstreams,
+        routes,
+        source,
+    };
+    c.finish(tuning)
+}
+
+/// A setting's two names: the flag and the file field.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key {
+    flag: &'static str,
+    field: &'static str,
+}
+
+impl Key {
+    const LISTEN: Key = Key {
+        flag: "listen",
+        field: "server.listen",
+    };
+    const SHARDS: Key = Key {
+        flag: "shards",
+        field: "server.shards",
+    };
+    const CPUS: Key = Key {
+        flag: "cpus",
+        field: "server.cpus",
+    };
+    const BACKLOG: Key = Key {
+        flag: "backlog",
+        field: "server.backlog",
+    };
+    const MAX_CONNECTIONS: Key = Key {
+        flag: "max-connections",
+        field: "server.max_connections",
+    };
+    const ADMIN: Key = Key {
+        flag: "admin",
+        field: "server.admin",
+    };
+    const CLIENT_HEADER: Key = Key {
+        flag: "client-header-timeout",
+        field: "timeouts.client_header",
+    };
+    const CLIENT_BODY: Key = Key {
+        flag: "client-body-timeout",
+        field: "timeouts.client_body",
+    };
+    const CLIENT_KEEPALIVE: Key = Key {
+        flag: "client-keepalive-timeout",
+        field: "timeouts.client_keepalive",
+    };
+    const UPSTREAM_CONNECT: Key = Key {
+        flag: "upstream-connect-timeout",
+        field: "timeouts.upstream_connect",
+    };
+    const UPSTREAM_HEADER: Key = Key {
+        flag: "upstream-header-timeout",
+        field: "timeouts.upstream_header",
+    };
+    const UPSTREAM_BODY: Key = Key {
+        flag: "upstream-body-timeout",
+        field: "timeouts.upstream_body",
+    };
+    const UPSTREAM_IDLE: Key = Key {
+        flag: "upstream-idle-timeout",
+        field: "timeouts.upstream_idle",
+    };
+    const DRAIN: Key = Key {
+        flag: "drain-timeout",
+        field: "timeouts.drain",
+    };
+    const MAX_HEAD_BYTES: Key = Key {
+        flag: "max-head-bytes",
+        field: "limits.max_head_bytes",
+    };
+    const MAX_HEADERS: Key = Key {
+        flag: "max-headers",
+        field: "limits.max_headers",
+    };
+    const MAX_TARGET_BYTES: Key = Key {
+        flag: "max-target-bytes",
+        field: "limits.max_target_bytes",
+    };
+    const MAX_BODY_BYTES: Key = Key {
+        flag: "max-body-bytes",
+        field: "limits.max_body_bytes",
+    };
+    const RING_ENTRIES: Key = Key {
+        flag: "io-ring-entries",
+        field: "io.ring_entries",
+    };
+    const BUFFERS: Key = Key {
+        flag: "io-buffers",
+        field: "io.buffers",
+    };
+    const BUFFER_SIZE: Key = Key {
+        flag: "io-buffer-size",
+        field: "io.buffer_size",
+    };
+    const MAX_UNREAD: Key = Key {
+        flag: "io-max-unread",
+        field: "io.max_unread",
+    };
+    const MAX_IDLE: Key = Key {
+        flag: "upstream-max-idle",
+        field: "pool.max_idle",
+    };
+}
+
+/// A value and where it was written.
+#[derive(Debug, Clone)]
+pub(crate) struct Given<T> {
+    pub(crate) value: T,
+    pub(crate) location: Location,
+    pub(crate) field: String,
+}
+
+/// Collects errors, each placed in the file or on the command line.
+#[derive(Debug)]
+pub(crate) struct Checker<'a> {
+    file: Option<&'a Loaded>,
+    errors: Vec<ConfigError>,
+}
+
+// === impl Checker ===
+
+impl Checker<'_> {
+    /// The file line holding `span`.
+    pub(crate) fn at(&self, span: Range<usize>) -> Location {
+        match self.file {
+            Some(f) => Location::File {
+                path: f.path.clone(),
+                line: Some(crate::locate::line_of(&f.text, span.start)),
+            },
+            None => Location::CommandLine,
+        }
+    }
+
+    /// The file as a whole, for something missing from it.
+    pub(crate) fn whole_file(&self) -> Location {
+        match self.file {
+            Some(f) => Location::File {
+                path: f.path.clone(),
+                line: None,
+            },
+            None => Location::CommandLine,
+        }
+    }
+
+    /// Records one problem.
+    pub(crate) fn fail(
+        &mut self,
+        location: Location,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.errors.push(ConfigError {
+            location,
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Records a problem with a value at `span` in the file.
+    pub(crate) fn fail_at(
+        &mut self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let location = self.at(span);
+        self.fail(location, field, message);
+    }
+
+    fn fail_given<T>(&mut self, given: &Given<T>, message: impl Into<String>) {
+        self.fail(given.location.clone(), given.field.clone(), message);
+    }
+
+    /// The flag if given, else the file value converted, else `None`.
+    fn pick<R, T>(
+        &mut self,
+        flag: Option<T>,
+        key: Key,
+        raw: Option<&Spanned<R>>,
+        convert: impl FnOnce(&R) -> Result<T, String>,
+    ) -> Option<Given<T>> {
+        if let Some(value) = flag {
+            return Some(Given {
+                value,
+                location: Location::CommandLine,
+                field: format!("--{}", key.flag),
+            });
+        }
+        let raw = raw?;
+        let location = self.at(raw.span());
+        match convert(raw.get_ref()) {
+            Ok(value) => Some(Given {
+                value,
+                location,
+                field: key.field.to_owned(),
+            }),
+            Err(message) => {
+                self.fail(location, key.field, message);
+                None
+            }
+        }
+    }
+
+    /// Keeps `given` if `check` passes; records the problem otherwise.
+    fn accept<T>(
+        &mut self,
+        given: Option<Given<T>>,
+        check: impl FnOnce(&T) -> Result<(), String>,
+    ) -> Option<Given<T>> {
+        let given = given?;
+        match check(&given.value) {
+            Ok(()) => Some(given),
+            Err(message) => {
+                self.fail_given(&given, message);
+                None
+            }
+        }
+    }
+
+    /// An integer setting within `range`.
+    fn int(
+        &mut self,
+        flag: Option<u64>,
+        key: Key,
+        raw: Option<&Spanned<i64>>,
+        range: RangeInclusive<u64>,
+    ) -> Option<Given<u64>> {
+        let given = self.pick(flag, key, raw, |&n| non_negative(n));
+        self.accept(given, |n| within(*n, &range))
+    }
+
+    /// A byte-size setting (`16384` or `"16k"`) within `range`.
+    fn size(
+        &mut self,
+        flag: Option<u64>,
+        key: Key,
+        raw: Option<&Spanned<IntOrText>>,
+        range: RangeInclusive<u64>,
+    ) -> Option<Given<u64>> {
+        let given = self.pick(flag, key, raw, size_of);
+        self.accept(given, |n| within(*n, &range))
+    }
+
+    /// A power of two within `range`.
+    fn power_of_two(
+        &mut self,
+        flag: Option<u64>,
+        key: Key,
+        raw: Option<&Spanned<i64>>,
+        range: RangeInclusive<u64>,
+    ) -> Option<Given<u64>> {
+        let given = self.pick(flag, key, raw, |&n| non_negative(n));
+        self.accept(given, |&n| {
+            match n.is_power_of_two() && range.contains(&n) {
+                true => Ok(()),
+                false => Err(format!(
+                    "must be a power of two from {} to {}, got {n}",
+                    range.start(),
+                    range.end()
+                )),
+            }
+        })
+    }
+
+    /// A timeout; zero is refused unless `allow_zero`.
+    fn duration(
+        &mut self,
+        flag: Option<Duration>,
+        key: Key,
+        raw: Option<&Spanned<String>>,
+        default: Duration,
+        allow_zero: bool,
+    ) -> Duration {
+        let given = self.pick(flag, key, raw, |text| parse_duration(text));
+        let given = self.accept(given, |d| match allow_zero || !d.is_zero() {
+            true => Ok(()),
+            false => Err("must be greater than zero".to_owned()),
+        });
+        given.map_or(default, |g| g.value)
+    }
+
+    /// The value, or every error found.
+    fn finish(self, tuning: Tuning) -> Result<Tuning, TuningError> {
+        match self.errors.is_empty() {
+            true => Ok(tuning),
+            false => Err(TuningError::Invalid(self.errors)),
+        }
+    }
+}
+
+/// `[server]` settings once merged.
+struct Server {
+    listen: Vec<SocketAddr>,
+    shards: usize,
+    cpus: Option<Vec<usize>>,
+    backlog: i32,
+    max_connections: usize,
+    admin: Option<SocketAddr>,
+}
+
+fn server(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig, host: &Host) -> Server {
+    let s = &raw.server;
+    let shards = c.int(cli.shards, Key::SHARDS, s.shards.as_ref(), 1..=MAX_SHARDS);
+    let cpus = cpus(c, cli, raw, host);
+    let (shards, cpus) = shards_and_cpus(c, shards, cpus, host);
+    let backlog = c.int(
+        cli.backlog,
+        Key::BACKLOG,
+        s.backlog.as_ref(),
+        1..=i32::MAX as u64,
+    );
+    let max_conns = c.int(
+        cli.max_connections,
+        Key::MAX_CONNECTIONS,
+        s.max_connections.as_ref(),
+        1..=u32::MAX.into(),
+    );
+    let flag_admin = cli.admin;
+    let admin = c.pick(flag_admin, Key::ADMIN, s.admin.as_ref(), |t| parse_admin(t));
+    Server {
+        listen: listen(c, cli, raw),
+        shards,
+        cpus,
+        backlog: cast(backlog, DEFAULT_BACKLOG),
+        max_connections: cast(max_conns, DEFAULT_MAX_CONNECTIONS),
+        admin: match admin.map_or(Admin::At(DEFAULT_ADMIN), |g| g.value) {
+            Admin::Off => None,
+            Admin::At(addr) => Some(addr),
+        },
+    }
+}
+
+fn listen(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Vec<SocketAddr> {
+    let given: Vec<(SocketAddr, Location, String)> = if !cli.listen.is_empty() {
+        let field = format!("--{}", Key::LISTEN.flag);
+        cli.listen
+            .iter()
+            .map(|&a| (a, Location::CommandLine, field.clone()))
+            .collect()
+    } else if let Some(list) = &raw.server.listen {
+        if list.get_ref().is_empty() {
+            c.fail_at(
+                list.span(),
+                Key::LISTEN.field,
+                "no listen addresses: give at least one, e.g. [\"127.0.0.1:8080\"]",
+            );
+        }
+        let mut out = Vec::new();
+        for (i, item) in list.get_ref().iter().enumerate() {
+            let field = format!("{}[{i}]", Key::LISTEN.field);
+            match parse_addr(item.get_ref()) {
+                Ok(addr) => out.push((addr, c.at(item.span()), field)),
+                Err(message) => c.fail_at(item.span(), field, message),
+            }
+        }
+        out
+    } else {
+        return vec![DEFAULT_LISTEN];
+    };
+    for (i, (addr, location, field)) in given.iter().enumerate() {
+        if given[..i].iter().any(|(a, _, _)| a == addr) {
+            c.fail(
+                location.clone(),
+                field.clone(),
+                format!("{addr} is listed twice"),
+            );
+        }
+    }
+    given.into_iter().map(|(a, _, _)| a).collect()
+}
+
+fn cpus(
+    c: &mut Checker<'_>,
+    cli: &Cli,
+    raw: &FileConfig,
+    host: &Host,
+) -> Option<Given<Vec<usize>>> {
+    let given = c.pick(
+        cli.cpus.clone().map(|l| l.0),
+        Key::CPUS,
+        raw.server.cpus.as_ref(),
+        cpu_spec,
+    );
+    c.accept(given, |cpus| {
+        if cpus.is_empty() {
+            return Err("empty CPU list: omit it to let coregate place shards".to_owned());
+        }
+        let outside: Vec<String> = cpus
+            .iter()
+            .filter(|&&cpu| !host.allows(cpu))
+            .map(ToString::to_string)
+            .collect();
+        match outside.is_empty() {
+            true => Ok(()),
+            false => Err(format!(
+                "CPU {} not available to this process (usable: {})",
+                outside.join(", "),
+                host.describe()
+            )),
+        }
+    })
+}
+
+/// Shards default to one per listed CPU, else one per usable CPU; more
+/// shards than listed CPUs is an error. `cpus` is cut to `shards` entries.
+fn shards_and_cpus(
+    c: &mut Checker<'_>,
+    shards: Option<Given<u64>>,
+    cpus: Option<Given<Vec<usize>>>,
+    host: &Host,
+) -> (usize, Option<Vec<usize>>) {
+    let shards = shards.map(|g| (cast(Some(g.clone()), 1usize), g));
+    match (shards, cpus) {
+        (Some((n, g)), Some(mut list)) => {
+            if n > list.value.len() {
+                let message = format!(
+                    "{n} shards but only {} CPUs listed in {}",
+                    list.value.len(),
+                    list.field
+                );
+                c.fail_given(&g, message);
+            }
+            list.value.truncate(n);
+            (n, Some(list.value))
+        }
+        (None, Some(list)) => (list.value.len(), Some(list.value)),
+        (Some((n, _)), None) => (n, None),
+        (None, None) => (host.cpu_count(), None),
+    }
+}
+
+fn timeouts(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Timeouts {
+    let t = &raw.timeouts;
+    Timeouts {
+        client_header: c.duration(
+            cli.client_header_timeout,
+            Key::CLIENT_HEADER,
+            t.client_header.as_ref(),
+            DEFAULT_CLIENT_HEADER_TIMEOUT,
+            false,
+        ),
+        client_body: c.duration(
+            cli.client_body_timeout,
+            Key::CLIENT_BODY,
+            t.client_body.as_ref(),
+            DEFAULT_CLIENT_BODY_TIMEOUT,
+            false,
+        ),
+        client_keepalive: c.duration(
+            cli.client_keepalive_timeout,
+            Key::CLIENT_KEEPALIVE,
+            t.client_keepalive.as_ref(),
+            DEFAULT_CLIENT_KEEPALIVE_TIMEOUT,
+            false,
+        ),
+        upstream_connect: c.duration(
+            cli.upstream_connect_timeout,
+            Key::UPSTREAM_CONNECT,
+            t.upstream_connect.as_ref(),
+            DEFAULT_UPSTREAM_CONNECT_TIMEOUT,
+            false,
+        ),
+        upstream_header: c.duration(
+            cli.upstream_header_timeout,
+            Key::UPSTREAM_HEADER,
+            t.upstream_header.as_ref(),
+            DEFAULT_UPSTREAM_HEADER_TIMEOUT,
+            false,
+        ),
+        upstream_body: c.duration(
+            cli.upstream_body_timeout,
+            Key::UPSTREAM_BODY,
+            t.upstream_body.as_ref(),
+            DEFAULT_UPSTREAM_BODY_TIMEOUT,
+            false,
+        ),
+        upstream_idle: c.duration(
+            cli.upstream_idle_timeout,
+            Key::UPSTREAM_IDLE,
+            t.upstream_idle.as_ref(),
+            DEFAULT_UPSTREAM_IDLE_TIMEOUT,
+            false,
+        ),
+        drain: c.duration(
+            cli.drain_timeout,
+            Key::DRAIN,
+            t.drain.as_ref(),
+            DEFAULT_DRAIN_TIMEOUT,
+            true,
+        ),
+    }
+}
+
+fn limits(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Limits {
+    let l = &raw.limits;
+    let head = c.size(
+        cli.max_head_bytes,
+        Key::MAX_HEAD_BYTES,
+        l.max_head_bytes.as_ref(),
+        MIN_HEAD_BYTES as u64..=MAX_IO_BUFFER_SIZE.into(),
+    );
+    let headers = c.int(
+        cli.max_headers,
+        Key::MAX_HEADERS,
+        l.max_headers.as_ref(),
+        1..=MAX_HEADERS_LIMIT as u64,
+    );
+    let target = c.size(
+        cli.max_target_bytes,
+        Key::MAX_TARGET_BYTES,
+        l.max_target_bytes.as_ref(),
+        MIN_TARGET_BYTES as u64..=MAX_IO_BUFFER_SIZE.into(),
+    );
+    let body = c.pick(
+        cli.max_body_bytes,
+        Key::MAX_BODY_BYTES,
+        l.max_body_bytes.as_ref(),
+        |raw| size_of(raw).map(body_limit),
+    );
+    let max_head_bytes = cast(head, DEFAULT_MAX_HEAD_BYTES);
+    if let Some(t) = target.as_ref().filter(|t| t.value > max_head_bytes as u64) {
+        c.fail_given(
+            t,
+            format!(
+                "{} is larger than max_head_bytes ({max_head_bytes})",
+                t.value
+            ),
+        );
+    }
+    Limits {
+        max_head_bytes,
+        max_headers: cast(headers, DEFAULT_MAX_HEADERS),
+        max_target_bytes: cast(target, DEFAULT_MAX_TARGET_BYTES),
+        max_body_bytes: body.map_or(DEFAULT_MAX_BODY_BYTES, |g| g.value),
+    }
+}
+
+fn io(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Io {
+    let r = &raw.io;
+    let ring = c.power_of_two(
+        cli.io_ring_entries,
+        Key::RING_ENTRIES,
+        r.ring_entries.as_ref(),
+        8..=MAX_RING_ENTRIES.into(),
+    );
+    let buffers = c.power_of_two(
+        cli.io_buffers,
+        Key::BUFFERS,
+        r.buffers.as_ref(),
+        1..=MAX_IO_BUFFERS.into(),
+    );
+    let size = c.size(
+        cli.io_buffer_size,
+        Key::BUFFER_SIZE,
+        r.buffer_size.as_ref(),
+        MIN_IO_BUFFER_SIZE.into()..=MAX_IO_BUFFER_SIZE.into(),
+    );
+    let unread = c.size(
+        cli.io_max_unread,
+        Key::MAX_UNREAD,
+        r.max_unread.as_ref(),
+        MIN_IO_BUFFER_SIZE.into()..=1 << 30,
+    );
+    let buffer_size = cast(size, DEFAULT_IO_BUFFER_SIZE);
+    if let Some(u) = unread.as_ref().filter(|u| u.value < u64::from(buffer_size)) {
+        c.fail_given(
+            u,
+            format!(
+                "{} is smaller than one read buffer (buffer_size {buffer_size})",
+                u.value
+            ),
+        );
+    }
+    Io {
+        ring_entries: cast(ring, DEFAULT_IO_RING_ENTRIES),
+        buffers: cast(buffers, DEFAULT_IO_BUFFERS),
+        buffer_size,
+        max_unread: cast(unread, DEFAULT_IO_MAX_UNREAD),
+    }
+}
+
+/// A checked value in its target type; the range checks make the fallback unreachable.
+fn cast<T: TryFrom<u64>>(given: Option<Given<u64>>, default: T) -> T {
+    given
+        .and_then(|g| T::try_from(g.value).ok())
+        .unwrap_or(default)
+}
+
+pub(crate) fn non_negative(n: i64) -> Result<u64, String> {
+    u64::try_from(n).map_err(|_| format!("must not be negative, got {n}"))
+}
+
+pub(crate) fn within(n: u64, range: &RangeInclusive<u64>) -> Result<(), String> {
+    match range.contains(&n) {
+        true => Ok(()),
+        false => Err(format!(
+            "must be from {} to {}, got {n}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+fn size_of(raw: &IntOrText) -> Result<u64, String> {
+    match raw {
+        IntOrText::Int(n) => non_negative(*n),
+        IntOrText::Text(text) => parse_size(text),
+    }
+}
+
+fn cpu_spec(raw: &CpuSpec) -> Result<Vec<usize>, String> {
+    match raw {
+        CpuSpec::Text(text) => parse_cpu_list(text),
+        CpuSpec::List(list) => {
+            let cpus = list
+                .iter()
+                .map(|&n| {
+                    non_negative(n).and_then(|n| usize::try_from(n).map_err(|e| e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            check_distinct(&cpus)?;
+            Ok(cpus)
+        }
+    }
+}
