@@ -55,11 +55,13 @@ pub const DEFAULT_UPSTREAM_MAX_IDLE: usize = 256;
 pub const QUICK_GROUP: &str = "default";
 
 /// Body of the embedded default config's only route.
-pub const WELCOME_BODY: &str = "coregate is running.\n\
-This is the built-in default response. Point coregate at a real upstream:\n\
-    coregate --listen 127.0.0.1:8080 --upstream 127.0.0.1:9000\n\
-or describe listeners, upstreams and routes in a file:\n\
-    coregate --config FILE\n";
+pub const WELCOME_BODY: &str = concat!(
+    "coregate is running.\n",
+    "This is the built-in default response. Point coregate at a real upstream:\n",
+    "    coregate --listen 127.0.0.1:8080 --upstream 127.0.0.1:9000\n",
+    "or describe listeners, upstreams and routes in a file:\n",
+    "    coregate --config FILE\n",
+);
 
 /// The embedded default config (`coregate` with neither `--config` nor `--upstream`).
 pub const DEFAULT_TOML: &str = include_str!("default.toml");

@@ -173,7 +173,10 @@ impl Loaded {
             Err(e) => {
                 let span = e.span();
                 let line = span.as_ref().map(|s| locate::line_of(&text, s.start));
-                let field = span.map_or_else(String::new, |s| locate::field_at(&text, s));
+                let field = span
+                    .map(|s| locate::field_at(&text, s))
+                    .filter(|f| !f.is_empty())
+                    .unwrap_or_else(|| "toml".to_owned());
                 let message = e.message().trim().replace('\n', "; ");
                 let location = Location::File { path, line };
                 Err(TuningError::Invalid(vec![ConfigError {

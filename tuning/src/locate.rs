@@ -25,6 +25,9 @@ pub(crate) fn field_at(text: &str, span: Range<usize>) -> String {
     let start = span.start.min(text.len());
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or("");
+    if header_of(line).is_some() {
+        return table_path(&text[..line_start + line.len()]).unwrap_or_default();
+    }
     let mut path: Vec<String> = table_path(&text[..line_start]).into_iter().collect();
     if let Some(key) = line_key(line) {
         path.push(key.to_owned());
@@ -115,6 +118,7 @@ mod tests {
         assert_eq!(at(text, "x"), "server.shards");
         assert_eq!(at(text, "2"), "routes[1].host");
         assert_eq!(at(text, "weight"), "upstreams.api.backends.weight");
-        assert_eq!(at(text, "[server]"), "");
+        assert_eq!(at(text, "[server]"), "server");
+        assert_eq!(at(text, "[[routes]]\nhost"), "routes[1]");
     }
 }

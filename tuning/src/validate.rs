@@ -745,3 +745,121 @@ fn cpu_spec(raw: &CpuSpec) -> Result<Vec<usize>, String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn run(args: &[&str], host: &Host) -> Result<Tuning, TuningError> {
+        let cli =
+            Cli::try_parse_from(std::iter::once("coregate").chain(args.iter().copied())).unwrap();
+        from_cli(&cli, host)
+    }
+
+    #[test]
+    fn shards_default_to_usable_cpus() {
+        let t = run(&[], &Host::with_cpu_count(3)).unwrap();
+        assert_eq!((t.shards, t.cpus), (3, None));
+    }
+
+    #[test]
+    fn shards_default_to_listed_cpus() {
+        let t = run(&["--cpus", "3,1"], &Host::with_cpus(vec![1, 3])).unwrap();
+        assert_eq!((t.shards, t.cpus), (2, Some(vec![3, 1])));
+    }
+
+    #[test]
+    fn fewer_shards_than_cpus_uses_the_first() {
+        let t = run(
+            &["--cpus", "0-3", "--shards", "2"],
+            &Host::with_cpu_count(4),
+        )
+        .unwrap();
+        assert_eq!((t.shards, t.cpus), (2, Some(vec![0, 1])));
+    }
+
+    #[test]
+    fn more_shards_than_cpus_is_an_error() {
+        let err = run(
+            &["--cpus", "0-1", "--shards", "3"],
+            &Host::with_cpu_count(4),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "command line: --shards: 3 shards but only 2 CPUs listed in --cpus"
+        );
+    }
+
+    #[test]
+    fn cpus_outside_the_affinity_mask() {
+        let err = run(&["--cpus", "0-3"], &Host::with_cpus(vec![2, 3, 4])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "command line: --cpus: CPU 0, 1 not available to this process (usable: 2-4)"
+        );
+    }
+
+    #[test]
+    fn file_cpus_checked_against_host() {
+        let text = "[server]\ncpus = [1]\n[[routes]]\nrespond = {}\n";
+        let loaded = Loaded::parse("c.toml".into(), text.into()).unwrap();
+        let source = ConfigSource::File("c.toml".into());
+        let err = validate(
+            &Cli::default(),
+            Some(&loaded),
+            source.clone(),
+            &Host::with_cpu_count(1),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c.toml:2: server.cpus: CPU 1 not available to this process (usable: 0)"
+        );
+        assert!(validate(
+            &Cli::default(),
+            Some(&loaded),
+            source,
+            &Host::with_cpu_count(2)
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn every_flag_error_is_reported() {
+        let err = run(
+            &[
+                "--shards",
+                "0",
+                "--io-buffers",
+                "3",
+                "--max-headers",
+                "0",
+                "--client-body-timeout",
+                "0s",
+            ],
+            &Host::with_cpu_count(2),
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = err.errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "--shards",
+                "--client-body-timeout",
+                "--max-headers",
+                "--io-buffers"
+            ]
+        );
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_addr("[::1]:80"), Ok("[::1]:80".parse().unwrap()));
+        assert!(parse_addr("localhost:80")
+            .unwrap_err()
+            .contains("names are not resolved"));
+    }
+}

@@ -1,0 +1,492 @@
+//! The config file end to end: the sample from the docs, every validation
+//! error with its line and field, flags over file, quick mode, the embedded default.
+
+// Helpers outside #[test] functions panic on setup failure, like the tests themselves.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use tuning::{
+    parse_file, parse_toml, BackendAddr, Cli, ConfigSource, HostMatch, RouteAction, Tuning,
+    TuningError,
+};
+
+const SAMPLE: &str = r#"[server]
+listen = ["127.0.0.1:8080"]
+shards = 1
+cpus = [0]
+backlog = 4096
+max_connections = 16384
+admin = "127.0.0.1:9901"
+
+[timeouts]
+client_header = "10s"
+client_body = "60s"
+client_keepalive = "75s"
+upstream_connect = "5s"
+upstream_header = "60s"
+upstream_body = "60s"
+upstream_idle = "60s"
+drain = "30s"
+
+[limits]
+max_head_bytes = 16384
+max_headers = 100
+max_target_bytes = 8192
+max_body_bytes = "1g"
+
+[io]
+ring_entries = 1024
+buffers = 1024
+buffer_size = 16384
+max_unread = 262144
+
+[pool]
+max_idle = 256
+
+[upstreams.api]
+backends = [ { address = "127.0.0.1:9000", weight = 2 }, "127.0.0.1:9001" ]
+
+[[routes]]
+name = "api"
+host = "*.example.com"
+path_prefix = "/api"
+upstream = "api"
+
+[[routes]]
+respond = { status = 200, body = "hello\n", headers = { "content-type" = "text/plain" } }
+"#;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// Every error for `text`, as printed.
+fn errors(text: &str) -> Vec<String> {
+    match parse_toml("coregate.toml", text) {
+        Ok(t) => panic!("expected errors, got {t:#?}"),
+        Err(e) => e.errors().iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// `text` must fail with exactly one error, starting with `prefix`.
+#[track_caller]
+fn one_error(text: &str, prefix: &str) {
+    let errors = errors(text);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(prefix),
+        "want {prefix:?}, got {:?}",
+        errors[0]
+    );
+}
+
+/// A valid minimal file with `extra` appended to `[server]`'s neighbours.
+fn with(extra: &str) -> String {
+    format!("{extra}\n[upstreams.api]\nbackends = [\"127.0.0.1:9000\"]\n\n[[routes]]\nupstream = \"api\"\n")
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tuning-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn sample_config_validates() {
+    let t = parse_toml("coregate.toml", SAMPLE).unwrap();
+    assert_eq!(t.listen, vec![addr("127.0.0.1:8080")]);
+    assert_eq!((t.shards, t.cpus.as_deref()), (1, Some(&[0][..])));
+    assert_eq!(t.admin, Some(addr("127.0.0.1:9901")));
+    assert_eq!(t.timeouts.client_keepalive, Duration::from_secs(75));
+    assert_eq!(t.limits.max_body_bytes, 1 << 30);
+    assert_eq!(t.upstreams.len(), 1);
+    assert_eq!(
+        t.upstreams[0].backends,
+        vec![
+            BackendAddr {
+                address: addr("127.0.0.1:9000"),
+                weight: 2
+            },
+            BackendAddr {
+                address: addr("127.0.0.1:9001"),
+                weight: 1
+            },
+        ]
+    );
+    assert_eq!(t.routes[0].name, "api");
+    assert_eq!(t.routes[0].host, HostMatch::Suffix(".example.com".into()));
+    assert_eq!(t.routes[0].path_prefix, "/api");
+    assert_eq!(t.routes[0].action, RouteAction::Proxy { group: 0 });
+    assert_eq!(t.routes[1].name, "route-1");
+    assert_eq!(t.routes[1].path_prefix, "/");
+    assert_eq!(
+        t.routes[1].action,
+        RouteAction::Respond {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: "hello\n".into(),
+        }
+    );
+    assert_eq!(t.source, ConfigSource::File("coregate.toml".into()));
+}
+
+#[test]
+fn unset_fields_take_defaults() {
+    let t = parse_toml("c.toml", &with("")).unwrap();
+    let d = Tuning::default();
+    assert_eq!(
+        (t.listen, t.backlog, t.admin),
+        (d.listen, d.backlog, d.admin)
+    );
+    assert_eq!(
+        (t.timeouts, t.limits, t.io, t.pool),
+        (d.timeouts, d.limits, d.io, d.pool)
+    );
+    assert_eq!(t.shards, d.shards);
+    assert_eq!(t.cpus, None);
+}
+
+#[test]
+fn admin_off_and_cpu_text() {
+    let t = parse_toml("c.toml", &with("[server]\nadmin = \"off\"\ncpus = \"0\"\n")).unwrap();
+    assert_eq!(t.admin, None);
+    assert_eq!((t.shards, t.cpus), (1, Some(vec![0])));
+}
+
+#[test]
+fn max_body_bytes_zero_is_unlimited() {
+    let t = parse_toml("c.toml", &with("[limits]\nmax_body_bytes = 0\n")).unwrap();
+    assert_eq!(t.limits.max_body_bytes, u64::MAX);
+}
+
+#[test]
+fn each_error_names_line_and_field() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[server]\nlisten = [\"nope\"]",
+            "coregate.toml:2: server.listen[0]: invalid address \"nope\"",
+        ),
+        (
+            "[server]\nlisten = []",
+            "coregate.toml:2: server.listen: no listen addresses",
+        ),
+        (
+            "[server]\nlisten = [\"127.0.0.1:1\", \"127.0.0.1:1\"]",
+            "coregate.toml:2: server.listen[1]: 127.0.0.1:1 is listed twice",
+        ),
+        (
+            "[server]\n\nshards = 0",
+            "coregate.toml:3: server.shards: must be from 1 to",
+        ),
+        (
+            "[server]\ncpus = [99999]",
+            "coregate.toml:2: server.cpus: CPU 99999 not available to this process",
+        ),
+        (
+            "[server]\ncpus = \"0,0\"",
+            "coregate.toml:2: server.cpus: CPU 0 is listed twice",
+        ),
+        (
+            "[server]\ncpus = []",
+            "coregate.toml:2: server.cpus: empty CPU list",
+        ),
+        (
+            "[server]\ncpus = [0]\nshards = 2",
+            "coregate.toml:3: server.shards: 2 shards but only 1 CPUs listed in server.cpus",
+        ),
+        (
+            "[server]\nbacklog = -1",
+            "coregate.toml:2: server.backlog: must not be negative",
+        ),
+        (
+            "[server]\nadmin = \"localhost:9901\"",
+            "coregate.toml:2: server.admin: invalid address",
+        ),
+        (
+            "[timeouts]\nclient_header = \"10\"",
+            "coregate.toml:2: timeouts.client_header: invalid duration \"10\"",
+        ),
+        (
+            "[timeouts]\nupstream_connect = \"0s\"",
+            "coregate.toml:2: timeouts.upstream_connect: must be greater than zero",
+        ),
+        (
+            "[limits]\nmax_head_bytes = 10",
+            "coregate.toml:2: limits.max_head_bytes: must be from 1024",
+        ),
+        (
+            "[limits]\nmax_headers = 0",
+            "coregate.toml:2: limits.max_headers: must be from 1",
+        ),
+        (
+            "[limits]\nmax_target_bytes = \"32k\"",
+            "coregate.toml:2: limits.max_target_bytes: 32768 is larger than max_head_bytes (16384)",
+        ),
+        (
+            "[limits]\nmax_body_bytes = \"1t\"",
+            "coregate.toml:2: limits.max_body_bytes: invalid size \"1t\"",
+        ),
+        (
+            "[io]\nbuffers = 1000",
+            "coregate.toml:2: io.buffers: must be a power of two from 1 to 32768, got 1000",
+        ),
+        (
+            "[io]\nring_entries = 65536",
+            "coregate.toml:2: io.ring_entries: must be a power of two from 8 to 32768",
+        ),
+        (
+            "[io]\nbuffer_size = 512",
+            "coregate.toml:2: io.buffer_size: must be from 4096",
+        ),
+        (
+            "[io]\nbuffer_size = \"64k\"\nmax_unread = \"32k\"",
+            "coregate.toml:3: io.max_unread: 32768 is smaller than one read buffer",
+        ),
+        (
+            "[pool]\nmax_idle = -3",
+            "coregate.toml:2: pool.max_idle: must not be negative",
+        ),
+    ];
+    for (extra, prefix) in cases {
+        one_error(&with(extra), prefix);
+    }
+}
+
+#[test]
+fn route_and_upstream_errors_name_line_and_field() {
+    let up = "[upstreams.api]\nbackends = [\"127.0.0.1:9000\"]\n";
+    let cases: &[(String, &str)] = &[
+        (format!("{up}\n[[routes]]\nupstream = \"api\"\n\n[[routes]]\nupstream = \"apii\"\n"),
+         "coregate.toml:8: routes[1].upstream: unknown upstream group \"apii\" (defined: api)"),
+        (format!("{up}[[routes]]\nupstream = \"api\"\nrespond = {{ status = 200 }}\n"),
+         "coregate.toml:3: routes[0]: has both `upstream` and `respond`"),
+        (format!("{up}[[routes]]\nname = \"x\"\n"), "coregate.toml:3: routes[0]: has no action"),
+        ("[upstreams.api]\nbackends = []\n[[routes]]\nupstream = \"api\"\n".into(),
+         "coregate.toml:2: upstreams.api.backends: no backends"),
+        ("[upstreams.api]\nbackends = [{ address = \"127.0.0.1:1\", weight = 0 }]\n[[routes]]\nupstream = \"api\"\n".into(),
+         "coregate.toml:2: upstreams.api.backends[0].weight: must be from 1 to"),
+        ("[upstreams.api]\nbackends = [\n  \"127.0.0.1:1\",\n  \"bad\",\n]\n[[routes]]\nupstream = \"api\"\n".into(),
+         "coregate.toml:4: upstreams.api.backends[1]: invalid address \"bad\""),
+        ("[upstreams.api]\nbackends = [\"127.0.0.1:1\", { address = \"127.0.0.1:1\" }]\n[[routes]]\nupstream = \"api\"\n".into(),
+         "coregate.toml:2: upstreams.api.backends[1]: 127.0.0.1:1 is listed twice"),
+        (format!("{up}[[routes]]\nrespond = {{ status = 600 }}\n"), "coregate.toml:4: routes[0].respond.status: must be from 100 to 599, got 600"),
+        (format!("{up}[[routes]]\nrespond = {{ status = 99 }}\n"), "coregate.toml:4: routes[0].respond.status: must be from 100 to 599, got 99"),
+        (format!("{up}[[routes]]\nrespond = {{ status = 204, body = \"x\" }}\n"), "coregate.toml:4: routes[0].respond.body: a 204 response cannot have a body"),
+        (format!("{up}[[routes]]\nrespond = {{ headers = {{ \"content-length\" = \"1\" }} }}\n"),
+         "coregate.toml:4: routes[0].respond.headers.content-length: content-length is set by coregate"),
+        (format!("{up}[[routes]]\nupstream = \"api\"\npath_prefix = \"api\"\n"), "coregate.toml:5: routes[0].path_prefix: must start with \"/\""),
+        (format!("{up}[[routes]]\nupstream = \"api\"\nhost = \"a.*.com\"\n"), "coregate.toml:5: routes[0].host: invalid host pattern"),
+        (format!("{up}[[routes]]\nupstream = \"api\"\nhost = \"example.com:80\"\n"), "coregate.toml:5: routes[0].host: host pattern \"example.com:80\" has a port"),
+        (format!("{up}[[routes]]\nname = \"a\"\nupstream = \"api\"\n[[routes]]\nname = \"a\"\nupstream = \"api\"\n"),
+         "coregate.toml:7: routes[1].name: duplicate route name \"a\" (first used by routes[0], line 4)"),
+        (format!("{up}[[routes]]\nname = \"route-1\"\nupstream = \"api\"\n[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:6: routes[1].name: duplicate route name \"route-1\""),
+        (up.to_owned(), "coregate.toml: routes: no routes"),
+    ];
+    for (text, prefix) in cases {
+        one_error(text, prefix);
+    }
+}
+
+#[test]
+fn deserializer_errors_name_line_and_field() {
+    one_error(
+        &with("[server]\nlisen = []"),
+        "coregate.toml:2: server.lisen: unknown field `lisen`",
+    );
+    one_error(
+        &with("[server]\nshards = \"2\""),
+        "coregate.toml:2: server.shards: invalid type",
+    );
+    one_error(
+        &with("[sever]\n"),
+        "coregate.toml:1: sever: unknown field `sever`",
+    );
+    one_error("[server\n", "coregate.toml:1:");
+}
+
+#[test]
+fn collects_every_error() {
+    let text = "[server]\nshards = 0\n\n[io]\nbuffers = 3\n\n[upstreams.api]\nbackends = []\n\n\
+                [[routes]]\nupstream = \"nope\"\n\n[[routes]]\n";
+    let errors = errors(text);
+    let lines: Vec<&str> = errors
+        .iter()
+        .map(|e| e.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "coregate.toml:2",
+            "coregate.toml:5",
+            "coregate.toml:8",
+            "coregate.toml:11",
+            "coregate.toml:13"
+        ],
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn flags_override_file() {
+    let path = temp_file("override.toml", SAMPLE);
+    let cli = Cli::try_parse_from([
+        "coregate",
+        "--config",
+        path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--client-header-timeout",
+        "500ms",
+        "--max-body-bytes",
+        "0",
+        "--admin",
+        "off",
+        "--io-buffers",
+        "64",
+        "--upstream-max-idle",
+        "0",
+    ])
+    .unwrap();
+    let t = Tuning::from_cli(cli).unwrap();
+    assert_eq!(t.listen, vec![addr("127.0.0.1:0")]);
+    assert_eq!(t.timeouts.client_header, Duration::from_millis(500));
+    assert_eq!(
+        t.timeouts.client_body,
+        Duration::from_secs(60),
+        "file value kept"
+    );
+    assert_eq!(t.limits.max_body_bytes, u64::MAX);
+    assert_eq!(t.admin, None);
+    assert_eq!(t.io.buffers, 64);
+    assert_eq!(t.pool.max_idle, 0);
+    assert_eq!(t.routes.len(), 2, "routes come from the file");
+    assert_eq!(t.source, ConfigSource::File(path));
+}
+
+#[test]
+fn bad_flag_over_good_file_is_a_command_line_error() {
+    let path = temp_file("flagerr.toml", SAMPLE);
+    let cli = Cli::try_parse_from([
+        "coregate",
+        "--config",
+        path.to_str().unwrap(),
+        "--io-buffers",
+        "1000",
+    ])
+    .unwrap();
+    let err = Tuning::from_cli(cli).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "command line: --io-buffers: must be a power of two from 1 to 32768, got 1000"
+    );
+}
+
+#[test]
+fn flag_shards_against_file_cpus() {
+    let path = temp_file("shards.toml", SAMPLE);
+    let cli = Cli::try_parse_from([
+        "coregate",
+        "--config",
+        path.to_str().unwrap(),
+        "--shards",
+        "3",
+    ])
+    .unwrap();
+    let err = Tuning::from_cli(cli).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "command line: --shards: 3 shards but only 1 CPUs listed in server.cpus"
+    );
+}
+
+#[test]
+fn parse_file_reads_and_reports_path() {
+    let path = temp_file(
+        "bad.toml",
+        "[server]\nshards = 0\n[[routes]]\nrespond = {}\n",
+    );
+    let err = parse_file(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:2: server.shards: must be from 1 to 4096, got 0",
+            path.display()
+        )
+    );
+    let missing = path.with_file_name("missing.toml");
+    assert!(matches!(
+        parse_file(&missing),
+        Err(TuningError::Read { .. })
+    ));
+}
+
+#[test]
+fn quick_mode_from_flags() {
+    let cli = Cli::try_parse_from([
+        "coregate",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "127.0.0.1:9000",
+        "--upstream",
+        "127.0.0.1:9001",
+        "--shards",
+        "1",
+    ])
+    .unwrap();
+    let t = Tuning::from_cli(cli).unwrap();
+    let want = Tuning {
+        shards: 1,
+        ..Tuning::quick(
+            vec![addr("127.0.0.1:0")],
+            vec![addr("127.0.0.1:9000"), addr("127.0.0.1:9001")],
+        )
+    };
+    assert_eq!(t, want);
+}
+
+#[test]
+fn embedded_default_is_the_default() {
+    let t = Tuning::embedded_default();
+    assert_eq!(t, Tuning::default());
+    let from_flags = Tuning::from_cli(Cli::try_parse_from(["coregate"]).unwrap()).unwrap();
+    assert_eq!(from_flags, t);
+    let RouteAction::Respond {
+        status,
+        headers,
+        body,
+    } = &t.routes[0].action
+    else {
+        panic!()
+    };
+    assert_eq!(*status, 200);
+    assert!(headers[0].1.starts_with("text/plain"));
+    assert!(
+        body.contains("--upstream 127.0.0.1:9000") && body.contains("--config FILE"),
+        "{body}"
+    );
+    assert_eq!(t.source, ConfigSource::Embedded);
+}
+
+#[test]
+fn flags_apply_over_embedded_default() {
+    let cli = Cli::try_parse_from([
+        "coregate",
+        "--listen",
+        "127.0.0.1:0",
+        "--drain-timeout",
+        "0s",
+    ])
+    .unwrap();
+    let t = Tuning::from_cli(cli).unwrap();
+    assert_eq!(t.listen, vec![addr("127.0.0.1:0")]);
+    assert_eq!(t.timeouts.drain, Duration::ZERO);
+    assert_eq!(t.source, ConfigSource::Embedded);
+}
