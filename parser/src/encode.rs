@@ -1,0 +1,144 @@
+//! Writes heads and chunk framing into an outgoing buffer.
+
+use bytes::{BufMut, BytesMut};
+
+use crate::body::BodyKind;
+use crate::headers::Version;
+use crate::request::RequestHead;
+use crate::response::ResponseHead;
+
+/// Writes a chunk-size line, `<hex>\r\n`. The caller then writes `data_len`
+/// bytes of data and [`encode_chunk_end`]. A zero `data_len` would end the
+/// body, so it writes nothing.
+pub fn encode_chunk(data_len: usize, out: &mut BytesMut) {
+    if data_len == 0 {
+        return;
+    }
+    let mut digits = [0u8; 2 * core::mem::size_of::<usize>()];
+    let mut n = data_len;
+    let mut i = digits.len();
+    while n > 0 {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[n & 0xf];
+        n >>= 4;
+    }
+    out.reserve(digits.len() - i + 2);
+    out.put_slice(&digits[i..]);
+    out.put_slice(b"\r\n");
+}
+
+/// Writes the CRLF that ends chunk data.
+pub fn encode_chunk_end(out: &mut BytesMut) {
+    out.put_slice(b"\r\n");
+}
+
+/// Writes the last chunk and an empty trailer section, `0\r\n\r\n`.
+pub fn encode_last_chunk(out: &mut BytesMut) {
+    out.put_slice(b"0\r\n\r\n");
+}
+
+/// Writes `method SP target SP version CRLF`.
+pub fn write_request_line(method: &[u8], target: &[u8], version: Version, out: &mut BytesMut) {
+    out.reserve(method.len() + target.len() + 12);
+    out.put_slice(method);
+    out.put_u8(b' ');
+    out.put_slice(target);
+    out.put_u8(b' ');
+    out.put_slice(version.as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+/// Writes `version SP status SP reason CRLF`; `status` is written as three
+/// digits (values above 999 are clamped).
+pub fn write_status_line(version: Version, status: u16, reason: &[u8], out: &mut BytesMut) {
+    let status = status.min(999);
+    let digits = [(status / 100) as u8, (status / 10 % 10) as u8, (status % 10) as u8];
+    out.reserve(reason.len() + 15);
+    out.put_slice(version.as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(&digits.map(|d| b'0' + d));
+    out.put_u8(b' ');
+    out.put_slice(reason);
+    out.put_slice(b"\r\n");
+}
+
+/// Writes `name: value CRLF`.
+pub fn write_header(name: &[u8], value: &[u8], out: &mut BytesMut) {
+    out.reserve(name.len() + value.len() + 4);
+    out.put_slice(name);
+    out.put_slice(b": ");
+    out.put_slice(value);
+    out.put_slice(b"\r\n");
+}
+
+/// Writes the CRLF that ends a head.
+pub fn end_head(out: &mut BytesMut) {
+    out.put_slice(b"\r\n");
+}
+
+/// Re-emits a request head for the upstream: HTTP/1.1, hop-by-hop fields
+/// dropped, `extra` appended. Transfer-Encoding and Content-Length are kept as
+/// received, because the engine forwards the body bytes as received (see
+/// [`crate::BodyScanner`]). With nothing to change the original bytes are
+/// copied untouched.
+pub fn encode_request(
+    head: &RequestHead,
+    target_override: Option<&[u8]>,
+    extra: &[(&[u8], &[u8])],
+    out: &mut BytesMut,
+) {
+    if target_override.is_none() && extra.is_empty() && !head.needs_rewrite() {
+        out.extend_from_slice(head.as_bytes());
+        return;
+    }
+    out.reserve(head.as_bytes().len() + extra_len(extra));
+    let target = target_override.unwrap_or(head.target());
+    write_request_line(head.method_bytes(), target, Version::Http11, out);
+    let keep = |name: &[u8]| is_framing(name) || !head.is_hop_by_hop(name);
+    write_fields(head.headers().filter(|(n, _)| keep(n)), extra, out);
+}
+
+/// Re-emits a response head for the client: HTTP/1.1, hop-by-hop fields
+/// dropped, `extra` appended. Transfer-Encoding is kept; Content-Length is
+/// dropped when Transfer-Encoding is present (RFC 9112 §6.3 item 3). With
+/// nothing to change the original bytes are copied untouched.
+pub fn encode_response(head: &ResponseHead, extra: &[(&[u8], &[u8])], out: &mut BytesMut) {
+    if extra.is_empty() && !head.needs_rewrite() {
+        out.extend_from_slice(head.as_bytes());
+        return;
+    }
+    out.reserve(head.as_bytes().len() + extra_len(extra));
+    write_status_line(Version::Http11, head.status(), head.reason(), out);
+    let drop_cl = head.drops_content_length();
+    let keep = |name: &[u8]| {
+        let is_cl = name.eq_ignore_ascii_case(b"content-length");
+        if is_cl {
+            return !drop_cl;
+        }
+        is_framing(name) || !head.is_hop_by_hop(name)
+    };
+    write_fields(head.headers().filter(|(n, _)| keep(n)), extra, out);
+    debug_assert!(head.body() != BodyKind::Chunked || head.header("transfer-encoding").is_some());
+}
+
+fn is_framing(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"transfer-encoding")
+}
+
+fn extra_len(extra: &[(&[u8], &[u8])]) -> usize {
+    extra.iter().map(|(n, v)| n.len() + v.len() + 4).sum()
+}
+
+fn write_fields<'a>(
+    fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    extra: &[(&[u8], &[u8])],
+    out: &mut BytesMut,
+) {
+    for (name, value) in fields {
+        write_header(name, value, out);
+    }
+    for (name, value) in extra {
+        write_header(name, value, out);
+    }
+    end_head(out);
+}

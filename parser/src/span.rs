@@ -1,0 +1,71 @@
+//! Offsets into a head's bytes (pingora `BufRef`, hyper `HeaderIndices`).
+
+/// A half-open byte range `start..end` into the bytes of one head.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    /// First byte, inclusive.
+    pub start: u32,
+    /// Last byte, exclusive.
+    pub end: u32,
+}
+
+/// Name and value spans of one header field line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HeaderSpan {
+    pub(crate) name: Span,
+    pub(crate) value: Span,
+}
+
+// === impl Span ===
+
+impl Span {
+    /// The span of `part`, which must lie inside `base` (both borrowed from one
+    /// buffer). Computed from addresses, so it needs no search.
+    pub(crate) fn within(base: &[u8], part: &[u8]) -> Self {
+        let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+        debug_assert!(start + part.len() <= base.len(), "span outside its buffer");
+        Self::from_range(start, start + part.len())
+    }
+
+    /// A span from `usize` offsets. Heads are capped far below 4 GiB.
+    pub(crate) fn from_range(start: usize, end: usize) -> Self {
+        Self { start: start as u32, end: end as u32 }
+    }
+
+    /// Length in bytes.
+    pub fn len(self) -> usize {
+        self.end.saturating_sub(self.start) as usize
+    }
+
+    /// True for an empty range.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes of this span inside `buf`; empty if it does not fit.
+    pub fn slice(self, buf: &[u8]) -> &[u8] {
+        buf.get(self.start as usize..self.end as usize).unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_and_slice_round_trip() {
+        let buf = b"GET /a HTTP/1.1";
+        let span = Span::within(buf, &buf[4..6]);
+        assert_eq!(span, Span { start: 4, end: 6 });
+        assert_eq!(span.slice(buf), b"/a");
+        assert_eq!(span.len(), 2);
+        assert!(!span.is_empty());
+    }
+
+    #[test]
+    fn out_of_range_slice_is_empty() {
+        let span = Span { start: 10, end: 20 };
+        assert_eq!(span.slice(b"short"), b"");
+        assert!(Span::default().is_empty());
+    }
+}
