@@ -211,3 +211,164 @@ impl BodyDecoder {
         self.framing.is_done()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::chunked_outcome;
+
+    fn chunked(input: &[u8]) -> (Result<bool, ParseError>, usize, Vec<u8>) {
+        chunked_outcome(input, &Limits::default(), true)
+    }
+
+    fn rejects(input: &[u8], want: ParseError) {
+        assert_eq!(chunked(input).0, Err(want), "{:?}", String::from_utf8_lossy(input));
+    }
+
+    #[test]
+    fn chunked_body_with_extensions_and_trailers() {
+        let input = b"5;name=value;q=\"a b\"\r\nhello\r\n6 ; x\r\n world\r\n0\r\nExpires: never\r\nX-Sum: 1\r\n\r\nNEXT";
+        let (res, consumed, payload) = chunked(input);
+        assert_eq!(res, Ok(true));
+        assert_eq!(consumed, input.len() - 4);
+        assert_eq!(payload, b"hello world");
+    }
+
+    #[test]
+    fn chunk_sizes() {
+        assert_eq!(chunked(b"A\r\n0123456789\r\n0\r\n\r\n").2, b"0123456789");
+        assert_eq!(chunked(b"0000a\r\n0123456789\r\n000\r\n\r\n").2, b"0123456789");
+        assert_eq!(chunked(b"0\r\n\r\n"), (Ok(true), 5, Vec::new()));
+        assert_eq!(chunked(b"5\r\nhel").0, Ok(false));
+    }
+
+    #[test]
+    fn rejects_bad_chunk_sizes() {
+        for input in [
+            &b"x\r\n"[..],
+            b"\r\n",
+            b"-1\r\n",
+            b"+5\r\n",
+            b"0x5\r\nhello\r\n0\r\n\r\n",
+            b"5 5\r\nhello\r\n",
+            b"5garbage\r\n",
+            b" 5\r\n",
+            b"5;\x00\r\n",
+            b"10000000000000000\r\n",
+            b"fffffffffffffffff\r\n",
+        ] {
+            rejects(input, ParseError::InvalidChunkSize);
+        }
+        assert_eq!(ParseError::InvalidChunkSize.status(), 400);
+    }
+
+    #[test]
+    fn rejects_bare_lf_and_cr_in_chunk_lines() {
+        for input in [
+            &b"5\nhello\r\n0\r\n\r\n"[..],
+            b"5\rhello\r\n0\r\n\r\n",
+            b"5;ext\nhello\r\n",
+            b"2;\nxx\r\n45\r\n0\r\n\r\n",
+            b"5\r\nhello\n0\r\n\r\n",
+            b"5\r\nhello\r0\r\n\r\n",
+            b"0\n\r\n",
+            b"0\r\n\n",
+            b"0\r\n\rX",
+            b"0\r\nX: y\n\r\n",
+            b"0\r\nX: y\rZ\r\n\r\n",
+        ] {
+            rejects(input, ParseError::BareNewline);
+        }
+    }
+
+    #[test]
+    fn rejects_missing_data_crlf() {
+        rejects(b"5\r\nhelloX\r\n0\r\n\r\n", ParseError::InvalidChunkTerminator);
+        rejects(b"3\r\nhello\r\n", ParseError::InvalidChunkTerminator);
+    }
+
+    #[test]
+    fn rejects_bad_trailers() {
+        rejects(b"0\r\nX : y\r\n\r\n", ParseError::SpaceBeforeColon);
+        rejects(b"0\r\nX: y\r\n z\r\n\r\n", ParseError::ObsFold);
+        rejects(b"0\r\nX: \x00\r\n\r\n", ParseError::InvalidHeaderValue);
+        rejects(b"0\r\nNoColon\r\n\r\n", ParseError::InvalidTrailer);
+        rejects(b"0\r\n@: y\r\n\r\n", ParseError::InvalidTrailer);
+    }
+
+    #[test]
+    fn line_and_trailer_limits() {
+        let limits = Limits { max_chunk_line_bytes: 8, max_trailer_bytes: 8, ..Limits::default() };
+        let long_ext = b"5;aaaaaaaaaa\r\nhello\r\n0\r\n\r\n";
+        assert_eq!(chunked_outcome(long_ext, &limits, true).0, Err(ParseError::ChunkLineTooLong));
+        let fits = b"5;aaaa\r\nhello\r\n0\r\n\r\n";
+        assert_eq!(chunked_outcome(fits, &limits, true).0, Ok(true));
+        let long_trailer = b"0\r\nX-Long: abcdef\r\n\r\n";
+        assert_eq!(chunked_outcome(long_trailer, &limits, true).0, Err(ParseError::TrailersTooLarge));
+        assert_eq!(ParseError::TrailersTooLarge.status(), 431);
+    }
+
+    #[test]
+    fn body_limit_is_413() {
+        let limits = Limits { max_body_bytes: 8, ..Limits::default() };
+        let input = b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n";
+        assert_eq!(chunked_outcome(input, &limits, true).0, Err(ParseError::BodyTooLarge));
+        let mut scanner = BodyScanner::new(BodyKind::Length(20));
+        scanner.scan(&[0; 10], &limits).unwrap();
+        assert_eq!(limits.check_body(scanner.body_bytes()), Err(ParseError::BodyTooLarge));
+        assert_eq!(ParseError::BodyTooLarge.status(), 413);
+    }
+
+    #[test]
+    fn content_length_scanner() {
+        let limits = Limits::default();
+        let mut s = BodyScanner::new(BodyKind::Length(5));
+        assert_eq!(s.scan(b"he", &limits).unwrap(), Scan { consumed: 2, done: false });
+        assert_eq!(s.scan(b"lloGET", &limits).unwrap(), Scan { consumed: 3, done: true });
+        assert_eq!(s.body_bytes(), 5);
+        assert!(s.is_done());
+        assert_eq!(s.scan(b"more", &limits).unwrap(), Scan { consumed: 0, done: true });
+    }
+
+    #[test]
+    fn empty_and_close_delimited_scanners() {
+        let limits = Limits::default();
+        let mut empty = BodyScanner::new(BodyKind::Empty);
+        assert_eq!(empty.scan(b"GET", &limits).unwrap(), Scan { consumed: 0, done: true });
+        let mut close = BodyScanner::new(BodyKind::CloseDelimited);
+        assert_eq!(close.scan(b"abc", &limits).unwrap(), Scan { consumed: 3, done: false });
+        assert_eq!(close.scan(b"de", &limits).unwrap(), Scan { consumed: 2, done: false });
+        assert_eq!(close.body_bytes(), 5);
+        assert!(!close.is_done());
+    }
+
+    #[test]
+    fn decoder_splits_without_copying() {
+        let limits = Limits::default();
+        let mut buf = BytesMut::from(&b"5\r\nhello\r\n0\r\n\r\nNEXT"[..]);
+        let base = buf.as_ptr() as usize;
+        let mut d = BodyDecoder::new(BodyKind::Chunked);
+        let Decoded::Data(data) = d.decode(&mut buf, &limits).unwrap() else { panic!("data") };
+        assert_eq!(&data[..], b"hello");
+        assert_eq!(data.as_ptr() as usize, base + 3, "payload points into the read buffer");
+        assert_eq!(d.decode(&mut buf, &limits).unwrap(), Decoded::Done);
+        assert_eq!(&buf[..], b"NEXT");
+        assert!(d.is_done());
+        assert_eq!(d.body_bytes(), 5);
+    }
+
+    #[test]
+    fn decoder_other_kinds() {
+        let limits = Limits::default();
+        let mut buf = BytesMut::from(&b"abcdef"[..]);
+        let mut d = BodyDecoder::new(BodyKind::Length(4));
+        assert_eq!(d.decode(&mut buf, &limits).unwrap(), Decoded::Data(Bytes::from_static(b"abcd")));
+        assert_eq!(d.decode(&mut buf, &limits).unwrap(), Decoded::Done);
+        let mut close = BodyDecoder::new(BodyKind::CloseDelimited);
+        assert_eq!(close.decode(&mut buf, &limits).unwrap(), Decoded::Data(Bytes::from_static(b"ef")));
+        assert_eq!(close.decode(&mut buf, &limits).unwrap(), Decoded::NeedMore);
+        let mut len = BodyDecoder::new(BodyKind::Length(4));
+        assert_eq!(len.decode(&mut buf, &limits).unwrap(), Decoded::NeedMore);
+        assert_eq!(BodyDecoder::new(BodyKind::Empty).decode(&mut buf, &limits).unwrap(), Decoded::Done);
+    }
+}

@@ -77,6 +77,9 @@ impl Chunked {
     /// Records that the caller took `n <= data_remaining()` data bytes.
     pub(crate) fn take_data(&mut self, n: usize) {
         debug_assert!(n as u64 <= self.data_remaining());
+        if n == 0 {
+            return;
+        }
         self.remaining -= n as u64;
         self.body += n as u64;
         if self.remaining == 0 {

@@ -142,3 +142,84 @@ fn write_fields<'a>(
     }
     end_head(out);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{parse_request, parse_response, Limits, Method};
+
+    fn request(input: &[u8]) -> RequestHead {
+        parse_request(&mut BytesMut::from(input), &Limits::default()).unwrap().unwrap()
+    }
+
+    fn response(input: &[u8]) -> ResponseHead {
+        parse_response(&mut BytesMut::from(input), &Limits::default(), Method::Get).unwrap().unwrap()
+    }
+
+    #[test]
+    fn chunk_framing() {
+        let mut out = BytesMut::new();
+        for n in [1usize, 15, 16, 255, 65536, usize::MAX] {
+            out.clear();
+            encode_chunk(n, &mut out);
+            assert_eq!(out, format!("{n:x}\r\n").as_bytes());
+        }
+        out.clear();
+        encode_chunk(0, &mut out);
+        assert!(out.is_empty());
+        encode_chunk_end(&mut out);
+        encode_last_chunk(&mut out);
+        assert_eq!(&out[..], b"\r\n0\r\n\r\n");
+    }
+
+    #[test]
+    fn lines() {
+        let mut out = BytesMut::new();
+        write_request_line(b"GET", b"/x", Version::Http10, &mut out);
+        write_status_line(Version::Http11, 404, b"Not Found", &mut out);
+        write_status_line(Version::Http11, 5, b"", &mut out);
+        write_header(b"Host", b"a", &mut out);
+        end_head(&mut out);
+        assert_eq!(&out[..], b"GET /x HTTP/1.0\r\nHTTP/1.1 404 Not Found\r\nHTTP/1.1 005 \r\nHost: a\r\n\r\n");
+    }
+
+    #[test]
+    fn untouched_head_is_copied_verbatim() {
+        let input = b"POST /u HTTP/1.1\r\nhost:a\r\nX-A:  b \r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut out = BytesMut::new();
+        encode_request(&request(input), None, &[], &mut out);
+        assert_eq!(&out[..], input);
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length:5\r\n\r\n";
+        out.clear();
+        encode_response(&response(input), &[], &mut out);
+        assert_eq!(&out[..], input);
+    }
+
+    #[test]
+    fn hop_by_hop_dropped_and_extra_added() {
+        let input = b"GET /a HTTP/1.0\r\nHost: h\r\nConnection: keep-alive, X-Secret\r\nKeep-Alive: 5\r\nX-Secret: s\r\nProxy-Connection: x\r\nTE: trailers\r\nUpgrade: y\r\nAccept: */*\r\n\r\n";
+        let mut out = BytesMut::new();
+        encode_request(&request(input), Some(b"/b"), &[(b"X-Forwarded-For", b"1.2.3.4")], &mut out);
+        assert_eq!(&out[..], &b"GET /b HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n"[..]);
+    }
+
+    #[test]
+    fn framing_fields_survive_rewrite() {
+        let input = b"POST / HTTP/1.1\r\nHost: h\r\nConnection: content-length, transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut out = BytesMut::new();
+        encode_request(&request(input), None, &[], &mut out);
+        assert_eq!(&out[..], &b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"[..]);
+        let input = b"POST / HTTP/1.1\r\nHost: h\r\nConnection: content-length\r\nContent-Length: 3\r\n\r\n";
+        out.clear();
+        encode_request(&request(input), None, &[], &mut out);
+        assert_eq!(request(&out).body(), crate::BodyKind::Length(3));
+    }
+
+    #[test]
+    fn response_drops_content_length_beside_transfer_encoding() {
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n";
+        let mut out = BytesMut::new();
+        encode_response(&response(input), &[(b"Via", b"1.1 coregate")], &mut out);
+        assert_eq!(&out[..], &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nVia: 1.1 coregate\r\n\r\n"[..]);
+    }
+}

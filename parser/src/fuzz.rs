@@ -127,7 +127,7 @@ fn scan_pieces(input: &[u8], splits: &[usize], limits: &Limits) -> (Result<bool,
         let end = end.clamp(pos, input.len());
         while pos < end {
             match scanner.scan(&input[pos..end], limits) {
-                Err(e) => return (Err(e), pos, scanner.body_bytes()),
+                Err(e) => return (Err(e), 0, scanner.body_bytes()),
                 Ok(s) => {
                     pos += s.consumed;
                     if s.done {

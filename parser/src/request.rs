@@ -296,3 +296,319 @@ fn check_fields(version: Version, fields: &Fields) -> Result<BodyKind, ParseErro
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::request_outcome;
+
+    const BROWSER: &[u8] = b"GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: test\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n";
+
+    /// Parses `input` split at every byte boundary; all must agree.
+    fn outcome(input: &[u8]) -> Result<Option<crate::fuzz::Summary>, ParseError> {
+        request_outcome(input, &Limits::default())
+    }
+
+    fn rejects(input: &[u8], want: ParseError) {
+        assert_eq!(outcome(input), Err(want), "{:?}", String::from_utf8_lossy(input));
+    }
+
+    fn parse(input: &[u8]) -> RequestHead {
+        let mut buf = BytesMut::from(input);
+        parse_request(&mut buf, &Limits::default()).unwrap().unwrap()
+    }
+
+    fn with_header(line: &str) -> Vec<u8> {
+        format!("POST / HTTP/1.1\r\nHost: a\r\n{line}\r\n\r\n").into_bytes()
+    }
+
+    #[test]
+    fn browser_request() {
+        let s = outcome(BROWSER).unwrap().unwrap();
+        assert_eq!(s.head, BROWSER);
+        let head = parse(BROWSER);
+        assert_eq!(head.method(), Method::Get);
+        assert_eq!(head.method_bytes(), b"GET");
+        assert_eq!(head.target(), b"/index.html?q=1");
+        assert_eq!(head.version(), Version::Http11);
+        assert_eq!(head.host(), Some(&b"example.com"[..]));
+        assert_eq!(head.header("user-agent"), Some(&b"test"[..]));
+        assert_eq!(head.header("missing"), None);
+        assert_eq!(head.headers().count(), 4);
+        assert_eq!(head.body(), BodyKind::Empty);
+        assert!(head.keep_alive());
+        assert!(!head.is_upgrade());
+        assert!(head.is_hop_by_hop(b"connection"));
+        assert!(!head.is_hop_by_hop(b"accept"));
+    }
+
+    #[test]
+    fn incomplete_is_need_more_and_keeps_buffer() {
+        let mut buf = BytesMut::from(&BROWSER[..BROWSER.len() - 1]);
+        assert!(parse_request(&mut buf, &Limits::default()).unwrap().is_none());
+        assert_eq!(buf.len(), BROWSER.len() - 1);
+        let mut empty = BytesMut::new();
+        assert!(parse_request(&mut empty, &Limits::default()).unwrap().is_none());
+    }
+
+    #[test]
+    fn pipelined_body_and_next_request_stay_in_buffer() {
+        let input = b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut buf = BytesMut::from(&input[..]);
+        let head = parse_request(&mut buf, &Limits::default()).unwrap().unwrap();
+        assert_eq!(head.body(), BodyKind::Length(5));
+        assert_eq!(head.content_length(), Some(5));
+        assert!(buf.starts_with(b"helloGET"));
+    }
+
+    #[test]
+    fn framing_of_valid_requests() {
+        let body = |line: &str| parse(&with_header(line)).body();
+        assert_eq!(body("Content-Length: 10"), BodyKind::Length(10));
+        assert_eq!(body("Content-Length: 0"), BodyKind::Empty);
+        assert_eq!(body("Content-Length: 7, 7"), BodyKind::Length(7));
+        assert_eq!(body("Content-Length: 7\r\nContent-Length: 7"), BodyKind::Length(7));
+        assert_eq!(body("Transfer-Encoding: chunked"), BodyKind::Chunked);
+        assert_eq!(body("Transfer-Encoding: gzip, Chunked"), BodyKind::Chunked);
+        assert_eq!(body("X: y"), BodyKind::Empty);
+        for line in ["Content-Length: 3", "Transfer-Encoding: chunked"] {
+            assert!(outcome(&with_header(line)).unwrap().is_some());
+        }
+    }
+
+    #[test]
+    fn leading_empty_lines_are_skipped() {
+        let input = [&b"\r\n\r\n"[..], BROWSER].concat();
+        assert_eq!(outcome(&input).unwrap().unwrap().head, BROWSER);
+        rejects(&[&b"\n"[..], BROWSER].concat(), ParseError::BareNewline);
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        let ka = |input: &[u8]| parse(input).keep_alive();
+        assert!(ka(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(!ka(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n"));
+        assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
+        assert!(ka(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+        assert!(!ka(b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"));
+    }
+
+    #[test]
+    fn upgrade_expect_and_hop_by_hop() {
+        let head = parse(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade, X-Trace\r\nExpect: 100-Continue\r\nX-Trace: 1\r\nContent-Length: 1\r\n\r\n");
+        assert!(head.is_upgrade());
+        assert_eq!(head.upgrade(), Some(&b"websocket"[..]));
+        assert!(head.expect_continue());
+        for name in ["Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "x-trace"] {
+            assert!(head.is_hop_by_hop(name.as_bytes()), "{name}");
+        }
+        assert!(!head.is_hop_by_hop(b"content-length"));
+        assert!(!head.is_hop_by_hop(b"host"));
+        assert!(!parse(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n").is_upgrade());
+    }
+
+    #[test]
+    fn connection_cannot_strip_framing_fields() {
+        let head = parse(b"POST / HTTP/1.1\r\nHost: a\r\nConnection: content-length, host\r\nContent-Length: 1\r\n\r\n");
+        assert!(!head.is_hop_by_hop(b"Content-Length"));
+        assert!(!head.is_hop_by_hop(b"Host"));
+    }
+
+    #[test]
+    fn methods() {
+        assert_eq!(parse(b"PATCH / HTTP/1.1\r\nHost: a\r\n\r\n").method(), Method::Patch);
+        let other = parse(b"PURGE / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(other.method(), Method::Other);
+        assert_eq!(other.method_bytes(), b"PURGE");
+        assert_eq!(Method::from_bytes(b"get"), Method::Other);
+        assert!(Method::Put.is_idempotent() && Method::Get.is_idempotent());
+        assert!(!Method::Post.is_idempotent() && !Method::Patch.is_idempotent());
+        assert!(!Method::Connect.is_idempotent());
+    }
+
+    #[test]
+    fn http10_without_host_is_fine() {
+        let head = parse(b"GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(head.version(), Version::Http10);
+        assert_eq!(head.host(), None);
+    }
+
+    // --- one test per rejection row of the issue, each fed split at every byte ---
+
+    #[test]
+    fn rejects_content_length_with_transfer_encoding() {
+        rejects(&with_header("Content-Length: 5\r\nTransfer-Encoding: chunked"), ParseError::ContentLengthWithTransferEncoding);
+        rejects(&with_header("Transfer-Encoding: chunked\r\nContent-Length: 0"), ParseError::ContentLengthWithTransferEncoding);
+        assert_eq!(ParseError::ContentLengthWithTransferEncoding.status(), 400);
+    }
+
+    #[test]
+    fn rejects_bad_content_length() {
+        for line in [
+            "Content-Length: 5\r\nContent-Length: 6",
+            "Content-Length: 5, 6",
+            "Content-Length: +5",
+            "Content-Length: -1",
+            "Content-Length: 0x10",
+            "Content-Length: 5 5",
+            "Content-Length: 1.0",
+            "Content-Length:",
+            "Content-Length: 5,",
+            "Content-Length: 18446744073709551616",
+        ] {
+            rejects(&with_header(line), ParseError::InvalidContentLength);
+        }
+        assert_eq!(ParseError::InvalidContentLength.status(), 400);
+    }
+
+    #[test]
+    fn rejects_transfer_encoding_not_chunked() {
+        for line in [
+            "Transfer-Encoding: gzip",
+            "Transfer-Encoding: chunked, gzip",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip",
+            "Transfer-Encoding: chunked, chunked",
+            "Transfer-Encoding: ,chunked",
+            "Transfer-Encoding: chunked;q=1",
+            "Transfer-Encoding: \"chunked\"",
+            "Transfer-Encoding: xchunked",
+            "Transfer-Encoding:",
+        ] {
+            rejects(&with_header(line), ParseError::TransferEncodingNotChunked);
+        }
+        assert_eq!(ParseError::TransferEncodingNotChunked.status(), 400);
+    }
+
+    #[test]
+    fn rejects_http10_with_transfer_encoding() {
+        rejects(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", ParseError::TransferEncodingHttp10);
+        rejects(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", ParseError::TransferEncodingHttp10);
+        assert_eq!(ParseError::TransferEncodingHttp10.status(), 400);
+    }
+
+    #[test]
+    fn rejects_bare_newlines_in_head() {
+        rejects(b"GET / HTTP/1.1\nHost: a\r\n\r\n", ParseError::BareNewline);
+        rejects(b"GET / HTTP/1.1\r\nHost: a\n\r\n", ParseError::BareNewline);
+        rejects(b"GET / HTTP/1.1\r\nHost: a\r\nX: b\nTransfer-Encoding: chunked\r\n\r\n", ParseError::BareNewline);
+        rejects(b"GET / HTTP/1.1\r\nHost: a\r\n\n", ParseError::BareNewline);
+        rejects(b"GET / HTTP/1.1\r\nHost: a\r\n\rX", ParseError::BareNewline);
+        rejects(b"GET / HTTP/1.1\rHost: a\r\n\r\n", ParseError::BareNewline);
+    }
+
+    #[test]
+    fn rejects_obs_fold() {
+        rejects(&with_header("X: a\r\n b"), ParseError::ObsFold);
+        rejects(&with_header("X: a\r\n\tb"), ParseError::ObsFold);
+        rejects(b"GET / HTTP/1.1\r\n Host: a\r\n\r\n", ParseError::ObsFold);
+        assert_eq!(ParseError::ObsFold.status(), 400);
+    }
+
+    #[test]
+    fn rejects_space_before_colon() {
+        rejects(&with_header("Transfer-Encoding : chunked"), ParseError::SpaceBeforeColon);
+        rejects(&with_header("Content-Length\t: 1"), ParseError::SpaceBeforeColon);
+        assert_eq!(ParseError::SpaceBeforeColon.status(), 400);
+    }
+
+    #[test]
+    fn rejects_nul_and_cr_in_value() {
+        rejects(&with_header("X: a\0b"), ParseError::InvalidHeaderValue);
+        rejects(&with_header("X: a\rb"), ParseError::InvalidHeaderValue);
+        rejects(&with_header("X: a\x7fb"), ParseError::InvalidHeaderValue);
+        rejects(&with_header("X: \x01"), ParseError::InvalidHeaderValue);
+        assert_eq!(ParseError::InvalidHeaderValue.status(), 400);
+    }
+
+    #[test]
+    fn rejects_bad_header_names() {
+        rejects(&with_header("X@Y: a"), ParseError::InvalidHeaderName);
+        rejects(&with_header(": a"), ParseError::InvalidHeaderName);
+        rejects(&with_header("NoColon"), ParseError::InvalidHeaderName);
+    }
+
+    #[test]
+    fn rejects_invalid_method() {
+        for input in [&b"GE(T / HTTP/1.1\r\n\r\n"[..], b"G\0T / HTTP/1.1\r\n\r\n", b" GET / HTTP/1.1\r\n\r\n", b"GET\t/ HTTP/1.1\r\n\r\n", b"\xc3\xa9 / HTTP/1.1\r\n\r\n"] {
+            rejects(input, ParseError::InvalidMethod);
+        }
+        assert_eq!(ParseError::InvalidMethod.status(), 400);
+    }
+
+    #[test]
+    fn rejects_unknown_version_with_505() {
+        for v in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.1"] {
+            rejects(format!("GET / {v}\r\nHost: a\r\n\r\n").as_bytes(), ParseError::UnsupportedVersion);
+        }
+        assert_eq!(ParseError::UnsupportedVersion.status(), 505);
+        for v in ["HTTQ/1.1", "HTTP/1.x", "http/1.1", "HTTP/11", "HTTP/1.1 ", "HTTP/1.10"] {
+            rejects(format!("GET / {v}\r\nHost: a\r\n\r\n").as_bytes(), ParseError::InvalidVersion);
+        }
+    }
+
+    #[test]
+    fn rejects_oversized_head_with_431() {
+        let limits = Limits { max_head_bytes: 64, ..Limits::default() };
+        let big = with_header(&format!("X: {}", "a".repeat(100)));
+        assert_eq!(request_outcome(&big, &limits), Err(ParseError::HeadTooLarge));
+        // Fails before the head is complete, as soon as the buffer passes the limit.
+        let mut partial = BytesMut::from(&big[..65]);
+        assert_eq!(parse_request(&mut partial, &limits).unwrap_err(), ParseError::HeadTooLarge);
+        let exact = Limits { max_head_bytes: BROWSER.len(), ..Limits::default() };
+        assert!(request_outcome(BROWSER, &exact).unwrap().is_some());
+        assert_eq!(ParseError::HeadTooLarge.status(), 431);
+    }
+
+    #[test]
+    fn rejects_too_many_headers_with_431() {
+        let limits = Limits { max_headers: 3, ..Limits::default() };
+        let input = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        assert_eq!(request_outcome(input, &limits), Err(ParseError::TooManyHeaders));
+        let ok = Limits { max_headers: 4, ..Limits::default() };
+        assert!(request_outcome(input, &ok).unwrap().is_some());
+        let many: String = (0..200).map(|i| format!("X{i}: v\r\n")).collect();
+        let input = format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n");
+        let huge = Limits { max_headers: 10_000, ..Limits::default() };
+        let mut buf = BytesMut::from(input.as_bytes());
+        assert_eq!(parse_request(&mut buf, &huge).unwrap_err(), ParseError::TooManyHeaders);
+        assert_eq!(ParseError::TooManyHeaders.status(), 431);
+    }
+
+    #[test]
+    fn rejects_long_target_with_414_before_head_completes() {
+        let limits = Limits { max_target_bytes: 16, ..Limits::default() };
+        let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(16));
+        assert_eq!(request_outcome(long.as_bytes(), &limits), Err(ParseError::TargetTooLong));
+        let mut partial = BytesMut::from(&long.as_bytes()[..24]);
+        assert_eq!(parse_request(&mut partial, &limits).unwrap_err(), ParseError::TargetTooLong);
+        let fits = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(15));
+        assert!(request_outcome(fits.as_bytes(), &limits).unwrap().is_some());
+        assert_eq!(ParseError::TargetTooLong.status(), 414);
+    }
+
+    #[test]
+    fn rejects_bad_targets() {
+        rejects(b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::InvalidTarget);
+        rejects(b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::InvalidTarget);
+        rejects(b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::InvalidTarget);
+        rejects(b"GET /\r\n\r\n", ParseError::InvalidTarget);
+    }
+
+    #[test]
+    fn host_rules() {
+        rejects(b"GET / HTTP/1.1\r\n\r\n", ParseError::MissingHost);
+        rejects(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", ParseError::DuplicateHost);
+        rejects(b"GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", ParseError::DuplicateHost);
+        rejects(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", ParseError::InvalidHost);
+        rejects(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", ParseError::InvalidHost);
+        let ipv6 = parse(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
+        assert_eq!(ipv6.host(), Some(&b"[::1]:8080"[..]));
+        assert!(outcome(b"GET * HTTP/1.1\r\nHost:\r\n\r\n").unwrap().is_some());
+    }
+
+    #[test]
+    fn debug_is_short() {
+        let s = format!("{:?}", parse(BROWSER));
+        assert!(s.contains("Get") && s.contains("/index.html"));
+    }
+}
