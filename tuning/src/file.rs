@@ -11,7 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{ConfigError, Location, TuningError};
-use crate::locate;
+use crate::{locate, unknown};
 
 /// A config file read and deserialized, with its text kept for line numbers.
 #[derive(Debug)]
@@ -22,11 +22,12 @@ pub(crate) struct Loaded {
     pub(crate) text: String,
     /// Its contents, deserialized.
     pub(crate) raw: FileConfig,
+    /// One error per key that no field took.
+    pub(crate) unknown: Vec<ConfigError>,
 }
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct FileConfig {
     #[serde(default)]
     pub(crate) server: ServerFile,
@@ -46,7 +47,6 @@ pub(crate) struct FileConfig {
 
 /// `[server]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct ServerFile {
     pub(crate) listen: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) shards: Option<Spanned<i64>>,
@@ -58,7 +58,6 @@ pub(crate) struct ServerFile {
 
 /// `[timeouts]`: durations as text, `"10s"`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct TimeoutsFile {
     pub(crate) client_header: Option<Spanned<String>>,
     pub(crate) client_body: Option<Spanned<String>>,
@@ -72,7 +71,6 @@ pub(crate) struct TimeoutsFile {
 
 /// `[limits]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct LimitsFile {
     pub(crate) max_head_bytes: Option<Spanned<IntOrText>>,
     pub(crate) max_headers: Option<Spanned<i64>>,
@@ -82,7 +80,6 @@ pub(crate) struct LimitsFile {
 
 /// `[io]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct IoFile {
     pub(crate) ring_entries: Option<Spanned<i64>>,
     pub(crate) buffers: Option<Spanned<i64>>,
@@ -92,14 +89,12 @@ pub(crate) struct IoFile {
 
 /// `[pool]`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct PoolFile {
     pub(crate) max_idle: Option<Spanned<i64>>,
 }
 
 /// `[upstreams.<name>]`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct UpstreamFile {
     pub(crate) backends: Spanned<Vec<Spanned<BackendFile>>>,
 }
@@ -113,7 +108,6 @@ pub(crate) enum BackendFile {
 
 /// The table form of a backend.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct BackendTable {
     pub(crate) address: Spanned<String>,
     pub(crate) weight: Option<Spanned<i64>>,
@@ -121,7 +115,6 @@ pub(crate) struct BackendTable {
 
 /// `[[routes]]`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RouteFile {
     pub(crate) name: Option<Spanned<String>>,
     pub(crate) host: Option<Spanned<String>>,
@@ -132,7 +125,6 @@ pub(crate) struct RouteFile {
 
 /// `respond = { status = 200, body = "...", headers = { ... } }`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RespondFile {
     pub(crate) status: Option<Spanned<i64>>,
     pub(crate) body: Option<String>,
@@ -165,27 +157,57 @@ impl Loaded {
         Loaded::parse(path.to_owned(), text)
     }
 
-    /// Deserializes `text`; a TOML or type error becomes one [`ConfigError`]
-    /// with the line and, where it can be told, the field.
+    /// Deserializes `text`. Unknown keys are collected, all of them; a TOML
+    /// syntax or type error stops deserialization and is returned with them.
     pub(crate) fn parse(path: PathBuf, text: String) -> Result<Loaded, TuningError> {
-        match toml::from_str::<FileConfig>(&text) {
-            Ok(raw) => Ok(Loaded { path, text, raw }),
+        let mut unknown_paths = Vec::new();
+        let result = serde_ignored::deserialize(toml::Deserializer::new(&text), |p| {
+            unknown_paths.push(unknown::segments(&p));
+        });
+        let unknown = unknown_paths
+            .iter()
+            .map(|segs| unknown_key(&path, &text, segs))
+            .collect();
+        match result {
+            Ok(raw) => Ok(Loaded {
+                path,
+                text,
+                raw,
+                unknown,
+            }),
             Err(e) => {
-                let span = e.span();
-                let line = span.as_ref().map(|s| locate::line_of(&text, s.start));
-                let field = span
-                    .map(|s| locate::field_at(&text, s))
-                    .filter(|f| !f.is_empty())
-                    .unwrap_or_else(|| "toml".to_owned());
-                let message = e.message().trim().replace('\n', "; ");
-                let location = Location::File { path, line };
-                Err(TuningError::Invalid(vec![ConfigError {
-                    location,
-                    field,
-                    message,
-                }]))
+                let mut errors: Vec<ConfigError> = unknown;
+                errors.push(toml_error(path, &text, &e));
+                Err(TuningError::Invalid(errors))
             }
         }
+    }
+}
+
+fn unknown_key(path: &Path, text: &str, segs: &[unknown::Seg]) -> ConfigError {
+    ConfigError {
+        location: Location::File {
+            path: path.to_owned(),
+            line: locate::line_of_key(text, segs),
+        },
+        field: unknown::display(segs),
+        message: unknown::message(segs),
+    }
+}
+
+/// A syntax or type error: the line from its span, the field guessed from the text.
+fn toml_error(path: PathBuf, text: &str, e: &toml::de::Error) -> ConfigError {
+    let span = e.span();
+    let line = span.as_ref().map(|s| locate::line_of(text, s.start));
+    let field = span
+        .map(|s| locate::field_at(text, s))
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| "toml".to_owned());
+    let message = e.message().trim().replace('\n', "; ");
+    ConfigError {
+        location: Location::File { path, line },
+        field,
+        message,
     }
 }
 
@@ -286,10 +308,14 @@ mod tests {
         Loaded::parse("t.toml".into(), text.to_owned())
     }
 
+    /// The only error for `text`: an unknown key, or a fatal TOML error.
     fn one_error(text: &str) -> String {
-        let err = parse(text).unwrap_err();
-        assert_eq!(err.errors().len(), 1, "{err}");
-        err.to_string()
+        let errors = match parse(text) {
+            Ok(loaded) => loaded.unknown,
+            Err(err) => err.errors().to_vec(),
+        };
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors[0].to_string()
     }
 
     #[test]
@@ -346,7 +372,7 @@ mod tests {
         let e =
             one_error("[upstreams.api]\nbackends = [{ address = \"127.0.0.1:1\", wieght = 2 }]\n");
         assert!(
-            e.starts_with("t.toml:2: upstreams.api.backends.wieght: unknown field `wieght`"),
+            e.starts_with("t.toml:2: upstreams.api.backends[0].wieght: unknown field `wieght` (did you mean `weight`?)"),
             "{e}"
         );
     }

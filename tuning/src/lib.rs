@@ -36,6 +36,7 @@ mod locate;
 mod routes;
 mod tuning;
 mod units;
+mod unknown;
 mod validate;
 
 pub use crate::cli::{Admin, Cli, Command, CpuList};

@@ -1,10 +1,14 @@
 //! From a byte offset in the config text to what an operator reads: a line
 //! number and a field path such as `routes[1].upstream`.
 //!
-//! Validation knows its field paths; this module is for errors that come
-//! from the TOML deserializer, which only gives a span.
+//! Validation knows its field paths and spans; this module serves errors
+//! that come from the TOML deserializer (a span, no path) and unknown keys
+//! (a path, no span).
 
+use std::collections::HashMap;
 use std::ops::Range;
+
+use crate::unknown::{display, Seg};
 
 /// 1-based line number of byte `offset` in `text`.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
@@ -37,6 +41,96 @@ pub(crate) fn field_at(text: &str, span: Range<usize>) -> String {
         }
     }
     path.join(".")
+}
+
+/// The line where the key at `segs` is written: its `[table]` header, its
+/// `key =` line or, for a key inside an inline table or array, the first
+/// line from that value on that writes `key =`.
+pub(crate) fn line_of_key(text: &str, segs: &[Seg]) -> Option<usize> {
+    let target = display(segs);
+    let Some(Seg::Key(last)) = segs.last() else {
+        return None;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut table = String::new();
+    let mut arrays: HashMap<String, usize> = HashMap::new();
+    for (n, line) in lines.iter().enumerate() {
+        let code = line.split('#').next().unwrap_or("");
+        if let Some(header) = header_of(code) {
+            table = resolve_header(header, &mut arrays);
+            if table == target {
+                return Some(n + 1);
+            }
+            continue;
+        }
+        let Some(key) = line_key(code).filter(|k| is_dotted_key(k)) else {
+            continue;
+        };
+        let path = match table.is_empty() {
+            true => normalize(key),
+            false => format!("{table}.{}", normalize(key)),
+        };
+        if path == target {
+            return Some(n + 1);
+        }
+        let inside = target
+            .strip_prefix(path.as_str())
+            .is_some_and(|r| r.starts_with(['.', '[']));
+        if inside {
+            let found = lines[n..].iter().position(|l| writes_key(l, last));
+            return Some(n + 1 + found.unwrap_or(0));
+        }
+    }
+    None
+}
+
+/// `[[routes]]` → `routes[2]` (its third use); `[routes.respond]` after it →
+/// `routes[2].respond`.
+fn resolve_header(header: Header<'_>, arrays: &mut HashMap<String, usize>) -> String {
+    match header {
+        Header::Array(name) => {
+            let name = normalize(name);
+            let count = arrays.entry(name.clone()).or_insert(0);
+            *count += 1;
+            format!("{name}[{}]", *count - 1)
+        }
+        Header::Table(name) => {
+            let name = normalize(name);
+            let parent = arrays
+                .iter()
+                .filter(|(a, _)| {
+                    name.strip_prefix(a.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+                })
+                .max_by_key(|(a, _)| a.len());
+            match parent {
+                Some((a, count)) => format!("{a}[{}]{}", count - 1, &name[a.len()..]),
+                None => name,
+            }
+        }
+    }
+}
+
+/// `upstreams . "api"` → `upstreams.api`.
+fn normalize(key: &str) -> String {
+    key.split('.')
+        .map(|p| p.trim().trim_matches('"'))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn is_dotted_key(key: &str) -> bool {
+    key.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-.\" ".contains(&b))
+}
+
+/// Whether `line` writes `key =` (at the start, or after `{`, `,` or a space).
+fn writes_key(line: &str, key: &str) -> bool {
+    line.match_indices(key).any(|(i, _)| {
+        let before = line[..i].trim_end_matches('"').chars().next_back();
+        let after = line[i + key.len()..].trim_start_matches('"').trim_start();
+        matches!(before, None | Some(' ' | '\t' | '{' | ',')) && after.starts_with('=')
+    })
 }
 
 /// The path of the last table header in `before`: `server`, `upstreams.api`,
@@ -108,6 +202,39 @@ mod tests {
         assert_eq!(line_of("a\nb\nc", 2), 2);
         assert_eq!(line_of("a\nb\nc", 99), 3);
         assert_eq!(line_of("a\nb\n\n", 5), 2);
+    }
+
+    fn key(k: &str) -> Seg {
+        Seg::Key(k.to_owned())
+    }
+
+    #[test]
+    fn lines_of_keys() {
+        let text = "top = 1\n[server]\nlisen = 2\n[[routes]]\nx = 1\n[[routes]]\nother = 3\n\
+                    [routes.respond]\nstauts = 1\n[upstreams.\"api\"]\nbackends = [\n  \"a\",\n  { address = \"b\", wieght = 2 },\n]\n[sever]\n";
+        assert_eq!(line_of_key(text, &[key("top")]), Some(1));
+        assert_eq!(line_of_key(text, &[key("server"), key("lisen")]), Some(3));
+        assert_eq!(
+            line_of_key(text, &[key("routes"), Seg::Index(1), key("other")]),
+            Some(7)
+        );
+        assert_eq!(
+            line_of_key(
+                text,
+                &[key("routes"), Seg::Index(1), key("respond"), key("stauts")]
+            ),
+            Some(9)
+        );
+        let wieght = [
+            key("upstreams"),
+            key("api"),
+            key("backends"),
+            Seg::Index(1),
+            key("wieght"),
+        ];
+        assert_eq!(line_of_key(text, &wieght), Some(13));
+        assert_eq!(line_of_key(text, &[key("sever")]), Some(15));
+        assert_eq!(line_of_key(text, &[key("nowhere")]), None);
     }
 
     #[test]

@@ -83,10 +83,8 @@ pub(crate) fn validate(
 ) -> Result<Tuning, TuningError> {
     let empty = FileConfig::default();
     let raw = file.map_or(&empty, |f| &f.raw);
-    let mut c = Checker {
-        file,
-        errors: Vec::new(),
-    };
+    let errors = file.map_or_else(Vec::new, |f| f.unknown.clone());
+    let mut c = Checker { file, errors };
     let server = server(&mut c, cli, raw, host);
     let timeouts = timeouts(&mut c, cli, raw);
     let limits = limits(&mut c, cli, raw);
@@ -401,8 +399,15 @@ impl Checker<'_> {
         given.map_or(default, |g| g.value)
     }
 
-    /// The value, or every error found.
-    fn finish(self, tuning: Tuning) -> Result<Tuning, TuningError> {
+    /// The value, or every error found: flags first, then the file in line order.
+    fn finish(mut self, tuning: Tuning) -> Result<Tuning, TuningError> {
+        self.errors.sort_by_key(|e| match &e.location {
+            Location::CommandLine => (0, 0),
+            Location::File {
+                line: Some(line), ..
+            } => (1, *line),
+            Location::File { line: None, .. } => (2, 0),
+        });
         match self.errors.is_empty() {
             true => Ok(tuning),
             false => Err(TuningError::Invalid(self.errors)),

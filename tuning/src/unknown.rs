@@ -1,0 +1,224 @@
+//! Unknown keys in the config file. Deserialization goes through
+//! `serde_ignored`, which reports every key no struct asked for, so one run of
+//! `coregate check` lists all typos, not the first: each gets the line, the
+//! field path and, when one is close, the field that was meant.
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+
+use crate::file::{
+    BackendTable, FileConfig, IoFile, LimitsFile, PoolFile, RespondFile, RouteFile, ServerFile,
+    TimeoutsFile, UpstreamFile,
+};
+
+/// One step of a path into the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// The path `serde_ignored` reports, without its `Option` and `Spanned` wrappers.
+pub(crate) fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
+    use serde_ignored::Path;
+    let mut out = match path {
+        Path::Root => return Vec::new(),
+        Path::Seq { parent, .. }
+        | Path::Map { parent, .. }
+        | Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => segments(parent),
+    };
+    match path {
+        Path::Seq { index, .. } => out.push(Seg::Index(*index)),
+        Path::Map { key, .. } if !key.starts_with("$__serde_spanned_private") => {
+            out.push(Seg::Key(key.clone()));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// `routes[1].respond.stauts`.
+pub(crate) fn display(segs: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in segs {
+        match seg {
+            Seg::Key(k) if out.is_empty() => out.push_str(k),
+            Seg::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// "unknown field `lisen` (did you mean `listen`?)", or the fields expected there.
+pub(crate) fn message(segs: &[Seg]) -> String {
+    let (name, parent) = match segs.split_last() {
+        Some((Seg::Key(name), parent)) => (name.as_str(), parent),
+        _ => return "unknown field".to_owned(),
+    };
+    let known = known_fields(parent);
+    if let Some(close) = closest(known, name) {
+        return format!("unknown field `{name}` (did you mean `{close}`?)");
+    }
+    let list: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+    match list.is_empty() {
+        true => format!("unknown field `{name}`"),
+        false => format!(
+            "unknown field `{name}`, expected one of {}",
+            list.join(", ")
+        ),
+    }
+}
+
+/// A field within two edits of `name`, else the only one it begins.
+fn closest<'k>(known: &[&'k str], name: &str) -> Option<&'k str> {
+    let near = known.iter().copied().filter(|k| distance(k, name) <= 2);
+    if let Some(k) = near.min_by_key(|k| distance(k, name)) {
+        return Some(k);
+    }
+    let mut starting = known
+        .iter()
+        .copied()
+        .filter(|k| name.len() >= 3 && k.starts_with(name));
+    match (starting.next(), starting.next()) {
+        (Some(k), None) => Some(k),
+        _ => None,
+    }
+}
+
+/// The fields serde expects in the table at `parent`.
+fn known_fields(parent: &[Seg]) -> &'static [&'static str] {
+    match shape(parent).as_str() {
+        "" => fields_of::<FileConfig>(),
+        "server" => fields_of::<ServerFile>(),
+        "timeouts" => fields_of::<TimeoutsFile>(),
+        "limits" => fields_of::<LimitsFile>(),
+        "io" => fields_of::<IoFile>(),
+        "pool" => fields_of::<PoolFile>(),
+        "upstreams.*" => fields_of::<UpstreamFile>(),
+        "upstreams.*.backends[]" => fields_of::<BackendTable>(),
+        "routes[]" => fields_of::<RouteFile>(),
+        "routes[].respond" => fields_of::<RespondFile>(),
+        _ => &[],
+    }
+}
+
+/// `upstreams.api.backends[0]` → `upstreams.*.backends[]`.
+fn shape(segs: &[Seg]) -> String {
+    let mut out = String::new();
+    for (i, seg) in segs.iter().enumerate() {
+        match seg {
+            Seg::Index(_) => out.push_str("[]"),
+            Seg::Key(_) if i == 1 && out == "upstreams" => out.push_str(".*"),
+            Seg::Key(k) if out.is_empty() => out.push_str(k),
+            Seg::Key(k) => out.push_str(&format!(".{k}")),
+        }
+    }
+    out
+}
+
+/// The field names `#[derive(Deserialize)]` gave `T`: `T` is asked to
+/// deserialize from a probe that records them and then refuses.
+fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    let _refused = T::deserialize(FieldProbe(&mut fields));
+    fields
+}
+
+struct FieldProbe<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> Deserializer<'de> for FieldProbe<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("field probe"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(de::Error::custom("field probe"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> Seg {
+        Seg::Key(k.to_owned())
+    }
+
+    #[test]
+    fn probes_derived_fields() {
+        assert!(fields_of::<ServerFile>().contains(&"listen"));
+        assert!(fields_of::<BackendTable>().contains(&"weight"));
+        assert_eq!(fields_of::<PoolFile>(), ["max_idle"]);
+    }
+
+    #[test]
+    fn suggests_the_close_field() {
+        let path = [
+            key("upstreams"),
+            key("api"),
+            key("backends"),
+            Seg::Index(0),
+            key("wieght"),
+        ];
+        assert_eq!(display(&path), "upstreams.api.backends[0].wieght");
+        assert_eq!(
+            message(&path),
+            "unknown field `wieght` (did you mean `weight`?)"
+        );
+        assert_eq!(
+            message(&[key("pool"), key("zzz")]),
+            "unknown field `zzz`, expected one of `max_idle`"
+        );
+        let path = [key("routes"), Seg::Index(0), key("path")];
+        assert_eq!(
+            message(&path),
+            "unknown field `path` (did you mean `path_prefix`?)"
+        );
+        // Two fields begin with "max_hea": no guess.
+        assert_eq!(closest(&["max_head_bytes", "max_headers"], "max_hea"), None);
+    }
+
+    #[test]
+    fn edit_distance() {
+        assert_eq!(distance("listen", "lisen"), 1);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("kitten", "sitting"), 3);
+    }
+}
