@@ -1,0 +1,620 @@
+//! TCP connections on the shard's ring: a multishot recv feeding an ordered
+//! receive queue, and sends that complete one at a time.
+#![allow(unsafe_code)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use io_uring::{cqueue, opcode, types};
+
+use super::bufring::{RecvBuf, BGID};
+use super::error::{self, from_res};
+use super::op::{ConnectHold, Hold, MsgHold, SlotState};
+use super::ring::{Inner, Ring};
+
+/// Most bytes one send SQE asks for (longer buffers take several).
+const MAX_SEND_CHUNK: usize = 1 << 30;
+/// Most iovecs one sendmsg carries (Linux IOV_MAX).
+const MAX_IOV: usize = 1024;
+
+/// Bytes to send: either owned `Bytes` or a received buffer forwarded as is.
+pub enum SendBuf {
+    /// Owned bytes.
+    Bytes(Bytes),
+    /// Received bytes, forwarded without a copy.
+    Recv(RecvBuf),
+}
+
+// === impl SendBuf ===
+
+impl SendBuf {
+    /// Number of bytes.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes. Their address is stable when the `SendBuf` moves.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            SendBuf::Bytes(b) => b,
+            SendBuf::Recv(r) => r,
+        }
+    }
+}
+
+impl From<Bytes> for SendBuf {
+    fn from(b: Bytes) -> Self {
+        SendBuf::Bytes(b)
+    }
+}
+
+impl From<RecvBuf> for SendBuf {
+    fn from(b: RecvBuf) -> Self {
+        SendBuf::Recv(b)
+    }
+}
+
+impl From<&'static [u8]> for SendBuf {
+    fn from(b: &'static [u8]) -> Self {
+        SendBuf::Bytes(Bytes::from_static(b))
+    }
+}
+
+impl From<Vec<u8>> for SendBuf {
+    fn from(b: Vec<u8>) -> Self {
+        SendBuf::Bytes(Bytes::from(b))
+    }
+}
+
+impl fmt::Debug for SendBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SendBuf").field(&self.len()).finish()
+    }
+}
+
+/// Why the receive side ended.
+#[derive(Clone, Copy)]
+enum End {
+    Eof,
+    Err(i32),
+}
+
+/// The multishot recv's state.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arm {
+    Idle,
+    Armed(u64),
+    Cancelling(u64),
+    /// Ended with ENOBUFS; the driver re-arms when buffers come back.
+    Starved,
+}
+
+/// The send side's state.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tx {
+    Idle,
+    /// A send is in flight; still `Busy` after its future was dropped (poisoned).
+    Busy,
+    Failed,
+}
+
+struct Rx {
+    queue: VecDeque<RecvBuf>,
+    queued: usize,
+    end: Option<End>,
+    arm: Arm,
+    paused: bool,
+    waker: Option<Waker>,
+}
+
+/// One socket's shared state: held by its `TcpConn` and by every op slot
+/// that targets it, so the fd closes only after the kernel is done with it.
+pub(crate) struct Sock {
+    ring: Rc<Inner>,
+    fd: Option<OwnedFd>,
+    raw: RawFd,
+    rx: RefCell<Rx>,
+    tx: Cell<Tx>,
+    send_ud: Cell<Option<u64>>,
+    closing: Cell<bool>,
+    peer: Option<SocketAddr>,
+}
+
+// === impl Sock ===
+
+impl Sock {
+    fn new(ring: &Rc<Inner>, fd: OwnedFd, peer: Option<SocketAddr>) -> Rc<Sock> {
+        ring.socket_opened();
+        let rx = Rx { queue: VecDeque::new(), queued: 0, end: None, arm: Arm::Idle, paused: false, waker: None };
+        let sock = Rc::new(Sock {
+            ring: Rc::clone(ring),
+            raw: fd.as_raw_fd(),
+            fd: Some(fd),
+            rx: RefCell::new(rx),
+            tx: Cell::new(Tx::Idle),
+            send_ud: Cell::new(None),
+            closing: Cell::new(false),
+            peer,
+        });
+        sock.maybe_arm();
+        sock
+    }
+
+    /// Arms the multishot recv unless it is armed, paused, ended or closing.
+    fn maybe_arm(self: &Rc<Self>) -> bool {
+        {
+            let rx = self.rx.borrow();
+            if rx.arm != Arm::Idle || rx.end.is_some() || rx.paused || self.closing.get() {
+                return false;
+            }
+        }
+        let sqe = opcode::RecvMulti::new(types::Fd(self.raw), BGID).build();
+        let armed = self.ring.arm(SlotState::Recv(Rc::clone(self)), sqe);
+        let mut rx = self.rx.borrow_mut();
+        match armed {
+            Some(ud) => rx.arm = Arm::Armed(ud),
+            None => rx.end = rx.end.or(Some(End::Err(libc::ECANCELED))),
+        }
+        armed.is_some()
+    }
+
+    /// Handles one CQE of this socket's multishot recv.
+    pub(crate) fn on_recv(self: &Rc<Self>, ud: u64, res: i32, flags: u32) {
+        let more = cqueue::more(flags);
+        let buf = self.take_buffer(res, flags);
+        let (waker, cancel) = {
+            let mut rx = self.rx.borrow_mut();
+            if !more && matches!(rx.arm, Arm::Armed(u) | Arm::Cancelling(u) if u == ud) {
+                rx.arm = Arm::Idle;
+            }
+            self.record(&mut rx, res, more, buf);
+            let cancel = self.should_pause(&mut rx, ud, more);
+            (rx.waker.take(), cancel)
+        };
+        if cancel {
+            self.ring.count_pause();
+            self.ring.cancel(ud);
+        }
+        if !more {
+            self.after_end(res);
+        }
+        waker.into_iter().for_each(Waker::wake);
+    }
+
+    fn take_buffer(&self, res: i32, flags: u32) -> Option<RecvBuf> {
+        let bid = cqueue::buffer_select(flags)?;
+        if res <= 0 || self.closing.get() {
+            self.ring.pool.recycle(bid);
+            return None;
+        }
+        self.ring.pool.claim(bid, res as u32)
+    }
+
+    fn record(&self, rx: &mut Rx, res: i32, more: bool, buf: Option<RecvBuf>) {
+        if let Some(b) = buf {
+            rx.queued += b.len();
+            rx.queue.push_back(b);
+            return;
+        }
+        let end = match res {
+            0 => End::Eof,
+            r if r > 0 => End::Err(libc::EIO),
+            r if r == -libc::ENOBUFS || r == -libc::ECANCELED => return,
+            r => End::Err(-r),
+        };
+        if !self.closing.get() && (!more || res <= 0) {
+            rx.end = rx.end.or(Some(end));
+        }
+    }
+
+    /// Pauses receiving when the unread queue is full; true: cancel `ud`.
+    fn should_pause(&self, rx: &mut Rx, ud: u64, more: bool) -> bool {
+        if rx.paused || rx.queued < self.ring.max_unread {
+            return false;
+        }
+        rx.paused = true;
+        if more && rx.arm == Arm::Armed(ud) {
+            rx.arm = Arm::Cancelling(ud);
+            return true;
+        }
+        false
+    }
+
+    /// The kernel ended the multishot recv: re-arm it if appropriate.
+    fn after_end(self: &Rc<Self>, res: i32) {
+        if res == -libc::ENOBUFS && !self.closing.get() {
+            let mut rx = self.rx.borrow_mut();
+            if rx.arm == Arm::Idle && rx.end.is_none() {
+                rx.arm = Arm::Starved;
+                drop(rx);
+                self.ring.starve(self);
+            }
+            return;
+        }
+        if self.maybe_arm() {
+            self.ring.count_rearm();
+        }
+    }
+
+    /// Buffers came back after ENOBUFS: receive again.
+    pub(crate) fn resume_after_enobufs(self: &Rc<Self>) {
+        {
+            let mut rx = self.rx.borrow_mut();
+            if rx.arm != Arm::Starved {
+                return;
+            }
+            rx.arm = Arm::Idle;
+        }
+        if self.maybe_arm() {
+            self.ring.count_rearm();
+        }
+    }
+
+    /// The next received bytes, EOF or error, if any is ready.
+    fn take_ready(self: &Rc<Self>) -> Option<io::Result<Option<RecvBuf>>> {
+        let mut rx = self.rx.borrow_mut();
+        if let Some(b) = rx.queue.pop_front() {
+            rx.queued -= b.len();
+            let resume = rx.paused && rx.queued <= self.ring.max_unread / 2;
+            if resume {
+                rx.paused = false;
+                drop(rx);
+                if self.maybe_arm() {
+                    self.ring.count_rearm();
+                }
+            }
+            return Some(Ok(Some(b)));
+        }
+        match rx.end? {
+            End::Eof => Some(Ok(None)),
+            End::Err(e) => Some(Err(io::Error::from_raw_os_error(e))),
+        }
+    }
+
+    fn poll_recv(self: &Rc<Self>, cx: &mut Context<'_>) -> Poll<io::Result<Option<RecvBuf>>> {
+        if let Some(r) = self.take_ready() {
+            return Poll::Ready(r);
+        }
+        let mut rx = self.rx.borrow_mut();
+        if !rx.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            rx.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    async fn recv(self: &Rc<Self>) -> io::Result<Option<RecvBuf>> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn is_closed(&self) -> bool {
+        let rx = self.rx.borrow();
+        rx.queue.is_empty() && rx.end.is_some()
+    }
+
+    fn begin_send(&self) -> io::Result<()> {
+        match self.tx.get() {
+            Tx::Idle => {
+                self.tx.set(Tx::Busy);
+                Ok(())
+            }
+            Tx::Busy | Tx::Failed => Err(error::send_poisoned()),
+        }
+    }
+
+    fn end_send<T>(&self, r: io::Result<T>) -> io::Result<T> {
+        self.tx.set(if r.is_ok() { Tx::Idle } else { Tx::Failed });
+        r
+    }
+
+    /// Sends all of `buf`, one SQE at a time (short sends continue).
+    async fn send(self: &Rc<Self>, buf: SendBuf) -> io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.begin_send()?;
+        let r = self.send_loop(buf).await;
+        self.end_send(r)
+    }
+
+    async fn send_loop(self: &Rc<Self>, mut buf: SendBuf) -> io::Result<()> {
+        let mut sent = 0;
+        while sent < buf.len() {
+            let n = (buf.len() - sent).min(MAX_SEND_CHUNK) as u32;
+            let raw = self.raw;
+            let fut = self.ring.start(Hold::Send(buf), false, |h| {
+                let p = match h {
+                    // SAFETY: `sent < len`, so the pointer stays inside the buffer.
+                    Hold::Send(b) => unsafe { b.as_slice().as_ptr().add(sent) },
+                    _ => std::ptr::null(),
+                };
+                opcode::Send::new(types::Fd(raw), p, n).flags(libc::MSG_NOSIGNAL).build()
+            });
+            let fut = fut.map_err(|(e, _)| e)?;
+            self.send_ud.set(Some(fut.user_data()));
+            let c = fut.await;
+            self.send_ud.set(None);
+            let Hold::Send(b) = c.hold else {
+                return Err(io::Error::other("send slot lost its buffer"));
+            };
+            buf = b;
+            sent += sent_bytes(c.res)?;
+        }
+        Ok(())
+    }
+
+    /// Sends all of `bufs` with sendmsg, continuing after short sends.
+    async fn send_vectored(self: &Rc<Self>, bufs: Vec<SendBuf>) -> io::Result<()> {
+        let mut hold = Box::new(MsgHold {
+            bufs,
+            iov: Vec::new(),
+            // SAFETY: msghdr is plain old data; all-zero is a valid empty header.
+            msg: unsafe { std::mem::zeroed() },
+        });
+        hold.bufs.retain(|b| !b.is_empty());
+        if hold.bufs.is_empty() {
+            return Ok(());
+        }
+        self.begin_send()?;
+        let r = self.sendmsg_loop(hold).await;
+        self.end_send(r)
+    }
+
+    async fn sendmsg_loop(self: &Rc<Self>, mut hold: Box<MsgHold>) -> io::Result<()> {
+        let mut skip = 0;
+        while !hold.bufs.is_empty() {
+            fill_iov(&mut hold, skip);
+            let raw = self.raw;
+            let fut = self.ring.start(Hold::Msg(hold), false, |h| {
+                let msg = match h {
+                    Hold::Msg(m) => &m.msg as *const libc::msghdr,
+                    _ => std::ptr::null(),
+                };
+                opcode::SendMsg::new(types::Fd(raw), msg).flags(libc::MSG_NOSIGNAL as u32).build()
+            });
+            let fut = fut.map_err(|(e, _)| e)?;
+            self.send_ud.set(Some(fut.user_data()));
+            let c = fut.await;
+            self.send_ud.set(None);
+            let Hold::Msg(h) = c.hold else {
+                return Err(io::Error::other("sendmsg slot lost its buffers"));
+            };
+            hold = h;
+            skip = consume(&mut hold.bufs, skip + sent_bytes(c.res)?);
+        }
+        Ok(())
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        // SAFETY: plain syscall on our own open fd.
+        let r = unsafe { libc::shutdown(self.raw, libc::SHUT_WR) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The owner is gone: stop receiving, cancel any abandoned send.
+    fn close(&self) {
+        self.closing.set(true);
+        let (arm, queue) = {
+            let mut rx = self.rx.borrow_mut();
+            rx.queued = 0;
+            (rx.arm, std::mem::take(&mut rx.queue))
+        };
+        drop(queue);
+        if let Arm::Armed(ud) = arm {
+            self.ring.cancel(ud);
+        }
+        if let (Tx::Busy, Some(ud)) = (self.tx.get(), self.send_ud.get()) {
+            self.ring.cancel(ud);
+        }
+    }
+}
+
+impl Drop for Sock {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            self.ring.close_fd(fd);
+        }
+        self.ring.socket_closed();
+    }
+}
+
+fn sent_bytes(res: i32) -> io::Result<usize> {
+    match res {
+        r if r > 0 => Ok(r as usize),
+        0 => Err(io::Error::new(io::ErrorKind::WriteZero, "send wrote zero bytes")),
+        r => Err(from_res(r)),
+    }
+}
+
+/// Points the header's iovecs at `bufs`, skipping `skip` bytes of the first.
+fn fill_iov(hold: &mut MsgHold, skip: usize) {
+    hold.iov.clear();
+    for (i, b) in hold.bufs.iter().take(MAX_IOV).enumerate() {
+        let s = if i == 0 { &b.as_slice()[skip..] } else { b.as_slice() };
+        hold.iov.push(libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() });
+    }
+    hold.msg.msg_iov = hold.iov.as_mut_ptr();
+    hold.msg.msg_iovlen = hold.iov.len() as _;
+}
+
+/// Drops fully sent buffers; returns how much of the new first one was sent.
+fn consume(bufs: &mut Vec<SendBuf>, mut n: usize) -> usize {
+    let full = bufs.iter().take_while(|b| {
+        let whole = n >= b.len();
+        if whole {
+            n -= b.len();
+        }
+        whole
+    });
+    let k = full.count();
+    bufs.drain(..k);
+    n
+}
+
+/// A TCP connection driven by the shard's ring.
+///
+/// A multishot recv stays armed from creation on (it holds no buffer while
+/// idle), so received bytes queue up to `max_unread_bytes` and EOF or a
+/// reset is noticed even while nobody reads.
+pub struct TcpConn {
+    sock: Rc<Sock>,
+}
+
+// === impl TcpConn ===
+
+impl TcpConn {
+    pub(crate) fn from_fd(ring: &Rc<Inner>, fd: OwnedFd, peer: Option<SocketAddr>) -> TcpConn {
+        TcpConn { sock: Sock::new(ring, fd, peer) }
+    }
+
+    /// Connects to `addr` with IORING_OP_CONNECT (TCP_NODELAY set).
+    ///
+    /// Dropping the future cancels the connect and closes the socket.
+    pub async fn connect(ring: &Ring, addr: SocketAddr) -> io::Result<TcpConn> {
+        let ty = socket2::Type::STREAM.nonblocking().cloexec();
+        let s = socket2::Socket::new(socket2::Domain::for_address(addr), ty, Some(socket2::Protocol::TCP))?;
+        s.set_nodelay(true)?;
+        let hold = Box::new(ConnectHold { fd: s.into(), addr: addr.into() });
+        let raw = hold.fd.as_raw_fd();
+        let fut = ring.inner.start(Hold::Connect(hold), true, |h| {
+            let (p, len) = match h {
+                Hold::Connect(c) => (c.addr.as_ptr(), c.addr.len()),
+                _ => (std::ptr::null(), 0),
+            };
+            opcode::Connect::new(types::Fd(raw), p, len).build()
+        });
+        let c = fut.map_err(|(e, _)| e)?.await;
+        let Hold::Connect(h) = c.hold else {
+            return Err(io::Error::other("connect slot lost its socket"));
+        };
+        if c.res < 0 {
+            return Err(from_res(c.res));
+        }
+        Ok(TcpConn::from_fd(&ring.inner, h.fd, Some(addr)))
+    }
+
+    /// The next received bytes, in order; `Ok(None)` at EOF.
+    ///
+    /// Cancel-safe: dropping the future loses no data.
+    pub async fn recv(&mut self) -> io::Result<Option<RecvBuf>> {
+        self.sock.recv().await
+    }
+
+    /// Already-received bytes (or EOF/error) without waiting; `None` if nothing yet.
+    pub fn try_recv(&mut self) -> Option<io::Result<Option<RecvBuf>>> {
+        self.sock.take_ready()
+    }
+
+    /// EOF or an error was seen and no unread data is left.
+    pub fn is_closed(&self) -> bool {
+        self.sock.is_closed()
+    }
+
+    /// Bytes received but not yet taken by `recv`.
+    pub fn unread_bytes(&self) -> usize {
+        self.sock.rx.borrow().queued
+    }
+
+    /// Sends all of `buf` (MSG_NOSIGNAL).
+    ///
+    /// Dropping the future mid-flight poisons the socket's send side: later
+    /// sends fail instead of risking reordered bytes.
+    pub async fn send(&mut self, buf: impl Into<SendBuf>) -> io::Result<()> {
+        self.sock.send(buf.into()).await
+    }
+
+    /// Sends all of `bufs` with one sendmsg per round (e.g. head + body).
+    pub async fn send_vectored(&mut self, bufs: Vec<SendBuf>) -> io::Result<()> {
+        self.sock.send_vectored(bufs).await
+    }
+
+    /// Shuts the write side down (sends FIN).
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        self.sock.shutdown_write()
+    }
+
+    /// Splits into halves that receive and send concurrently.
+    pub fn split(&mut self) -> (RecvHalf<'_>, SendHalf<'_>) {
+        (RecvHalf { sock: &self.sock }, SendHalf { sock: &self.sock })
+    }
+
+    /// The peer's address, when known.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.sock.peer
+    }
+
+    /// The socket's fd, for diagnostics and tests only.
+    pub fn fd(&self) -> RawFd {
+        self.sock.raw
+    }
+}
+
+impl Drop for TcpConn {
+    fn drop(&mut self) {
+        self.sock.close();
+    }
+}
+
+impl fmt::Debug for TcpConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpConn").field("fd", &self.sock.raw).field("peer", &self.sock.peer).finish()
+    }
+}
+
+/// The receiving half of a split [`TcpConn`].
+pub struct RecvHalf<'a> {
+    sock: &'a Rc<Sock>,
+}
+
+// === impl RecvHalf ===
+
+impl RecvHalf<'_> {
+    /// As [`TcpConn::recv`].
+    pub async fn recv(&mut self) -> io::Result<Option<RecvBuf>> {
+        self.sock.recv().await
+    }
+
+    /// As [`TcpConn::try_recv`].
+    pub fn try_recv(&mut self) -> Option<io::Result<Option<RecvBuf>>> {
+        self.sock.take_ready()
+    }
+}
+
+/// The sending half of a split [`TcpConn`].
+pub struct SendHalf<'a> {
+    sock: &'a Rc<Sock>,
+}
+
+// === impl SendHalf ===
+
+impl SendHalf<'_> {
+    /// As [`TcpConn::send`].
+    pub async fn send(&mut self, buf: impl Into<SendBuf>) -> io::Result<()> {
+        self.sock.send(buf.into()).await
+    }
+
+    /// As [`TcpConn::send_vectored`].
+    pub async fn send_vectored(&mut self, bufs: Vec<SendBuf>) -> io::Result<()> {
+        self.sock.send_vectored(bufs).await
+    }
+
+    /// As [`TcpConn::shutdown_write`].
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        self.sock.shutdown_write()
+    }
+}
