@@ -19,9 +19,14 @@ use crate::units::{parse_body_limit, parse_cpu_list, parse_duration, parse_size}
 /// round-robin over the given backends. --config reads a TOML file; flags
 /// override the file's values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
-#[command(name = "coregate", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "coregate",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = EXAMPLES
+)]
 pub struct Cli {
-    /// Config file (TOML); see `coregate check`.
+    /// Config file (TOML); flags override its values
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -33,98 +38,106 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", conflicts_with = "config")]
     pub upstream: Vec<SocketAddr>,
 
-    /// Number of shards [default: one per usable CPU, or one per --cpus entry]
-    #[arg(long, value_name = "N")]
-    pub shards: Option<u64>,
-
-    /// Pin shard i to the i-th CPU of this list, e.g. 1,3 or 0-3 [default: not pinned by list]
-    #[arg(long, value_name = "LIST", value_parser = parse_cpu_flag)]
-    pub cpus: Option<CpuList>,
-
-    /// listen(2) backlog [default: 4096]
-    #[arg(long, value_name = "N")]
-    pub backlog: Option<u64>,
-
-    /// Open client connections per shard [default: 16384]
-    #[arg(long, value_name = "N")]
-    pub max_connections: Option<u64>,
-
     /// Admin endpoint address, or "off" [default: 127.0.0.1:9901]
     #[arg(long, value_name = "ADDR|off", value_parser = parse_admin)]
     pub admin: Option<Admin>,
 
+    /// Number of shards [default: one per usable CPU, or one per --cpus entry]
+    #[arg(long, value_name = "N", help_heading = "Shards")]
+    pub shards: Option<u64>,
+
+    /// Pin shard i to the i-th CPU listed, e.g. 1,3 or 0-3 [default: the usable CPUs in order]
+    #[arg(long, value_name = "LIST", value_parser = parse_cpu_flag, help_heading = "Shards")]
+    pub cpus: Option<CpuList>,
+
+    /// listen(2) backlog [default: 4096]
+    #[arg(long, value_name = "N", help_heading = "Shards")]
+    pub backlog: Option<u64>,
+
+    /// Open client connections per shard [default: 16384]
+    #[arg(long, value_name = "N", help_heading = "Shards")]
+    pub max_connections: Option<u64>,
+
     /// Time to receive a request head, then 408 [default: 10s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub client_header_timeout: Option<Duration>,
 
     /// Idle time between client body reads [default: 60s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub client_body_timeout: Option<Duration>,
 
     /// Idle time of a kept-alive client connection [default: 75s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub client_keepalive_timeout: Option<Duration>,
 
     /// Time to connect to a backend [default: 5s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub upstream_connect_timeout: Option<Duration>,
 
     /// Time to receive a backend's response head [default: 60s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub upstream_header_timeout: Option<Duration>,
 
     /// Idle time between backend body reads [default: 60s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub upstream_body_timeout: Option<Duration>,
 
     /// How long a pooled backend connection may idle [default: 60s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub upstream_idle_timeout: Option<Duration>,
 
-    /// Pooled idle connections per shard per backend, 0 = no pooling [default: 256]
-    #[arg(long, value_name = "N")]
-    pub upstream_max_idle: Option<u64>,
-
     /// Grace period for open connections on shutdown [default: 30s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub drain_timeout: Option<Duration>,
 
-    /// Request line plus headers, bytes or 16k-style size [default: 16384]
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    /// Request line plus headers, in bytes (16k-style sizes accepted) [default: 16384]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Request limits")]
     pub max_head_bytes: Option<u64>,
 
     /// Request headers per request [default: 100]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Request limits")]
     pub max_headers: Option<u64>,
 
-    /// Request target (path and query) length [default: 8192]
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    /// Request target (path and query), in bytes [default: 8192]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Request limits")]
     pub max_target_bytes: Option<u64>,
 
-    /// Request body size, e.g. 10m or 1g; 0 = unlimited [default: unlimited]
-    #[arg(long, value_name = "BYTES", value_parser = parse_body_limit)]
+    /// Request body, e.g. 10m or 1g; 0 = unlimited [default: unlimited]
+    #[arg(long, value_name = "BYTES", value_parser = parse_body_limit, help_heading = "Request limits")]
     pub max_body_bytes: Option<u64>,
 
     /// io_uring entries per shard, a power of two [default: 1024]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "I/O and pooling")]
     pub io_ring_entries: Option<u64>,
 
     /// Provided read buffers per shard, a power of two [default: 1024]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "I/O and pooling")]
     pub io_buffers: Option<u64>,
 
     /// Bytes per provided read buffer [default: 16384]
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "I/O and pooling")]
     pub io_buffer_size: Option<u64>,
 
     /// Bytes read but not yet consumed, per connection [default: 262144]
-    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "I/O and pooling")]
     pub io_max_unread: Option<u64>,
+
+    /// Pooled idle connections per shard per backend, 0 = no pooling [default: 256]
+    #[arg(long, value_name = "N", help_heading = "I/O and pooling")]
+    pub upstream_max_idle: Option<u64>,
 
     /// What to do instead of running.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
+
+const EXAMPLES: &str = "\
+Examples:
+  coregate --upstream 127.0.0.1:9000 --upstream 127.0.0.1:9001
+  coregate --config /etc/coregate.toml --shards 4 --cpus 2-5
+  coregate check --config /etc/coregate.toml
+
+Durations: 500ms, 10s, 2m, 1h. Sizes: bytes, or 16k, 10m, 1g.";
 
 /// Subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -208,6 +221,18 @@ mod tests {
             .filter(|l| l.contains("[default: 60s]"))
             .count();
         assert_eq!(dur_lines, 4, "{help}");
+    }
+
+    #[test]
+    fn reference_doc_names_every_flag() {
+        let doc = include_str!("docs/config.md");
+        for arg in Cli::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            assert!(
+                doc.contains(&format!("`--{long}")),
+                "docs/config.md lacks --{long}"
+            );
+        }
     }
 
     #[test]

@@ -43,6 +43,11 @@ impl Host {
         Host { allowed_cpus: cpus }
     }
 
+    /// The CPUs the process may use, ascending.
+    pub(crate) fn allowed_cpus(&self) -> &[usize] {
+        &self.allowed_cpus
+    }
+
     /// How many CPUs the process may use: the default shard count.
     pub(crate) fn cpu_count(&self) -> usize {
         self.allowed_cpus.len()

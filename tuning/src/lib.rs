@@ -27,6 +27,9 @@
 //! use). Validating the sample config in the tests takes well under a
 //! millisecond; it runs at startup and on reload, never per request.
 
+#[doc = include_str!("docs/config.md")]
+pub mod config_reference {}
+
 mod cli;
 pub mod defaults;
 mod error;
@@ -59,4 +62,11 @@ impl Tuning {
     pub fn from_cli(cli: Cli) -> Result<Tuning, TuningError> {
         validate::from_cli(&cli, &host::Host::detect())
     }
+}
+
+/// The CPUs this process may run on (its `sched_getaffinity` mask, read from
+/// `/proc/self/status`), ascending: what `--cpus` is checked against and what
+/// the default shard count counts.
+pub fn allowed_cpus() -> Vec<usize> {
+    host::Host::detect().allowed_cpus().to_vec()
 }

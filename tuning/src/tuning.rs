@@ -201,6 +201,39 @@ impl Tuning {
     }
 }
 
+// === impl Tuning (summary) ===
+
+impl Tuning {
+    /// One line for startup logs and `coregate check`: listeners, shards,
+    /// upstreams, routes, admin.
+    pub fn summary(&self) -> String {
+        let listen: Vec<String> = self.listen.iter().map(ToString::to_string).collect();
+        let placement = match &self.cpus {
+            Some(cpus) => format!(" on CPUs {}", crate::units::format_cpu_list(cpus)),
+            None => String::new(),
+        };
+        let backends: usize = self.upstreams.iter().map(|g| g.backends.len()).sum();
+        let admin = self
+            .admin
+            .map_or_else(|| "off".to_owned(), |a| a.to_string());
+        format!(
+            "listen {}; {}{placement}; {} ({}); {}; admin {admin}",
+            listen.join(", "),
+            plural(self.shards, "shard"),
+            plural(self.upstreams.len(), "upstream group"),
+            plural(backends, "backend"),
+            plural(self.routes.len(), "route"),
+        )
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        _ => format!("{n} {what}s"),
+    }
+}
+
 /// The embedded default, built in code: every `DEFAULT_*`, one shard per
 /// usable CPU, and the welcome route.
 impl Default for Tuning {
@@ -339,6 +372,20 @@ mod tests {
         assert!(!suffix.matches("example.com"));
         assert!(!suffix.matches(".example.com"));
         assert!(HostMatch::Exact("[::1]".into()).matches("[::1]:80"));
+    }
+
+    #[test]
+    fn summary_reads_well() {
+        let mut t = Tuning::quick(
+            vec!["127.0.0.1:8080".parse().unwrap()],
+            vec!["127.0.0.1:9000".parse().unwrap()],
+        );
+        t.shards = 2;
+        t.cpus = Some(vec![2, 3]);
+        assert_eq!(
+            t.summary(),
+            "listen 127.0.0.1:8080; 2 shards on CPUs 2-3; 1 upstream group (1 backend); 1 route; admin 127.0.0.1:9901"
+        );
     }
 
     #[test]

@@ -116,7 +116,8 @@ pub(crate) fn check_distinct(cpus: &[usize]) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes ascending CPUs compactly: `[0, 1, 2, 5]` → `0-2,5`.
+/// Writes CPUs in their given order, runs of consecutive numbers as ranges:
+/// `[0, 1, 2, 5]` → `0-2,5`, `[3, 4, 0]` → `3-4,0`.
 pub(crate) fn format_cpu_list(cpus: &[usize]) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut i = 0;
@@ -193,5 +194,6 @@ mod tests {
             assert!(parse_cpu_list(bad).is_err(), "{bad:?} should not parse");
         }
         assert_eq!(format_cpu_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
+        assert_eq!(format_cpu_list(&[3, 4, 0]), "3-4,0");
     }
 }

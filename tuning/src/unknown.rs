@@ -216,6 +216,33 @@ mod tests {
     }
 
     #[test]
+    fn reference_doc_names_every_file_field() {
+        let doc = include_str!("docs/config.md");
+        let sections: [(&str, &[&str]); 5] = [
+            ("server", fields_of::<ServerFile>()),
+            ("timeouts", fields_of::<TimeoutsFile>()),
+            ("limits", fields_of::<LimitsFile>()),
+            ("io", fields_of::<IoFile>()),
+            ("pool", fields_of::<PoolFile>()),
+        ];
+        for (section, fields) in sections {
+            for field in fields {
+                let name = format!("`{section}.{field}`");
+                assert!(doc.contains(&name), "docs/config.md lacks {name}");
+            }
+        }
+        for field in fields_of::<RouteFile>()
+            .iter()
+            .chain(fields_of::<BackendTable>())
+        {
+            assert!(
+                doc.contains(&format!("{field} =")),
+                "docs/config.md lacks `{field} =`"
+            );
+        }
+    }
+
+    #[test]
     fn edit_distance() {
         assert_eq!(distance("listen", "lisen"), 1);
         assert_eq!(distance("", "abc"), 3);
