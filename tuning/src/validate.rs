@@ -99,7 +99,10 @@ pub(crate) fn validate(
         max_idle: cast(max_idle, DEFAULT_UPSTREAM_MAX_IDLE),
     };
     let (upstreams, routes) = match source {
-        ConfigSource::Quick => routes::quick(&cli.upstream),
+        ConfigSource::Quick => {
+            check_quick(&mut c, &cli.upstream);
+            routes::quick(&cli.upstream)
+        }
         _ => routes::from_file(&mut c, raw),
     };
     let tuning = Tuning {
@@ -442,58 +445,114 @@ fn server(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig, host: &Host) -> Serv
         s.max_connections.as_ref(),
         1..=u32::MAX.into(),
     );
-    let flag_admin = cli.admin;
-    let admin = c.pick(flag_admin, Key::ADMIN, s.admin.as_ref(), |t| parse_admin(t));
+    let listen = listen(c, cli, raw);
+    let admin = admin(c, cli, raw, &listen);
     Server {
-        listen: listen(c, cli, raw),
+        listen: match listen.is_empty() {
+            true => vec![DEFAULT_LISTEN],
+            false => listen.into_iter().map(|g| g.value).collect(),
+        },
+        admin,
         shards,
         cpus,
         backlog: cast(backlog, DEFAULT_BACKLOG),
         max_connections: cast(max_conns, DEFAULT_MAX_CONNECTIONS),
-        admin: match admin.map_or(Admin::At(DEFAULT_ADMIN), |g| g.value) {
-            Admin::Off => None,
-            Admin::At(addr) => Some(addr),
-        },
     }
 }
 
-fn listen(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Vec<SocketAddr> {
-    let given: Vec<(SocketAddr, Location, String)> = if !cli.listen.is_empty() {
-        let field = format!("--{}", Key::LISTEN.flag);
-        cli.listen
+/// The admin address, which may not take a listener's port: the one of the
+/// two that was written down gets the error.
+fn admin(
+    c: &mut Checker<'_>,
+    cli: &Cli,
+    raw: &FileConfig,
+    listen: &[Given<SocketAddr>],
+) -> Option<SocketAddr> {
+    let given = c.pick(cli.admin, Key::ADMIN, raw.server.admin.as_ref(), |t| {
+        parse_admin(t)
+    });
+    let listen_values: Vec<SocketAddr> = match listen.is_empty() {
+        true => vec![DEFAULT_LISTEN],
+        false => listen.iter().map(|g| g.value).collect(),
+    };
+    let given = c.accept(given, |admin| match admin {
+        Admin::At(a) if listen_values.iter().any(|l| same_socket(a, l)) => {
+            Err(format!("{a} is also a listen address"))
+        }
+        _ => Ok(()),
+    });
+    if given.is_none() {
+        for l in listen
             .iter()
-            .map(|&a| (a, Location::CommandLine, field.clone()))
-            .collect()
+            .filter(|l| same_socket(&l.value, &DEFAULT_ADMIN))
+        {
+            let message = format!(
+                "{} takes the admin endpoint's default address {DEFAULT_ADMIN}: move it with --admin, or --admin off",
+                l.value
+            );
+            c.fail_given(l, message);
+        }
+    }
+    match given.map_or(Admin::At(DEFAULT_ADMIN), |g| g.value) {
+        Admin::Off => None,
+        Admin::At(addr) => Some(addr),
+    }
+}
+
+/// Whether binding both would clash: one port, and one IP or a wildcard.
+fn same_socket(a: &SocketAddr, b: &SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// `--upstream` given twice with one address.
+fn check_quick(c: &mut Checker<'_>, upstreams: &[SocketAddr]) {
+    for (i, addr) in upstreams.iter().enumerate() {
+        if upstreams[..i].contains(addr) {
+            let message = format!("{addr} is listed twice");
+            c.fail(Location::CommandLine, "--upstream", message);
+        }
+    }
+}
+
+/// Listen addresses as given (empty when none was: the default applies).
+fn listen(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Vec<Given<SocketAddr>> {
+    let given: Vec<Given<SocketAddr>> = if !cli.listen.is_empty() {
+        let field = format!("--{}", Key::LISTEN.flag);
+        let at = |&value| Given {
+            value,
+            location: Location::CommandLine,
+            field: field.clone(),
+        };
+        cli.listen.iter().map(at).collect()
     } else if let Some(list) = &raw.server.listen {
         if list.get_ref().is_empty() {
-            c.fail_at(
-                list.span(),
-                Key::LISTEN.field,
-                "no listen addresses: give at least one, e.g. [\"127.0.0.1:8080\"]",
-            );
+            let message = "no listen addresses: give at least one, e.g. [\"127.0.0.1:8080\"]";
+            c.fail_at(list.span(), Key::LISTEN.field, message);
         }
         let mut out = Vec::new();
         for (i, item) in list.get_ref().iter().enumerate() {
             let field = format!("{}[{i}]", Key::LISTEN.field);
             match parse_addr(item.get_ref()) {
-                Ok(addr) => out.push((addr, c.at(item.span()), field)),
+                Ok(value) => out.push(Given {
+                    value,
+                    location: c.at(item.span()),
+                    field,
+                }),
                 Err(message) => c.fail_at(item.span(), field, message),
             }
         }
         out
     } else {
-        return vec![DEFAULT_LISTEN];
+        Vec::new()
     };
-    for (i, (addr, location, field)) in given.iter().enumerate() {
-        if given[..i].iter().any(|(a, _, _)| a == addr) {
-            c.fail(
-                location.clone(),
-                field.clone(),
-                format!("{addr} is listed twice"),
-            );
+    for (i, g) in given.iter().enumerate() {
+        if given[..i].iter().any(|earlier| earlier.value == g.value) {
+            c.fail_given(g, format!("{} is listed twice", g.value));
         }
     }
-    given.into_iter().map(|(a, _, _)| a).collect()
+    given
 }
 
 fn cpus(
@@ -858,6 +917,73 @@ mod tests {
                 "--io-buffers"
             ]
         );
+    }
+
+    #[test]
+    fn admin_may_not_take_a_listen_port() {
+        let host = Host::with_cpu_count(1);
+        let err = run(&["--listen", "0.0.0.0:9901"], &host).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "command line: --listen: 0.0.0.0:9901 takes the admin endpoint's default address \
+             127.0.0.1:9901: move it with --admin, or --admin off"
+        );
+        let err = run(&["--admin", "127.0.0.1:8080"], &host).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "command line: --admin: 127.0.0.1:8080 is also a listen address"
+        );
+        assert!(run(&["--listen", "0.0.0.0:9901", "--admin", "off"], &host).is_ok());
+        assert!(run(
+            &["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"],
+            &host
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn quick_mode_refuses_a_repeated_backend() {
+        let args = ["--upstream", "127.0.0.1:1", "--upstream", "127.0.0.1:1"];
+        let err = run(&args, &Host::with_cpu_count(1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "command line: --upstream: 127.0.0.1:1 is listed twice"
+        );
+    }
+
+    /// `default.toml`'s commented lines, uncommented, state every default.
+    #[test]
+    fn default_toml_comments_match_the_defaults() {
+        let uncommented: String = DEFAULT_TOML
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.starts_with('[') || rest.split(' ').nth(1) == Some("=") => rest,
+                _ => line,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let loaded = Loaded::parse("uncommented.toml".into(), uncommented).unwrap();
+        let source = ConfigSource::File("uncommented.toml".into());
+        let t = validate(
+            &Cli::default(),
+            Some(&loaded),
+            source,
+            &Host::with_cpu_count(2),
+        )
+        .unwrap();
+        let d = Tuning::default();
+        assert_eq!(
+            (&t.listen, t.admin, t.backlog, t.max_connections),
+            (&d.listen, d.admin, d.backlog, d.max_connections)
+        );
+        assert_eq!(
+            (t.timeouts, t.limits, t.io, t.pool),
+            (d.timeouts, d.limits, d.io, d.pool)
+        );
+        assert_eq!((t.shards, t.cpus), (2, Some(vec![0, 1])));
+        assert_eq!(t.upstreams[0].backends.len(), 2);
+        assert_eq!(t.routes.len(), 2);
+        assert_eq!(t.routes[1], d.routes[0]);
     }
 
     #[test]
