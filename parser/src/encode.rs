@@ -77,7 +77,8 @@ pub fn end_head(out: &mut BytesMut) {
 }
 
 /// Re-emits a request head for the upstream: HTTP/1.1, hop-by-hop fields
-/// dropped, `extra` appended. Transfer-Encoding and Content-Length are kept as
+/// dropped, `extra` appended. An HTTP/1.0 request without Host gets an empty
+/// `Host:` (RFC 9112 §3.2) unless `extra` supplies one, which the engine should. Transfer-Encoding and Content-Length are kept as
 /// received, because the engine forwards the body bytes as received (see
 /// [`crate::BodyScanner`]). With nothing to change the original bytes are
 /// copied untouched.
@@ -95,7 +96,9 @@ pub fn encode_request(
     let target = target_override.unwrap_or(head.target());
     write_request_line(head.method_bytes(), target, Version::Http11, out);
     let keep = |name: &[u8]| is_framing(name) || !head.is_hop_by_hop(name);
-    write_fields(head.headers().filter(|(n, _)| keep(n)), extra, out);
+    let no_host = head.host().is_none() && !extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(b"host"));
+    let host: &[(&[u8], &[u8])] = if no_host { &[(b"Host", b"")] } else { &[] };
+    write_fields(head.headers().filter(|(n, _)| keep(n)).chain(host.iter().copied()), extra, out);
 }
 
 /// Re-emits a response head for the client: HTTP/1.1, hop-by-hop fields
@@ -201,6 +204,16 @@ mod tests {
         let mut out = BytesMut::new();
         encode_request(&request(input), Some(b"/b"), &[(b"X-Forwarded-For", b"1.2.3.4")], &mut out);
         assert_eq!(&out[..], &b"GET /b HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n"[..]);
+    }
+
+    #[test]
+    fn http10_without_host_gets_one() {
+        let mut out = BytesMut::new();
+        encode_request(&request(b"GET / HTTP/1.0\r\n\r\n"), None, &[], &mut out);
+        assert_eq!(&out[..], b"GET / HTTP/1.1\r\nHost: \r\n\r\n");
+        out.clear();
+        encode_request(&request(b"GET / HTTP/1.0\r\n\r\n"), None, &[(b"host", b"up")], &mut out);
+        assert_eq!(&out[..], b"GET / HTTP/1.1\r\nhost: up\r\n\r\n");
     }
 
     #[test]

@@ -172,7 +172,9 @@ fn reason_span(head: &[u8]) -> Span {
 
 fn classify(err: httparse::Error, window: &[u8]) -> Option<ParseError> {
     match err {
-        httparse::Error::Version if window.starts_with(b"HTTP/1.") && window.len() > 8 => {
+        httparse::Error::Version
+            if window.len() > 8 && matches!(&window[..8], b"HTTP/1.0" | b"HTTP/1.1") =>
+        {
             Some(ParseError::InvalidStatus)
         }
         httparse::Error::Version => version_error(window),
@@ -299,6 +301,7 @@ mod tests {
             (b"HTTP/1.1 20 OK\r\n\r\n", ParseError::InvalidStatus),
             (b"HTTP/1.1 099 OK\r\n\r\n", ParseError::InvalidStatus),
             (b"HTTP/1.1x200 OK\r\n\r\n", ParseError::InvalidStatus),
+            (b"HTTP/1.K 10 02O\r\n\r\n", ParseError::InvalidVersion),
             (b"\r\nHTTP/1.1 200 OK\r\n\r\n", ParseError::InvalidStatus),
         ];
         for (input, want) in cases {
