@@ -1,5 +1,30 @@
-//! coregate's engine: shard-per-core HTTP/1.1 reverse proxy.
-#![allow(missing_docs)]
+//! coregate's engine: a shard-per-core HTTP/1.1 reverse proxy.
+//!
+//! One glommio executor per CPU, pinned, each with its own SO_REUSEPORT
+//! listeners and its own completion-based io_uring for socket I/O ([`io`]).
+//! A shard shares nothing writable with the others on the request path:
+//! routes come from an immutable snapshot, and counters are single-writer.
+//!
+//! Module map: `shard` (the only glommio executor calls), [`io`] (the only
+//! io_uring calls), `listener` (socket2 listeners), `conn` (the per
+//! connection state machine), `proxy` (forwarding and body streaming),
+//! `upstream` (per-shard connection pool), `route` (the routing snapshot),
+//! `buf` (buffer recycling), `metrics` (per-shard counters).
 
 pub mod io;
+
+mod buf;
+mod conn;
+mod ctx;
+mod error;
+mod listener;
+mod metrics;
+mod proxy;
+mod route;
+mod server;
 mod shard;
+mod upstream;
+
+pub use error::{EngineError, ProxyError, Side};
+pub use metrics::ShardStats;
+pub use server::{Server, StopHandle};

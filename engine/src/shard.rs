@@ -63,3 +63,55 @@ impl EventFdPark {
             .map_err(io::Error::from)
     }
 }
+
+/// The deadline of a [`timeout`] passed before its future finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Elapsed;
+
+/// Runs `fut`, giving up after `d`. Dropping the inner future on expiry must
+/// be safe: every io future in this crate is cancel-safe.
+pub(crate) async fn timeout<F: Future>(d: Duration, fut: F) -> Result<F::Output, Elapsed> {
+    let deadline = async {
+        glommio::timer::sleep(d).await;
+        Err(Elapsed)
+    };
+    futures_lite::future::or(async { Ok(fut.await) }, deadline).await
+}
+
+/// A running shard's thread.
+pub(crate) struct ShardThread {
+    handle: glommio::ExecutorJoinHandle<()>,
+}
+
+// === impl ShardThread ===
+
+impl ShardThread {
+    /// Starts a glommio executor on its own thread, pinned to `cpu` when
+    /// given, and runs the future that `main` builds on it.
+    pub(crate) fn spawn<G, F>(id: usize, cpu: Option<usize>, main: G) -> io::Result<ShardThread>
+    where
+        G: FnOnce() -> F + Send + 'static,
+        F: Future<Output = ()> + 'static,
+    {
+        let placement = match cpu {
+            Some(cpu) => glommio::Placement::Fixed(cpu),
+            None => glommio::Placement::Unbound,
+        };
+        glommio::LocalExecutorBuilder::new(placement)
+            .name(&format!("shard-{id}"))
+            // Storage I/O memory is registered (locked) memory; coregate does
+            // no storage I/O on glommio's ring, so keep it at the minimum.
+            .io_memory(64 << 10)
+            .ring_depth(128)
+            .spawn(main)
+            .map(|handle| ShardThread { handle })
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+
+    /// Waits for the shard's main future to end.
+    pub(crate) fn join(self) -> io::Result<()> {
+        self.handle
+            .join()
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+}

@@ -1,0 +1,444 @@
+//! One client connection: read a head, route it, answer, repeat.
+//!
+//! The state machine is the loop in [`serve`]: read head → route → proxy or
+//! respond → keep-alive or close. Pipelined requests are answered in order
+//! because the next head is only parsed once the previous response is out.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, BytesMut};
+use parser::{BodyKind, Method, RequestHead, Version};
+
+use crate::buf::ConnBuf;
+use crate::ctx::ShardCtx;
+use crate::error::ProxyError;
+use crate::io::TcpConn;
+use crate::metrics::{bump, drop_one};
+use crate::route::{Action, Canned};
+use crate::shard;
+
+/// A client connection.
+pub(crate) struct Client {
+    pub(crate) io: TcpConn,
+    pub(crate) peer: SocketAddr,
+    pub(crate) buf: ConnBuf,
+    /// Requests answered on this connection.
+    served: u64,
+}
+
+/// What happened to the connection after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// The connection may carry another request.
+    KeepAlive,
+    /// The connection must close (after the response, if any, was sent).
+    Close,
+}
+
+/// Serves one accepted connection until it closes.
+pub(crate) async fn serve(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>) {
+    ctx.connections.set(ctx.connections.get() + 1);
+    bump(&ctx.metrics().active_connections, 1);
+    let mut c = Client {
+        io,
+        peer,
+        buf: ConnBuf::default(),
+        served: 0,
+    };
+    while serve_one(&mut c, &ctx).await == Next::KeepAlive {
+        c.buf.release(&ctx.bufs);
+        if ctx.draining.get() {
+            break;
+        }
+    }
+    drop_one(&ctx.metrics().active_connections);
+    ctx.connections.set(ctx.connections.get() - 1);
+}
+
+async fn serve_one(c: &mut Client, ctx: &ShardCtx) -> Next {
+    let head = match read_head(c, ctx).await {
+        Ok(Some(head)) => head,
+        Ok(None) => return Next::Close,
+        Err(e) => {
+            if let ProxyError::Parse(_) = e {
+                bump(&ctx.metrics().parse_errors, 1);
+            }
+            if e != ProxyError::ClientClosed {
+                let id = RequestId::Fresh(ctx.request_id());
+                send_error(c, ctx, e, &id, Version::Http11).await;
+            }
+            return Next::Close;
+        }
+    };
+    c.served += 1;
+    bump(&ctx.metrics().requests, 1);
+    ctx.in_flight.set(ctx.in_flight.get() + 1);
+    let next = handle(c, ctx, head).await;
+    ctx.in_flight.set(ctx.in_flight.get() - 1);
+    next
+}
+
+/// Reads until a complete request head is parsed. `Ok(None)` means the
+/// client closed or went quiet between requests: close without a response.
+async fn read_head(c: &mut Client, ctx: &ShardCtx) -> Result<Option<RequestHead>, ProxyError> {
+    let started = Instant::now();
+    loop {
+        if !c.buf.is_empty() {
+            if let Some(head) = parser::parse_request(c.buf.get(&ctx.bufs), &ctx.limits)? {
+                return Ok(Some(head));
+            }
+        }
+        let idle = c.buf.is_empty();
+        let limit = if idle && c.served > 0 {
+            ctx.timeouts.client_keepalive
+        } else {
+            ctx.timeouts.client_header
+        };
+        let left = limit.saturating_sub(started.elapsed());
+        let got = match shard::timeout(left, c.io.recv()).await {
+            Ok(got) => got,
+            Err(_) if idle => return Ok(None),
+            Err(_) => return Err(ProxyError::ClientHeaderTimeout),
+        };
+        match got {
+            Ok(Some(data)) => {
+                bump(&ctx.metrics().bytes_in, data.len() as u64);
+                c.buf.get(&ctx.bufs).extend_from_slice(&data);
+            }
+            Ok(None) | Err(_) if idle => return Ok(None),
+            Ok(None) | Err(_) => return Err(ProxyError::ClientClosed),
+        }
+    }
+}
+
+/// Routes one request and answers it.
+async fn handle(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
+    let id = request_id(&head, ctx);
+    if head.method() == Method::Connect {
+        send_error(c, ctx, ProxyError::MethodNotAllowed, &id, head.version()).await;
+        return Next::Close;
+    }
+    let target = Target::parse(head.target());
+    let host = target.authority.or_else(|| head.host()).unwrap_or_default();
+    let Some(route) = ctx.snapshot.find(host, target.path) else {
+        send_error(c, ctx, ProxyError::NoRoute, &id, head.version()).await;
+        return Next::Close;
+    };
+    match &route.action {
+        Action::Respond(canned) => respond(c, ctx, &head, canned, &id).await,
+        Action::Proxy(group) => {
+            let req = crate::proxy::Request {
+                head: &head,
+                target: &target,
+                id: &id,
+                group: *group,
+            };
+            match crate::proxy::forward(c, ctx, req).await {
+                Ok(next) => next,
+                Err(e) => {
+                    bump(
+                        &ctx.metrics().upstream_errors,
+                        u64::from(e.side() != crate::error::Side::Downstream),
+                    );
+                    if e != ProxyError::ClientClosed && e != ProxyError::UpstreamTruncated {
+                        send_error(c, ctx, e, &id, head.version()).await;
+                    }
+                    Next::Close
+                }
+            }
+        }
+    }
+}
+
+/// The request id: the client's `X-Request-Id` when it sent a sane one,
+/// otherwise a fresh one.
+fn request_id<'a>(head: &'a RequestHead, ctx: &ShardCtx) -> RequestId<'a> {
+    match head.header("x-request-id") {
+        Some(v) if !v.is_empty() && v.len() <= 128 => RequestId::Client(v),
+        _ => RequestId::Fresh(ctx.request_id()),
+    }
+}
+
+/// A request id, either taken from the request or generated.
+pub(crate) enum RequestId<'a> {
+    /// Sent by the client; forwarded as received.
+    Client(&'a [u8]),
+    /// Generated by this shard.
+    Fresh([u8; 32]),
+}
+
+// === impl RequestId ===
+
+impl RequestId<'_> {
+    /// The id's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            RequestId::Client(b) => b,
+            RequestId::Fresh(b) => b,
+        }
+    }
+
+    /// Whether the client sent this id.
+    pub(crate) fn from_client(&self) -> bool {
+        matches!(self, RequestId::Client(_))
+    }
+}
+
+/// The parts of a request target that routing needs.
+pub(crate) struct Target<'a> {
+    /// The host of an absolute-form target (`http://host/path`).
+    pub(crate) authority: Option<&'a [u8]>,
+    /// The origin-form path and query.
+    pub(crate) path: &'a [u8],
+}
+
+// === impl Target ===
+
+impl<'a> Target<'a> {
+    pub(crate) fn parse(t: &'a [u8]) -> Target<'a> {
+        let rest = strip_scheme(t);
+        match rest {
+            Some(rest) => {
+                let end = rest
+                    .iter()
+                    .position(|&b| b == b'/' || b == b'?')
+                    .unwrap_or(rest.len());
+                let (authority, path) = rest.split_at(end);
+                let path: &[u8] = if path.is_empty() { b"/" } else { path };
+                Target {
+                    authority: Some(authority),
+                    path,
+                }
+            }
+            None => Target {
+                authority: None,
+                path: t,
+            },
+        }
+    }
+
+    /// Whether the target was in absolute form.
+    pub(crate) fn is_absolute(&self) -> bool {
+        self.authority.is_some()
+    }
+}
+
+fn strip_scheme(t: &[u8]) -> Option<&[u8]> {
+    let lower_starts = |p: &[u8]| t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p);
+    if lower_starts(b"http://") {
+        Some(&t[7..])
+    } else if lower_starts(b"https://") {
+        Some(&t[8..])
+    } else {
+        None
+    }
+}
+
+/// Answers with a route's fixed response.
+async fn respond(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    head: &RequestHead,
+    canned: &Canned,
+    id: &RequestId<'_>,
+) -> Next {
+    // A body we do not read cannot be skipped safely: close after answering.
+    let mut next = if head.keep_alive() && head.body() == BodyKind::Empty && !ctx.draining.get() {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    };
+    if head.expect_continue() {
+        next = Next::Close;
+    }
+    let mut out = BytesMut::with_capacity(256 + canned.body.len());
+    parser::write_status_line(
+        Version::Http11,
+        canned.status,
+        reason(canned.status).as_bytes(),
+        &mut out,
+    );
+    for (k, v) in canned.headers.iter() {
+        parser::write_header(k, v, &mut out);
+    }
+    write_framing(&mut out, canned.body.len(), head.version(), next);
+    parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
+    parser::end_head(&mut out);
+    if head.method() != Method::Head {
+        out.extend_from_slice(&canned.body);
+    }
+    send_counted(c, ctx, out, canned.status)
+        .await
+        .unwrap_or(Next::Close)
+        .min_with(next)
+}
+
+// === impl Next ===
+
+impl Next {
+    fn min_with(self, other: Next) -> Next {
+        if self == Next::Close || other == Next::Close {
+            Next::Close
+        } else {
+            Next::KeepAlive
+        }
+    }
+}
+
+fn write_framing(out: &mut BytesMut, len: usize, version: Version, next: Next) {
+    let mut n = itoa_buf();
+    parser::write_header(b"content-length", fmt_u64(len as u64, &mut n), out);
+    match (next, version) {
+        (Next::Close, _) => parser::write_header(b"connection", b"close", out),
+        (Next::KeepAlive, Version::Http10) => {
+            parser::write_header(b"connection", b"keep-alive", out)
+        }
+        (Next::KeepAlive, Version::Http11) => {}
+    }
+}
+
+/// Sends a complete response and counts it.
+pub(crate) async fn send_counted(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    out: BytesMut,
+    status: u16,
+) -> Option<Next> {
+    let len = out.len() as u64;
+    ctx.metrics().response(status);
+    match c.io.send(out.freeze()).await {
+        Ok(()) => {
+            bump(&ctx.metrics().bytes_out, len);
+            Some(Next::KeepAlive)
+        }
+        Err(_) => None,
+    }
+}
+
+/// Sends a short plain-text error response that closes the connection.
+pub(crate) async fn send_error(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    e: ProxyError,
+    id: &RequestId<'_>,
+    _v: Version,
+) {
+    let status = e.status();
+    let mut out = BytesMut::with_capacity(256);
+    let mut body = BytesMut::with_capacity(96);
+    body.put_slice(status_text(status).as_bytes());
+    body.put_slice(b"\nrequest-id: ");
+    body.put_slice(id.as_bytes());
+    body.put_slice(b"\n");
+    parser::write_status_line(Version::Http11, status, reason(status).as_bytes(), &mut out);
+    parser::write_header(b"content-type", b"text/plain; charset=utf-8", &mut out);
+    if status == 405 {
+        parser::write_header(
+            b"allow",
+            b"GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH",
+            &mut out,
+        );
+    }
+    parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
+    parser::write_header(b"x-coregate-error", e.as_str().as_bytes(), &mut out);
+    write_framing(&mut out, body.len(), Version::Http11, Next::Close);
+    parser::end_head(&mut out);
+    out.extend_from_slice(&body);
+    let _ = send_counted(c, ctx, out, status).await;
+    // Let the client read the response before the close turns into a reset
+    // over unread request bytes.
+    let _ = c.io.shutdown_write();
+    let _ = shard::timeout(Duration::from_millis(200), drain_input(c)).await;
+}
+
+async fn drain_input(c: &mut Client) {
+    let mut budget: usize = 1 << 20;
+    while let Ok(Some(b)) = c.io.recv().await {
+        budget = match budget.checked_sub(b.len()) {
+            Some(b) => b,
+            None => return,
+        };
+    }
+}
+
+/// The "404 Not Found" line of a status.
+fn status_text(status: u16) -> String {
+    format!("{status} {}", reason(status))
+}
+
+/// The reason phrase of a status.
+pub(crate) fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+/// A stack buffer for formatting integers.
+pub(crate) fn itoa_buf() -> [u8; 20] {
+    [0; 20]
+}
+
+/// Formats `v` in decimal into `buf`.
+pub(crate) fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_form_targets() {
+        let t = Target::parse(b"http://Example.com:8080/a/b?c");
+        assert_eq!(t.authority, Some(&b"Example.com:8080"[..]));
+        assert_eq!(t.path, b"/a/b?c");
+        let t = Target::parse(b"HTTP://h?q");
+        assert_eq!((t.authority, t.path), (Some(&b"h"[..]), &b"?q"[..]));
+        let t = Target::parse(b"https://h");
+        assert_eq!(t.path, b"/");
+        let t = Target::parse(b"/plain");
+        assert!(!t.is_absolute());
+    }
+
+    #[test]
+    fn integers_format() {
+        let mut b = itoa_buf();
+        assert_eq!(fmt_u64(0, &mut b), b"0");
+        assert_eq!(
+            fmt_u64(18446744073709551615, &mut b),
+            b"18446744073709551615"
+        );
+    }
+}

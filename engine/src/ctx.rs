@@ -1,0 +1,136 @@
+//! Shard-local state shared by the connections of one shard.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::time::Duration;
+
+use balancer::SmoothWeighted;
+use tuning::Tuning;
+
+use crate::buf::BufPool;
+use crate::metrics::ShardMetrics;
+use crate::route::Snapshot;
+use crate::upstream::Pool;
+
+/// Timeouts, copied out of the configuration for the hot path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) client_header: Duration,
+    pub(crate) client_body: Duration,
+    pub(crate) client_keepalive: Duration,
+    pub(crate) upstream_connect: Duration,
+    pub(crate) upstream_header: Duration,
+    pub(crate) upstream_body: Duration,
+}
+
+/// Everything a connection task needs from its shard. Only this shard's
+/// thread ever touches it.
+pub(crate) struct ShardCtx {
+    pub(crate) id: usize,
+    pub(crate) ring: crate::io::Ring,
+    pub(crate) limits: parser::Limits,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) max_connections: usize,
+    pub(crate) snapshot: Arc<Snapshot>,
+    pub(crate) balancers: RefCell<Vec<SmoothWeighted>>,
+    pub(crate) pool: Pool,
+    pub(crate) bufs: BufPool,
+    pub(crate) metrics: Arc<[ShardMetrics]>,
+    pub(crate) draining: Cell<bool>,
+    pub(crate) connections: Cell<usize>,
+    pub(crate) in_flight: Cell<usize>,
+    ids: RequestIds,
+}
+
+// === impl ShardCtx ===
+
+impl ShardCtx {
+    pub(crate) fn new(
+        id: usize,
+        ring: crate::io::Ring,
+        t: &Tuning,
+        snapshot: Arc<Snapshot>,
+        metrics: Arc<[ShardMetrics]>,
+    ) -> ShardCtx {
+        let balancers = snapshot
+            .groups
+            .iter()
+            .map(|g| SmoothWeighted::new(&g.weights))
+            .collect();
+        ShardCtx {
+            id,
+            ring,
+            limits: parser::Limits {
+                max_head_bytes: t.limits.max_head_bytes,
+                max_headers: t.limits.max_headers,
+                max_target_bytes: t.limits.max_target_bytes,
+                max_body_bytes: t.limits.max_body_bytes,
+                ..parser::Limits::default()
+            },
+            timeouts: Timeouts {
+                client_header: t.timeouts.client_header,
+                client_body: t.timeouts.client_body,
+                client_keepalive: t.timeouts.client_keepalive,
+                upstream_connect: t.timeouts.upstream_connect,
+                upstream_header: t.timeouts.upstream_header,
+                upstream_body: t.timeouts.upstream_body,
+            },
+            max_connections: t.max_connections,
+            snapshot,
+            balancers: RefCell::new(balancers),
+            pool: Pool::new(t.pool.max_idle, t.timeouts.upstream_idle),
+            bufs: BufPool::default(),
+            metrics,
+            draining: Cell::new(false),
+            connections: Cell::new(0),
+            in_flight: Cell::new(0),
+            ids: RequestIds::new(id),
+        }
+    }
+
+    /// This shard's counters.
+    pub(crate) fn metrics(&self) -> &ShardMetrics {
+        &self.metrics[self.id]
+    }
+
+    /// A fresh request id: 32 lowercase hex digits.
+    pub(crate) fn request_id(&self) -> [u8; 32] {
+        self.ids.next()
+    }
+}
+
+/// Request id generator: a per-shard random key hashing a counter, so ids
+/// are unique across shards and restarts without any shared state.
+struct RequestIds {
+    seq: Cell<u64>,
+    keys: (ahash::RandomState, ahash::RandomState),
+}
+
+// === impl RequestIds ===
+
+impl RequestIds {
+    fn new(shard: usize) -> RequestIds {
+        RequestIds {
+            seq: Cell::new((shard as u64) << 48),
+            keys: (ahash::RandomState::new(), ahash::RandomState::new()),
+        }
+    }
+
+    fn next(&self) -> [u8; 32] {
+        let n = self.seq.get().wrapping_add(1);
+        self.seq.set(n);
+        let hi = self.keys.0.hash_one(n);
+        let lo = self.keys.1.hash_one(n);
+        let mut out = [0u8; 32];
+        hex(hi, &mut out[..16]);
+        hex(lo, &mut out[16..]);
+        out
+    }
+}
+
+fn hex(v: u64, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = DIGITS[((v >> (60 - 4 * i)) & 0xf) as usize];
+    }
+}

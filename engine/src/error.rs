@@ -1,0 +1,170 @@
+//! Engine errors: what failed, on which side, and what the client sees.
+
+use std::io;
+use std::net::SocketAddr;
+
+use parser::ParseError;
+
+/// Which side of the proxy a failure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client connection.
+    Downstream,
+    /// The origin connection.
+    Upstream,
+    /// coregate itself.
+    Internal,
+}
+
+/// Why a request could not be proxied. Each kind maps to one response status
+/// (or to closing the connection when a response was already under way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyError {
+    /// The client sent a malformed or over-limit request.
+    Parse(ParseError),
+    /// The client was too slow sending its request head.
+    ClientHeaderTimeout,
+    /// The client stalled while sending its body.
+    ClientBodyTimeout,
+    /// The client went away (EOF or reset) mid-request.
+    ClientClosed,
+    /// The request body is larger than `max_body_bytes`.
+    BodyTooLarge,
+    /// No route matches the request.
+    NoRoute,
+    /// CONNECT is not proxied.
+    MethodNotAllowed,
+    /// The upstream did not accept the connection in time.
+    UpstreamConnectTimeout,
+    /// The upstream refused the connection or was unreachable.
+    UpstreamConnect,
+    /// The upstream sent no response head in time.
+    UpstreamHeaderTimeout,
+    /// The upstream stalled mid-body.
+    UpstreamBodyTimeout,
+    /// The upstream closed or reset before a complete response head.
+    UpstreamClosed,
+    /// The upstream sent a response coregate will not pass on.
+    UpstreamBadResponse,
+    /// The upstream closed or reset after the response head was sent on.
+    UpstreamTruncated,
+}
+
+// === impl ProxyError ===
+
+impl ProxyError {
+    /// The status sent to the client, when a response can still be sent.
+    pub fn status(self) -> u16 {
+        match self {
+            ProxyError::Parse(e) => e.status(),
+            ProxyError::ClientHeaderTimeout | ProxyError::ClientBodyTimeout => 408,
+            ProxyError::BodyTooLarge => 413,
+            ProxyError::NoRoute => 404,
+            ProxyError::MethodNotAllowed => 405,
+            ProxyError::UpstreamConnectTimeout
+            | ProxyError::UpstreamHeaderTimeout
+            | ProxyError::UpstreamBodyTimeout => 504,
+            ProxyError::ClientClosed => 400,
+            ProxyError::UpstreamConnect
+            | ProxyError::UpstreamClosed
+            | ProxyError::UpstreamBadResponse
+            | ProxyError::UpstreamTruncated => 502,
+        }
+    }
+
+    /// The side at fault.
+    pub fn side(self) -> Side {
+        match self {
+            ProxyError::Parse(_)
+            | ProxyError::ClientHeaderTimeout
+            | ProxyError::ClientBodyTimeout
+            | ProxyError::ClientClosed
+            | ProxyError::BodyTooLarge
+            | ProxyError::MethodNotAllowed => Side::Downstream,
+            ProxyError::NoRoute => Side::Internal,
+            _ => Side::Upstream,
+        }
+    }
+
+    /// A stable snake_case name, for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyError::Parse(e) => e.as_str(),
+            ProxyError::ClientHeaderTimeout => "client_header_timeout",
+            ProxyError::ClientBodyTimeout => "client_body_timeout",
+            ProxyError::ClientClosed => "client_closed",
+            ProxyError::BodyTooLarge => "body_too_large",
+            ProxyError::NoRoute => "no_route",
+            ProxyError::MethodNotAllowed => "method_not_allowed",
+            ProxyError::UpstreamConnectTimeout => "upstream_connect_timeout",
+            ProxyError::UpstreamConnect => "upstream_connect",
+            ProxyError::UpstreamHeaderTimeout => "upstream_header_timeout",
+            ProxyError::UpstreamBodyTimeout => "upstream_body_timeout",
+            ProxyError::UpstreamClosed => "upstream_closed",
+            ProxyError::UpstreamBadResponse => "upstream_bad_response",
+            ProxyError::UpstreamTruncated => "upstream_truncated",
+        }
+    }
+}
+
+impl From<ParseError> for ProxyError {
+    fn from(e: ParseError) -> Self {
+        ProxyError::Parse(e)
+    }
+}
+
+/// Why the engine could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A listening socket could not be set up.
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+        /// A fix, when one is known.
+        hint: &'static str,
+    },
+    /// A shard's executor could not start.
+    #[error("cannot start shard {shard} on cpu {cpu:?}: {source}")]
+    Shard {
+        /// The shard index.
+        shard: usize,
+        /// The CPU it was to be pinned to.
+        cpu: Option<usize>,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The shard's io_uring could not be set up.
+    #[error("shard {shard}: {source}")]
+    Io {
+        /// The shard index.
+        shard: usize,
+        /// The cause and its fix.
+        source: crate::io::IoSetupError,
+    },
+    /// A shard ended before it said it was ready.
+    #[error("shard {shard} stopped during start-up")]
+    ShardLost {
+        /// The shard index.
+        shard: usize,
+    },
+}
+
+// === impl EngineError ===
+
+impl EngineError {
+    /// Wraps a bind or listen failure with a hint for the common causes.
+    pub(crate) fn listen(addr: SocketAddr, source: io::Error) -> Self {
+        let hint = match source.raw_os_error() {
+            Some(libc::EADDRINUSE) => {
+                " (another process holds this port: stop it or pick another --listen address)"
+            }
+            Some(libc::EADDRNOTAVAIL) => " (this address is not configured on any interface)",
+            Some(libc::EACCES) => " (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+            _ => "",
+        };
+        EngineError::Listen { addr, source, hint }
+    }
+}

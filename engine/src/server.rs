@@ -1,0 +1,294 @@
+//! Starting, draining and stopping the shards.
+
+use std::net::{SocketAddr, TcpListener};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use tuning::Tuning;
+
+use crate::conn;
+use crate::ctx::ShardCtx;
+use crate::error::EngineError;
+use crate::io;
+use crate::listener;
+use crate::metrics::{bump, ShardMetrics, ShardStats};
+use crate::route::Snapshot;
+use crate::shard::{self, ShardThread};
+
+/// How often a shard looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+/// How often idle upstream connections are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// State shared by the shards and whoever controls the server. Written only
+/// off the request path.
+struct Shared {
+    stop: AtomicBool,
+    metrics: Arc<[ShardMetrics]>,
+}
+
+/// A running coregate: its shards, their listeners and counters.
+pub struct Server {
+    shared: Arc<Shared>,
+    threads: Vec<ShardThread>,
+    addrs: Vec<SocketAddr>,
+}
+
+/// A cheap, cloneable handle that asks a [`Server`] to drain and stop.
+#[derive(Clone)]
+pub struct StopHandle {
+    shared: Arc<Shared>,
+}
+
+// === impl StopHandle ===
+
+impl StopHandle {
+    /// Stops accepting, lets in-flight requests finish (up to the drain
+    /// timeout), then stops the shards.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+    }
+}
+
+// === impl Server ===
+
+impl Server {
+    /// Binds every listener, starts one pinned shard per CPU and returns once
+    /// all of them serve, or with the first start-up error.
+    pub fn start(t: Tuning) -> Result<Server, EngineError> {
+        let t = Arc::new(t);
+        let snapshot = Arc::new(Snapshot::build(&t));
+        let metrics: Arc<[ShardMetrics]> = (0..t.shards).map(|_| ShardMetrics::default()).collect();
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            metrics: metrics.clone(),
+        });
+        let (per_shard, addrs) = bind_listeners(&t)?;
+        let cpus = placement(&t);
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let mut server = Server {
+            shared: shared.clone(),
+            threads: Vec::with_capacity(t.shards),
+            addrs,
+        };
+        for (id, listeners) in per_shard.into_iter().enumerate() {
+            let cpu = cpus.get(id).copied().flatten();
+            let args = ShardArgs {
+                id,
+                listeners,
+                tuning: t.clone(),
+                snapshot: snapshot.clone(),
+                metrics: metrics.clone(),
+                shared: shared.clone(),
+                ready: ready_tx.clone(),
+            };
+            match ShardThread::spawn(id, cpu, move || shard_main(args)) {
+                Ok(th) => server.threads.push(th),
+                Err(source) => {
+                    server.abort();
+                    return Err(EngineError::Shard {
+                        shard: id,
+                        cpu,
+                        source,
+                    });
+                }
+            }
+        }
+        drop(ready_tx);
+        for _ in 0..server.threads.len() {
+            let res = match ready_rx.recv() {
+                Ok(res) => res,
+                Err(_) => Err(EngineError::ShardLost { shard: 0 }),
+            };
+            if let Err(e) = res {
+                server.abort();
+                return Err(e);
+            }
+        }
+        Ok(server)
+    }
+
+    /// The bound listen addresses (ports resolved), in configuration order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Each shard's counters, in shard order.
+    pub fn stats(&self) -> Vec<ShardStats> {
+        self.shared
+            .metrics
+            .iter()
+            .map(ShardMetrics::snapshot)
+            .collect()
+    }
+
+    /// A handle that stops the server from another thread (a signal handler).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Asks the server to drain and stop; see [`StopHandle::stop`].
+    pub fn stop(&self) {
+        self.stop_handle().stop();
+    }
+
+    /// Waits until every shard has stopped.
+    pub fn wait(self) -> Result<(), EngineError> {
+        let mut first = None;
+        for (shard, th) in self.threads.into_iter().enumerate() {
+            if let Err(source) = th.join() {
+                first.get_or_insert(EngineError::Shard {
+                    shard,
+                    cpu: None,
+                    source,
+                });
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    fn abort(&mut self) {
+        self.stop();
+        for th in self.threads.drain(..) {
+            let _ = th.join();
+        }
+    }
+}
+
+type ShardListeners = Vec<Vec<TcpListener>>;
+
+fn bind_listeners(t: &Tuning) -> Result<(ShardListeners, Vec<SocketAddr>), EngineError> {
+    let mut per_shard: ShardListeners = (0..t.shards).map(|_| Vec::new()).collect();
+    let mut addrs = Vec::with_capacity(t.listen.len());
+    for &addr in &t.listen {
+        let ls = listener::bind_all(addr, t.shards, t.backlog)?;
+        let bound = ls.first().and_then(|l| l.local_addr().ok()).unwrap_or(addr);
+        addrs.push(bound);
+        for (shard, l) in ls.into_iter().enumerate() {
+            per_shard[shard].push(l);
+        }
+    }
+    Ok((per_shard, addrs))
+}
+
+/// The CPU each shard is pinned to: the `--cpus` list, or else the CPUs this
+/// process may run on, in order. Shards beyond the CPU count float.
+fn placement(t: &Tuning) -> Vec<Option<usize>> {
+    let cpus = t.cpus.clone().unwrap_or_else(allowed_cpus);
+    (0..t.shards).map(|i| cpus.get(i).copied()).collect()
+}
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap_or("")
+        .trim();
+    list.split(',')
+        .filter(|r| !r.is_empty())
+        .flat_map(|r| match r.split_once('-') {
+            Some((a, b)) => a.parse().unwrap_or(0)..b.parse::<usize>().map_or(0, |b| b + 1),
+            None => r.parse().map_or(0..0, |a: usize| a..a + 1),
+        })
+        .collect()
+}
+
+/// What a shard thread is started with.
+struct ShardArgs {
+    id: usize,
+    listeners: Vec<TcpListener>,
+    tuning: Arc<Tuning>,
+    snapshot: Arc<Snapshot>,
+    metrics: Arc<[ShardMetrics]>,
+    shared: Arc<Shared>,
+    ready: mpsc::Sender<Result<(), EngineError>>,
+}
+
+fn ring_config(t: &Tuning) -> io::RingConfig {
+    io::RingConfig {
+        entries: t.io.ring_entries,
+        buffer_count: t.io.buffers,
+        buffer_size: t.io.buffer_size,
+        max_unread_bytes: t.io.max_unread,
+    }
+}
+
+/// A shard's life: set up its ring and listeners, serve, then drain.
+async fn shard_main(a: ShardArgs) {
+    let ring = match io::Ring::new(&ring_config(&a.tuning)) {
+        Ok(r) => r,
+        Err(source) => {
+            let _ = a.ready.send(Err(EngineError::Io {
+                shard: a.id,
+                source,
+            }));
+            return;
+        }
+    };
+    shard::spawn_local(ring.clone().run());
+    let ctx = Rc::new(ShardCtx::new(
+        a.id,
+        ring.clone(),
+        &a.tuning,
+        a.snapshot,
+        a.metrics,
+    ));
+    let listeners: Vec<Rc<io::Listener>> = a
+        .listeners
+        .into_iter()
+        .map(|l| Rc::new(io::Listener::new(&ring, l)))
+        .collect();
+    for l in &listeners {
+        shard::spawn_local(accept_loop(l.clone(), ctx.clone()));
+    }
+    shard::spawn_local(sweep_loop(ctx.clone()));
+    let _ = a.ready.send(Ok(()));
+
+    while !a.shared.stop.load(Ordering::Acquire) {
+        shard::sleep(STOP_POLL).await;
+    }
+    ctx.draining.set(true);
+    for l in &listeners {
+        l.close();
+    }
+    let deadline = Instant::now() + a.tuning.timeouts.drain;
+    while ctx.in_flight.get() > 0 && Instant::now() < deadline {
+        shard::sleep(Duration::from_millis(10)).await;
+    }
+    ctx.pool.clear();
+    ring.shutdown();
+}
+
+async fn accept_loop(l: Rc<io::Listener>, ctx: Rc<ShardCtx>) {
+    loop {
+        match l.accept().await {
+            Ok((conn, peer)) => {
+                if ctx.connections.get() >= ctx.max_connections {
+                    bump(&ctx.metrics().refused, 1);
+                    continue;
+                }
+                bump(&ctx.metrics().accepted, 1);
+                shard::spawn_local(conn::serve(conn, peer, ctx.clone()));
+            }
+            Err(_) if ctx.draining.get() => return,
+            Err(e) => match e.raw_os_error() {
+                Some(libc::ECONNABORTED) | Some(libc::EINTR) => {}
+                // Out of descriptors or memory: back off instead of spinning.
+                _ => shard::sleep(Duration::from_millis(10)).await,
+            },
+        }
+    }
+}
+
+async fn sweep_loop(ctx: Rc<ShardCtx>) {
+    while !ctx.draining.get() {
+        shard::sleep(SWEEP_EVERY).await;
+        ctx.pool.sweep();
+    }
+}

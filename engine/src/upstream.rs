@@ -1,0 +1,96 @@
+//! The per-shard upstream connection pool.
+//!
+//! Idle keep-alive connections are kept per backend address, newest last
+//! (LIFO: the warmest connection is reused first, and the oldest ones age
+//! out). A connection the upstream closed while it sat idle is noticed
+//! through its still-armed receive and is never handed out.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ahash::AHashMap;
+
+use crate::buf::{BufPool, ConnBuf};
+use crate::io::TcpConn;
+
+/// An upstream connection with its read buffer.
+pub(crate) struct UpConn {
+    pub(crate) io: TcpConn,
+    pub(crate) buf: ConnBuf,
+    pub(crate) addr: SocketAddr,
+}
+
+struct Idle {
+    conn: UpConn,
+    since: Instant,
+}
+
+/// A shard's idle upstream connections.
+pub(crate) struct Pool {
+    idle: RefCell<AHashMap<SocketAddr, Vec<Idle>>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+}
+
+// === impl Pool ===
+
+impl Pool {
+    pub(crate) fn new(max_idle: usize, idle_timeout: Duration) -> Pool {
+        Pool {
+            idle: RefCell::new(AHashMap::new()),
+            max_idle,
+            idle_timeout,
+        }
+    }
+
+    /// Takes the newest live idle connection to `addr`.
+    pub(crate) fn checkout(&self, addr: SocketAddr) -> Option<UpConn> {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.get_mut(&addr)?;
+        while let Some(i) = list.pop() {
+            if !i.conn.io.is_closed() && i.since.elapsed() < self.idle_timeout {
+                return Some(i.conn);
+            }
+        }
+        None
+    }
+
+    /// Keeps a connection whose last response was complete, if there is room.
+    pub(crate) fn checkin(&self, mut conn: UpConn, bufs: &BufPool) {
+        if self.max_idle == 0 || !conn.buf.is_empty() || conn.io.is_closed() {
+            return;
+        }
+        conn.buf.release(bufs);
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry(conn.addr).or_default();
+        if list.len() >= self.max_idle {
+            list.remove(0);
+        }
+        list.push(Idle {
+            conn,
+            since: Instant::now(),
+        });
+    }
+
+    /// Closes connections idle for longer than the idle timeout, and those
+    /// the upstream already closed.
+    pub(crate) fn sweep(&self) {
+        let timeout = self.idle_timeout;
+        let mut idle = self.idle.borrow_mut();
+        for list in idle.values_mut() {
+            list.retain(|i| !i.conn.io.is_closed() && i.since.elapsed() < timeout);
+        }
+        idle.retain(|_, l| !l.is_empty());
+    }
+
+    /// Number of idle connections held.
+    pub(crate) fn idle_count(&self) -> usize {
+        self.idle.borrow().values().map(Vec::len).sum()
+    }
+
+    /// Drops every idle connection.
+    pub(crate) fn clear(&self) {
+        self.idle.borrow_mut().clear();
+    }
+}
