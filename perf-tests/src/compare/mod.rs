@@ -1,0 +1,250 @@
+//! The side-by-side comparison (shared/BENCH.md): the origin and the load
+//! generator on CPU 0, each proxy alone on CPU 1, identical loads,
+//! interleaved A B C A B C …, every proxy restarted every round.
+
+pub mod output;
+pub mod peers;
+pub mod plot;
+pub mod runner;
+pub mod scenarios;
+pub mod setup;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use output::{Context, ProxyResult, ScenarioResult, Status};
+use peers::{Origin, Proxy, LOAD_CPU, PROXY_CPU};
+use runner::{Bench, Generator, Run, Timing};
+use scenarios::{Load, Scenario};
+use setup::Scratch;
+
+/// Rounds per proxy by default (shared/BENCH.md: at least 5).
+pub const DEFAULT_ROUNDS: usize = 5;
+/// Measured run length by default.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+/// Warm-up before each measured run by default.
+pub const DEFAULT_WARMUP: Duration = Duration::from_secs(3);
+/// `--quick`: one round of this length per proxy and scenario.
+pub const QUICK_DURATION: Duration = Duration::from_secs(2);
+/// `--quick` warm-up.
+pub const QUICK_WARMUP: Duration = Duration::from_millis(500);
+/// Open-file limit the harness gives itself and its children.
+const FD_LIMIT: u64 = 65_536;
+
+/// What to run, validated.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// One short round of every scenario, results in results/tmp/.
+    pub quick: bool,
+    /// apt-get install the peers first.
+    pub install: bool,
+    /// Scenario names; empty = all.
+    pub scenarios: Vec<String>,
+    /// Rounds per proxy.
+    pub rounds: usize,
+    /// Measured run length.
+    pub duration: Duration,
+    /// Warm-up length.
+    pub warmup: Duration,
+    /// Results folder; default results/ (results/tmp/<time>/ with `quick`).
+    pub out: Option<PathBuf>,
+    /// Proxies to leave out.
+    pub skip: Vec<String>,
+    /// Do not run cargo build.
+    pub no_build: bool,
+    /// The command line, for the record.
+    pub command: String,
+}
+
+/// What a finished comparison reports.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// Problems that make the run a failure.
+    pub failures: Vec<String>,
+    /// Proxies that could not run.
+    pub missing: Vec<String>,
+}
+
+/// Runs the comparison.
+pub fn run(options: &Options) -> Result<Verdict, String> {
+    if options.install {
+        setup::install_peers()?;
+    }
+    bench::loadgen::raise_fd_limit(FD_LIMIT);
+    let mut verdict = Verdict::default();
+    let engine_build = build(options)?;
+    let generator = Generator { binary: setup::release_dir().join("coregate-bench") };
+    if !generator.binary.is_file() {
+        return Err(format!("{} is missing: cargo build --release -p bench", generator.binary.display()));
+    }
+    let mut proxies = Proxy::all(&options.skip);
+    if let (Err(e), Some(coregate)) = (&engine_build, proxies.iter_mut().find(|p| p.name == "coregate")) {
+        coregate.missing.get_or_insert_with(|| format!("engine build failed: {e}"));
+    }
+    for proxy in proxies.iter().filter(|p| p.missing.is_some()) {
+        eprintln!("compare: {}: {}", proxy.name, proxy.missing.as_deref().unwrap_or_default());
+        verdict.missing.push(proxy.name.to_owned());
+    }
+    if proxies.iter().all(|p| p.missing.is_some()) {
+        return Err("no proxy to measure".into());
+    }
+    let scratch = Scratch::create().map_err(|e| format!("scratch folder: {e}"))?;
+    let tls = scratch.make_tls_material();
+    let context = context(options);
+    let out = out_dir(options, &context);
+    let bench = Bench { scratch: &scratch, generator: &generator, timing: timing(options), tls };
+    for scenario in scenarios::select(&options.scenarios)? {
+        let result = run_scenario(&bench, &scenario, &proxies, options, &context)?;
+        check(&result, &mut verdict);
+        print!("{}", result.markdown(None));
+        let stem = free_stem(&out, &format!("{}-{}", context.date, scenario.name));
+        verdict.files.extend(result.write(&out, &stem)?);
+    }
+    Ok(verdict)
+}
+
+/// Builds the generator (required) and the engine (optional).
+fn build(options: &Options) -> Result<Result<(), String>, String> {
+    if options.no_build {
+        return Ok(Ok(()));
+    }
+    setup::cargo_build("bench").map_err(|e| format!("cannot build coregate-bench:\n{e}"))?;
+    let engine = setup::cargo_build("engine");
+    if let Err(e) = &engine {
+        eprintln!("compare: engine build failed, coregate will be reported missing:\n{e}");
+    }
+    Ok(engine)
+}
+
+fn timing(options: &Options) -> Timing {
+    match options.quick {
+        true => Timing { warmup: QUICK_WARMUP, duration: QUICK_DURATION },
+        false => Timing { warmup: options.warmup, duration: options.duration },
+    }
+}
+
+fn context(options: &Options) -> Context {
+    let (date, time_utc) = setup::utc_now();
+    let timing = timing(options);
+    Context {
+        date,
+        time_utc,
+        commit: setup::git_commit(),
+        machine: setup::Machine::current(),
+        command: options.command.clone(),
+        peers: setup::peer_versions(),
+        origin: String::new(),
+        layout: format!("origin and coregate-bench (1 thread) on CPU {LOAD_CPU}, the proxy alone on CPU {PROXY_CPU}"),
+        rounds: if options.quick { 1 } else { options.rounds },
+        warmup_s: timing.warmup.as_secs_f64(),
+        duration_s: timing.duration.as_secs_f64(),
+        quick: options.quick,
+    }
+}
+
+fn out_dir(options: &Options, context: &Context) -> PathBuf {
+    if let Some(out) = &options.out {
+        return out.clone();
+    }
+    let results = setup::workspace_root().join("results");
+    match options.quick {
+        true => results.join("tmp").join(format!("{}-{}", context.date, context.time_utc.replace(':', ""))),
+        false => results,
+    }
+}
+
+/// `stem`, or `stem-2`, `stem-3`, … when an earlier batch took it.
+fn free_stem(dir: &Path, stem: &str) -> String {
+    let taken = |s: &str| dir.join(format!("{s}.json")).exists();
+    if !taken(stem) {
+        return stem.to_owned();
+    }
+    (2..).map(|n| format!("{stem}-{n}")).find(|s| !taken(s)).unwrap_or_else(|| stem.to_owned())
+}
+
+fn run_scenario(
+    bench: &Bench<'_>,
+    scenario: &Scenario,
+    proxies: &[Proxy],
+    options: &Options,
+    context: &Context,
+) -> Result<ScenarioResult, String> {
+    let mut context = context.clone();
+    if let Load::Skipped(why) = scenario.load {
+        eprintln!("compare: {}: skipped: {why}", scenario.name);
+        return Ok(ScenarioResult::new(context, scenario.clone(), Some(why.to_owned()), Vec::new()));
+    }
+    let many = matches!(scenario.load, Load::Idle(_));
+    let origin = Origin::start(bench.scratch, &bench.generator.binary, scenario.body_size, bench.tls, many)
+        .map_err(|e| format!("origin: {e}"))?;
+    context.origin = origin.describe();
+    debug_assert!(origin.serves(scenario.body_size));
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); proxies.len()];
+    for round in 1..=context.rounds {
+        for (index, proxy) in proxies.iter().enumerate().filter(|(_, p)| p.missing.is_none()) {
+            let run = bench.measure(proxy, scenario, round);
+            eprintln!("compare: {} round {round}/{} {}: {}", scenario.name, context.rounds, proxy.name, one_line(&run));
+            runs[index].push(run);
+        }
+    }
+    origin.stop();
+    let results = proxies
+        .iter()
+        .zip(runs)
+        .map(|(proxy, runs)| match &proxy.missing {
+            Some(why) => ProxyResult::missing(proxy.name, why),
+            None => ProxyResult::measured(proxy.name, runs),
+        })
+        .collect();
+    let _ = options;
+    Ok(ScenarioResult::new(context, scenario.clone(), None, results))
+}
+
+fn one_line(run: &Run) -> String {
+    if let Some(e) = &run.error {
+        return format!("FAILED: {e}");
+    }
+    let mut line = format!(
+        "{:.0} req/s, {} responses, {} errors, {} non-2xx, p50 {:.0} µs, p99 {:.0} µs",
+        run.rps, run.requests, run.errors, run.non_2xx, run.p50_us, run.p99_us
+    );
+    if let (Some(cpu), Some(busy)) = (run.cpu_us_per_req, run.proxy_busy) {
+        line.push_str(&format!(", proxy {cpu:.2} µs/req CPU (busy {busy:.2})"));
+    }
+    if let Some(rss) = run.rss_per_conn_bytes {
+        line.push_str(&format!(", {rss:.0} B RSS per idle connection"));
+    }
+    line
+}
+
+/// Records every proxy that ran but did not answer correctly.
+fn check(result: &ScenarioResult, verdict: &mut Verdict) {
+    for proxy in result.proxies.iter().filter(|p| p.status == Status::Failed) {
+        let note = proxy.note.as_deref().unwrap_or("failed");
+        verdict.failures.push(format!("{} / {}: {note}", result.scenario.name, proxy.name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_do_not_overwrite() {
+        let dir = std::env::temp_dir().join(format!("perf-tests-stem-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(free_stem(&dir, "d-headline"), "d-headline");
+        std::fs::write(dir.join("d-headline.json"), "{}").unwrap();
+        assert_eq!(free_stem(&dir, "d-headline"), "d-headline-2");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn failed_runs_line() {
+        assert!(one_line(&Run { error: Some("boom".into()), ..Run::default() }).contains("FAILED: boom"));
+        let ok = Run { rps: 10.0, cpu_us_per_req: Some(1.5), proxy_busy: Some(0.9), ..Run::default() };
+        assert!(one_line(&ok).contains("1.50 µs/req"));
+    }
+}

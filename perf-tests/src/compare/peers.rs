@@ -1,0 +1,195 @@
+//! The proxies under test and the origin behind them: how each is found,
+//! configured and started.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::compare::setup::{self, Scratch};
+use crate::proc::{which, Pinned};
+
+/// The CPU the origin and the load generator run on.
+pub const LOAD_CPU: usize = 0;
+/// The CPU the proxy under test runs on, alone.
+pub const PROXY_CPU: usize = 1;
+/// The origin's port (reference origin.conf).
+pub const ORIGIN_ADDR: &str = "127.0.0.1:8081";
+
+/// Which proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// coregate, 1 shard.
+    Coregate,
+    /// nginx, 1 worker.
+    Nginx,
+    /// haproxy, 1 thread.
+    Haproxy,
+}
+
+/// A proxy under test.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    /// Which one.
+    pub kind: Kind,
+    /// Its name in reports.
+    pub name: &'static str,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its binary, when found.
+    pub binary: Option<PathBuf>,
+    /// Why it cannot run, when it cannot.
+    pub missing: Option<String>,
+}
+
+/// Settings that differ per scenario.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tweaks {
+    /// Raise connection and file limits for many idle connections.
+    pub many_connections: bool,
+    /// TLS certificate available (otherwise TLS listeners are removed).
+    pub tls: bool,
+}
+
+/// Replacements for `many_connections` in the nginx configs.
+const NGINX_MANY: [(&str, &str); 2] =
+    [("worker_connections 8000", "worker_connections 32768"), ("worker_rlimit_nofile 16384", "worker_rlimit_nofile 65536")];
+/// Replacements for `many_connections` in haproxy.cfg (it needs fds >= 2 x maxconn).
+const HAPROXY_MANY: [(&str, &str); 1] = [("maxconn 8000", "maxconn 12000")];
+
+// === impl Proxy ===
+
+impl Proxy {
+    /// The three proxies, in interleaving order, with their binaries looked up.
+    pub fn all(skip: &[String]) -> Vec<Self> {
+        let coregate = setup::release_dir().join("coregate");
+        let coregate = coregate.is_file().then_some(coregate);
+        let entries = [
+            (Kind::Coregate, "coregate", "127.0.0.1:8085", coregate, "coregate is not built (cargo build --release -p engine)"),
+            (Kind::Nginx, "nginx", "127.0.0.1:8082", which("nginx"), "nginx is not installed: apt-get install -y nginx-light, or rerun with --install"),
+            (Kind::Haproxy, "haproxy", "127.0.0.1:8083", which("haproxy"), "haproxy is not installed: apt-get install -y haproxy, or rerun with --install"),
+        ];
+        entries
+            .into_iter()
+            .map(|(kind, name, addr, binary, why)| {
+                let missing = if skip.iter().any(|s| s == name) {
+                    Some("skipped with --skip".to_owned())
+                } else {
+                    binary.is_none().then(|| why.to_owned())
+                };
+                let addr = addr.parse().unwrap_or_else(|_| unreachable!("constant address"));
+                Self { kind, name, addr, binary, missing }
+            })
+            .collect()
+    }
+
+    /// Starts it pinned to [`PROXY_CPU`], in the foreground.
+    pub fn start(&self, scratch: &Scratch, tweaks: Tweaks) -> Result<Pinned, String> {
+        let binary = self.binary.as_ref().ok_or_else(|| format!("{} is missing", self.name))?;
+        let args = self.args(scratch, tweaks).map_err(|e| format!("cannot write the {} config: {e}", self.name))?;
+        let log = scratch.path(&format!("logs/{}.log", self.name));
+        Pinned::spawn(self.name, PROXY_CPU, binary, &args, &log).map_err(|e| format!("cannot start {}: {e}", self.name))
+    }
+
+    fn args(&self, scratch: &Scratch, tweaks: Tweaks) -> std::io::Result<Vec<String>> {
+        let (many, tls) = (tweaks.many_connections, tweaks.tls);
+        Ok(match self.kind {
+            Kind::Coregate => {
+                let flags = ["--listen", "127.0.0.1:8085", "--upstream", ORIGIN_ADDR, "--shards", "1", "--cpus", "1", "--admin", "off"];
+                flags.map(str::to_owned).to_vec()
+            }
+            Kind::Nginx => {
+                let tweaks: &[(&str, &str)] = if many { &NGINX_MANY } else { &[] };
+                let conf = scratch.render("nginx-proxy.conf", setup::NGINX_PROXY_CONF, tls, tweaks)?;
+                nginx_args(&conf, scratch, "nginx-proxy")
+            }
+            Kind::Haproxy => {
+                let tweaks: &[(&str, &str)] = if many { &HAPROXY_MANY } else { &[] };
+                let conf = scratch.render("haproxy.cfg", setup::HAPROXY_CFG, tls, tweaks)?;
+                vec!["-db".into(), "-f".into(), conf.display().to_string()]
+            }
+        })
+    }
+
+    /// The proxy's log, for error messages.
+    pub fn log_tail(&self, scratch: &Scratch) -> String {
+        let text = std::fs::read_to_string(scratch.path(&format!("logs/{}.log", self.name))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().rev().take(5).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    }
+}
+
+/// `-c CONF -p PREFIX -e ERRORLOG` for an nginx run under `run/NAME/`.
+fn nginx_args(conf: &std::path::Path, scratch: &Scratch, name: &str) -> Vec<String> {
+    let prefix = scratch.path(&format!("run/{name}/"));
+    vec![
+        "-c".into(),
+        conf.display().to_string(),
+        "-p".into(),
+        prefix.display().to_string(),
+        "-e".into(),
+        prefix.join("error.log").display().to_string(),
+    ]
+}
+
+/// The origin behind every proxy, pinned to [`LOAD_CPU`].
+#[derive(Debug)]
+pub enum Origin {
+    /// nginx with the reference origin.conf (both paths).
+    Nginx(Pinned),
+    /// coregate-bench's built-in origin, one body size (nginx missing).
+    Builtin(Pinned, usize),
+}
+
+// === impl Origin ===
+
+impl Origin {
+    /// Starts nginx with origin.conf, or the built-in origin serving
+    /// `body_size` bytes when nginx is not installed.
+    pub fn start(scratch: &Scratch, bench: &std::path::Path, body_size: usize, tls: bool, many: bool) -> Result<Self, String> {
+        let addr: SocketAddr = ORIGIN_ADDR.parse().unwrap_or_else(|_| unreachable!("constant address"));
+        let log = scratch.path("logs/origin.log");
+        let mut origin = match which("nginx") {
+            Some(nginx) => {
+                let tweaks: &[(&str, &str)] = if many { &NGINX_MANY } else { &[] };
+                let conf = scratch.render("origin.conf", setup::ORIGIN_CONF, tls, tweaks).map_err(|e| e.to_string())?;
+                let args = nginx_args(&conf, scratch, "origin");
+                Self::Nginx(Pinned::spawn("origin (nginx)", LOAD_CPU, &nginx, &args, &log).map_err(|e| e.to_string())?)
+            }
+            None => {
+                let args = ["origin", "--listen", ORIGIN_ADDR, "--body-size", &body_size.to_string()].map(str::to_owned);
+                let pinned = Pinned::spawn("origin (coregate-bench)", LOAD_CPU, bench, &args, &log).map_err(|e| e.to_string())?;
+                Self::Builtin(pinned, body_size)
+            }
+        };
+        origin.process().wait_ready(addr, std::time::Duration::from_secs(10))?;
+        Ok(origin)
+    }
+
+    /// True when this origin serves `body_size` bytes on every path needed.
+    pub fn serves(&self, body_size: usize) -> bool {
+        match self {
+            Self::Nginx(_) => true,
+            Self::Builtin(_, size) => *size == body_size,
+        }
+    }
+
+    /// What it is, for the report.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Nginx(_) => format!("nginx 1 worker (perf-tests/configs/origin.conf) on CPU {LOAD_CPU}"),
+            Self::Builtin(_, size) => format!("coregate-bench origin ({size}-byte body; nginx missing) on CPU {LOAD_CPU}"),
+        }
+    }
+
+    fn process(&mut self) -> &mut Pinned {
+        match self {
+            Self::Nginx(p) | Self::Builtin(p, _) => p,
+        }
+    }
+
+    /// Stops it.
+    pub fn stop(self) {
+        match self {
+            Self::Nginx(p) | Self::Builtin(p, _) => p.stop(),
+        }
+    }
+}

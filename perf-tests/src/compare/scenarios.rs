@@ -1,0 +1,125 @@
+//! The comparison's scenarios: what load each proxy gets.
+
+use serde::{Deserialize, Serialize};
+
+/// Connections of the keep-alive scenarios (shared/BENCH.md: wrk -c64).
+pub const DEFAULT_CONNECTIONS: usize = 64;
+/// Target rate of `fixed-rate`, requests per second.
+pub const FIXED_RATE: f64 = 40_000.0;
+/// Idle connections of `idle10k`.
+pub const IDLE_CONNECTIONS: usize = 10_000;
+
+/// How a scenario loads the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Load {
+    /// Closed loop for the run length.
+    Closed,
+    /// Open loop at this rate (latency and CPU at equal load).
+    Rate(f64),
+    /// Closed loop with a new connection per request.
+    ConnPerRequest,
+    /// Open this many connections, one request each, then hold them idle.
+    Idle(usize),
+    /// Not runnable yet; the reason is printed.
+    Skipped(&'static str),
+}
+
+/// One scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Short name, used in file names and `--scenario`.
+    pub name: &'static str,
+    /// One line for the report.
+    pub description: &'static str,
+    /// Path requested from the origin through the proxy.
+    pub path: &'static str,
+    /// Origin body size behind `path` (for the built-in origin fallback).
+    pub body_size: usize,
+    /// Concurrent connections.
+    pub connections: usize,
+    /// The load.
+    pub load: Load,
+}
+
+/// Every scenario, in run order.
+pub fn all() -> Vec<Scenario> {
+    let keep_alive = |name, description, path, body_size, load| Scenario {
+        name,
+        description,
+        path,
+        body_size,
+        connections: DEFAULT_CONNECTIONS,
+        load,
+    };
+    vec![
+        keep_alive("headline", "100-byte body, 64 keep-alive connections, closed loop", "/", 100, Load::Closed),
+        keep_alive("body16k", "16 KiB body (/16k), 64 keep-alive connections, closed loop", "/16k", 16384, Load::Closed),
+        keep_alive(
+            "fixed-rate",
+            "open loop at 40k req/s, 64 keep-alive connections: latency and CPU at equal load",
+            "/",
+            100,
+            Load::Rate(FIXED_RATE),
+        ),
+        keep_alive(
+            "conn-per-request",
+            "a new connection for every request (Connection: close), 64 at a time, 100-byte body",
+            "/",
+            100,
+            Load::ConnPerRequest,
+        ),
+        Scenario {
+            name: "idle10k",
+            description: "10,000 idle keep-alive connections (one request each): proxy RSS per connection",
+            path: "/",
+            body_size: 100,
+            connections: IDLE_CONNECTIONS,
+            load: Load::Idle(IDLE_CONNECTIONS),
+        },
+        keep_alive(
+            "tls",
+            "HTTPS termination, keep-alive, c64",
+            "/",
+            100,
+            Load::Skipped("TLS termination has not landed in coregate (nor TLS in coregate-bench) yet"),
+        ),
+    ]
+}
+
+/// Looks scenarios up by name; `all` selects every one.
+pub fn select(names: &[String]) -> Result<Vec<Scenario>, String> {
+    let every = all();
+    if names.is_empty() || names.iter().any(|n| n == "all") {
+        return Ok(every);
+    }
+    names
+        .iter()
+        .map(|name| {
+            every.iter().find(|s| s.name == name).cloned().ok_or_else(|| {
+                let known: Vec<_> = every.iter().map(|s| s.name).collect();
+                format!("unknown scenario {name:?}; known: {}", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection() {
+        assert_eq!(select(&[]).unwrap().len(), 6);
+        assert_eq!(select(&["all".into()]).unwrap().len(), 6);
+        let two = select(&["idle10k".into(), "headline".into()]).unwrap();
+        assert_eq!(two[0].name, "idle10k");
+        assert!(select(&["nope".into()]).unwrap_err().contains("headline"));
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let names: std::collections::HashSet<_> = all().iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), all().len());
+    }
+}
