@@ -6,10 +6,11 @@ use std::net::{Ipv6Addr, SocketAddr};
 
 use toml::Spanned;
 
+use crate::checker::{non_negative, Checker};
 use crate::defaults::QUICK_GROUP;
 use crate::file::{BackendFile, FileConfig, RespondFile, RouteFile, UpstreamFile};
 use crate::tuning::{BackendAddr, HostMatch, Route, RouteAction, UpstreamGroup};
-use crate::validate::{non_negative, parse_addr, Checker};
+use crate::validate::parse_addr;
 
 /// Headers the engine writes itself; a fixed response may not set them.
 const RESERVED_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "connection"];

@@ -6,20 +6,17 @@
 //! the first problem: all of them are collected and reported together.
 
 use std::net::SocketAddr;
-use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use toml::Spanned;
-
+use crate::checker::{cast, non_negative, size_of, Checker, Given, Key};
 use crate::cli::{parse_admin, Admin, Cli};
 use crate::defaults::*;
-use crate::error::{ConfigError, Location, TuningError};
-use crate::file::{CpuSpec, FileConfig, IntOrText, Loaded};
+use crate::error::{Location, TuningError};
+use crate::file::{CpuSpec, FileConfig, Loaded};
 use crate::host::Host;
 use crate::routes;
 use crate::tuning::{ConfigSource, Io, Limits, Pool, Timeouts, Tuning};
-use crate::units::{body_limit, check_distinct, parse_cpu_list, parse_duration, parse_size};
+use crate::units::{body_limit, check_distinct, parse_cpu_list};
 
 /// Name under which errors in the embedded default config are reported.
 const EMBEDDED_NAME: &str = "<embedded default.toml>";
@@ -83,8 +80,7 @@ pub(crate) fn validate(
 ) -> Result<Tuning, TuningError> {
     let empty = FileConfig::default();
     let raw = file.map_or(&empty, |f| &f.raw);
-    let errors = file.map_or_else(Vec::new, |f| f.unknown.clone());
-    let mut c = Checker { file, errors };
+    let mut c = Checker::new(file);
     let server = server(&mut c, cli, raw, host);
     let timeouts = timeouts(&mut c, cli, raw);
     let limits = limits(&mut c, cli, raw);
@@ -121,301 +117,6 @@ pub(crate) fn validate(
         source,
     };
     c.finish(tuning)
-}
-
-/// A setting's two names: the flag and the file field.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Key {
-    flag: &'static str,
-    field: &'static str,
-}
-
-impl Key {
-    const LISTEN: Key = Key {
-        flag: "listen",
-        field: "server.listen",
-    };
-    const SHARDS: Key = Key {
-        flag: "shards",
-        field: "server.shards",
-    };
-    const CPUS: Key = Key {
-        flag: "cpus",
-        field: "server.cpus",
-    };
-    const BACKLOG: Key = Key {
-        flag: "backlog",
-        field: "server.backlog",
-    };
-    const MAX_CONNECTIONS: Key = Key {
-        flag: "max-connections",
-        field: "server.max_connections",
-    };
-    const ADMIN: Key = Key {
-        flag: "admin",
-        field: "server.admin",
-    };
-    const CLIENT_HEADER: Key = Key {
-        flag: "client-header-timeout",
-        field: "timeouts.client_header",
-    };
-    const CLIENT_BODY: Key = Key {
-        flag: "client-body-timeout",
-        field: "timeouts.client_body",
-    };
-    const CLIENT_KEEPALIVE: Key = Key {
-        flag: "client-keepalive-timeout",
-        field: "timeouts.client_keepalive",
-    };
-    const UPSTREAM_CONNECT: Key = Key {
-        flag: "upstream-connect-timeout",
-        field: "timeouts.upstream_connect",
-    };
-    const UPSTREAM_HEADER: Key = Key {
-        flag: "upstream-header-timeout",
-        field: "timeouts.upstream_header",
-    };
-    const UPSTREAM_BODY: Key = Key {
-        flag: "upstream-body-timeout",
-        field: "timeouts.upstream_body",
-    };
-    const UPSTREAM_IDLE: Key = Key {
-        flag: "upstream-idle-timeout",
-        field: "timeouts.upstream_idle",
-    };
-    const DRAIN: Key = Key {
-        flag: "drain-timeout",
-        field: "timeouts.drain",
-    };
-    const MAX_HEAD_BYTES: Key = Key {
-        flag: "max-head-bytes",
-        field: "limits.max_head_bytes",
-    };
-    const MAX_HEADERS: Key = Key {
-        flag: "max-headers",
-        field: "limits.max_headers",
-    };
-    const MAX_TARGET_BYTES: Key = Key {
-        flag: "max-target-bytes",
-        field: "limits.max_target_bytes",
-    };
-    const MAX_BODY_BYTES: Key = Key {
-        flag: "max-body-bytes",
-        field: "limits.max_body_bytes",
-    };
-    const RING_ENTRIES: Key = Key {
-        flag: "io-ring-entries",
-        field: "io.ring_entries",
-    };
-    const BUFFERS: Key = Key {
-        flag: "io-buffers",
-        field: "io.buffers",
-    };
-    const BUFFER_SIZE: Key = Key {
-        flag: "io-buffer-size",
-        field: "io.buffer_size",
-    };
-    const MAX_UNREAD: Key = Key {
-        flag: "io-max-unread",
-        field: "io.max_unread",
-    };
-    const MAX_IDLE: Key = Key {
-        flag: "upstream-max-idle",
-        field: "pool.max_idle",
-    };
-}
-
-/// A value and where it was written.
-#[derive(Debug, Clone)]
-pub(crate) struct Given<T> {
-    pub(crate) value: T,
-    pub(crate) location: Location,
-    pub(crate) field: String,
-}
-
-/// Collects errors, each placed in the file or on the command line.
-#[derive(Debug)]
-pub(crate) struct Checker<'a> {
-    file: Option<&'a Loaded>,
-    errors: Vec<ConfigError>,
-}
-
-// === impl Checker ===
-
-impl Checker<'_> {
-    /// The file line holding `span`.
-    pub(crate) fn at(&self, span: Range<usize>) -> Location {
-        match self.file {
-            Some(f) => Location::File {
-                path: f.path.clone(),
-                line: Some(crate::locate::line_of(&f.text, span.start)),
-            },
-            None => Location::CommandLine,
-        }
-    }
-
-    /// The file as a whole, for something missing from it.
-    pub(crate) fn whole_file(&self) -> Location {
-        match self.file {
-            Some(f) => Location::File {
-                path: f.path.clone(),
-                line: None,
-            },
-            None => Location::CommandLine,
-        }
-    }
-
-    /// Records one problem.
-    pub(crate) fn fail(
-        &mut self,
-        location: Location,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) {
-        self.errors.push(ConfigError {
-            location,
-            field: field.into(),
-            message: message.into(),
-        });
-    }
-
-    /// Records a problem with a value at `span` in the file.
-    pub(crate) fn fail_at(
-        &mut self,
-        span: Range<usize>,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) {
-        let location = self.at(span);
-        self.fail(location, field, message);
-    }
-
-    fn fail_given<T>(&mut self, given: &Given<T>, message: impl Into<String>) {
-        self.fail(given.location.clone(), given.field.clone(), message);
-    }
-
-    /// The flag if given, else the file value converted, else `None`.
-    fn pick<R, T>(
-        &mut self,
-        flag: Option<T>,
-        key: Key,
-        raw: Option<&Spanned<R>>,
-        convert: impl FnOnce(&R) -> Result<T, String>,
-    ) -> Option<Given<T>> {
-        if let Some(value) = flag {
-            return Some(Given {
-                value,
-                location: Location::CommandLine,
-                field: format!("--{}", key.flag),
-            });
-        }
-        let raw = raw?;
-        let location = self.at(raw.span());
-        match convert(raw.get_ref()) {
-            Ok(value) => Some(Given {
-                value,
-                location,
-                field: key.field.to_owned(),
-            }),
-            Err(message) => {
-                self.fail(location, key.field, message);
-                None
-            }
-        }
-    }
-
-    /// Keeps `given` if `check` passes; records the problem otherwise.
-    fn accept<T>(
-        &mut self,
-        given: Option<Given<T>>,
-        check: impl FnOnce(&T) -> Result<(), String>,
-    ) -> Option<Given<T>> {
-        let given = given?;
-        match check(&given.value) {
-            Ok(()) => Some(given),
-            Err(message) => {
-                self.fail_given(&given, message);
-                None
-            }
-        }
-    }
-
-    /// An integer setting within `range`.
-    fn int(
-        &mut self,
-        flag: Option<u64>,
-        key: Key,
-        raw: Option<&Spanned<i64>>,
-        range: RangeInclusive<u64>,
-    ) -> Option<Given<u64>> {
-        let given = self.pick(flag, key, raw, |&n| non_negative(n));
-        self.accept(given, |n| within(*n, &range))
-    }
-
-    /// A byte-size setting (`16384` or `"16k"`) within `range`.
-    fn size(
-        &mut self,
-        flag: Option<u64>,
-        key: Key,
-        raw: Option<&Spanned<IntOrText>>,
-        range: RangeInclusive<u64>,
-    ) -> Option<Given<u64>> {
-        let given = self.pick(flag, key, raw, size_of);
-        self.accept(given, |n| within(*n, &range))
-    }
-
-    /// A power of two within `range`.
-    fn power_of_two(
-        &mut self,
-        flag: Option<u64>,
-        key: Key,
-        raw: Option<&Spanned<i64>>,
-        range: RangeInclusive<u64>,
-    ) -> Option<Given<u64>> {
-        let given = self.pick(flag, key, raw, |&n| non_negative(n));
-        self.accept(given, |&n| {
-            match n.is_power_of_two() && range.contains(&n) {
-                true => Ok(()),
-                false => Err(format!(
-                    "must be a power of two from {} to {}, got {n}",
-                    range.start(),
-                    range.end()
-                )),
-            }
-        })
-    }
-
-    /// A timeout; zero is refused unless `allow_zero`.
-    fn duration(
-        &mut self,
-        flag: Option<Duration>,
-        key: Key,
-        raw: Option<&Spanned<String>>,
-        default: Duration,
-        allow_zero: bool,
-    ) -> Duration {
-        let given = self.pick(flag, key, raw, |text| parse_duration(text));
-        let given = self.accept(given, |d| match allow_zero || !d.is_zero() {
-            true => Ok(()),
-            false => Err("must be greater than zero".to_owned()),
-        });
-        given.map_or(default, |g| g.value)
-    }
-
-    /// The value, or every error found: flags first, then the file in line order.
-    fn finish(mut self, tuning: Tuning) -> Result<Tuning, TuningError> {
-        self.errors.sort_by_key(|e| match &e.location {
-            Location::CommandLine => (0, 0),
-            Location::File {
-                line: Some(line), ..
-            } => (1, *line),
-            Location::File { line: None, .. } => (2, 0),
-        });
-        match self.errors.is_empty() {
-            true => Ok(tuning),
-            false => Err(TuningError::Invalid(self.errors)),
-        }
-    }
 }
 
 /// `[server]` settings once merged.
@@ -762,35 +463,6 @@ fn io(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Io {
         buffers: cast(buffers, DEFAULT_IO_BUFFERS),
         buffer_size,
         max_unread: cast(unread, DEFAULT_IO_MAX_UNREAD),
-    }
-}
-
-/// A checked value in its target type; the range checks make the fallback unreachable.
-fn cast<T: TryFrom<u64>>(given: Option<Given<u64>>, default: T) -> T {
-    given
-        .and_then(|g| T::try_from(g.value).ok())
-        .unwrap_or(default)
-}
-
-pub(crate) fn non_negative(n: i64) -> Result<u64, String> {
-    u64::try_from(n).map_err(|_| format!("must not be negative, got {n}"))
-}
-
-pub(crate) fn within(n: u64, range: &RangeInclusive<u64>) -> Result<(), String> {
-    match range.contains(&n) {
-        true => Ok(()),
-        false => Err(format!(
-            "must be from {} to {}, got {n}",
-            range.start(),
-            range.end()
-        )),
-    }
-}
-
-fn size_of(raw: &IntOrText) -> Result<u64, String> {
-    match raw {
-        IntOrText::Int(n) => non_negative(*n),
-        IntOrText::Text(text) => parse_size(text),
     }
 }
 
