@@ -256,11 +256,18 @@ fn headers(
     field: &str,
     raw: &BTreeMap<String, Spanned<String>>,
 ) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+    let mut out: Vec<(String, String)> = Vec::new();
     for (name, value) in raw {
         let field = format!("{field}.headers.{name}");
-        match check_header(name, value.get_ref()) {
-            Ok(()) => out.push((name.to_ascii_lowercase(), value.get_ref().clone())),
+        let lower = name.to_ascii_lowercase();
+        let checked = check_header(name, value.get_ref()).and_then(|()| {
+            match out.iter().any(|(n, _)| *n == lower) {
+                true => Err(format!("{lower} is set twice (header names ignore case)")),
+                false => Ok(()),
+            }
+        });
+        match checked {
+            Ok(()) => out.push((lower, value.get_ref().clone())),
             Err(message) => c.fail_at(value.span(), field, message),
         }
     }

@@ -280,6 +280,8 @@ fn route_and_upstream_errors_name_line_and_field() {
         (format!("{up}[[routes]]\nrespond = {{ status = 204, body = \"x\" }}\n"), "coregate.toml:4: routes[0].respond.body: a 204 response cannot have a body"),
         (format!("{up}[[routes]]\nrespond = {{ headers = {{ \"content-length\" = \"1\" }} }}\n"),
          "coregate.toml:4: routes[0].respond.headers.content-length: content-length is set by coregate"),
+        (format!("{up}[[routes]]\nrespond = {{ headers = {{ X-A = \"1\", x-a = \"2\" }} }}\n"),
+         "coregate.toml:4: routes[0].respond.headers.x-a: x-a is set twice (header names ignore case)"),
         (format!("{up}[[routes]]\nupstream = \"api\"\npath_prefix = \"api\"\n"), "coregate.toml:5: routes[0].path_prefix: must start with \"/\""),
         (format!("{up}[[routes]]\nupstream = \"api\"\nhost = \"a.*.com\"\n"), "coregate.toml:5: routes[0].host: invalid host pattern"),
         (format!("{up}[[routes]]\nupstream = \"api\"\nhost = \"example.com:80\"\n"), "coregate.toml:5: routes[0].host: host pattern \"example.com:80\" has a port"),
