@@ -319,21 +319,63 @@ fn shards_and_cpus(
 
 fn timeouts(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Timeouts {
     let t = &raw.timeouts;
-    // flag, key, file field, default; only drain may be zero.
-    macro_rules! timeout {
-        ($flag:ident, $key:ident, $field:ident, $default:ident, $zero:expr) => {
-            c.duration(cli.$flag, Key::$key, t.$field.as_ref(), $default, $zero)
-        };
-    }
     Timeouts {
-        client_header: timeout!(client_header_timeout, CLIENT_HEADER, client_header, DEFAULT_CLIENT_HEADER_TIMEOUT, false),
-        client_body: timeout!(client_body_timeout, CLIENT_BODY, client_body, DEFAULT_CLIENT_BODY_TIMEOUT, false),
-        client_keepalive: timeout!(client_keepalive_timeout, CLIENT_KEEPALIVE, client_keepalive, DEFAULT_CLIENT_KEEPALIVE_TIMEOUT, false),
-        upstream_connect: timeout!(upstream_connect_timeout, UPSTREAM_CONNECT, upstream_connect, DEFAULT_UPSTREAM_CONNECT_TIMEOUT, false),
-        upstream_header: timeout!(upstream_header_timeout, UPSTREAM_HEADER, upstream_header, DEFAULT_UPSTREAM_HEADER_TIMEOUT, false),
-        upstream_body: timeout!(upstream_body_timeout, UPSTREAM_BODY, upstream_body, DEFAULT_UPSTREAM_BODY_TIMEOUT, false),
-        upstream_idle: timeout!(upstream_idle_timeout, UPSTREAM_IDLE, upstream_idle, DEFAULT_UPSTREAM_IDLE_TIMEOUT, false),
-        drain: timeout!(drain_timeout, DRAIN, drain, DEFAULT_DRAIN_TIMEOUT, true),
+        client_header: c.duration(
+            cli.client_header_timeout,
+            Key::CLIENT_HEADER,
+            t.client_header.as_ref(),
+            DEFAULT_CLIENT_HEADER_TIMEOUT,
+            false,
+        ),
+        client_body: c.duration(
+            cli.client_body_timeout,
+            Key::CLIENT_BODY,
+            t.client_body.as_ref(),
+            DEFAULT_CLIENT_BODY_TIMEOUT,
+            false,
+        ),
+        client_keepalive: c.duration(
+            cli.client_keepalive_timeout,
+            Key::CLIENT_KEEPALIVE,
+            t.client_keepalive.as_ref(),
+            DEFAULT_CLIENT_KEEPALIVE_TIMEOUT,
+            false,
+        ),
+        upstream_connect: c.duration(
+            cli.upstream_connect_timeout,
+            Key::UPSTREAM_CONNECT,
+            t.upstream_connect.as_ref(),
+            DEFAULT_UPSTREAM_CONNECT_TIMEOUT,
+            false,
+        ),
+        upstream_header: c.duration(
+            cli.upstream_header_timeout,
+            Key::UPSTREAM_HEADER,
+            t.upstream_header.as_ref(),
+            DEFAULT_UPSTREAM_HEADER_TIMEOUT,
+            false,
+        ),
+        upstream_body: c.duration(
+            cli.upstream_body_timeout,
+            Key::UPSTREAM_BODY,
+            t.upstream_body.as_ref(),
+            DEFAULT_UPSTREAM_BODY_TIMEOUT,
+            false,
+        ),
+        upstream_idle: c.duration(
+            cli.upstream_idle_timeout,
+            Key::UPSTREAM_IDLE,
+            t.upstream_idle.as_ref(),
+            DEFAULT_UPSTREAM_IDLE_TIMEOUT,
+            false,
+        ),
+        drain: c.duration(
+            cli.drain_timeout,
+            Key::DRAIN,
+            t.drain.as_ref(),
+            DEFAULT_DRAIN_TIMEOUT,
+            true,
+        ),
     }
 }
 
