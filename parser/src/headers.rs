@@ -372,7 +372,7 @@ fn name_error(buf: &[u8]) -> ParseError {
         }
         let name_len = rest.iter().position(|&b| !is_tchar(b)).unwrap_or(rest.len());
         match rest.get(name_len) {
-            Some(b':') => match rest.iter().position(|&b| b == b'\n') {
+            Some(b':') if name_len > 0 => match rest.iter().position(|&b| b == b'\n') {
                 Some(p) => rest = &rest[p + 1..],
                 None => return ParseError::InvalidHeaderName,
             },
@@ -464,6 +464,7 @@ mod tests {
         assert_eq!(name_error(b"GET / HTTP/1.1\r\nA: b\r\nB\t:"), ParseError::SpaceBeforeColon);
         assert_eq!(name_error(b"GET / HTTP/1.1\r\nA@: b"), ParseError::InvalidHeaderName);
         assert_eq!(name_error(b"GET / HTTP/1.1\r\n:b"), ParseError::InvalidHeaderName);
+        assert_eq!(name_error(b"GET / HTTP/1.1\r\n:b\r\nA : b"), ParseError::InvalidHeaderName);
     }
 
     #[test]
