@@ -13,31 +13,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if rest.is_empty() {
         return Err(bad());
     }
-    let mut total = Duration::ZERO;
+    let mut total_ms: u64 = 0;
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let unit_len = rest[digits..]
+        let unit_end = rest[digits..]
             .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len() - digits);
+            .map_or(rest.len(), |i| digits + i);
         let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        let unit = duration_unit(&rest[digits..digits + unit_len]).ok_or_else(bad)?;
-        let part = unit
-            .checked_mul(u32::try_from(number).map_err(|_| bad())?)
-            .ok_or_else(bad)?;
-        total = total.checked_add(part).ok_or_else(bad)?;
-        rest = &rest[digits + unit_len..];
+        let unit_ms = unit_millis(&rest[digits..unit_end]).ok_or_else(bad)?;
+        let part = number.checked_mul(unit_ms).ok_or_else(bad)?;
+        total_ms = total_ms.checked_add(part).ok_or_else(bad)?;
+        rest = &rest[unit_end..];
     }
-    Ok(total)
+    Ok(Duration::from_millis(total_ms))
 }
 
-fn duration_unit(unit: &str) -> Option<Duration> {
+fn unit_millis(unit: &str) -> Option<u64> {
     match unit {
-        "ms" => Some(Duration::from_millis(1)),
-        "s" => Some(Duration::from_secs(1)),
-        "m" => Some(Duration::from_secs(60)),
-        "h" => Some(Duration::from_secs(3600)),
+        "ms" => Some(1),
+        "s" => Some(1_000),
+        "m" => Some(60_000),
+        "h" => Some(3_600_000),
         _ => None,
     }
 }
@@ -147,7 +145,17 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        for bad in ["", "10", "s", "10x", "1.5s", "-1s", "10 s", "99999999999h"] {
+        for bad in [
+            "",
+            "10",
+            "s",
+            "10x",
+            "1.5s",
+            "-1s",
+            "10 s",
+            "9999999999999999h",
+            "1s1",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
         }
     }
