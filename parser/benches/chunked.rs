@@ -49,7 +49,9 @@ fn chunked(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(input.len() as u64));
     group.bench_function("scanner", |b| {
         b.iter(|| {
-            let scan = BodyScanner::new(BodyKind::Chunked).scan(black_box(&input), &limits).unwrap();
+            let scan = BodyScanner::new(BodyKind::Chunked)
+                .scan(black_box(&input), &limits)
+                .unwrap();
             assert!(scan.done);
         })
     });
@@ -65,7 +67,9 @@ fn chunked(c: &mut Criterion) {
             assert_eq!(n, BODY);
         })
     });
-    group.bench_function("naive_copy_vec", |b| b.iter(|| black_box(naive(black_box(&input)))));
+    group.bench_function("naive_copy_vec", |b| {
+        b.iter(|| black_box(naive(black_box(&input))))
+    });
     group.finish();
 }
 

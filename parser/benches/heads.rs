@@ -32,7 +32,9 @@ Cookie: session=4f9a1c\r\n"
 fn api_head() -> Vec<u8> {
     let mut head = b"POST /v2/accounts/8812/transactions HTTP/1.1\r\nHost: api.example.com\r\nContent-Type: application/json\r\nContent-Length: 512\r\n".to_vec();
     for i in 0..27 {
-        head.extend_from_slice(format!("X-Api-Field-{i:02}: value-{i:02}-0123456789abcdef\r\n").as_bytes());
+        head.extend_from_slice(
+            format!("X-Api-Field-{i:02}: value-{i:02}-0123456789abcdef\r\n").as_bytes(),
+        );
     }
     head.extend_from_slice(b"\r\n");
     head
@@ -43,7 +45,15 @@ fn naive(buf: &[u8]) -> Vec<(String, String)> {
     let mut headers = [httparse::EMPTY_HEADER; 100];
     let mut req = httparse::Request::new(&mut headers);
     let _ = req.parse(buf).unwrap();
-    req.headers.iter().map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned())).collect()
+    req.headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_owned(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect()
 }
 
 fn bare_httparse(buf: &[u8]) -> usize {

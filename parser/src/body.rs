@@ -55,7 +55,10 @@ impl Framing {
     fn new(kind: BodyKind) -> Self {
         match kind {
             BodyKind::Empty | BodyKind::Length(0) => Self::Empty,
-            BodyKind::Length(n) => Self::Length { remaining: n, total: n },
+            BodyKind::Length(n) => Self::Length {
+                remaining: n,
+                total: n,
+            },
             BodyKind::Chunked => Self::Chunked(Chunked::new()),
             BodyKind::CloseDelimited => Self::Close { seen: 0 },
         }
@@ -120,7 +123,9 @@ pub struct BodyScanner {
 impl BodyScanner {
     /// A scanner for a body of this kind.
     pub fn new(kind: BodyKind) -> Self {
-        Self { framing: Framing::new(kind) }
+        Self {
+            framing: Framing::new(kind),
+        }
     }
 
     /// Scans the next input bytes; state is kept across calls, so any split
@@ -137,7 +142,10 @@ impl BodyScanner {
                 break;
             }
         }
-        Ok(Scan { consumed: pos, done: self.framing.is_done() })
+        Ok(Scan {
+            consumed: pos,
+            done: self.framing.is_done(),
+        })
     }
 
     /// Payload bytes seen so far (for chunked: the sum of chunk data), for
@@ -176,7 +184,9 @@ pub struct BodyDecoder {
 impl BodyDecoder {
     /// A decoder for a body of this kind.
     pub fn new(kind: BodyKind) -> Self {
-        Self { framing: Framing::new(kind) }
+        Self {
+            framing: Framing::new(kind),
+        }
     }
 
     /// Decodes from the front of `buf`, consuming framing bytes and splitting
@@ -222,7 +232,12 @@ mod tests {
     }
 
     fn rejects(input: &[u8], want: ParseError) {
-        assert_eq!(chunked(input).0, Err(want), "{:?}", String::from_utf8_lossy(input));
+        assert_eq!(
+            chunked(input).0,
+            Err(want),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
     }
 
     #[test]
@@ -237,7 +252,10 @@ mod tests {
     #[test]
     fn chunk_sizes() {
         assert_eq!(chunked(b"A\r\n0123456789\r\n0\r\n\r\n").2, b"0123456789");
-        assert_eq!(chunked(b"0000a\r\n0123456789\r\n000\r\n\r\n").2, b"0123456789");
+        assert_eq!(
+            chunked(b"0000a\r\n0123456789\r\n000\r\n\r\n").2,
+            b"0123456789"
+        );
         assert_eq!(chunked(b"0\r\n\r\n"), (Ok(true), 5, Vec::new()));
         assert_eq!(chunked(b"5\r\nhel").0, Ok(false));
     }
@@ -283,7 +301,10 @@ mod tests {
 
     #[test]
     fn rejects_missing_data_crlf() {
-        rejects(b"5\r\nhelloX\r\n0\r\n\r\n", ParseError::InvalidChunkTerminator);
+        rejects(
+            b"5\r\nhelloX\r\n0\r\n\r\n",
+            ParseError::InvalidChunkTerminator,
+        );
         rejects(b"3\r\nhello\r\n", ParseError::InvalidChunkTerminator);
     }
 
@@ -298,24 +319,43 @@ mod tests {
 
     #[test]
     fn line_and_trailer_limits() {
-        let limits = Limits { max_chunk_line_bytes: 8, max_trailer_bytes: 8, ..Limits::default() };
+        let limits = Limits {
+            max_chunk_line_bytes: 8,
+            max_trailer_bytes: 8,
+            ..Limits::default()
+        };
         let long_ext = b"5;aaaaaaaaaa\r\nhello\r\n0\r\n\r\n";
-        assert_eq!(chunked_outcome(long_ext, &limits, true).0, Err(ParseError::ChunkLineTooLong));
+        assert_eq!(
+            chunked_outcome(long_ext, &limits, true).0,
+            Err(ParseError::ChunkLineTooLong)
+        );
         let fits = b"5;aaaa\r\nhello\r\n0\r\n\r\n";
         assert_eq!(chunked_outcome(fits, &limits, true).0, Ok(true));
         let long_trailer = b"0\r\nX-Long: abcdef\r\n\r\n";
-        assert_eq!(chunked_outcome(long_trailer, &limits, true).0, Err(ParseError::TrailersTooLarge));
+        assert_eq!(
+            chunked_outcome(long_trailer, &limits, true).0,
+            Err(ParseError::TrailersTooLarge)
+        );
         assert_eq!(ParseError::TrailersTooLarge.status(), 431);
     }
 
     #[test]
     fn body_limit_is_413() {
-        let limits = Limits { max_body_bytes: 8, ..Limits::default() };
+        let limits = Limits {
+            max_body_bytes: 8,
+            ..Limits::default()
+        };
         let input = b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n";
-        assert_eq!(chunked_outcome(input, &limits, true).0, Err(ParseError::BodyTooLarge));
+        assert_eq!(
+            chunked_outcome(input, &limits, true).0,
+            Err(ParseError::BodyTooLarge)
+        );
         let mut scanner = BodyScanner::new(BodyKind::Length(20));
         scanner.scan(&[0; 10], &limits).unwrap();
-        assert_eq!(limits.check_body(scanner.body_bytes()), Err(ParseError::BodyTooLarge));
+        assert_eq!(
+            limits.check_body(scanner.body_bytes()),
+            Err(ParseError::BodyTooLarge)
+        );
         assert_eq!(ParseError::BodyTooLarge.status(), 413);
     }
 
@@ -323,21 +363,57 @@ mod tests {
     fn content_length_scanner() {
         let limits = Limits::default();
         let mut s = BodyScanner::new(BodyKind::Length(5));
-        assert_eq!(s.scan(b"he", &limits).unwrap(), Scan { consumed: 2, done: false });
-        assert_eq!(s.scan(b"lloGET", &limits).unwrap(), Scan { consumed: 3, done: true });
+        assert_eq!(
+            s.scan(b"he", &limits).unwrap(),
+            Scan {
+                consumed: 2,
+                done: false
+            }
+        );
+        assert_eq!(
+            s.scan(b"lloGET", &limits).unwrap(),
+            Scan {
+                consumed: 3,
+                done: true
+            }
+        );
         assert_eq!(s.body_bytes(), 5);
         assert!(s.is_done());
-        assert_eq!(s.scan(b"more", &limits).unwrap(), Scan { consumed: 0, done: true });
+        assert_eq!(
+            s.scan(b"more", &limits).unwrap(),
+            Scan {
+                consumed: 0,
+                done: true
+            }
+        );
     }
 
     #[test]
     fn empty_and_close_delimited_scanners() {
         let limits = Limits::default();
         let mut empty = BodyScanner::new(BodyKind::Empty);
-        assert_eq!(empty.scan(b"GET", &limits).unwrap(), Scan { consumed: 0, done: true });
+        assert_eq!(
+            empty.scan(b"GET", &limits).unwrap(),
+            Scan {
+                consumed: 0,
+                done: true
+            }
+        );
         let mut close = BodyScanner::new(BodyKind::CloseDelimited);
-        assert_eq!(close.scan(b"abc", &limits).unwrap(), Scan { consumed: 3, done: false });
-        assert_eq!(close.scan(b"de", &limits).unwrap(), Scan { consumed: 2, done: false });
+        assert_eq!(
+            close.scan(b"abc", &limits).unwrap(),
+            Scan {
+                consumed: 3,
+                done: false
+            }
+        );
+        assert_eq!(
+            close.scan(b"de", &limits).unwrap(),
+            Scan {
+                consumed: 2,
+                done: false
+            }
+        );
         assert_eq!(close.body_bytes(), 5);
         assert!(!close.is_done());
     }
@@ -348,9 +424,15 @@ mod tests {
         let mut buf = BytesMut::from(&b"5\r\nhello\r\n0\r\n\r\nNEXT"[..]);
         let base = buf.as_ptr() as usize;
         let mut d = BodyDecoder::new(BodyKind::Chunked);
-        let Decoded::Data(data) = d.decode(&mut buf, &limits).unwrap() else { panic!("data") };
+        let Decoded::Data(data) = d.decode(&mut buf, &limits).unwrap() else {
+            panic!("data")
+        };
         assert_eq!(&data[..], b"hello");
-        assert_eq!(data.as_ptr() as usize, base + 3, "payload points into the read buffer");
+        assert_eq!(
+            data.as_ptr() as usize,
+            base + 3,
+            "payload points into the read buffer"
+        );
         assert_eq!(d.decode(&mut buf, &limits).unwrap(), Decoded::Done);
         assert_eq!(&buf[..], b"NEXT");
         assert!(d.is_done());
@@ -362,13 +444,24 @@ mod tests {
         let limits = Limits::default();
         let mut buf = BytesMut::from(&b"abcdef"[..]);
         let mut d = BodyDecoder::new(BodyKind::Length(4));
-        assert_eq!(d.decode(&mut buf, &limits).unwrap(), Decoded::Data(Bytes::from_static(b"abcd")));
+        assert_eq!(
+            d.decode(&mut buf, &limits).unwrap(),
+            Decoded::Data(Bytes::from_static(b"abcd"))
+        );
         assert_eq!(d.decode(&mut buf, &limits).unwrap(), Decoded::Done);
         let mut close = BodyDecoder::new(BodyKind::CloseDelimited);
-        assert_eq!(close.decode(&mut buf, &limits).unwrap(), Decoded::Data(Bytes::from_static(b"ef")));
+        assert_eq!(
+            close.decode(&mut buf, &limits).unwrap(),
+            Decoded::Data(Bytes::from_static(b"ef"))
+        );
         assert_eq!(close.decode(&mut buf, &limits).unwrap(), Decoded::NeedMore);
         let mut len = BodyDecoder::new(BodyKind::Length(4));
         assert_eq!(len.decode(&mut buf, &limits).unwrap(), Decoded::NeedMore);
-        assert_eq!(BodyDecoder::new(BodyKind::Empty).decode(&mut buf, &limits).unwrap(), Decoded::Done);
+        assert_eq!(
+            BodyDecoder::new(BodyKind::Empty)
+                .decode(&mut buf, &limits)
+                .unwrap(),
+            Decoded::Done
+        );
     }
 }

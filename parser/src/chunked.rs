@@ -53,7 +53,14 @@ pub(crate) struct Chunked {
 
 impl Chunked {
     pub(crate) fn new() -> Self {
-        Self { state: State::SizeStart, size: 0, remaining: 0, line: 0, trailer: 0, body: 0 }
+        Self {
+            state: State::SizeStart,
+            size: 0,
+            remaining: 0,
+            line: 0,
+            trailer: 0,
+            body: 0,
+        }
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -183,5 +190,7 @@ fn push_hex(size: u64, digit: u8) -> Result<u64, ParseError> {
         b'a'..=b'f' => digit - b'a' + 10,
         _ => digit.wrapping_sub(b'A').wrapping_add(10),
     };
-    size.checked_mul(16).and_then(|s| s.checked_add(u64::from(d))).ok_or(ParseError::InvalidChunkSize)
+    size.checked_mul(16)
+        .and_then(|s| s.checked_add(u64::from(d)))
+        .ok_or(ParseError::InvalidChunkSize)
 }

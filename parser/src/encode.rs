@@ -52,7 +52,11 @@ pub fn write_request_line(method: &[u8], target: &[u8], version: Version, out: &
 /// digits (values above 999 are clamped).
 pub fn write_status_line(version: Version, status: u16, reason: &[u8], out: &mut BytesMut) {
     let status = status.min(999);
-    let digits = [(status / 100) as u8, (status / 10 % 10) as u8, (status % 10) as u8];
+    let digits = [
+        (status / 100) as u8,
+        (status / 10 % 10) as u8,
+        (status % 10) as u8,
+    ];
     out.reserve(reason.len() + 15);
     out.put_slice(version.as_bytes());
     out.put_u8(b' ');
@@ -96,9 +100,16 @@ pub fn encode_request(
     let target = target_override.unwrap_or(head.target());
     write_request_line(head.method_bytes(), target, Version::Http11, out);
     let keep = |name: &[u8]| is_framing(name) || !head.is_hop_by_hop(name);
-    let no_host = head.host().is_none() && !extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(b"host"));
+    let no_host =
+        head.host().is_none() && !extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(b"host"));
     let host: &[(&[u8], &[u8])] = if no_host { &[(b"Host", b"")] } else { &[] };
-    write_fields(head.headers().filter(|(n, _)| keep(n)).chain(host.iter().copied()), extra, out);
+    write_fields(
+        head.headers()
+            .filter(|(n, _)| keep(n))
+            .chain(host.iter().copied()),
+        extra,
+        out,
+    );
 }
 
 /// Re-emits a response head for the client: HTTP/1.1, hop-by-hop fields
@@ -152,11 +163,15 @@ mod tests {
     use crate::{parse_request, parse_response, Limits, Method};
 
     fn request(input: &[u8]) -> RequestHead {
-        parse_request(&mut BytesMut::from(input), &Limits::default()).unwrap().unwrap()
+        parse_request(&mut BytesMut::from(input), &Limits::default())
+            .unwrap()
+            .unwrap()
     }
 
     fn response(input: &[u8]) -> ResponseHead {
-        parse_response(&mut BytesMut::from(input), &Limits::default(), Method::Get).unwrap().unwrap()
+        parse_response(&mut BytesMut::from(input), &Limits::default(), Method::Get)
+            .unwrap()
+            .unwrap()
     }
 
     #[test]
@@ -183,7 +198,10 @@ mod tests {
         write_status_line(Version::Http11, 5, b"", &mut out);
         write_header(b"Host", b"a", &mut out);
         end_head(&mut out);
-        assert_eq!(&out[..], b"GET /x HTTP/1.0\r\nHTTP/1.1 404 Not Found\r\nHTTP/1.1 005 \r\nHost: a\r\n\r\n");
+        assert_eq!(
+            &out[..],
+            b"GET /x HTTP/1.0\r\nHTTP/1.1 404 Not Found\r\nHTTP/1.1 005 \r\nHost: a\r\n\r\n"
+        );
     }
 
     #[test]
@@ -202,8 +220,16 @@ mod tests {
     fn hop_by_hop_dropped_and_extra_added() {
         let input = b"GET /a HTTP/1.0\r\nHost: h\r\nConnection: keep-alive, X-Secret\r\nKeep-Alive: 5\r\nX-Secret: s\r\nProxy-Connection: x\r\nTE: trailers\r\nUpgrade: y\r\nAccept: */*\r\n\r\n";
         let mut out = BytesMut::new();
-        encode_request(&request(input), Some(b"/b"), &[(b"X-Forwarded-For", b"1.2.3.4")], &mut out);
-        assert_eq!(&out[..], &b"GET /b HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n"[..]);
+        encode_request(
+            &request(input),
+            Some(b"/b"),
+            &[(b"X-Forwarded-For", b"1.2.3.4")],
+            &mut out,
+        );
+        assert_eq!(
+            &out[..],
+            &b"GET /b HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n"[..]
+        );
     }
 
     #[test]
@@ -212,7 +238,12 @@ mod tests {
         encode_request(&request(b"GET / HTTP/1.0\r\n\r\n"), None, &[], &mut out);
         assert_eq!(&out[..], b"GET / HTTP/1.1\r\nHost: \r\n\r\n");
         out.clear();
-        encode_request(&request(b"GET / HTTP/1.0\r\n\r\n"), None, &[(b"host", b"up")], &mut out);
+        encode_request(
+            &request(b"GET / HTTP/1.0\r\n\r\n"),
+            None,
+            &[(b"host", b"up")],
+            &mut out,
+        );
         assert_eq!(&out[..], b"GET / HTTP/1.1\r\nhost: up\r\n\r\n");
     }
 
@@ -221,7 +252,10 @@ mod tests {
         let input = b"POST / HTTP/1.1\r\nHost: h\r\nConnection: content-length, transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n";
         let mut out = BytesMut::new();
         encode_request(&request(input), None, &[], &mut out);
-        assert_eq!(&out[..], &b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"[..]);
+        assert_eq!(
+            &out[..],
+            &b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"[..]
+        );
         let input = b"POST / HTTP/1.1\r\nHost: h\r\nConnection: content-length\r\nContent-Length: 3\r\n\r\n";
         out.clear();
         encode_request(&request(input), None, &[], &mut out);
@@ -233,6 +267,9 @@ mod tests {
         let input = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n";
         let mut out = BytesMut::new();
         encode_response(&response(input), &[(b"Via", b"1.1 coregate")], &mut out);
-        assert_eq!(&out[..], &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nVia: 1.1 coregate\r\n\r\n"[..]);
+        assert_eq!(
+            &out[..],
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nVia: 1.1 coregate\r\n\r\n"[..]
+        );
     }
 }

@@ -61,11 +61,20 @@ fn split_at(input: &[u8], at: usize, parse: &dyn Fn(&mut BytesMut) -> Outcome) -
 }
 
 /// Parses `input` whole and split at each of `splits`; panics on a mismatch.
-fn consistent(input: &[u8], splits: impl Iterator<Item = usize>, parse: &dyn Fn(&mut BytesMut) -> Outcome) -> Outcome {
+fn consistent(
+    input: &[u8],
+    splits: impl Iterator<Item = usize>,
+    parse: &dyn Fn(&mut BytesMut) -> Outcome,
+) -> Outcome {
     let whole = parse(&mut BytesMut::from(input));
     for at in splits {
         let split = split_at(input, at, parse);
-        assert_eq!(split, whole, "split at {at} of {:?}", String::from_utf8_lossy(input));
+        assert_eq!(
+            split,
+            whole,
+            "split at {at} of {:?}",
+            String::from_utf8_lossy(input)
+        );
     }
     whole
 }
@@ -110,7 +119,8 @@ pub fn response_head(data: &[u8]) {
     for method in [Method::Get, Method::Head] {
         let outcome = consistent(data, split_points(data), &|b| parse_res(b, &limits, method));
         let mut buf = BytesMut::from(data);
-        if let (Ok(Some(_)), Ok(Some(head))) = (outcome, parse_response(&mut buf, &limits, method)) {
+        if let (Ok(Some(_)), Ok(Some(head))) = (outcome, parse_response(&mut buf, &limits, method))
+        {
             let mut out = BytesMut::new();
             encode_response(&head, &[], &mut out);
             let again = parse_response(&mut out, &limits, method).expect("re-encoded head parses");
@@ -120,7 +130,11 @@ pub fn response_head(data: &[u8]) {
 }
 
 /// Scans `input` in pieces cut at `splits`; returns (outcome, consumed, payload).
-fn scan_pieces(input: &[u8], splits: &[usize], limits: &Limits) -> (Result<bool, ParseError>, usize, u64) {
+fn scan_pieces(
+    input: &[u8],
+    splits: &[usize],
+    limits: &Limits,
+) -> (Result<bool, ParseError>, usize, u64) {
     let mut scanner = BodyScanner::new(BodyKind::Chunked);
     let mut pos = 0;
     for &end in splits.iter().chain(core::iter::once(&input.len())) {
@@ -142,7 +156,11 @@ fn scan_pieces(input: &[u8], splits: &[usize], limits: &Limits) -> (Result<bool,
 }
 
 /// Decodes `input` fed in two pieces; returns (outcome, payload, leftover).
-fn decode_pieces(input: &[u8], at: usize, limits: &Limits) -> (Result<bool, ParseError>, Vec<u8>, usize) {
+fn decode_pieces(
+    input: &[u8],
+    at: usize,
+    limits: &Limits,
+) -> (Result<bool, ParseError>, Vec<u8>, usize) {
     let mut decoder = BodyDecoder::new(BodyKind::Chunked);
     let mut buf = BytesMut::from(&input[..at]);
     let mut payload = Vec::new();
@@ -151,7 +169,13 @@ fn decode_pieces(input: &[u8], at: usize, limits: &Limits) -> (Result<bool, Pars
         match decoder.decode(&mut buf, limits) {
             Err(e) => return (Err(e), payload, buf.len()),
             Ok(Decoded::Data(d)) => payload.extend_from_slice(&d),
-            Ok(Decoded::Done) => return (Ok(true), payload, buf.len() + if fed { 0 } else { input.len() - at }),
+            Ok(Decoded::Done) => {
+                return (
+                    Ok(true),
+                    payload,
+                    buf.len() + if fed { 0 } else { input.len() - at },
+                )
+            }
             Ok(Decoded::NeedMore) if fed => return (Ok(false), payload, buf.len()),
             Ok(Decoded::NeedMore) => {
                 buf.extend_from_slice(&input[at..]);
@@ -163,14 +187,30 @@ fn decode_pieces(input: &[u8], at: usize, limits: &Limits) -> (Result<bool, Pars
 
 /// The chunked scanner outcome for `input`, asserting that every split (or
 /// the given ones) and the decoder agree. Returns (done?, consumed, payload).
-pub fn chunked_outcome(input: &[u8], limits: &Limits, every_split: bool) -> (Result<bool, ParseError>, usize, Vec<u8>) {
+pub fn chunked_outcome(
+    input: &[u8],
+    limits: &Limits,
+    every_split: bool,
+) -> (Result<bool, ParseError>, usize, Vec<u8>) {
     let whole = scan_pieces(input, &[], limits);
-    let points: Vec<usize> = if every_split { (0..=input.len()).collect() } else { split_points(input).collect() };
+    let points: Vec<usize> = if every_split {
+        (0..=input.len()).collect()
+    } else {
+        split_points(input).collect()
+    };
     for &at in &points {
-        assert_eq!(scan_pieces(input, &[at], limits), whole, "scan split at {at}");
+        assert_eq!(
+            scan_pieces(input, &[at], limits),
+            whole,
+            "scan split at {at}"
+        );
         let (res, payload, _) = decode_pieces(input, at, limits);
         assert_eq!(res, whole.0, "decode split at {at}");
-        assert_eq!(payload.len() as u64, whole.2, "decoded payload length at {at}");
+        assert_eq!(
+            payload.len() as u64,
+            whole.2,
+            "decoded payload length at {at}"
+        );
     }
     let (_, payload, _) = decode_pieces(input, input.len(), limits);
     (whole.0, whole.1, payload)
@@ -178,6 +218,10 @@ pub fn chunked_outcome(input: &[u8], limits: &Limits, every_split: bool) -> (Res
 
 /// Fuzz target: the chunked decoder and scanner.
 pub fn chunked(data: &[u8]) {
-    let limits = Limits { max_chunk_line_bytes: 64, max_trailer_bytes: 256, ..Limits::default() };
+    let limits = Limits {
+        max_chunk_line_bytes: 64,
+        max_trailer_bytes: 256,
+        ..Limits::default()
+    };
     let _ = chunked_outcome(data, &limits, false);
 }

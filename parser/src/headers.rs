@@ -152,20 +152,26 @@ impl Fields {
             match field_of(h.name.slice(bytes)) {
                 Field::Host => fields.add_host(i, value)?,
                 Field::ContentLength => fields.add_content_length(value)?,
-                Field::TransferEncoding => add_coding(te.get_or_insert_with(TeState::default), value),
+                Field::TransferEncoding => {
+                    add_coding(te.get_or_insert_with(TeState::default), value)
+                }
                 Field::Connection => fields.add_connection(value),
                 Field::Upgrade => {
                     fields.hop_by_hop = true;
                     fields.upgrade.get_or_insert(i as u16);
                 }
-                Field::Expect => fields.expect_continue |= value.eq_ignore_ascii_case(b"100-continue"),
+                Field::Expect => {
+                    fields.expect_continue |= value.eq_ignore_ascii_case(b"100-continue")
+                }
                 Field::HopByHop => fields.hop_by_hop = true,
                 Field::Other => {}
             }
         }
         fields.coding = te.map(|te| match te {
             TeState { invalid: true, .. } => Coding::Invalid,
-            TeState { last_chunked: true, .. } => Coding::Chunked,
+            TeState {
+                last_chunked: true, ..
+            } => Coding::Chunked,
             _ => Coding::NotChunked,
         });
         Ok(fields)
@@ -270,7 +276,10 @@ pub(crate) struct Parts {
 impl Parts {
     /// Records spans for httparse's headers (borrowed from `base`) and
     /// validates the shared rules: CRLF line endings and the framing fields.
-    pub(crate) fn collect(base: &[u8], headers: &[httparse::Header<'_>]) -> Result<Self, ParseError> {
+    pub(crate) fn collect(
+        base: &[u8],
+        headers: &[httparse::Header<'_>],
+    ) -> Result<Self, ParseError> {
         let mut spans = [HeaderSpan::default(); MAX_HEADERS_CAPACITY];
         for (slot, h) in spans.iter_mut().zip(headers) {
             *slot = HeaderSpan {
@@ -281,11 +290,20 @@ impl Parts {
         let count = headers.len().min(MAX_HEADERS_CAPACITY);
         check_crlf(base, &spans[..count])?;
         let fields = Fields::collect(base, &spans[..count])?;
-        Ok(Self { spans, count, fields })
+        Ok(Self {
+            spans,
+            count,
+            fields,
+        })
     }
 
     pub(crate) fn into_head(self, bytes: Bytes) -> Head {
-        Head { bytes, spans: self.spans, count: self.count, fields: self.fields }
+        Head {
+            bytes,
+            spans: self.spans,
+            count: self.count,
+            fields: self.fields,
+        }
     }
 }
 
@@ -316,12 +334,16 @@ impl Head {
 
     pub(crate) fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         let bytes: &[u8] = &self.bytes;
-        self.spans[..self.count].iter().map(move |h| (h.name.slice(bytes), h.value.slice(bytes)))
+        self.spans[..self.count]
+            .iter()
+            .map(move |h| (h.name.slice(bytes), h.value.slice(bytes)))
     }
 
     pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
         let name = name.as_bytes();
-        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     pub(crate) fn header_at(&self, index: Option<u16>) -> Option<&[u8]> {
@@ -370,7 +392,10 @@ fn name_error(buf: &[u8]) -> ParseError {
         if let [b' ' | b'\t', ..] = rest {
             return ParseError::ObsFold;
         }
-        let name_len = rest.iter().position(|&b| !is_tchar(b)).unwrap_or(rest.len());
+        let name_len = rest
+            .iter()
+            .position(|&b| !is_tchar(b))
+            .unwrap_or(rest.len());
         match rest.get(name_len) {
             Some(b':') if name_len > 0 => match rest.iter().position(|&b| b == b'\n') {
                 Some(p) => rest = &rest[p + 1..],
@@ -389,7 +414,11 @@ fn name_error(buf: &[u8]) -> ParseError {
 pub(crate) fn version_error(v: &[u8]) -> Option<ParseError> {
     const PATTERN: &[u8; 8] = b"HTTP/0.0";
     for (i, (&b, &p)) in v.iter().zip(PATTERN).enumerate() {
-        let ok = if i == 5 || i == 7 { b.is_ascii_digit() } else { b == p };
+        let ok = if i == 5 || i == 7 {
+            b.is_ascii_digit()
+        } else {
+            b == p
+        };
         if !ok {
             return Some(ParseError::InvalidVersion);
         }
@@ -425,7 +454,9 @@ mod tests {
         }
         match te {
             TeState { invalid: true, .. } => Coding::Invalid,
-            TeState { last_chunked: true, .. } => Coding::Chunked,
+            TeState {
+                last_chunked: true, ..
+            } => Coding::Chunked,
             _ => Coding::NotChunked,
         }
     }
@@ -449,8 +480,14 @@ mod tests {
 
     #[test]
     fn version_classes() {
-        assert_eq!(version_error(b"HTTP/2.0"), Some(ParseError::UnsupportedVersion));
-        assert_eq!(version_error(b"HTTP/1.2\r\n"), Some(ParseError::UnsupportedVersion));
+        assert_eq!(
+            version_error(b"HTTP/2.0"),
+            Some(ParseError::UnsupportedVersion)
+        );
+        assert_eq!(
+            version_error(b"HTTP/1.2\r\n"),
+            Some(ParseError::UnsupportedVersion)
+        );
         assert_eq!(version_error(b"HTTP/2"), None);
         assert_eq!(version_error(b"HTTP/x"), Some(ParseError::InvalidVersion));
         assert_eq!(version_error(b"HTTX"), Some(ParseError::InvalidVersion));
@@ -459,12 +496,30 @@ mod tests {
 
     #[test]
     fn name_error_kinds() {
-        assert_eq!(name_error(b"GET / HTTP/1.1\r\nA: b\r\n c"), ParseError::ObsFold);
-        assert_eq!(name_error(b"GET / HTTP/1.1\r\nA : b"), ParseError::SpaceBeforeColon);
-        assert_eq!(name_error(b"GET / HTTP/1.1\r\nA: b\r\nB\t:"), ParseError::SpaceBeforeColon);
-        assert_eq!(name_error(b"GET / HTTP/1.1\r\nA@: b"), ParseError::InvalidHeaderName);
-        assert_eq!(name_error(b"GET / HTTP/1.1\r\n:b"), ParseError::InvalidHeaderName);
-        assert_eq!(name_error(b"GET / HTTP/1.1\r\n:b\r\nA : b"), ParseError::InvalidHeaderName);
+        assert_eq!(
+            name_error(b"GET / HTTP/1.1\r\nA: b\r\n c"),
+            ParseError::ObsFold
+        );
+        assert_eq!(
+            name_error(b"GET / HTTP/1.1\r\nA : b"),
+            ParseError::SpaceBeforeColon
+        );
+        assert_eq!(
+            name_error(b"GET / HTTP/1.1\r\nA: b\r\nB\t:"),
+            ParseError::SpaceBeforeColon
+        );
+        assert_eq!(
+            name_error(b"GET / HTTP/1.1\r\nA@: b"),
+            ParseError::InvalidHeaderName
+        );
+        assert_eq!(
+            name_error(b"GET / HTTP/1.1\r\n:b"),
+            ParseError::InvalidHeaderName
+        );
+        assert_eq!(
+            name_error(b"GET / HTTP/1.1\r\n:b\r\nA : b"),
+            ParseError::InvalidHeaderName
+        );
     }
 
     #[test]

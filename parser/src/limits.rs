@@ -87,7 +87,10 @@ mod tests {
 
     #[test]
     fn check_body_is_413_past_limit() {
-        let l = Limits { max_body_bytes: 10, ..Limits::default() };
+        let l = Limits {
+            max_body_bytes: 10,
+            ..Limits::default()
+        };
         assert_eq!(l.check_body(10), Ok(()));
         let err = l.check_body(11).unwrap_err();
         assert_eq!(err, ParseError::BodyTooLarge);
@@ -97,7 +100,10 @@ mod tests {
 
     #[test]
     fn header_slots_capped() {
-        let l = Limits { max_headers: 1000, ..Limits::default() };
+        let l = Limits {
+            max_headers: 1000,
+            ..Limits::default()
+        };
         assert_eq!(l.header_slots(), MAX_HEADERS_CAPACITY);
     }
 }

@@ -55,7 +55,10 @@ impl Method {
 
     /// Idempotent methods (RFC 9110 §9.2.2): safe to retry on another upstream.
     pub fn is_idempotent(self) -> bool {
-        matches!(self, Self::Get | Self::Head | Self::Put | Self::Delete | Self::Options | Self::Trace)
+        matches!(
+            self,
+            Self::Get | Self::Head | Self::Put | Self::Delete | Self::Options | Self::Trace
+        )
     }
 }
 
@@ -177,7 +180,10 @@ impl core::fmt::Debug for RequestHead {
 /// On `Ok(Some(head))` the head was split off the front of `buf`, which now
 /// starts at the body or the next request. Empty lines before the request
 /// line are dropped (RFC 9112 §2.2). On error `buf` is left as is.
-pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>, ParseError> {
+pub fn parse_request(
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<RequestHead>, ParseError> {
     if !skip_empty_lines(buf)? {
         return Ok(None);
     }
@@ -207,7 +213,14 @@ pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Reque
     let body = check_fields(version, &parts.fields)?;
     let method = Method::from_bytes(method_span.slice(head));
     let head = parts.into_head(buf.split_to(len).freeze());
-    Ok(Some(RequestHead { head, method, method_span, target, version, body }))
+    Ok(Some(RequestHead {
+        head,
+        method,
+        method_span,
+        target,
+        version,
+        body,
+    }))
 }
 
 /// Drops CRLF pairs before the request line (RFC 9112 §2.2). Returns false
@@ -236,12 +249,18 @@ fn need_more(buffered: usize, limits: &Limits) -> Result<Option<RequestHead>, Pa
 /// 414 as soon as the target seen so far is too long: the run of target
 /// bytes after `method SP` (the bytes httparse accepts there).
 fn check_target_run(window: &[u8], limits: &Limits) -> Result<(), ParseError> {
-    let method_len = window.iter().position(|&b| !is_tchar(b)).unwrap_or(window.len());
+    let method_len = window
+        .iter()
+        .position(|&b| !is_tchar(b))
+        .unwrap_or(window.len());
     if method_len == 0 || window.get(method_len) != Some(&b' ') {
         return Ok(());
     }
     let rest = &window[method_len + 1..];
-    let run = rest.iter().position(|&b| b <= b' ' || b == 0x7f).unwrap_or(rest.len());
+    let run = rest
+        .iter()
+        .position(|&b| b <= b' ' || b == 0x7f)
+        .unwrap_or(rest.len());
     if run > limits.max_target_bytes {
         return Err(ParseError::TargetTooLong);
     }
@@ -262,9 +281,15 @@ fn check_target(target: &[u8], limits: &Limits) -> Result<(), ParseError> {
 
 /// Maps an httparse error to a kind; `None` means "wait for more bytes".
 fn classify(err: httparse::Error, window: &[u8]) -> Option<ParseError> {
-    let method_len = window.iter().position(|&b| !is_tchar(b)).unwrap_or(window.len());
+    let method_len = window
+        .iter()
+        .position(|&b| !is_tchar(b))
+        .unwrap_or(window.len());
     let after_method = window.get(method_len + 1..).unwrap_or_default();
-    let version_at = after_method.iter().position(|&b| b == b' ').map(|p| &after_method[p + 1..]);
+    let version_at = after_method
+        .iter()
+        .position(|&b| b == b' ')
+        .map(|p| &after_method[p + 1..]);
     match err {
         httparse::Error::Token if method_len == 0 || window.get(method_len) != Some(&b' ') => {
             Some(ParseError::InvalidMethod)
@@ -296,7 +321,6 @@ fn check_fields(version: Version, fields: &Fields) -> Result<BodyKind, ParseErro
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,12 +334,19 @@ mod tests {
     }
 
     fn rejects(input: &[u8], want: ParseError) {
-        assert_eq!(outcome(input), Err(want), "{:?}", String::from_utf8_lossy(input));
+        assert_eq!(
+            outcome(input),
+            Err(want),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
     }
 
     fn parse(input: &[u8]) -> RequestHead {
         let mut buf = BytesMut::from(input);
-        parse_request(&mut buf, &Limits::default()).unwrap().unwrap()
+        parse_request(&mut buf, &Limits::default())
+            .unwrap()
+            .unwrap()
     }
 
     fn with_header(line: &str) -> Vec<u8> {
@@ -345,17 +376,23 @@ mod tests {
     #[test]
     fn incomplete_is_need_more_and_keeps_buffer() {
         let mut buf = BytesMut::from(&BROWSER[..BROWSER.len() - 1]);
-        assert!(parse_request(&mut buf, &Limits::default()).unwrap().is_none());
+        assert!(parse_request(&mut buf, &Limits::default())
+            .unwrap()
+            .is_none());
         assert_eq!(buf.len(), BROWSER.len() - 1);
         let mut empty = BytesMut::new();
-        assert!(parse_request(&mut empty, &Limits::default()).unwrap().is_none());
+        assert!(parse_request(&mut empty, &Limits::default())
+            .unwrap()
+            .is_none());
     }
 
     #[test]
     fn pipelined_body_and_next_request_stay_in_buffer() {
         let input = b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n";
         let mut buf = BytesMut::from(&input[..]);
-        let head = parse_request(&mut buf, &Limits::default()).unwrap().unwrap();
+        let head = parse_request(&mut buf, &Limits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(head.body(), BodyKind::Length(5));
         assert_eq!(head.content_length(), Some(5));
         assert!(buf.starts_with(b"helloGET"));
@@ -367,7 +404,10 @@ mod tests {
         assert_eq!(body("Content-Length: 10"), BodyKind::Length(10));
         assert_eq!(body("Content-Length: 0"), BodyKind::Empty);
         assert_eq!(body("Content-Length: 7, 7"), BodyKind::Length(7));
-        assert_eq!(body("Content-Length: 7\r\nContent-Length: 7"), BodyKind::Length(7));
+        assert_eq!(
+            body("Content-Length: 7\r\nContent-Length: 7"),
+            BodyKind::Length(7)
+        );
         assert_eq!(body("Transfer-Encoding: chunked"), BodyKind::Chunked);
         assert_eq!(body("Transfer-Encoding: gzip, Chunked"), BodyKind::Chunked);
         assert_eq!(body("X: y"), BodyKind::Empty);
@@ -387,10 +427,14 @@ mod tests {
     fn keep_alive_rules() {
         let ka = |input: &[u8]| parse(input).keep_alive();
         assert!(ka(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
-        assert!(!ka(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n"));
+        assert!(!ka(
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n"
+        ));
         assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
         assert!(ka(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-        assert!(!ka(b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"));
+        assert!(!ka(
+            b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"
+        ));
     }
 
     #[test]
@@ -399,7 +443,16 @@ mod tests {
         assert!(head.is_upgrade());
         assert_eq!(head.upgrade(), Some(&b"websocket"[..]));
         assert!(head.expect_continue());
-        for name in ["Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "x-trace"] {
+        for name in [
+            "Connection",
+            "keep-alive",
+            "Proxy-Connection",
+            "TE",
+            "Trailer",
+            "Transfer-Encoding",
+            "Upgrade",
+            "x-trace",
+        ] {
             assert!(head.is_hop_by_hop(name.as_bytes()), "{name}");
         }
         assert!(!head.is_hop_by_hop(b"content-length"));
@@ -416,7 +469,10 @@ mod tests {
 
     #[test]
     fn methods() {
-        assert_eq!(parse(b"PATCH / HTTP/1.1\r\nHost: a\r\n\r\n").method(), Method::Patch);
+        assert_eq!(
+            parse(b"PATCH / HTTP/1.1\r\nHost: a\r\n\r\n").method(),
+            Method::Patch
+        );
         let other = parse(b"PURGE / HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(other.method(), Method::Other);
         assert_eq!(other.method_bytes(), b"PURGE");
@@ -437,8 +493,14 @@ mod tests {
 
     #[test]
     fn rejects_content_length_with_transfer_encoding() {
-        rejects(&with_header("Content-Length: 5\r\nTransfer-Encoding: chunked"), ParseError::ContentLengthWithTransferEncoding);
-        rejects(&with_header("Transfer-Encoding: chunked\r\nContent-Length: 0"), ParseError::ContentLengthWithTransferEncoding);
+        rejects(
+            &with_header("Content-Length: 5\r\nTransfer-Encoding: chunked"),
+            ParseError::ContentLengthWithTransferEncoding,
+        );
+        rejects(
+            &with_header("Transfer-Encoding: chunked\r\nContent-Length: 0"),
+            ParseError::ContentLengthWithTransferEncoding,
+        );
         assert_eq!(ParseError::ContentLengthWithTransferEncoding.status(), 400);
     }
 
@@ -481,8 +543,14 @@ mod tests {
 
     #[test]
     fn rejects_http10_with_transfer_encoding() {
-        rejects(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", ParseError::TransferEncodingHttp10);
-        rejects(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", ParseError::TransferEncodingHttp10);
+        rejects(
+            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            ParseError::TransferEncodingHttp10,
+        );
+        rejects(
+            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            ParseError::TransferEncodingHttp10,
+        );
         assert_eq!(ParseError::TransferEncodingHttp10.status(), 400);
     }
 
@@ -490,7 +558,10 @@ mod tests {
     fn rejects_bare_newlines_in_head() {
         rejects(b"GET / HTTP/1.1\nHost: a\r\n\r\n", ParseError::BareNewline);
         rejects(b"GET / HTTP/1.1\r\nHost: a\n\r\n", ParseError::BareNewline);
-        rejects(b"GET / HTTP/1.1\r\nHost: a\r\nX: b\nTransfer-Encoding: chunked\r\n\r\n", ParseError::BareNewline);
+        rejects(
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: b\nTransfer-Encoding: chunked\r\n\r\n",
+            ParseError::BareNewline,
+        );
         rejects(b"GET / HTTP/1.1\r\nHost: a\r\n\n", ParseError::BareNewline);
         rejects(b"GET / HTTP/1.1\r\nHost: a\r\n\rX", ParseError::BareNewline);
         rejects(b"GET / HTTP/1.1\rHost: a\r\n\r\n", ParseError::BareNewline);
@@ -506,8 +577,14 @@ mod tests {
 
     #[test]
     fn rejects_space_before_colon() {
-        rejects(&with_header("Transfer-Encoding : chunked"), ParseError::SpaceBeforeColon);
-        rejects(&with_header("Content-Length\t: 1"), ParseError::SpaceBeforeColon);
+        rejects(
+            &with_header("Transfer-Encoding : chunked"),
+            ParseError::SpaceBeforeColon,
+        );
+        rejects(
+            &with_header("Content-Length\t: 1"),
+            ParseError::SpaceBeforeColon,
+        );
         assert_eq!(ParseError::SpaceBeforeColon.status(), 400);
     }
 
@@ -529,7 +606,13 @@ mod tests {
 
     #[test]
     fn rejects_invalid_method() {
-        for input in [&b"GE(T / HTTP/1.1\r\n\r\n"[..], b"G\0T / HTTP/1.1\r\n\r\n", b" GET / HTTP/1.1\r\n\r\n", b"GET\t/ HTTP/1.1\r\n\r\n", b"\xc3\xa9 / HTTP/1.1\r\n\r\n"] {
+        for input in [
+            &b"GE(T / HTTP/1.1\r\n\r\n"[..],
+            b"G\0T / HTTP/1.1\r\n\r\n",
+            b" GET / HTTP/1.1\r\n\r\n",
+            b"GET\t/ HTTP/1.1\r\n\r\n",
+            b"\xc3\xa9 / HTTP/1.1\r\n\r\n",
+        ] {
             rejects(input, ParseError::InvalidMethod);
         }
         assert_eq!(ParseError::InvalidMethod.status(), 400);
@@ -538,49 +621,98 @@ mod tests {
     #[test]
     fn rejects_unknown_version_with_505() {
         for v in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.1"] {
-            rejects(format!("GET / {v}\r\nHost: a\r\n\r\n").as_bytes(), ParseError::UnsupportedVersion);
+            rejects(
+                format!("GET / {v}\r\nHost: a\r\n\r\n").as_bytes(),
+                ParseError::UnsupportedVersion,
+            );
         }
         assert_eq!(ParseError::UnsupportedVersion.status(), 505);
-        for v in ["HTTQ/1.1", "HTTP/1.x", "http/1.1", "HTTP/11", "HTTP/1.1 ", "HTTP/1.10"] {
-            rejects(format!("GET / {v}\r\nHost: a\r\n\r\n").as_bytes(), ParseError::InvalidVersion);
+        for v in [
+            "HTTQ/1.1",
+            "HTTP/1.x",
+            "http/1.1",
+            "HTTP/11",
+            "HTTP/1.1 ",
+            "HTTP/1.10",
+        ] {
+            rejects(
+                format!("GET / {v}\r\nHost: a\r\n\r\n").as_bytes(),
+                ParseError::InvalidVersion,
+            );
         }
     }
 
     #[test]
     fn rejects_oversized_head_with_431() {
-        let limits = Limits { max_head_bytes: 64, ..Limits::default() };
+        let limits = Limits {
+            max_head_bytes: 64,
+            ..Limits::default()
+        };
         let big = with_header(&format!("X: {}", "a".repeat(100)));
-        assert_eq!(request_outcome(&big, &limits), Err(ParseError::HeadTooLarge));
+        assert_eq!(
+            request_outcome(&big, &limits),
+            Err(ParseError::HeadTooLarge)
+        );
         // Fails before the head is complete, as soon as the buffer passes the limit.
         let mut partial = BytesMut::from(&big[..65]);
-        assert_eq!(parse_request(&mut partial, &limits).unwrap_err(), ParseError::HeadTooLarge);
-        let exact = Limits { max_head_bytes: BROWSER.len(), ..Limits::default() };
+        assert_eq!(
+            parse_request(&mut partial, &limits).unwrap_err(),
+            ParseError::HeadTooLarge
+        );
+        let exact = Limits {
+            max_head_bytes: BROWSER.len(),
+            ..Limits::default()
+        };
         assert!(request_outcome(BROWSER, &exact).unwrap().is_some());
         assert_eq!(ParseError::HeadTooLarge.status(), 431);
     }
 
     #[test]
     fn rejects_too_many_headers_with_431() {
-        let limits = Limits { max_headers: 3, ..Limits::default() };
+        let limits = Limits {
+            max_headers: 3,
+            ..Limits::default()
+        };
         let input = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
-        assert_eq!(request_outcome(input, &limits), Err(ParseError::TooManyHeaders));
-        let ok = Limits { max_headers: 4, ..Limits::default() };
+        assert_eq!(
+            request_outcome(input, &limits),
+            Err(ParseError::TooManyHeaders)
+        );
+        let ok = Limits {
+            max_headers: 4,
+            ..Limits::default()
+        };
         assert!(request_outcome(input, &ok).unwrap().is_some());
         let many: String = (0..200).map(|i| format!("X{i}: v\r\n")).collect();
         let input = format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n");
-        let huge = Limits { max_headers: 10_000, ..Limits::default() };
+        let huge = Limits {
+            max_headers: 10_000,
+            ..Limits::default()
+        };
         let mut buf = BytesMut::from(input.as_bytes());
-        assert_eq!(parse_request(&mut buf, &huge).unwrap_err(), ParseError::TooManyHeaders);
+        assert_eq!(
+            parse_request(&mut buf, &huge).unwrap_err(),
+            ParseError::TooManyHeaders
+        );
         assert_eq!(ParseError::TooManyHeaders.status(), 431);
     }
 
     #[test]
     fn rejects_long_target_with_414_before_head_completes() {
-        let limits = Limits { max_target_bytes: 16, ..Limits::default() };
+        let limits = Limits {
+            max_target_bytes: 16,
+            ..Limits::default()
+        };
         let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(16));
-        assert_eq!(request_outcome(long.as_bytes(), &limits), Err(ParseError::TargetTooLong));
+        assert_eq!(
+            request_outcome(long.as_bytes(), &limits),
+            Err(ParseError::TargetTooLong)
+        );
         let mut partial = BytesMut::from(&long.as_bytes()[..24]);
-        assert_eq!(parse_request(&mut partial, &limits).unwrap_err(), ParseError::TargetTooLong);
+        assert_eq!(
+            parse_request(&mut partial, &limits).unwrap_err(),
+            ParseError::TargetTooLong
+        );
         let fits = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(15));
         assert!(request_outcome(fits.as_bytes(), &limits).unwrap().is_some());
         assert_eq!(ParseError::TargetTooLong.status(), 414);
@@ -588,22 +720,45 @@ mod tests {
 
     #[test]
     fn rejects_bad_targets() {
-        rejects(b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::InvalidTarget);
-        rejects(b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::InvalidTarget);
-        rejects(b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::InvalidTarget);
+        rejects(
+            b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n",
+            ParseError::InvalidTarget,
+        );
+        rejects(
+            b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+            ParseError::InvalidTarget,
+        );
+        rejects(
+            b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+            ParseError::InvalidTarget,
+        );
         rejects(b"GET /\r\n\r\n", ParseError::InvalidTarget);
     }
 
     #[test]
     fn host_rules() {
         rejects(b"GET / HTTP/1.1\r\n\r\n", ParseError::MissingHost);
-        rejects(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", ParseError::DuplicateHost);
-        rejects(b"GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", ParseError::DuplicateHost);
-        rejects(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", ParseError::InvalidHost);
-        rejects(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", ParseError::InvalidHost);
+        rejects(
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+            ParseError::DuplicateHost,
+        );
+        rejects(
+            b"GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n",
+            ParseError::DuplicateHost,
+        );
+        rejects(
+            b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            ParseError::InvalidHost,
+        );
+        rejects(
+            b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+            ParseError::InvalidHost,
+        );
         let ipv6 = parse(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
         assert_eq!(ipv6.host(), Some(&b"[::1]:8080"[..]));
-        assert!(outcome(b"GET * HTTP/1.1\r\nHost:\r\n\r\n").unwrap().is_some());
+        assert!(outcome(b"GET * HTTP/1.1\r\nHost:\r\n\r\n")
+            .unwrap()
+            .is_some());
     }
 
     #[test]

@@ -152,7 +152,13 @@ pub fn parse_response(
     let parts = Parts::collect(head, res.headers)?;
     let body = framing(version, status, request_method, &parts.fields)?;
     let head = parts.into_head(buf.split_to(len).freeze());
-    Ok(Some(ResponseHead { head, status, reason, version, body }))
+    Ok(Some(ResponseHead {
+        head,
+        status,
+        reason,
+        version,
+        body,
+    }))
 }
 
 fn need_more(buffered: usize, limits: &Limits) -> Result<Option<ResponseHead>, ParseError> {
@@ -165,8 +171,15 @@ fn need_more(buffered: usize, limits: &Limits) -> Result<Option<ResponseHead>, P
 /// The reason phrase: after `HTTP/1.1 200 ` up to the line end. Found by
 /// position, as httparse hides reasons holding obs-text.
 fn reason_span(head: &[u8]) -> Span {
-    let line_end = head.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(0);
-    let start = if head.get(12) == Some(&b' ') { 13 } else { line_end };
+    let line_end = head
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(0);
+    let start = if head.get(12) == Some(&b' ') {
+        13
+    } else {
+        line_end
+    };
     Span::from_range(start.min(line_end), line_end)
 }
 
@@ -185,7 +198,12 @@ fn classify(err: httparse::Error, window: &[u8]) -> Option<ParseError> {
 }
 
 /// RFC 9112 §6.3: the framing of a response, in the RFC's order.
-fn framing(version: Version, status: u16, method: Method, f: &Fields) -> Result<BodyKind, ParseError> {
+fn framing(
+    version: Version,
+    status: u16,
+    method: Method,
+    f: &Fields,
+) -> Result<BodyKind, ParseError> {
     if method == Method::Head || status < 200 || status == 204 || status == 304 {
         return Ok(BodyKind::Empty);
     }
@@ -213,7 +231,9 @@ mod tests {
 
     fn parse(input: &[u8], method: Method) -> ResponseHead {
         let mut buf = BytesMut::from(input);
-        parse_response(&mut buf, &Limits::default(), method).unwrap().unwrap()
+        parse_response(&mut buf, &Limits::default(), method)
+            .unwrap()
+            .unwrap()
     }
 
     fn body(input: &str, method: Method) -> BodyKind {
@@ -240,38 +260,85 @@ mod tests {
 
     #[test]
     fn reason_phrases() {
-        assert_eq!(parse(b"HTTP/1.1 404 Not Found\r\n\r\n", Method::Get).reason(), b"Not Found");
+        assert_eq!(
+            parse(b"HTTP/1.1 404 Not Found\r\n\r\n", Method::Get).reason(),
+            b"Not Found"
+        );
         assert_eq!(parse(b"HTTP/1.1 204\r\n\r\n", Method::Get).reason(), b"");
-        assert_eq!(parse(b"HTTP/1.1 200 \xe9t\xe9\r\n\r\n", Method::Get).reason(), b"\xe9t\xe9");
+        assert_eq!(
+            parse(b"HTTP/1.1 200 \xe9t\xe9\r\n\r\n", Method::Get).reason(),
+            b"\xe9t\xe9"
+        );
     }
 
     #[test]
     fn no_body_statuses_and_head() {
-        for status in ["100 Continue", "101 Switching Protocols", "204 No Content", "304 Not Modified"] {
+        for status in [
+            "100 Continue",
+            "101 Switching Protocols",
+            "204 No Content",
+            "304 Not Modified",
+        ] {
             let input = format!("HTTP/1.1 {status}\r\nContent-Length: 10\r\n\r\n");
             assert_eq!(body(&input, Method::Get), BodyKind::Empty, "{status}");
         }
         let input = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
         assert_eq!(body(input, Method::Head), BodyKind::Empty);
-        assert_eq!(body("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", Method::Head), BodyKind::Empty);
-        assert_eq!(body("HTTP/1.1 200 OK\r\n\r\n", Method::Connect), BodyKind::Empty);
-        assert_eq!(body("HTTP/1.1 407 Auth\r\nContent-Length: 3\r\n\r\n", Method::Connect), BodyKind::Length(3));
+        assert_eq!(
+            body(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Method::Head
+            ),
+            BodyKind::Empty
+        );
+        assert_eq!(
+            body("HTTP/1.1 200 OK\r\n\r\n", Method::Connect),
+            BodyKind::Empty
+        );
+        assert_eq!(
+            body(
+                "HTTP/1.1 407 Auth\r\nContent-Length: 3\r\n\r\n",
+                Method::Connect
+            ),
+            BodyKind::Length(3)
+        );
         assert!(parse(b"HTTP/1.1 100 Continue\r\n\r\n", Method::Post).is_informational());
         assert!(!parse(b"HTTP/1.1 101 Switching\r\n\r\n", Method::Get).is_informational());
     }
 
     #[test]
     fn framing_rules() {
-        assert_eq!(body("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", Method::Get), BodyKind::Chunked);
-        assert_eq!(body("HTTP/1.1 200 OK\r\n\r\n", Method::Get), BodyKind::CloseDelimited);
-        assert_eq!(body("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", Method::Get), BodyKind::CloseDelimited);
-        assert_eq!(body("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Method::Get), BodyKind::Empty);
+        assert_eq!(
+            body(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Method::Get
+            ),
+            BodyKind::Chunked
+        );
+        assert_eq!(
+            body("HTTP/1.1 200 OK\r\n\r\n", Method::Get),
+            BodyKind::CloseDelimited
+        );
+        assert_eq!(
+            body(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                Method::Get
+            ),
+            BodyKind::CloseDelimited
+        );
+        assert_eq!(
+            body("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Method::Get),
+            BodyKind::Empty
+        );
         assert!(!parse(b"HTTP/1.1 200 OK\r\n\r\n", Method::Get).keep_alive());
     }
 
     #[test]
     fn transfer_encoding_wins_over_content_length() {
-        let head = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", Method::Get);
+        let head = parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Method::Get,
+        );
         assert_eq!(head.body(), BodyKind::Chunked);
         assert!(!head.keep_alive());
         assert!(head.needs_rewrite());
@@ -279,21 +346,50 @@ mod tests {
 
     #[test]
     fn keep_alive_rules() {
-        assert!(!parse(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", Method::Get).keep_alive());
+        assert!(!parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            Method::Get
+        )
+        .keep_alive());
         assert!(!parse(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", Method::Get).keep_alive());
-        assert!(parse(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n", Method::Get).keep_alive());
+        assert!(parse(
+            b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n",
+            Method::Get
+        )
+        .keep_alive());
     }
 
     #[test]
     fn rejections() {
         let cases: &[(&[u8], ParseError)] = &[
-            (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", ParseError::InvalidContentLength),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n", ParseError::InvalidContentLength),
-            (b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", ParseError::TransferEncodingHttp10),
-            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", ParseError::TransferEncodingNotChunked),
-            (b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", ParseError::ObsFold),
-            (b"HTTP/1.1 200 OK\r\nX : a\r\n\r\n", ParseError::SpaceBeforeColon),
-            (b"HTTP/1.1 200 OK\r\nX: a\0\r\n\r\n", ParseError::InvalidHeaderValue),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                ParseError::TransferEncodingHttp10,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+                ParseError::TransferEncodingNotChunked,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
+                ParseError::ObsFold,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nX : a\r\n\r\n",
+                ParseError::SpaceBeforeColon,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nX: a\0\r\n\r\n",
+                ParseError::InvalidHeaderValue,
+            ),
             (b"HTTP/1.1 200 OK\nX: a\r\n\r\n", ParseError::BareNewline),
             (b"HTTP/1.1 200 OK\r\nX: a\n\r\n", ParseError::BareNewline),
             (b"HTTP/2.0 200 OK\r\n\r\n", ParseError::UnsupportedVersion),
@@ -305,17 +401,34 @@ mod tests {
             (b"\r\nHTTP/1.1 200 OK\r\n\r\n", ParseError::InvalidStatus),
         ];
         for (input, want) in cases {
-            assert_eq!(outcome(input, Method::Get), Err(*want), "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                outcome(input, Method::Get),
+                Err(*want),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
     #[test]
     fn limits() {
-        let limits = Limits { max_head_bytes: 32, ..Limits::default() };
+        let limits = Limits {
+            max_head_bytes: 32,
+            ..Limits::default()
+        };
         let input = b"HTTP/1.1 200 OK\r\nServer: a-very-long-server-name\r\n\r\n";
-        assert_eq!(response_outcome(input, &limits, Method::Get), Err(ParseError::HeadTooLarge));
-        let limits = Limits { max_headers: 1, ..Limits::default() };
+        assert_eq!(
+            response_outcome(input, &limits, Method::Get),
+            Err(ParseError::HeadTooLarge)
+        );
+        let limits = Limits {
+            max_headers: 1,
+            ..Limits::default()
+        };
         let input = b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n";
-        assert_eq!(response_outcome(input, &limits, Method::Get), Err(ParseError::TooManyHeaders));
+        assert_eq!(
+            response_outcome(input, &limits, Method::Get),
+            Err(ParseError::TooManyHeaders)
+        );
     }
 }

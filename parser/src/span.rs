@@ -29,7 +29,10 @@ impl Span {
 
     /// A span from `usize` offsets. Heads are capped far below 4 GiB.
     pub(crate) fn from_range(start: usize, end: usize) -> Self {
-        Self { start: start as u32, end: end as u32 }
+        Self {
+            start: start as u32,
+            end: end as u32,
+        }
     }
 
     /// Length in bytes.
@@ -44,7 +47,8 @@ impl Span {
 
     /// The bytes of this span inside `buf`; empty if it does not fit.
     pub fn slice(self, buf: &[u8]) -> &[u8] {
-        buf.get(self.start as usize..self.end as usize).unwrap_or(&[])
+        buf.get(self.start as usize..self.end as usize)
+            .unwrap_or(&[])
     }
 }
 

@@ -44,7 +44,9 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn api_request() -> Vec<u8> {
-    let mut req = b"POST /v1/orders?id=42 HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 0\r\n".to_vec();
+    let mut req =
+        b"POST /v1/orders?id=42 HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 0\r\n"
+            .to_vec();
     for i in 0..27 {
         req.extend_from_slice(format!("X-Header-{i}: value-{i}-abcdefghijklmnop\r\n").as_bytes());
     }
@@ -66,7 +68,9 @@ fn parsing_heads_allocates_nothing() {
     // The first split turns the Vec-backed BytesMut into a shared buffer: one
     // allocation per connection buffer, made by `bytes`, not per request.
     drop(parse_request(&mut buf, &limits).unwrap().unwrap());
-    let mut warm = parse_response(&mut buf, &limits, Method::Post).unwrap().unwrap();
+    let mut warm = parse_response(&mut buf, &limits, Method::Post)
+        .unwrap()
+        .unwrap();
     let scan = BodyScanner::new(warm.body()).scan(&buf, &limits).unwrap();
     bytes::Buf::advance(&mut buf, scan.consumed);
 
@@ -76,15 +80,22 @@ fn parsing_heads_allocates_nothing() {
         let head = parse_request(&mut buf, &limits).unwrap().unwrap();
         seen += head.headers().count() + head.target().len() + head.method_bytes().len();
         seen += usize::from(head.host().is_some()) + usize::from(head.keep_alive());
-        seen += usize::from(head.header("x-header-26").is_some()) + usize::from(head.is_hop_by_hop(b"x-header-1"));
+        seen += usize::from(head.header("x-header-26").is_some())
+            + usize::from(head.is_hop_by_hop(b"x-header-1"));
         seen += usize::from(head.body() == BodyKind::Empty);
-        warm = parse_response(&mut buf, &limits, head.method()).unwrap().unwrap();
+        warm = parse_response(&mut buf, &limits, head.method())
+            .unwrap()
+            .unwrap();
         let mut scanner = BodyScanner::new(warm.body());
         let scan = scanner.scan(&buf, &limits).unwrap();
         assert!(scan.done);
         bytes::Buf::advance(&mut buf, scan.consumed);
     }
     COUNTING.store(false, Ordering::SeqCst);
-    assert_eq!(ALLOCS.load(Ordering::SeqCst), 0, "allocations while parsing {N} request/response pairs");
+    assert_eq!(
+        ALLOCS.load(Ordering::SeqCst),
+        0,
+        "allocations while parsing {N} request/response pairs"
+    );
     assert!(seen > N * 30 && buf.is_empty() && warm.status() == 200);
 }

@@ -23,12 +23,32 @@ struct Message {
 }
 
 fn message() -> impl Strategy<Value = Message> {
-    let method = prop_oneof![Just("GET".to_owned()), Just("POST".to_owned()), "[A-Z]{1,10}"];
+    let method = prop_oneof![
+        Just("GET".to_owned()),
+        Just("POST".to_owned()),
+        "[A-Z]{1,10}"
+    ];
     let target = "/[!-~]{0,40}";
     let header = ("X-[A-Za-z0-9-]{1,20}", "[!-~]([ -~]{0,30}[!-~])?");
     let chunks = prop::collection::vec(prop::collection::vec(any::<u8>(), 1..200), 0..6);
-    (method, target, prop::collection::vec(header, 0..20), chunks, any::<bool>(), any::<usize>())
-        .prop_map(|(method, target, headers, chunks, chunked, split)| Message { method, target, headers, chunks, chunked, split })
+    (
+        method,
+        target,
+        prop::collection::vec(header, 0..20),
+        chunks,
+        any::<bool>(),
+        any::<usize>(),
+    )
+        .prop_map(
+            |(method, target, headers, chunks, chunked, split)| Message {
+                method,
+                target,
+                headers,
+                chunks,
+                chunked,
+                split,
+            },
+        )
 }
 
 fn payload(m: &Message) -> Vec<u8> {
