@@ -59,17 +59,6 @@ pub use crate::units::{
 };
 pub use crate::validate::{parse_file, parse_toml};
 
-// === impl Tuning ===
-
-impl Tuning {
-    /// Flags, plus the file they name, validated against the CPUs this
-    /// process may use. Quick mode if `--upstream` is given, the embedded
-    /// default if neither `--config` nor `--upstream` is.
-    pub fn from_cli(cli: Cli) -> Result<Tuning, TuningError> {
-        validate::from_cli(&cli, &host::Host::detect())
-    }
-}
-
 /// The CPUs this process may run on (its `sched_getaffinity` mask, read from
 /// `/proc/self/status`), ascending: what `--cpus` is checked against and what
 /// the default shard count counts.

@@ -167,6 +167,13 @@ pub enum ConfigSource {
 // === impl Tuning ===
 
 impl Tuning {
+    /// Flags, plus the file they name, validated against the CPUs this
+    /// process may use. Quick mode if `--upstream` is given, the embedded
+    /// default if neither `--config` nor `--upstream` is.
+    pub fn from_cli(cli: crate::Cli) -> Result<Tuning, crate::TuningError> {
+        crate::validate::from_cli(&cli, &crate::host::Host::detect())
+    }
+
     /// The embedded default config, with no flags applied.
     pub fn embedded_default() -> Tuning {
         match crate::validate::embedded(&crate::host::Host::detect()) {
