@@ -95,11 +95,19 @@ impl ResponseReader {
         loop {
             if self.body.is_none() {
                 match self.feed_head(&input[consumed..], no_body)? {
-                    None => return Ok(Fed { consumed: input.len(), complete: None }),
+                    None => {
+                        return Ok(Fed {
+                            consumed: input.len(),
+                            complete: None,
+                        })
+                    }
                     Some(used) => consumed += used,
                 }
                 if let Some(complete) = self.complete_if_empty() {
-                    return Ok(Fed { consumed, complete: Some(complete) });
+                    return Ok(Fed {
+                        consumed,
+                        complete: Some(complete),
+                    });
                 }
                 if self.body.is_none() {
                     continue; // 1xx interim response: read the next head
@@ -123,7 +131,10 @@ impl ResponseReader {
     fn finish(&mut self) -> Complete {
         let close = self.close || self.body == Some(Body::UntilClose);
         self.body = None;
-        Complete { status: self.status, close }
+        Complete {
+            status: self.status,
+            close,
+        }
     }
 
     fn complete_if_empty(&mut self) -> Option<Complete> {
@@ -218,7 +229,14 @@ fn parse_head(buf: &[u8], no_body: bool) -> Result<Option<(usize, Head)>, FrameE
         }
     }
     let body = body_kind(status, no_body, chunked, length);
-    Ok(Some((len, Head { status, close, body })))
+    Ok(Some((
+        len,
+        Head {
+            status,
+            close,
+            body,
+        },
+    )))
 }
 
 /// RFC 9112 §6.3, in order: no-body statuses, chunked, Content-Length,
@@ -269,7 +287,11 @@ fn scan_chunked(mut state: Chunk, input: &[u8]) -> Result<(usize, Option<Chunk>)
         if let Chunk::Data(left) = state {
             let take = left.min((input.len() - at) as u64);
             at += take as usize;
-            state = if left == take { Chunk::DataCr } else { Chunk::Data(left - take) };
+            state = if left == take {
+                Chunk::DataCr
+            } else {
+                Chunk::Data(left - take)
+            };
             continue;
         }
         let byte = input[at];
@@ -290,9 +312,14 @@ fn chunk_step(state: Chunk, byte: u8) -> Result<Option<Chunk>, FrameError> {
                 return Err(FrameError::Chunked);
             }
             let digit = u64::from(hex_value(byte));
-            Chunk::Size { size: size * 16 + digit, digits: digits + 1 }
+            Chunk::Size {
+                size: size * 16 + digit,
+                digits: digits + 1,
+            }
         }
-        (Chunk::Size { size, digits }, b';' | b' ' | b'\t') if digits > 0 => Chunk::Extension { size },
+        (Chunk::Size { size, digits }, b';' | b' ' | b'\t') if digits > 0 => {
+            Chunk::Extension { size }
+        }
         (Chunk::Size { size, digits }, b'\r') if digits > 0 => Chunk::SizeLf { size },
         (Chunk::Extension { size }, b'\r') => Chunk::SizeLf { size },
         (Chunk::Extension { size }, _) => Chunk::Extension { size },
@@ -347,7 +374,14 @@ mod tests {
     fn content_length_in_every_split() {
         for step in 1..=LENGTH.len() {
             let (done, total) = feed_in_steps(LENGTH, step, false);
-            assert_eq!(done, [Complete { status: 200, close: false }], "step {step}");
+            assert_eq!(
+                done,
+                [Complete {
+                    status: 200,
+                    close: false
+                }],
+                "step {step}"
+            );
             assert_eq!(total, LENGTH.len());
         }
     }
@@ -356,7 +390,14 @@ mod tests {
     fn chunked_in_every_split() {
         for step in 1..=CHUNKED.len() {
             let (done, total) = feed_in_steps(CHUNKED, step, false);
-            assert_eq!(done, [Complete { status: 201, close: false }], "step {step}");
+            assert_eq!(
+                done,
+                [Complete {
+                    status: 201,
+                    close: false
+                }],
+                "step {step}"
+            );
             assert_eq!(total, CHUNKED.len());
         }
     }
@@ -373,7 +414,13 @@ mod tests {
     fn interim_1xx_is_skipped() {
         let input = [b"HTTP/1.1 100 Continue\r\n\r\n".as_slice(), LENGTH].concat();
         let (done, _) = feed_in_steps(&input, input.len(), false);
-        assert_eq!(done, [Complete { status: 200, close: false }]);
+        assert_eq!(
+            done,
+            [Complete {
+                status: 200,
+                close: false
+            }]
+        );
     }
 
     #[test]
@@ -387,9 +434,17 @@ mod tests {
     #[test]
     fn close_delimited_completes_on_eof() {
         let mut reader = ResponseReader::default();
-        let fed = reader.feed(b"HTTP/1.0 200 OK\r\n\r\nsome body", false).unwrap();
+        let fed = reader
+            .feed(b"HTTP/1.0 200 OK\r\n\r\nsome body", false)
+            .unwrap();
         assert_eq!(fed.complete, None);
-        assert_eq!(reader.on_eof(), Some(Complete { status: 200, close: true }));
+        assert_eq!(
+            reader.on_eof(),
+            Some(Complete {
+                status: 200,
+                close: true
+            })
+        );
     }
 
     #[test]
@@ -406,9 +461,15 @@ mod tests {
         let mut reader = ResponseReader::default();
         assert_eq!(reader.feed(b"NOPE\r\n\r\n", false), Err(FrameError::Head));
         let bad_length = b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n";
-        assert_eq!(ResponseReader::default().feed(bad_length, false), Err(FrameError::ContentLength));
+        assert_eq!(
+            ResponseReader::default().feed(bad_length, false),
+            Err(FrameError::ContentLength)
+        );
         let bad_chunk = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
-        assert_eq!(ResponseReader::default().feed(bad_chunk, false), Err(FrameError::Chunked));
+        assert_eq!(
+            ResponseReader::default().feed(bad_chunk, false),
+            Err(FrameError::Chunked)
+        );
     }
 
     #[test]

@@ -40,6 +40,9 @@ const MAX_EVENTS: usize = 1024;
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// Pause before reconnecting after a failed connect.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(10);
+/// With `hold`, at most this many connections are being opened at once, so
+/// a burst of SYNs does not overflow the server's accept queue.
+const HOLD_RAMP: usize = 256;
 /// File descriptors kept free beyond one per connection.
 const SPARE_FDS: u64 = 256;
 
@@ -68,8 +71,9 @@ pub struct Outcome {
 /// Runs a scenario to its end. With `progress`, prints a line every second
 /// to stderr when it is a terminal.
 pub fn run(scenario: &Arc<Scenario>, progress: bool) -> Result<Outcome, BenchError> {
-    raise_fd_limit(scenario.connections as u64 + SPARE_FDS);
-    let counters: Arc<Vec<Counter>> = Arc::new((0..scenario.threads).map(|_| Counter::default()).collect());
+    let _ = raise_fd_limit(scenario.connections as u64 + SPARE_FDS);
+    let counters: Arc<Vec<Counter>> =
+        Arc::new((0..scenario.threads).map(|_| Counter::default()).collect());
     let start = Instant::now();
     let mut handles = Vec::with_capacity(scenario.threads);
     for index in 0..scenario.threads {
@@ -82,9 +86,15 @@ pub fn run(scenario: &Arc<Scenario>, progress: bool) -> Result<Outcome, BenchErr
     }
     let live = progress && std::io::stderr().is_terminal();
     watch(&handles, &counters, start, live);
-    let mut outcome = Outcome { stats: Stats::new(), elapsed: Duration::ZERO, held: Vec::new() };
+    let mut outcome = Outcome {
+        stats: Stats::new(),
+        elapsed: Duration::ZERO,
+        held: Vec::new(),
+    };
     for handle in handles {
-        let finished = handle.join().map_err(|_| BenchError::InvalidOptions("a worker thread panicked".into()))?;
+        let finished = handle
+            .join()
+            .map_err(|_| BenchError::InvalidOptions("a worker thread panicked".into()))?;
         let (stats, held) = finished?;
         outcome.stats.merge(&stats);
         outcome.held.extend(held);
@@ -94,7 +104,12 @@ pub fn run(scenario: &Arc<Scenario>, progress: bool) -> Result<Outcome, BenchErr
 }
 
 /// Waits for the workers, printing a progress line each second when `live`.
-fn watch(handles: &[std::thread::JoinHandle<WorkerResult>], counters: &[Counter], start: Instant, live: bool) {
+fn watch(
+    handles: &[std::thread::JoinHandle<WorkerResult>],
+    counters: &[Counter],
+    start: Instant,
+    live: bool,
+) {
     let mut last = (start, 0u64);
     while !handles.iter().all(std::thread::JoinHandle::is_finished) {
         std::thread::sleep(Duration::from_millis(50));
@@ -104,7 +119,10 @@ fn watch(handles: &[std::thread::JoinHandle<WorkerResult>], counters: &[Counter]
         }
         let total: u64 = counters.iter().map(|c| c.0.load(Ordering::Relaxed)).sum();
         let rate = (total - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
-        eprint!("\r[{:>5.1}s] {total:>11} responses {rate:>10.0} req/s  ", now.duration_since(start).as_secs_f64());
+        eprint!(
+            "\r[{:>5.1}s] {total:>11} responses {rate:>10.0} req/s  ",
+            now.duration_since(start).as_secs_f64()
+        );
         last = (now, total);
     }
     if live {
@@ -112,21 +130,40 @@ fn watch(handles: &[std::thread::JoinHandle<WorkerResult>], counters: &[Counter]
     }
 }
 
-/// Raises the soft (and, when allowed, hard) open-file limit to `needed`.
-pub fn raise_fd_limit(needed: u64) {
+/// Raises the soft (and, when allowed, hard) open-file limit to `needed`;
+/// returns the soft limit in force afterwards.
+pub fn raise_fd_limit(needed: u64) -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let limit = getrlimit(Resource::Nofile);
-    let (soft, hard) = (limit.current.unwrap_or(u64::MAX), limit.maximum.unwrap_or(u64::MAX));
+    let (soft, hard) = (
+        limit.current.unwrap_or(u64::MAX),
+        limit.maximum.unwrap_or(u64::MAX),
+    );
     if soft >= needed {
-        return;
+        return soft;
     }
-    let wanted = Rlimit { current: Some(needed), maximum: Some(hard.max(needed)) };
-    if setrlimit(Resource::Nofile, wanted).is_err() {
-        let _ = setrlimit(Resource::Nofile, Rlimit { current: Some(hard), maximum: Some(hard) });
-        if hard < needed {
-            eprintln!("warning: open-file limit {hard} is below the {needed} this run needs (raise it with ulimit -n)");
-        }
+    let wanted = Rlimit {
+        current: Some(needed),
+        maximum: Some(hard.max(needed)),
+    };
+    if setrlimit(Resource::Nofile, wanted).is_ok() {
+        return needed;
     }
+    if setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        },
+    )
+    .is_err()
+    {
+        return soft;
+    }
+    if hard < needed {
+        eprintln!("warning: open-file limit {hard} is below the {needed} this run needs (raise it with ulimit -n)");
+    }
+    hard
 }
 
 /// A per-thread response counter on its own cache line, read by [`watch`].
@@ -151,7 +188,8 @@ struct Share {
 
 impl Share {
     fn new(scenario: &Scenario, index: usize, start: Instant) -> Self {
-        let split = |total: usize| total / scenario.threads + usize::from(index < total % scenario.threads);
+        let split =
+            |total: usize| total / scenario.threads + usize::from(index < total % scenario.threads);
         let first_conn = (0..index).map(|i| Self::conns_of(scenario, i)).sum();
         let conns = split(scenario.connections);
         let quota = match (scenario.hold, scenario.stop) {
@@ -162,11 +200,17 @@ impl Share {
             }
             (None, Stop::After(_)) => None,
         };
-        Self { first_conn, conns, quota, start }
+        Self {
+            first_conn,
+            conns,
+            quota,
+            start,
+        }
     }
 
     fn conns_of(scenario: &Scenario, index: usize) -> usize {
-        scenario.connections / scenario.threads + usize::from(index < scenario.connections % scenario.threads)
+        scenario.connections / scenario.threads
+            + usize::from(index < scenario.connections % scenario.threads)
     }
 }
 
@@ -208,15 +252,24 @@ struct Worker<'a> {
     issued: u64,
     finished: u64,
     next_request: usize,
+    /// With `hold`: the first connection not opened yet.
+    unstarted: usize,
     progress: &'a AtomicU64,
 }
 
 // === impl Worker ===
 
 impl<'a> Worker<'a> {
-    fn new(scenario: &'a Scenario, share: Share, progress: &'a AtomicU64) -> Result<Self, BenchError> {
-        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| BenchError::io("epoll_create", "", e))?;
-        let period = scenario.rate.map(|rate| Duration::from_secs_f64(scenario.connections as f64 / rate));
+    fn new(
+        scenario: &'a Scenario,
+        share: Share,
+        progress: &'a AtomicU64,
+    ) -> Result<Self, BenchError> {
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)
+            .map_err(|e| BenchError::io("epoll_create", "", e))?;
+        let period = scenario
+            .rate
+            .map(|rate| Duration::from_secs_f64(scenario.connections as f64 / rate));
         let end = match scenario.stop {
             Stop::After(duration) if scenario.hold.is_none() => Some(share.start + duration),
             _ => None,
@@ -235,20 +288,32 @@ impl<'a> Worker<'a> {
             issued: 0,
             finished: 0,
             next_request: 0,
+            unstarted: 0,
             progress,
         })
     }
 
     fn run(mut self) -> WorkerResult {
         let now = Instant::now();
-        for idx in 0..self.conns.len() {
+        let first = if self.scenario.hold.is_some() {
+            HOLD_RAMP.min(self.conns.len())
+        } else {
+            self.conns.len()
+        };
+        for idx in 0..first {
             self.begin(idx, now);
         }
+        self.unstarted = first;
         let mut events = Vec::with_capacity(MAX_EVENTS);
         let mut next_sweep = now + SWEEP_EVERY;
         while !self.is_done(Instant::now()) {
-            let wait = self.wait_until(next_sweep).map(|at| at.saturating_duration_since(Instant::now()));
-            let timeout = wait.map(|d| Timespec { tv_sec: d.as_secs() as i64, tv_nsec: i64::from(d.subsec_nanos()) });
+            let wait = self
+                .wait_until(next_sweep)
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            let timeout = wait.map(|d| Timespec {
+                tv_sec: d.as_secs() as i64,
+                tv_nsec: i64::from(d.subsec_nanos()),
+            });
             match epoll::wait(&self.epoll, spare_capacity(&mut events), timeout.as_ref()) {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(e) => return Err(BenchError::io("epoll_wait", "", e)),
@@ -263,7 +328,11 @@ impl<'a> Worker<'a> {
                 next_sweep = now + SWEEP_EVERY;
             }
         }
-        let held = if self.scenario.hold.is_some() { self.conns.iter_mut().filter_map(|c| c.fd.take()).collect() } else { Vec::new() };
+        let held = if self.scenario.hold.is_some() {
+            self.conns.iter_mut().filter_map(|c| c.fd.take()).collect()
+        } else {
+            Vec::new()
+        };
         Ok((self.stats, held))
     }
 
@@ -302,7 +371,8 @@ impl<'a> Worker<'a> {
     }
 
     fn may_issue(&self, now: Instant) -> bool {
-        self.end.is_none_or(|end| now < end) && self.share.quota.is_none_or(|quota| self.issued < quota)
+        self.end.is_none_or(|end| now < end)
+            && self.share.quota.is_none_or(|quota| self.issued < quota)
     }
 
     /// Starts a request whose latency is measured from `origin`.
@@ -346,7 +416,9 @@ impl<'a> Worker<'a> {
 
     fn on_event(&mut self, token: u64, flags: epoll::EventFlags) {
         let idx = (token & u64::from(u32::MAX)) as usize;
-        let Some(conn) = self.conns.get_mut(idx) else { return };
+        let Some(conn) = self.conns.get_mut(idx) else {
+            return;
+        };
         if conn.generation != (token >> 32) as u32 || conn.fd.is_none() {
             return;
         }
@@ -359,10 +431,16 @@ impl<'a> Worker<'a> {
             if conn.in_flight {
                 self.write(idx);
             }
-        } else if flags.contains(epoll::EventFlags::OUT) && conn.in_flight && conn.written < self.scenario.requests[conn.request].len() {
+        } else if flags.contains(epoll::EventFlags::OUT)
+            && conn.in_flight
+            && conn.written < self.scenario.requests[conn.request].len()
+        {
             self.write(idx);
         }
-        let readable = epoll::EventFlags::IN | epoll::EventFlags::HUP | epoll::EventFlags::ERR | epoll::EventFlags::RDHUP;
+        let readable = epoll::EventFlags::IN
+            | epoll::EventFlags::HUP
+            | epoll::EventFlags::ERR
+            | epoll::EventFlags::RDHUP;
         if flags.intersects(readable) && self.conns[idx].connected {
             self.read(idx);
         }
@@ -389,7 +467,9 @@ impl<'a> Worker<'a> {
     /// Reads until the socket is drained or the response is complete.
     fn read(&mut self, idx: usize) {
         loop {
-            let Some(fd) = self.conns[idx].fd.as_ref() else { return };
+            let Some(fd) = self.conns[idx].fd.as_ref() else {
+                return;
+            };
             let n = match rustix::io::read(fd, &mut self.buf[..]) {
                 Ok(0) => return self.on_eof(idx),
                 Ok(n) => n,
@@ -403,7 +483,9 @@ impl<'a> Worker<'a> {
                 return self.fail(idx, Failure::Parse);
             }
             match conn.reader.feed(&self.buf[..n], self.scenario.no_body) {
-                Ok(fed) if fed.consumed < n && fed.complete.is_some() => return self.fail(idx, Failure::Parse),
+                Ok(fed) if fed.consumed < n && fed.complete.is_some() => {
+                    return self.fail(idx, Failure::Parse)
+                }
                 Ok(fed) => {
                     if let Some(complete) = fed.complete {
                         return self.complete(idx, complete);
@@ -430,13 +512,17 @@ impl<'a> Worker<'a> {
         let now = Instant::now();
         let conn = &mut self.conns[idx];
         conn.in_flight = false;
-        self.stats.record(response.status, now.saturating_duration_since(conn.started));
+        self.stats
+            .record(response.status, now.saturating_duration_since(conn.started));
         self.finish_one();
         if response.close || self.scenario.close {
             self.close(idx);
         }
         if self.scenario.hold.is_none() {
             self.next(idx, now);
+        } else if self.unstarted < self.conns.len() {
+            self.unstarted += 1;
+            self.start(self.unstarted - 1, now);
         }
     }
 
@@ -460,7 +546,9 @@ impl<'a> Worker<'a> {
         self.close(idx);
         let now = Instant::now();
         match (failure, self.period) {
-            (Failure::Connect, None) if was_in_flight => self.timers.push(Reverse((now + RECONNECT_BACKOFF, idx))),
+            (Failure::Connect, None) if was_in_flight => {
+                self.timers.push(Reverse((now + RECONNECT_BACKOFF, idx)))
+            }
             (_, None) if was_in_flight => self.start(idx, now),
             (_, Some(_)) if was_in_flight => self.next(idx, now),
             _ => {}
@@ -482,7 +570,9 @@ impl<'a> Worker<'a> {
     /// Starts the connection's next request now (closed loop) or at its
     /// next slot (open loop).
     fn next(&mut self, idx: usize, now: Instant) {
-        let Some(period) = self.period else { return self.start(idx, now) };
+        let Some(period) = self.period else {
+            return self.start(idx, now);
+        };
         let slot = self.conns[idx].slot + period;
         self.conns[idx].slot = slot;
         if slot <= now {
@@ -539,14 +629,26 @@ impl Conn {
 /// A non-blocking TCP socket with TCP_NODELAY, connecting to `addr`, in
 /// `epoll` edge-triggered for reads and writes.
 fn connect(addr: SocketAddr, epoll_fd: &OwnedFd, token: u64) -> rustix::io::Result<OwnedFd> {
-    let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
-    let fd = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC, None)?;
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
     rustix::net::sockopt::set_tcp_nodelay(&fd, true)?;
     match rustix::net::connect(&fd, &addr) {
         Ok(()) | Err(Errno::INPROGRESS) => {}
         Err(e) => return Err(e),
     }
-    let interest = epoll::EventFlags::IN | epoll::EventFlags::OUT | epoll::EventFlags::RDHUP | epoll::EventFlags::ET;
+    let interest = epoll::EventFlags::IN
+        | epoll::EventFlags::OUT
+        | epoll::EventFlags::RDHUP
+        | epoll::EventFlags::ET;
     epoll::add(epoll_fd, &fd, epoll::EventData::new_u64(token), interest)?;
     Ok(fd)
 }

@@ -17,7 +17,12 @@ use clap::{Args, Parser, Subcommand};
 
 /// HTTP/1.1 load generator (closed or open loop) and benchmark origin.
 #[derive(Debug, Parser)]
-#[command(name = "coregate-bench", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    name = "coregate-bench",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -91,7 +96,11 @@ struct LoadArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Origin { listen, body_size, threads }) => origin::serve_forever(listen, body_size, threads),
+        Some(Command::Origin {
+            listen,
+            body_size,
+            threads,
+        }) => origin::serve_forever(listen, body_size, threads),
         None => run_load(&cli.load),
     };
     match result {
@@ -109,12 +118,16 @@ fn run_load(args: &LoadArgs) -> Result<(), BenchError> {
     let mut report = Report::new(&scenario, &outcome.stats, outcome.elapsed);
     if let Some(hold) = scenario.hold {
         report.held_connections = Some(outcome.held.len() as u64);
-        eprintln!("coregate-bench: {} connections open and idle, holding {hold:?}", outcome.held.len());
+        eprintln!(
+            "coregate-bench: {} connections open and idle, holding {hold:?}",
+            outcome.held.len()
+        );
         std::thread::sleep(hold);
     }
     print!("{}", report.table());
     if let Some(path) = &args.json {
-        std::fs::write(path, report.to_json()).map_err(|e| BenchError::io("write", path.display(), e))?;
+        std::fs::write(path, report.to_json())
+            .map_err(|e| BenchError::io("write", path.display(), e))?;
     }
     Ok(())
 }
@@ -126,10 +139,17 @@ fn build_scenario(args: &LoadArgs) -> Result<Scenario, BenchError> {
     if args.connections == 0 || args.threads == 0 || args.threads > args.connections {
         return invalid("need at least one connection per thread");
     }
-    if args.rate.is_some_and(|rate| !(rate > 0.0 && rate.is_finite())) {
+    if args
+        .rate
+        .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
+    {
         return invalid("--rate must be a positive number");
     }
-    let hold = args.hold.as_deref().map(scenario::parse_duration).transpose()?;
+    let hold = args
+        .hold
+        .as_deref()
+        .map(scenario::parse_duration)
+        .transpose()?;
     if hold.is_some() && (args.rate.is_some() || args.requests.is_some() || args.close) {
         return invalid("--hold sends one request per connection: no --rate, -n or --close");
     }
@@ -138,8 +158,16 @@ fn build_scenario(args: &LoadArgs) -> Result<Scenario, BenchError> {
         (None, Some(text)) => Stop::After(scenario::parse_duration(text)?),
         (None, None) => Stop::After(scenario::DEFAULT_DURATION),
     };
-    let paths = if args.paths.is_empty() { vec![target.path.clone()] } else { args.paths.clone() };
-    let headers = args.headers.iter().map(|h| scenario::check_header(h)).collect::<Result<_, _>>()?;
+    let paths = if args.paths.is_empty() {
+        vec![target.path.clone()]
+    } else {
+        args.paths.clone()
+    };
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| scenario::check_header(h))
+        .collect::<Result<_, _>>()?;
     let spec = RequestSpec {
         method: args.method.clone(),
         authority: target.authority.clone(),

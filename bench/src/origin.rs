@@ -28,7 +28,10 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most request headers parsed.
 const MAX_HEADERS: usize = 64;
 /// How often a thread checks whether it should stop.
-const STOP_CHECK: Timespec = Timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+const STOP_CHECK: Timespec = Timespec {
+    tv_sec: 0,
+    tv_nsec: 100_000_000,
+};
 /// Token of the listening socket.
 const LISTENER: u64 = u64::MAX;
 /// Body bytes.
@@ -64,11 +67,23 @@ impl Origin {
                 Some(fd) => fd,
                 None => listen(addr)?,
             };
-            let server = Server::new(fd, Arc::clone(&responses), Arc::clone(&stop), Arc::clone(&served))?;
-            let spawned = std::thread::Builder::new().name(format!("origin-{index}")).spawn(move || server.run());
+            let server = Server::new(
+                fd,
+                Arc::clone(&responses),
+                Arc::clone(&stop),
+                Arc::clone(&served),
+            )?;
+            let spawned = std::thread::Builder::new()
+                .name(format!("origin-{index}"))
+                .spawn(move || server.run());
             handles.push(spawned.map_err(|e| BenchError::io("spawn", "origin thread", e))?);
         }
-        Ok(Self { addr, stop, served, threads: handles })
+        Ok(Self {
+            addr,
+            stop,
+            served,
+            threads: handles,
+        })
     }
 
     /// The bound address.
@@ -84,7 +99,9 @@ impl Origin {
     /// Serves until the process ends.
     pub fn wait(self) -> Result<(), BenchError> {
         for handle in self.threads {
-            handle.join().map_err(|_| BenchError::InvalidOptions("an origin thread panicked".into()))??;
+            handle
+                .join()
+                .map_err(|_| BenchError::InvalidOptions("an origin thread panicked".into()))??;
         }
         Ok(())
     }
@@ -107,22 +124,39 @@ struct Responses {
 
 impl Responses {
     fn new(body_size: usize) -> Self {
-        let body: Vec<u8> = BODY_PATTERN.iter().copied().cycle().take(body_size).collect();
+        let body: Vec<u8> = BODY_PATTERN
+            .iter()
+            .copied()
+            .cycle()
+            .take(body_size)
+            .collect();
         let build = |connection: &str| {
             let head = format!(
                 "HTTP/1.1 200 OK\r\nServer: coregate-bench\r\nContent-Type: text/plain\r\nContent-Length: {body_size}\r\n{connection}\r\n"
             );
             [head.as_bytes(), &body].concat()
         };
-        Self { keep_alive: build(""), close: build("Connection: close\r\n") }
+        Self {
+            keep_alive: build(""),
+            close: build("Connection: close\r\n"),
+        }
     }
 }
 
 fn listen(addr: SocketAddr) -> Result<OwnedFd, BenchError> {
-    let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
     let fail = |op| move |e| BenchError::io(op, addr, e);
-    let fd = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC, None)
-        .map_err(fail("socket"))?;
+    let fd = rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(fail("socket"))?;
     rustix::net::sockopt::set_socket_reuseaddr(&fd, true).map_err(fail("SO_REUSEADDR"))?;
     rustix::net::sockopt::set_socket_reuseport(&fd, true).map_err(fail("SO_REUSEPORT"))?;
     rustix::net::bind(&fd, &addr).map_err(fail("bind"))?;
@@ -166,11 +200,26 @@ impl Server {
         stop: Arc<AtomicBool>,
         served: Arc<AtomicU64>,
     ) -> Result<Self, BenchError> {
-        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| BenchError::io("epoll_create", "", e))?;
-        epoll::add(&epoll, &listener, epoll::EventData::new_u64(LISTENER), epoll::EventFlags::IN)
-            .map_err(|e| BenchError::io("epoll_ctl", "listener", e))?;
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)
+            .map_err(|e| BenchError::io("epoll_create", "", e))?;
+        epoll::add(
+            &epoll,
+            &listener,
+            epoll::EventData::new_u64(LISTENER),
+            epoll::EventFlags::IN,
+        )
+        .map_err(|e| BenchError::io("epoll_ctl", "listener", e))?;
         let buf = vec![0; READ_BUF_BYTES].into_boxed_slice();
-        Ok(Self { listener, epoll, peers: Vec::new(), free: Vec::new(), buf, responses, stop, served })
+        Ok(Self {
+            listener,
+            epoll,
+            peers: Vec::new(),
+            free: Vec::new(),
+            buf,
+            responses,
+            stop,
+            served,
+        })
     }
 
     fn run(mut self) -> Result<(), BenchError> {
@@ -192,7 +241,10 @@ impl Server {
 
     fn accept(&mut self) {
         loop {
-            let fd = match rustix::net::accept_with(&self.listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC) {
+            let fd = match rustix::net::accept_with(
+                &self.listener,
+                SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            ) {
                 Ok(fd) => fd,
                 Err(Errno::INTR | Errno::CONNABORTED) => continue,
                 Err(_) => return, // EAGAIN, or out of fds: retried on the next wake-up
@@ -202,12 +254,25 @@ impl Server {
                 self.peers.push(Peer::default());
                 self.peers.len() - 1
             });
-            let interest = epoll::EventFlags::IN | epoll::EventFlags::OUT | epoll::EventFlags::RDHUP | epoll::EventFlags::ET;
-            if epoll::add(&self.epoll, &fd, epoll::EventData::new_u64(idx as u64), interest).is_err() {
+            let interest = epoll::EventFlags::IN
+                | epoll::EventFlags::OUT
+                | epoll::EventFlags::RDHUP
+                | epoll::EventFlags::ET;
+            if epoll::add(
+                &self.epoll,
+                &fd,
+                epoll::EventData::new_u64(idx as u64),
+                interest,
+            )
+            .is_err()
+            {
                 self.free.push(idx);
                 continue;
             }
-            self.peers[idx] = Peer { fd: Some(fd), ..Peer::default() };
+            self.peers[idx] = Peer {
+                fd: Some(fd),
+                ..Peer::default()
+            };
         }
     }
 
@@ -215,7 +280,13 @@ impl Server {
         if self.peers.get(idx).is_none_or(|p| p.fd.is_none()) {
             return;
         }
-        if flags.intersects(epoll::EventFlags::IN | epoll::EventFlags::HUP | epoll::EventFlags::ERR | epoll::EventFlags::RDHUP) && !self.read(idx) {
+        if flags.intersects(
+            epoll::EventFlags::IN
+                | epoll::EventFlags::HUP
+                | epoll::EventFlags::ERR
+                | epoll::EventFlags::RDHUP,
+        ) && !self.read(idx)
+        {
             return self.drop_peer(idx);
         }
         if !self.write(idx) {
@@ -226,7 +297,9 @@ impl Server {
     /// Reads and parses what arrived; false when the connection must go.
     fn read(&mut self, idx: usize) -> bool {
         loop {
-            let Some(fd) = self.peers[idx].fd.as_ref() else { return false };
+            let Some(fd) = self.peers[idx].fd.as_ref() else {
+                return false;
+            };
             let n = match rustix::io::read(fd, &mut self.buf[..]) {
                 Ok(0) => return false,
                 Ok(n) => n,
@@ -238,7 +311,8 @@ impl Server {
             if !consume(&mut self.peers[idx], &self.buf[..n]) {
                 return false;
             }
-            self.served.fetch_add(self.peers[idx].owed - owed_before, Ordering::Relaxed);
+            self.served
+                .fetch_add(self.peers[idx].owed - owed_before, Ordering::Relaxed);
             if n < self.buf.len() {
                 return true;
             }
@@ -248,8 +322,14 @@ impl Server {
     /// Writes owed responses; false when the connection must go.
     fn write(&mut self, idx: usize) -> bool {
         let peer = &mut self.peers[idx];
-        let Some(fd) = peer.fd.as_ref() else { return false };
-        let response = if peer.close_after { &self.responses.close } else { &self.responses.keep_alive };
+        let Some(fd) = peer.fd.as_ref() else {
+            return false;
+        };
+        let response = if peer.close_after {
+            &self.responses.close
+        } else {
+            &self.responses.keep_alive
+        };
         while peer.owed > 0 {
             match rustix::net::send(fd, &response[peer.offset..], SendFlags::NOSIGNAL) {
                 Ok(n) => peer.offset += n,
@@ -340,13 +420,20 @@ fn parse_request(buf: &[u8]) -> Result<Option<(usize, RequestInfo)>, ()> {
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(()),
     };
-    let mut info = RequestInfo { body: 0, close: request.version == Some(0) };
+    let mut info = RequestInfo {
+        body: 0,
+        close: request.version == Some(0),
+    };
     for header in request.headers.iter() {
         let value = header.value.trim_ascii();
         if header.name.eq_ignore_ascii_case("content-length") {
-            info.body = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()).ok_or(())?;
+            info.body = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or(())?;
         } else if header.name.eq_ignore_ascii_case("connection") {
-            info.close = value.eq_ignore_ascii_case(b"close") || (info.close && !value.eq_ignore_ascii_case(b"keep-alive"));
+            info.close = value.eq_ignore_ascii_case(b"close")
+                || (info.close && !value.eq_ignore_ascii_case(b"keep-alive"));
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
             info.close = true; // chunked bodies are not read: answer, then close
         }
@@ -357,7 +444,10 @@ fn parse_request(buf: &[u8]) -> Result<Option<(usize, RequestInfo)>, ()> {
 /// Runs the origin in the foreground (the `origin` subcommand).
 pub fn serve_forever(addr: SocketAddr, body_size: usize, threads: usize) -> Result<(), BenchError> {
     let origin = Origin::start(addr, body_size, threads)?;
-    eprintln!("coregate-bench origin listening on http://{} ({body_size}-byte body, {threads} thread(s))", origin.addr());
+    eprintln!(
+        "coregate-bench origin listening on http://{} ({body_size}-byte body, {threads} thread(s))",
+        origin.addr()
+    );
     origin.wait()
 }
 
@@ -382,20 +472,29 @@ mod tests {
     #[test]
     fn connection_close_and_http10() {
         let mut peer = Peer::default();
-        assert!(consume(&mut peer, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n"));
+        assert!(consume(
+            &mut peer,
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n"
+        ));
         assert_eq!((peer.owed, peer.close_after), (1, true));
         let mut old = Peer::default();
         assert!(consume(&mut old, b"GET / HTTP/1.0\r\n\r\n"));
         assert!(old.close_after);
         let mut kept = Peer::default();
-        assert!(consume(&mut kept, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+        assert!(consume(
+            &mut kept,
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        ));
         assert!(!kept.close_after);
     }
 
     #[test]
     fn malformed_requests_are_refused() {
         assert!(!consume(&mut Peer::default(), b"\x01\x02 nonsense\r\n\r\n"));
-        assert!(!consume(&mut Peer::default(), b"GET / HTTP/1.1\r\nContent-Length: z\r\n\r\n"));
+        assert!(!consume(
+            &mut Peer::default(),
+            b"GET / HTTP/1.1\r\nContent-Length: z\r\n\r\n"
+        ));
     }
 
     #[test]

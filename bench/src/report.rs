@@ -1,6 +1,7 @@
 //! Counting and reporting: per-thread [`Stats`] merged into a [`Report`],
 //! printed as a table or written as JSON.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -112,6 +113,8 @@ pub struct Stats {
     pub bytes_written: u64,
     /// Connections opened.
     pub connects: u64,
+    /// Exact codes of the responses that were not 2xx.
+    pub non_2xx_codes: BTreeMap<u16, u64>,
     /// Response latency in nanoseconds.
     pub latency: Histogram<u64>,
 }
@@ -129,6 +132,7 @@ impl Stats {
             bytes_read: 0,
             bytes_written: 0,
             connects: 0,
+            non_2xx_codes: BTreeMap::new(),
             // Bounds and figures are constants that hdrhistogram accepts.
             latency: latency.unwrap_or_else(|_| unreachable!("valid histogram bounds")),
         }
@@ -139,6 +143,9 @@ impl Stats {
     pub fn record(&mut self, status: u16, latency: Duration) {
         self.responses += 1;
         self.status.count(status);
+        if !(200..300).contains(&status) {
+            *self.non_2xx_codes.entry(status).or_default() += 1;
+        }
         let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         self.latency.saturating_record(nanos.max(1));
     }
@@ -151,6 +158,9 @@ impl Stats {
         self.bytes_read += other.bytes_read;
         self.bytes_written += other.bytes_written;
         self.connects += other.connects;
+        for (&code, &count) in &other.non_2xx_codes {
+            *self.non_2xx_codes.entry(code).or_default() += count;
+        }
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
     }
@@ -248,6 +258,9 @@ pub struct Report {
     pub connects: u64,
     /// Responses by status class.
     pub status: StatusCounts,
+    /// Exact codes of the responses that were not 2xx.
+    #[serde(default)]
+    pub non_2xx_codes: BTreeMap<u16, u64>,
     /// Failed requests, by cause.
     pub errors: Errors,
     /// Latency (from the intended send time in open loop).
@@ -264,7 +277,12 @@ impl Report {
         let secs = elapsed.as_secs_f64().max(1e-9);
         Self {
             url: scenario.url.clone(),
-            mode: if scenario.rate.is_some() { "open" } else { "closed" }.to_owned(),
+            mode: if scenario.rate.is_some() {
+                "open"
+            } else {
+                "closed"
+            }
+            .to_owned(),
             rate: scenario.rate,
             connections: scenario.connections,
             threads: scenario.threads,
@@ -277,6 +295,7 @@ impl Report {
             bytes_written: stats.bytes_written,
             connects: stats.connects,
             status: stats.status,
+            non_2xx_codes: stats.non_2xx_codes.clone(),
             errors: stats.errors,
             latency: Latency::from_histogram(&stats.latency),
             held_connections: None,
@@ -290,7 +309,11 @@ impl Report {
             Some(rate) => format!("open loop at {rate:.0} req/s"),
             None => "closed loop".to_owned(),
         };
-        let close = if self.close { ", Connection: close" } else { "" };
+        let close = if self.close {
+            ", Connection: close"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
             "{}: {} connections, {} thread(s), {mode}{close}, {:.2} s",
@@ -314,6 +337,14 @@ impl Report {
             s.s5xx,
             s.s1xx + s.other
         );
+        if !self.non_2xx_codes.is_empty() {
+            let codes: Vec<String> = self
+                .non_2xx_codes
+                .iter()
+                .map(|(code, n)| format!("{code}: {n}"))
+                .collect();
+            let _ = writeln!(out, "  non-2xx    {}", codes.join("  "));
+        }
         let e = &self.errors;
         let _ = writeln!(
             out,
@@ -327,7 +358,10 @@ impl Report {
             e.closed
         );
         let l = &self.latency;
-        let _ = writeln!(out, "  latency µs     p50      p90      p99    p99.9   p99.99      max     mean    stdev");
+        let _ = writeln!(
+            out,
+            "  latency µs     p50      p90      p99    p99.9   p99.99      max     mean    stdev"
+        );
         let _ = writeln!(
             out,
             "             {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
@@ -370,6 +404,7 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.responses, 2);
         assert_eq!(a.status.s5xx, 1);
+        assert_eq!(a.non_2xx_codes.get(&500), Some(&1));
         assert_eq!(a.errors.total(), 2);
         assert_eq!(a.latency.len(), 2);
     }
@@ -385,7 +420,11 @@ mod tests {
         assert!((latency.p99_us - 990.0).abs() < 1.0, "{}", latency.p99_us);
         assert_eq!(latency.spectrum.len(), 51);
         assert!(latency.spectrum.windows(2).all(|w| w[0].1 <= w[1].1));
-        let report = Report { latency, requests: 1000, ..Report::default() };
+        let report = Report {
+            latency,
+            requests: 1000,
+            ..Report::default()
+        };
         let back: Report = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(back.requests, 1000);
         assert_eq!(back.latency.spectrum.len(), 51);

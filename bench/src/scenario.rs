@@ -88,7 +88,10 @@ impl RequestSpec {
     }
 
     fn build_one(&self, path: &str) -> Vec<u8> {
-        let mut head = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", self.method, path, self.authority);
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: {}\r\n",
+            self.method, path, self.authority
+        );
         for header in &self.headers {
             head.push_str(header);
             head.push_str("\r\n");
@@ -108,9 +111,16 @@ impl RequestSpec {
 
 /// Splits `http://host:port/path` and resolves the host.
 pub fn parse_url(url: &str) -> Result<Target, BenchError> {
-    let invalid = |reason| BenchError::InvalidUrl { url: url.to_owned(), reason };
+    let invalid = |reason| BenchError::InvalidUrl {
+        url: url.to_owned(),
+        reason,
+    };
     let rest = url.strip_prefix("http://").ok_or_else(|| {
-        invalid(if url.starts_with("https://") { "https is not supported yet" } else { "must start with http://" })
+        invalid(if url.starts_with("https://") {
+            "https is not supported yet"
+        } else {
+            "must start with http://"
+        })
     })?;
     let (authority, path) = match rest.find('/') {
         Some(at) => (&rest[..at], &rest[at..]),
@@ -119,13 +129,21 @@ pub fn parse_url(url: &str) -> Result<Target, BenchError> {
     if authority.is_empty() {
         return Err(invalid("no host"));
     }
-    let with_port = if has_port(authority) { authority.to_owned() } else { format!("{authority}:80") };
+    let with_port = if has_port(authority) {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
     let addr = with_port
         .to_socket_addrs()
         .map_err(|_| invalid("host does not resolve"))?
         .next()
         .ok_or_else(|| invalid("host does not resolve"))?;
-    Ok(Target { addr, authority: authority.to_owned(), path: path.to_owned() })
+    Ok(Target {
+        addr,
+        authority: authority.to_owned(),
+        path: path.to_owned(),
+    })
 }
 
 fn has_port(authority: &str) -> bool {
@@ -138,7 +156,9 @@ fn has_port(authority: &str) -> bool {
 /// Parses `250ms`, `10s`, `2m`, `1h` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, BenchError> {
     let invalid = || BenchError::InvalidDuration(text.to_owned());
-    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
     let value: f64 = text[..split].trim().parse().map_err(|_| invalid())?;
     let scale = match &text[split..] {
         "ns" => 1e-9,
@@ -174,7 +194,10 @@ mod tests {
         assert_eq!(target.authority, "127.0.0.1:8081");
         assert_eq!(target.path, "/a?b=1");
         assert_eq!(parse_url("http://127.0.0.1").unwrap().addr.port(), 80);
-        assert_eq!(parse_url("http://[::1]:9/").unwrap().addr, "[::1]:9".parse().unwrap());
+        assert_eq!(
+            parse_url("http://[::1]:9/").unwrap().addr,
+            "[::1]:9".parse().unwrap()
+        );
         assert!(parse_url("https://127.0.0.1/").is_err());
         assert!(parse_url("127.0.0.1:80").is_err());
         assert!(parse_url("http:///x").is_err());

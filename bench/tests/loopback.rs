@@ -86,19 +86,23 @@ fn open_loop_keeps_the_rate() {
     let report = run(load).unwrap();
     assert_eq!(report.errors.total(), 0);
     // 2000 req/s for 1 s; the last slots may still be in flight at the end.
-    assert!((1_900..=2_001).contains(&report.requests), "{}", report.requests);
+    assert!(
+        (1_900..=2_001).contains(&report.requests),
+        "{}",
+        report.requests
+    );
     origin.stop().unwrap();
 }
 
 #[test]
 fn hold_keeps_connections_open() {
     let origin = Origin::start("127.0.0.1:0".parse().unwrap(), 10, 1).unwrap();
-    let mut load = scenario(&origin, 50, 1, Stop::After(Duration::from_secs(1)));
+    let mut load = scenario(&origin, 600, 1, Stop::After(Duration::from_secs(1)));
     load.hold = Some(Duration::from_millis(1));
     let scenario = Arc::new(load);
     let outcome = loadgen::run(&scenario, false).unwrap();
-    assert_eq!(outcome.stats.responses, 50);
-    assert_eq!(outcome.held.len(), 50);
+    assert_eq!(outcome.stats.responses, 600);
+    assert_eq!(outcome.held.len(), 600);
     origin.stop().unwrap();
 }
 
@@ -107,7 +111,12 @@ fn refused_connections_are_counted_not_fatal() {
     let origin = Origin::start("127.0.0.1:0".parse().unwrap(), 10, 1).unwrap();
     let addr = origin.addr();
     origin.stop().unwrap();
-    let mut load = scenario(&Origin::start("127.0.0.1:0".parse().unwrap(), 10, 1).unwrap(), 2, 1, Stop::Requests(10));
+    let mut load = scenario(
+        &Origin::start("127.0.0.1:0".parse().unwrap(), 10, 1).unwrap(),
+        2,
+        1,
+        Stop::Requests(10),
+    );
     load.addr = addr; // nothing listens there any more
     let report = run(load).unwrap();
     assert_eq!(report.requests, 0);

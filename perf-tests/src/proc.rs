@@ -24,7 +24,13 @@ pub struct Pinned {
 
 impl Pinned {
     /// Starts `program args` on `cpu`, stdout and stderr to `log`.
-    pub fn spawn(name: &str, cpu: usize, program: &Path, args: &[String], log: &Path) -> std::io::Result<Self> {
+    pub fn spawn(
+        name: &str,
+        cpu: usize,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+    ) -> std::io::Result<Self> {
         let out = File::create(log)?;
         let err = out.try_clone()?;
         let child = Command::new("taskset")
@@ -36,7 +42,10 @@ impl Pinned {
             .stdout(out)
             .stderr(err)
             .spawn()?;
-        Ok(Self { child, name: name.to_owned() })
+        Ok(Self {
+            child,
+            name: name.to_owned(),
+        })
     }
 
     /// The process's PID.
@@ -64,13 +73,19 @@ impl Pinned {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.exited() {
-                return Err(format!("{} exited before accepting on {addr} ({status})", self.name));
+                return Err(format!(
+                    "{} exited before accepting on {addr} ({status})",
+                    self.name
+                ));
             }
             if port_accepts(addr) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(format!("{} did not accept on {addr} within {timeout:?}", self.name));
+                return Err(format!(
+                    "{} did not accept on {addr} within {timeout:?}",
+                    self.name
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -126,7 +141,11 @@ pub fn wait_port_free(addr: SocketAddr, timeout: Duration) -> bool {
 /// Runs a command and returns its stdout and stderr together, trimmed;
 /// `None` when it cannot run.
 pub fn output_of(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).stdin(Stdio::null()).output().ok()?;
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     Some(text.trim().to_owned())
@@ -141,7 +160,9 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
     let mut dirs: Vec<_> = std::env::split_paths(&path).collect();
     dirs.extend(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from));
-    dirs.into_iter().map(|dir| dir.join(program)).find(|p| p.is_file())
+    dirs.into_iter()
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 #[cfg(test)]
@@ -163,10 +184,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("perf-tests-proc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let sleep = which("sleep").unwrap();
-        let mut child = Pinned::spawn("sleep", 0, &sleep, &["30".into()], &dir.join("log")).unwrap();
+        let mut child =
+            Pinned::spawn("sleep", 0, &sleep, &["30".into()], &dir.join("log")).unwrap();
         assert!(child.exited().is_none());
-        let unused = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let err = child.wait_ready(unused, Duration::from_millis(100)).unwrap_err();
+        let unused = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let err = child
+            .wait_ready(unused, Duration::from_millis(100))
+            .unwrap_err();
         assert!(err.contains("did not accept"), "{err}");
         let started = Instant::now();
         child.stop();

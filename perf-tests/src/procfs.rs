@@ -65,7 +65,9 @@ fn stat_fields(text: &str) -> Option<Vec<&str>> {
 
 /// Sum of the first schedstat field over a process's live threads.
 pub fn sched_ns(pid: u32) -> u64 {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
     tasks
         .filter_map(Result::ok)
         .filter_map(|task| fs::read_to_string(task.path().join("schedstat")).ok())
@@ -93,7 +95,12 @@ pub fn process_tree(root: u32) -> Vec<u32> {
     let mut at = 0;
     while at < tree.len() {
         let parent = tree[at];
-        tree.extend(parents.iter().filter(|&(_, &ppid)| ppid == parent).map(|(&pid, _)| pid));
+        tree.extend(
+            parents
+                .iter()
+                .filter(|&(_, &ppid)| ppid == parent)
+                .map(|(&pid, _)| pid),
+        );
         at += 1;
     }
     tree
@@ -101,7 +108,9 @@ pub fn process_tree(root: u32) -> Vec<u32> {
 
 /// pid → ppid for every process.
 fn parent_map() -> HashMap<u32, u32> {
-    let Ok(entries) = fs::read_dir("/proc") else { return HashMap::new() };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
     entries
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
@@ -133,7 +142,10 @@ mod tests {
         let mut x = 0u64;
         // Burn CPU until schedstat shows 20 ms (wall time varies with host load).
         while CpuSample::of(&[me]).sched_ns < 20_000_000 {
-            assert!(spin.elapsed() < std::time::Duration::from_secs(20), "schedstat does not advance");
+            assert!(
+                spin.elapsed() < std::time::Duration::from_secs(20),
+                "schedstat does not advance"
+            );
             for _ in 0..100_000 {
                 x = x.wrapping_add(std::hint::black_box(1));
             }
@@ -149,7 +161,10 @@ mod tests {
 
     #[test]
     fn tree_includes_children() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let tree = process_tree(std::process::id());
         child.kill().unwrap();
         child.wait().unwrap();
@@ -158,8 +173,14 @@ mod tests {
 
     #[test]
     fn micros_between_samples() {
-        let before = CpuSample { ticks: 100, sched_ns: 1_000 };
-        let after = CpuSample { ticks: 100 + ticks_per_second(), sched_ns: 3_000 };
+        let before = CpuSample {
+            ticks: 100,
+            sched_ns: 1_000,
+        };
+        let after = CpuSample {
+            ticks: 100 + ticks_per_second(),
+            sched_ns: 3_000,
+        };
         assert!((after.micros_since(&before) - 1e6).abs() < 1e-6);
         assert!((after.sched_micros_since(&before) - 2.0).abs() < 1e-9);
     }

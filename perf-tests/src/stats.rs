@@ -26,8 +26,17 @@ impl Spread {
         }
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
-        let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
-        Some(Self { median, min: sorted[0], max: sorted[n - 1], n })
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        Some(Self {
+            median,
+            min: sorted[0],
+            max: sorted[n - 1],
+            n,
+        })
     }
 
     /// `median (min–max)` with `decimals` digits.
@@ -35,7 +44,10 @@ impl Spread {
         if self.n == 1 {
             return format!("{:.*}", decimals, self.median);
         }
-        format!("{:.*} ({:.*}–{:.*})", decimals, self.median, decimals, self.min, decimals, self.max)
+        format!(
+            "{:.*} ({:.*}–{:.*})",
+            decimals, self.median, decimals, self.min, decimals, self.max
+        )
     }
 }
 

@@ -80,7 +80,12 @@ fn options(cli: Cli, args: &[String]) -> Result<Options, String> {
         out: cli.out,
         skip: cli.skip,
         no_build: cli.no_build,
-        command: format!("cargo run --release -p perf-tests --bin compare -- {}", args.join(" ")).trim_end().to_owned(),
+        command: format!(
+            "cargo run --release -p perf-tests --bin compare -- {}",
+            args.join(" ")
+        )
+        .trim_end()
+        .to_owned(),
     })
 }
 
@@ -93,7 +98,14 @@ fn report(verdict: &compare::Verdict, quick: bool) -> ExitCode {
     }
     let missing_files = verdict.files.iter().filter(|f| !f.is_file()).count();
     if verdict.failures.is_empty() && missing_files == 0 && !verdict.files.is_empty() {
-        eprintln!("compare: {} every proxy that ran answered correctly", if quick { "quick smoke run passed:" } else { "done:" });
+        eprintln!(
+            "compare: {} every proxy that ran answered correctly",
+            if quick {
+                "quick smoke run passed:"
+            } else {
+                "done:"
+            }
+        );
         return ExitCode::SUCCESS;
     }
     for failure in &verdict.failures {

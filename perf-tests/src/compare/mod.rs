@@ -72,19 +72,33 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
     if options.install {
         setup::install_peers()?;
     }
-    bench::loadgen::raise_fd_limit(FD_LIMIT);
+    let fd_limit = bench::loadgen::raise_fd_limit(FD_LIMIT);
     let mut verdict = Verdict::default();
     let engine_build = build(options)?;
-    let generator = Generator { binary: setup::release_dir().join("coregate-bench") };
+    let generator = Generator {
+        binary: setup::release_dir().join("coregate-bench"),
+    };
     if !generator.binary.is_file() {
-        return Err(format!("{} is missing: cargo build --release -p bench", generator.binary.display()));
+        return Err(format!(
+            "{} is missing: cargo build --release -p bench",
+            generator.binary.display()
+        ));
     }
     let mut proxies = Proxy::all(&options.skip);
-    if let (Err(e), Some(coregate)) = (&engine_build, proxies.iter_mut().find(|p| p.name == "coregate")) {
-        coregate.missing.get_or_insert_with(|| format!("engine build failed: {e}"));
+    if let (Err(e), Some(coregate)) = (
+        &engine_build,
+        proxies.iter_mut().find(|p| p.name == "coregate"),
+    ) {
+        coregate
+            .missing
+            .get_or_insert_with(|| format!("engine build failed: {e}"));
     }
     for proxy in proxies.iter().filter(|p| p.missing.is_some()) {
-        eprintln!("compare: {}: {}", proxy.name, proxy.missing.as_deref().unwrap_or_default());
+        eprintln!(
+            "compare: {}: {}",
+            proxy.name,
+            proxy.missing.as_deref().unwrap_or_default()
+        );
         verdict.missing.push(proxy.name.to_owned());
     }
     if proxies.iter().all(|p| p.missing.is_some()) {
@@ -94,9 +108,15 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
     let tls = scratch.make_tls_material();
     let context = context(options);
     let out = out_dir(options, &context);
-    let bench = Bench { scratch: &scratch, generator: &generator, timing: timing(options), tls };
+    let bench = Bench {
+        scratch: &scratch,
+        generator: &generator,
+        timing: timing(options),
+        tls,
+        fd_limit,
+    };
     for scenario in scenarios::select(&options.scenarios)? {
-        let result = run_scenario(&bench, &scenario, &proxies, options, &context)?;
+        let result = run_scenario(&bench, &scenario, &proxies, &context)?;
         check(&result, &mut verdict);
         print!("{}", result.markdown(None));
         let stem = free_stem(&out, &format!("{}-{}", context.date, scenario.name));
@@ -120,8 +140,14 @@ fn build(options: &Options) -> Result<Result<(), String>, String> {
 
 fn timing(options: &Options) -> Timing {
     match options.quick {
-        true => Timing { warmup: QUICK_WARMUP, duration: QUICK_DURATION },
-        false => Timing { warmup: options.warmup, duration: options.duration },
+        true => Timing {
+            warmup: QUICK_WARMUP,
+            duration: QUICK_DURATION,
+        },
+        false => Timing {
+            warmup: options.warmup,
+            duration: options.duration,
+        },
     }
 }
 
@@ -141,6 +167,7 @@ fn context(options: &Options) -> Context {
         warmup_s: timing.warmup.as_secs_f64(),
         duration_s: timing.duration.as_secs_f64(),
         quick: options.quick,
+        notes: Vec::new(),
     }
 }
 
@@ -150,7 +177,11 @@ fn out_dir(options: &Options, context: &Context) -> PathBuf {
     }
     let results = setup::workspace_root().join("results");
     match options.quick {
-        true => results.join("tmp").join(format!("{}-{}", context.date, context.time_utc.replace(':', ""))),
+        true => results.join("tmp").join(format!(
+            "{}-{}",
+            context.date,
+            context.time_utc.replace(':', "")
+        )),
         false => results,
     }
 }
@@ -161,31 +192,53 @@ fn free_stem(dir: &Path, stem: &str) -> String {
     if !taken(stem) {
         return stem.to_owned();
     }
-    (2..).map(|n| format!("{stem}-{n}")).find(|s| !taken(s)).unwrap_or_else(|| stem.to_owned())
+    (2..)
+        .map(|n| format!("{stem}-{n}"))
+        .find(|s| !taken(s))
+        .unwrap_or_else(|| stem.to_owned())
 }
 
 fn run_scenario(
     bench: &Bench<'_>,
     scenario: &Scenario,
     proxies: &[Proxy],
-    options: &Options,
     context: &Context,
 ) -> Result<ScenarioResult, String> {
     let mut context = context.clone();
     if let Load::Skipped(why) = scenario.load {
         eprintln!("compare: {}: skipped: {why}", scenario.name);
-        return Ok(ScenarioResult::new(context, scenario.clone(), Some(why.to_owned()), Vec::new()));
+        return Ok(ScenarioResult::new(
+            context,
+            scenario.clone(),
+            Some(why.to_owned()),
+            Vec::new(),
+        ));
     }
-    let many = matches!(scenario.load, Load::Idle(_));
-    let origin = Origin::start(bench.scratch, &bench.generator.binary, scenario.body_size, bench.tls, many)
-        .map_err(|e| format!("origin: {e}"))?;
+    let scenario = &capped(scenario, bench.fd_limit, &mut context);
+    let origin = Origin::start(
+        bench.scratch,
+        &bench.generator.binary,
+        scenario.body_size,
+        bench.tweaks(scenario),
+    )
+    .map_err(|e| format!("origin: {e}"))?;
     context.origin = origin.describe();
     debug_assert!(origin.serves(scenario.body_size));
     let mut runs: Vec<Vec<Run>> = vec![Vec::new(); proxies.len()];
     for round in 1..=context.rounds {
-        for (index, proxy) in proxies.iter().enumerate().filter(|(_, p)| p.missing.is_none()) {
+        for (index, proxy) in proxies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.missing.is_none())
+        {
             let run = bench.measure(proxy, scenario, round);
-            eprintln!("compare: {} round {round}/{} {}: {}", scenario.name, context.rounds, proxy.name, one_line(&run));
+            eprintln!(
+                "compare: {} round {round}/{} {}: {}",
+                scenario.name,
+                context.rounds,
+                proxy.name,
+                one_line(&run)
+            );
             runs[index].push(run);
         }
     }
@@ -198,8 +251,34 @@ fn run_scenario(
             None => ProxyResult::measured(proxy.name, runs),
         })
         .collect();
-    let _ = options;
-    Ok(ScenarioResult::new(context, scenario.clone(), None, results))
+    Ok(ScenarioResult::new(
+        context,
+        scenario.clone(),
+        None,
+        results,
+    ))
+}
+
+/// Lowers the idle connection count to what the open-file limit allows
+/// every proxy (haproxy needs 2 x maxconn), and says so in the notes.
+fn capped(scenario: &Scenario, fd_limit: u64, context: &mut Context) -> Scenario {
+    let Load::Idle(wanted) = scenario.load else {
+        return scenario.clone();
+    };
+    let capacity = peers::idle_capacity(fd_limit);
+    if capacity >= wanted {
+        return scenario.clone();
+    }
+    let note = format!(
+        "idle connections lowered from {wanted} to {capacity}: the open-file hard limit is {fd_limit} and cannot be raised here (haproxy needs 2 x maxconn)"
+    );
+    eprintln!("compare: {note}");
+    context.notes.push(note);
+    Scenario {
+        load: Load::Idle(capacity),
+        connections: capacity,
+        ..scenario.clone()
+    }
 }
 
 fn one_line(run: &Run) -> String {
@@ -223,7 +302,9 @@ fn one_line(run: &Run) -> String {
 fn check(result: &ScenarioResult, verdict: &mut Verdict) {
     for proxy in result.proxies.iter().filter(|p| p.status == Status::Failed) {
         let note = proxy.note.as_deref().unwrap_or("failed");
-        verdict.failures.push(format!("{} / {}: {note}", result.scenario.name, proxy.name));
+        verdict
+            .failures
+            .push(format!("{} / {}: {note}", result.scenario.name, proxy.name));
     }
 }
 
@@ -243,8 +324,17 @@ mod tests {
 
     #[test]
     fn failed_runs_line() {
-        assert!(one_line(&Run { error: Some("boom".into()), ..Run::default() }).contains("FAILED: boom"));
-        let ok = Run { rps: 10.0, cpu_us_per_req: Some(1.5), proxy_busy: Some(0.9), ..Run::default() };
+        assert!(one_line(&Run {
+            error: Some("boom".into()),
+            ..Run::default()
+        })
+        .contains("FAILED: boom"));
+        let ok = Run {
+            rps: 10.0,
+            cpu_us_per_req: Some(1.5),
+            proxy_busy: Some(0.9),
+            ..Run::default()
+        };
         assert!(one_line(&ok).contains("1.50 µs/req"));
     }
 }

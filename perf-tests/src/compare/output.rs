@@ -53,7 +53,10 @@ pub struct Summary {
 
 impl Summary {
     fn of(runs: &[Run]) -> Self {
-        let good: Vec<&Run> = runs.iter().filter(|r| r.error.is_none() && r.requests > 0).collect();
+        let good: Vec<&Run> = runs
+            .iter()
+            .filter(|r| r.error.is_none() && r.requests > 0)
+            .collect();
         let spread = |f: &dyn Fn(&Run) -> Option<f64>| Spread::of(good.iter().filter_map(|r| f(r)));
         Self {
             rps: spread(&|r| Some(r.rps)),
@@ -97,7 +100,10 @@ impl Ratios {
             p50_us: ratio(value.p50_us.as_ref(), nginx.p50_us.as_ref()),
             p99_us: ratio(value.p99_us.as_ref(), nginx.p99_us.as_ref()),
             peak_rss_mib: ratio(value.peak_rss_mib.as_ref(), nginx.peak_rss_mib.as_ref()),
-            rss_per_conn_bytes: ratio(value.rss_per_conn_bytes.as_ref(), nginx.rss_per_conn_bytes.as_ref()),
+            rss_per_conn_bytes: ratio(
+                value.rss_per_conn_bytes.as_ref(),
+                nginx.rss_per_conn_bytes.as_ref(),
+            ),
         }
     }
 }
@@ -132,15 +138,36 @@ impl ProxyResult {
         let failed = runs.iter().find(|r| !r.answered_correctly());
         let note = failed.map(|r| match &r.error {
             Some(e) => format!("round {}: {e}", r.round),
-            None => format!("round {}: {} requests, {} errors, {} non-2xx", r.round, r.requests, r.errors, r.non_2xx),
+            None => {
+                let load = r.load.as_ref();
+                let codes = load
+                    .map(|l| format!("{:?}", l.non_2xx_codes))
+                    .unwrap_or_default();
+                let errors = load.map(|l| format!("{:?}", l.errors)).unwrap_or_default();
+                format!(
+                    "round {}: {} requests, {} errors {errors}, {} non-2xx {codes}",
+                    r.round, r.requests, r.errors, r.non_2xx
+                )
+            }
         });
-        let status = if note.is_some() { Status::Failed } else { Status::Ok };
+        let status = if note.is_some() {
+            Status::Failed
+        } else {
+            Status::Ok
+        };
         Self::new(name, status, note, runs)
     }
 
     fn new(name: &str, status: Status, note: Option<String>, runs: Vec<Run>) -> Self {
         let summary = Summary::of(&runs);
-        Self { name: name.to_owned(), status, note, runs, summary, ratio_vs_nginx: Ratios::default() }
+        Self {
+            name: name.to_owned(),
+            status,
+            note,
+            runs,
+            summary,
+            ratio_vs_nginx: Ratios::default(),
+        }
     }
 }
 
@@ -171,6 +198,8 @@ pub struct Context {
     pub duration_s: f64,
     /// `--quick` smoke run.
     pub quick: bool,
+    /// Anything that changed the protocol for this batch.
+    pub notes: Vec<String>,
 }
 
 /// One scenario's batch.
@@ -191,14 +220,27 @@ pub struct ScenarioResult {
 
 impl ScenarioResult {
     /// Assembles the batch and fills in the ratios against nginx.
-    pub fn new(context: Context, scenario: Scenario, skipped: Option<String>, mut proxies: Vec<ProxyResult>) -> Self {
-        let nginx = proxies.iter().find(|p| p.name == "nginx").map(|p| p.summary.clone());
+    pub fn new(
+        context: Context,
+        scenario: Scenario,
+        skipped: Option<String>,
+        mut proxies: Vec<ProxyResult>,
+    ) -> Self {
+        let nginx = proxies
+            .iter()
+            .find(|p| p.name == "nginx")
+            .map(|p| p.summary.clone());
         if let Some(nginx) = nginx {
             for proxy in &mut proxies {
                 proxy.ratio_vs_nginx = Ratios::against(&proxy.summary, &nginx);
             }
         }
-        Self { context, scenario, skipped, proxies }
+        Self {
+            context,
+            scenario,
+            skipped,
+            proxies,
+        }
     }
 
     /// Writes `<stem>.json`, `<stem>.md` and `<stem>.svg` in `dir`; returns
@@ -212,12 +254,19 @@ impl ScenarioResult {
         std::fs::write(&json, text).map_err(|e| format!("write {}: {e}", json.display()))?;
         let mut written = vec![json];
         let series = self.latency_series();
-        let plotted = !series.is_empty() && self.skipped.is_none();
+        let plotted = !series.is_empty() && !matches!(self.scenario.load, Load::Idle(_));
         if plotted {
-            plot::draw(&svg, &format!("{}: latency by percentile", self.scenario.name), &series)?;
+            plot::draw(
+                &svg,
+                &format!("{}: latency by percentile", self.scenario.name),
+                &series,
+            )?;
         }
-        std::fs::write(&md, self.markdown(plotted.then(|| svg.file_name()).flatten()))
-            .map_err(|e| format!("write {}: {e}", md.display()))?;
+        std::fs::write(
+            &md,
+            self.markdown(plotted.then(|| svg.file_name()).flatten()),
+        )
+        .map_err(|e| format!("write {}: {e}", md.display()))?;
         written.push(md);
         if plotted {
             written.push(svg);
@@ -240,11 +289,15 @@ impl ScenarioResult {
                 let first = spectra.first()?;
                 let points = (0..first.len())
                     .map(|i| {
-                        let median = Spread::of(spectra.iter().filter_map(|s| s.get(i).map(|p| p.1)));
+                        let median =
+                            Spread::of(spectra.iter().filter_map(|s| s.get(i).map(|p| p.1)));
                         (first[i].0, median.map_or(0.0, |m| m.median))
                     })
                     .collect();
-                Some(Series { label: proxy.name.clone(), points })
+                Some(Series {
+                    label: proxy.name.clone(),
+                    points,
+                })
             })
             .collect()
     }
@@ -252,15 +305,45 @@ impl ScenarioResult {
     /// The Markdown report.
     pub fn markdown(&self, svg: Option<&std::ffi::OsStr>) -> String {
         let c = &self.context;
-        let mut out = format!("# {}: coregate vs nginx vs haproxy\n\n{}\n\n", self.scenario.name, self.scenario.description);
-        let _ = writeln!(out, "- date: {} {} UTC, commit `{}`", c.date, c.time_utc, c.commit);
+        let mut out = format!(
+            "# {}: coregate vs nginx vs haproxy\n\n{}\n\n",
+            self.scenario.name, self.scenario.description
+        );
+        let _ = writeln!(
+            out,
+            "- date: {} {} UTC, commit `{}`",
+            c.date, c.time_utc, c.commit
+        );
         let m = &c.machine;
-        let _ = writeln!(out, "- machine: {} CPUs ({}), kernel {}, {} GiB; load average at start: {}", m.nproc, m.cpu_model, m.kernel, m.memory_gib, m.loadavg_at_start);
+        let _ = writeln!(
+            out,
+            "- machine: {} CPUs ({}), kernel {}, {} GiB; load average at start: {}",
+            m.nproc, m.cpu_model, m.kernel, m.memory_gib, m.loadavg_at_start
+        );
         let _ = writeln!(out, "- command: `{}`", c.command);
         let peers: Vec<String> = c.peers.iter().map(|(_, v)| v.clone()).collect();
-        let _ = writeln!(out, "- peers: {}", if peers.is_empty() { "none installed".into() } else { peers.join("; ") });
-        let _ = writeln!(out, "- layout: {}; origin: {}", c.layout, c.origin);
+        let _ = writeln!(
+            out,
+            "- peers: {}",
+            if peers.is_empty() {
+                "none installed".into()
+            } else {
+                peers.join("; ")
+            }
+        );
+        let origin = if c.origin.is_empty() {
+            "not started"
+        } else {
+            &c.origin
+        };
+        let _ = writeln!(out, "- layout: {}; origin: {origin}", c.layout);
         let _ = writeln!(out, "- runs: {} round(s) per proxy, interleaved, each {:.1} s warm-up + {:.1} s measured{}\n", c.rounds, c.warmup_s, c.duration_s, if c.quick { " (quick smoke run: no timing conclusions)" } else { "" });
+        for note in &c.notes {
+            let _ = writeln!(out, "- **note:** {note}");
+        }
+        if !c.notes.is_empty() {
+            out.push('\n');
+        }
         if let Some(why) = &self.skipped {
             let _ = writeln!(out, "**Skipped:** {why}");
             return out;
@@ -272,7 +355,13 @@ impl ScenarioResult {
         }
         out.push_str("\nValues are median (min–max) over the rounds; ×nginx is the ratio of medians against nginx in this batch. Differences under about 5% are a tie (shared/BENCH.md). CPU µs/req is the proxy's utime+stime (all processes and threads) per completed request; busy is its CPU time ÷ wall time.\n");
         for proxy in self.proxies.iter().filter(|p| p.note.is_some()) {
-            let _ = writeln!(out, "\n- **{}** ({:?}): {}", proxy.name, proxy.status, proxy.note.as_deref().unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "\n- **{}** ({:?}): {}",
+                proxy.name,
+                proxy.status,
+                proxy.note.as_deref().unwrap_or_default()
+            );
         }
         if let Some(svg) = svg {
             let _ = writeln!(out, "\n![latency by percentile]({})", svg.to_string_lossy());
@@ -307,7 +396,11 @@ impl ScenarioResult {
         out.push_str("| proxy | status | RSS per idle connection (bytes) | ×nginx | peak RSS MiB | connections held |\n");
         out.push_str("|---|---|---|---|---|---|\n");
         for p in &self.proxies {
-            let held = Spread::of(p.runs.iter().filter_map(|r| r.held_connections.map(|h| h as f64)));
+            let held = Spread::of(
+                p.runs
+                    .iter()
+                    .filter_map(|r| r.held_connections.map(|h| h as f64)),
+            );
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
@@ -345,9 +438,34 @@ mod tests {
     use bench::report::{Latency, Report};
 
     fn run(round: usize, rps: f64, cpu: f64) -> Run {
-        let spectrum = (0..=50).map(|i| (100.0 * (1.0 - 10f64.powf(-f64::from(i) / 10.0)), rps / 1e3 + f64::from(i))).collect();
-        let load = Report { requests: 1000, rps, latency: Latency { p50_us: 500.0, spectrum, ..Latency::default() }, ..Report::default() };
-        Run { round, requests: 1000, rps, p50_us: 500.0, cpu_us_per_req: Some(cpu), peak_rss_kib: 4096, load: Some(load), ..Run::default() }
+        let spectrum = (0..=50)
+            .map(|i| {
+                (
+                    100.0 * (1.0 - 10f64.powf(-f64::from(i) / 10.0)),
+                    rps / 1e3 + f64::from(i),
+                )
+            })
+            .collect();
+        let load = Report {
+            requests: 1000,
+            rps,
+            latency: Latency {
+                p50_us: 500.0,
+                spectrum,
+                ..Latency::default()
+            },
+            ..Report::default()
+        };
+        Run {
+            round,
+            requests: 1000,
+            rps,
+            p50_us: 500.0,
+            cpu_us_per_req: Some(cpu),
+            peak_rss_kib: 4096,
+            load: Some(load),
+            ..Run::default()
+        }
     }
 
     fn context() -> Context {
@@ -364,15 +482,27 @@ mod tests {
             warmup_s: 1.0,
             duration_s: 2.0,
             quick: false,
+            notes: vec!["a note".into()],
         }
     }
 
     #[test]
     fn ratios_and_files() {
-        let nginx = ProxyResult::measured("nginx", vec![run(1, 80e3, 12.0), run(2, 82e3, 11.0), run(3, 78e3, 13.0)]);
-        let haproxy = ProxyResult::measured("haproxy", vec![run(1, 70e3, 15.0), run(2, 72e3, 14.0), run(3, 75e3, 13.5)]);
+        let nginx = ProxyResult::measured(
+            "nginx",
+            vec![run(1, 80e3, 12.0), run(2, 82e3, 11.0), run(3, 78e3, 13.0)],
+        );
+        let haproxy = ProxyResult::measured(
+            "haproxy",
+            vec![run(1, 70e3, 15.0), run(2, 72e3, 14.0), run(3, 75e3, 13.5)],
+        );
         let coregate = ProxyResult::missing("coregate", "not built");
-        let result = ScenarioResult::new(context(), scenarios::all()[0].clone(), None, vec![coregate, nginx, haproxy]);
+        let result = ScenarioResult::new(
+            context(),
+            scenarios::all()[0].clone(),
+            None,
+            vec![coregate, nginx, haproxy],
+        );
         let haproxy = &result.proxies[2];
         assert_eq!(haproxy.summary.cpu_us_per_req.unwrap().median, 14.0);
         assert!((haproxy.ratio_vs_nginx.cpu_us_per_req.unwrap() - 14.0 / 12.0).abs() < 1e-9);
@@ -381,9 +511,13 @@ mod tests {
         let written = result.write(&dir, "2026-11-26-headline").unwrap();
         assert_eq!(written.len(), 3);
         let md = std::fs::read_to_string(&written[1]).unwrap();
-        assert!(md.contains("| nginx | ok | 80000 (78000–82000) | 12.00 (11.00–13.00) | 1.00 |"), "{md}");
+        assert!(
+            md.contains("| nginx | ok | 80000 (78000–82000) | 12.00 (11.00–13.00) | 1.00 |"),
+            "{md}"
+        );
         assert!(md.contains("| coregate | missing |"));
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&written[0]).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&written[0]).unwrap()).unwrap();
         assert_eq!(json["commit"], "abc");
         assert_eq!(json["scenario"]["name"], "headline");
         assert_eq!(json["proxies"][1]["summary"]["rps"]["median"], 80000.0);
@@ -401,7 +535,12 @@ mod tests {
 
     #[test]
     fn skipped_scenario_has_no_table() {
-        let result = ScenarioResult::new(context(), scenarios::all()[5].clone(), Some("no TLS yet".into()), vec![]);
+        let result = ScenarioResult::new(
+            context(),
+            scenarios::all()[5].clone(),
+            Some("no TLS yet".into()),
+            vec![],
+        );
         let md = result.markdown(None);
         assert!(md.contains("**Skipped:** no TLS yet") && !md.contains("| proxy |"));
     }

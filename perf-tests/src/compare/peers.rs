@@ -43,17 +43,57 @@ pub struct Proxy {
 /// Settings that differ per scenario.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tweaks {
-    /// Raise connection and file limits for many idle connections.
-    pub many_connections: bool,
+    /// Raise connection limits for this many idle client connections.
+    pub many_connections: Option<usize>,
+    /// The open-file limit the proxies inherit.
+    pub fd_limit: u64,
     /// TLS certificate available (otherwise TLS listeners are removed).
     pub tls: bool,
 }
 
-/// Replacements for `many_connections` in the nginx configs.
-const NGINX_MANY: [(&str, &str); 2] =
-    [("worker_connections 8000", "worker_connections 32768"), ("worker_rlimit_nofile 16384", "worker_rlimit_nofile 65536")];
-/// Replacements for `many_connections` in haproxy.cfg (it needs fds >= 2 x maxconn).
-const HAPROXY_MANY: [(&str, &str); 1] = [("maxconn 8000", "maxconn 12000")];
+/// Connections a proxy may need beyond the held ones (warm-up, upstream).
+pub const CONNECTION_HEADROOM: usize = 64;
+
+// === impl Tweaks ===
+
+impl Tweaks {
+    /// Config replacements for nginx: room for every client connection and
+    /// one upstream connection each, within the open-file limit.
+    fn nginx(&self) -> Vec<(String, String)> {
+        let Some(n) = self.many_connections else {
+            return Vec::new();
+        };
+        vec![
+            (
+                "worker_connections 8000".into(),
+                format!("worker_connections {}", 2 * (n + CONNECTION_HEADROOM)),
+            ),
+            (
+                "worker_rlimit_nofile 16384".into(),
+                format!("worker_rlimit_nofile {}", self.fd_limit),
+            ),
+        ]
+    }
+
+    /// Config replacements for haproxy, which refuses to start unless the
+    /// open-file limit is at least 2 x maxconn (+ a few).
+    fn haproxy(&self) -> Vec<(String, String)> {
+        let Some(n) = self.many_connections else {
+            return Vec::new();
+        };
+        vec![(
+            "maxconn 8000".into(),
+            format!("maxconn {}", n + CONNECTION_HEADROOM),
+        )]
+    }
+}
+
+/// Most idle connections every proxy can hold under `fd_limit`: haproxy
+/// needs 2 x maxconn + about 20 descriptors.
+pub fn idle_capacity(fd_limit: u64) -> usize {
+    let maxconn = fd_limit.saturating_sub(32) / 2;
+    (maxconn as usize).saturating_sub(CONNECTION_HEADROOM)
+}
 
 // === impl Proxy ===
 
@@ -63,9 +103,27 @@ impl Proxy {
         let coregate = setup::release_dir().join("coregate");
         let coregate = coregate.is_file().then_some(coregate);
         let entries = [
-            (Kind::Coregate, "coregate", "127.0.0.1:8085", coregate, "coregate is not built (cargo build --release -p engine)"),
-            (Kind::Nginx, "nginx", "127.0.0.1:8082", which("nginx"), "nginx is not installed: apt-get install -y nginx-light, or rerun with --install"),
-            (Kind::Haproxy, "haproxy", "127.0.0.1:8083", which("haproxy"), "haproxy is not installed: apt-get install -y haproxy, or rerun with --install"),
+            (
+                Kind::Coregate,
+                "coregate",
+                "127.0.0.1:8085",
+                coregate,
+                "coregate is not built (cargo build --release -p engine)",
+            ),
+            (
+                Kind::Nginx,
+                "nginx",
+                "127.0.0.1:8082",
+                which("nginx"),
+                "nginx is not installed: apt-get install -y nginx-light, or rerun with --install",
+            ),
+            (
+                Kind::Haproxy,
+                "haproxy",
+                "127.0.0.1:8083",
+                which("haproxy"),
+                "haproxy is not installed: apt-get install -y haproxy, or rerun with --install",
+            ),
         ];
         entries
             .into_iter()
@@ -75,35 +133,67 @@ impl Proxy {
                 } else {
                     binary.is_none().then(|| why.to_owned())
                 };
-                let addr = addr.parse().unwrap_or_else(|_| unreachable!("constant address"));
-                Self { kind, name, addr, binary, missing }
+                let addr = addr
+                    .parse()
+                    .unwrap_or_else(|_| unreachable!("constant address"));
+                Self {
+                    kind,
+                    name,
+                    addr,
+                    binary,
+                    missing,
+                }
             })
             .collect()
     }
 
     /// Starts it pinned to [`PROXY_CPU`], in the foreground.
     pub fn start(&self, scratch: &Scratch, tweaks: Tweaks) -> Result<Pinned, String> {
-        let binary = self.binary.as_ref().ok_or_else(|| format!("{} is missing", self.name))?;
-        let args = self.args(scratch, tweaks).map_err(|e| format!("cannot write the {} config: {e}", self.name))?;
+        let binary = self
+            .binary
+            .as_ref()
+            .ok_or_else(|| format!("{} is missing", self.name))?;
+        let args = self
+            .args(scratch, tweaks)
+            .map_err(|e| format!("cannot write the {} config: {e}", self.name))?;
         let log = scratch.path(&format!("logs/{}.log", self.name));
-        Pinned::spawn(self.name, PROXY_CPU, binary, &args, &log).map_err(|e| format!("cannot start {}: {e}", self.name))
+        Pinned::spawn(self.name, PROXY_CPU, binary, &args, &log)
+            .map_err(|e| format!("cannot start {}: {e}", self.name))
     }
 
     fn args(&self, scratch: &Scratch, tweaks: Tweaks) -> std::io::Result<Vec<String>> {
-        let (many, tls) = (tweaks.many_connections, tweaks.tls);
         Ok(match self.kind {
             Kind::Coregate => {
-                let flags = ["--listen", "127.0.0.1:8085", "--upstream", ORIGIN_ADDR, "--shards", "1", "--cpus", "1", "--admin", "off"];
+                let flags = [
+                    "--listen",
+                    "127.0.0.1:8085",
+                    "--upstream",
+                    ORIGIN_ADDR,
+                    "--shards",
+                    "1",
+                    "--cpus",
+                    "1",
+                    "--admin",
+                    "off",
+                ];
                 flags.map(str::to_owned).to_vec()
             }
             Kind::Nginx => {
-                let tweaks: &[(&str, &str)] = if many { &NGINX_MANY } else { &[] };
-                let conf = scratch.render("nginx-proxy.conf", setup::NGINX_PROXY_CONF, tls, tweaks)?;
+                let conf = scratch.render(
+                    "nginx-proxy.conf",
+                    setup::NGINX_PROXY_CONF,
+                    tweaks.tls,
+                    &tweaks.nginx(),
+                )?;
                 nginx_args(&conf, scratch, "nginx-proxy")
             }
             Kind::Haproxy => {
-                let tweaks: &[(&str, &str)] = if many { &HAPROXY_MANY } else { &[] };
-                let conf = scratch.render("haproxy.cfg", setup::HAPROXY_CFG, tls, tweaks)?;
+                let conf = scratch.render(
+                    "haproxy.cfg",
+                    setup::HAPROXY_CFG,
+                    tweaks.tls,
+                    &tweaks.haproxy(),
+                )?;
                 vec!["-db".into(), "-f".into(), conf.display().to_string()]
             }
         })
@@ -111,7 +201,8 @@ impl Proxy {
 
     /// The proxy's log, for error messages.
     pub fn log_tail(&self, scratch: &Scratch) -> String {
-        let text = std::fs::read_to_string(scratch.path(&format!("logs/{}.log", self.name))).unwrap_or_default();
+        let text = std::fs::read_to_string(scratch.path(&format!("logs/{}.log", self.name)))
+            .unwrap_or_default();
         let lines: Vec<&str> = text.lines().rev().take(5).collect();
         lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
     }
@@ -144,23 +235,49 @@ pub enum Origin {
 impl Origin {
     /// Starts nginx with origin.conf, or the built-in origin serving
     /// `body_size` bytes when nginx is not installed.
-    pub fn start(scratch: &Scratch, bench: &std::path::Path, body_size: usize, tls: bool, many: bool) -> Result<Self, String> {
-        let addr: SocketAddr = ORIGIN_ADDR.parse().unwrap_or_else(|_| unreachable!("constant address"));
+    pub fn start(
+        scratch: &Scratch,
+        bench: &std::path::Path,
+        body_size: usize,
+        tweaks: Tweaks,
+    ) -> Result<Self, String> {
+        let addr: SocketAddr = ORIGIN_ADDR
+            .parse()
+            .unwrap_or_else(|_| unreachable!("constant address"));
         let log = scratch.path("logs/origin.log");
         let mut origin = match which("nginx") {
             Some(nginx) => {
-                let tweaks: &[(&str, &str)] = if many { &NGINX_MANY } else { &[] };
-                let conf = scratch.render("origin.conf", setup::ORIGIN_CONF, tls, tweaks).map_err(|e| e.to_string())?;
+                let conf = scratch
+                    .render(
+                        "origin.conf",
+                        setup::ORIGIN_CONF,
+                        tweaks.tls,
+                        &tweaks.nginx(),
+                    )
+                    .map_err(|e| e.to_string())?;
                 let args = nginx_args(&conf, scratch, "origin");
-                Self::Nginx(Pinned::spawn("origin (nginx)", LOAD_CPU, &nginx, &args, &log).map_err(|e| e.to_string())?)
+                Self::Nginx(
+                    Pinned::spawn("origin (nginx)", LOAD_CPU, &nginx, &args, &log)
+                        .map_err(|e| e.to_string())?,
+                )
             }
             None => {
-                let args = ["origin", "--listen", ORIGIN_ADDR, "--body-size", &body_size.to_string()].map(str::to_owned);
-                let pinned = Pinned::spawn("origin (coregate-bench)", LOAD_CPU, bench, &args, &log).map_err(|e| e.to_string())?;
+                let args = [
+                    "origin",
+                    "--listen",
+                    ORIGIN_ADDR,
+                    "--body-size",
+                    &body_size.to_string(),
+                ]
+                .map(str::to_owned);
+                let pinned = Pinned::spawn("origin (coregate-bench)", LOAD_CPU, bench, &args, &log)
+                    .map_err(|e| e.to_string())?;
                 Self::Builtin(pinned, body_size)
             }
         };
-        origin.process().wait_ready(addr, std::time::Duration::from_secs(10))?;
+        origin
+            .process()
+            .wait_ready(addr, std::time::Duration::from_secs(10))?;
         Ok(origin)
     }
 
@@ -175,8 +292,12 @@ impl Origin {
     /// What it is, for the report.
     pub fn describe(&self) -> String {
         match self {
-            Self::Nginx(_) => format!("nginx 1 worker (perf-tests/configs/origin.conf) on CPU {LOAD_CPU}"),
-            Self::Builtin(_, size) => format!("coregate-bench origin ({size}-byte body; nginx missing) on CPU {LOAD_CPU}"),
+            Self::Nginx(_) => {
+                format!("nginx 1 worker (perf-tests/configs/origin.conf) on CPU {LOAD_CPU}")
+            }
+            Self::Builtin(_, size) => {
+                format!("coregate-bench origin ({size}-byte body; nginx missing) on CPU {LOAD_CPU}")
+            }
         }
     }
 
@@ -191,5 +312,36 @@ impl Origin {
         match self {
             Self::Nginx(p) | Self::Builtin(p, _) => p.stop(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_capacity_fits_haproxy() {
+        assert_eq!(idle_capacity(65_536), 32_688);
+        let capped = idle_capacity(20_000);
+        assert!(
+            2 * (capped + CONNECTION_HEADROOM) + 20 <= 20_000,
+            "{capped}"
+        );
+        assert_eq!(idle_capacity(10), 0);
+    }
+
+    #[test]
+    fn tweaks_rewrite_limits() {
+        let none = Tweaks::default();
+        assert!(none.nginx().is_empty() && none.haproxy().is_empty());
+        let many = Tweaks {
+            many_connections: Some(10_000),
+            fd_limit: 65_536,
+            tls: false,
+        };
+        assert_eq!(many.haproxy()[0].1, "maxconn 10064");
+        assert_eq!(many.nginx()[1].1, "worker_rlimit_nofile 65536");
+        let text = setup::HAPROXY_CFG.replace(&many.haproxy()[0].0, &many.haproxy()[0].1);
+        assert_eq!(text.matches("maxconn 10064").count(), 3);
     }
 }

@@ -17,7 +17,12 @@ pub struct Series {
 /// Highest percentile drawn (x = 1 / (1 − p) = 1e5).
 const MAX_X: f64 = 1e5;
 /// Line colours, in proxy order.
-const COLOURS: [RGBColor; 4] = [RGBColor(0xd6, 0x27, 0x28), RGBColor(0x1f, 0x77, 0xb4), RGBColor(0x2c, 0xa0, 0x2c), RGBColor(0x94, 0x67, 0xbd)];
+const COLOURS: [RGBColor; 4] = [
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0x94, 0x67, 0xbd),
+];
 
 /// `1 / (1 − p/100)`: 50 → 2, 90 → 10, 99 → 100, …
 fn x_of(percentile: f64) -> f64 {
@@ -33,11 +38,17 @@ fn label_of(x: &f64) -> String {
 
 /// Draws the series into an SVG file.
 pub fn draw(path: &Path, title: &str, series: &[Series]) -> Result<(), String> {
-    let max_y = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(1.0f64, f64::max) * 1.1;
+    let max_y = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max)
+        * 1.1;
     let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
     let fail = |e: &dyn std::fmt::Display| format!("plot {}: {e}", path.display());
     root.fill(&WHITE).map_err(|e| fail(&e))?;
-    let x_range = (1.0..MAX_X).log_scale().with_key_points(vec![1.0, 2.0, 10.0, 100.0, 1e3, 1e4, 1e5]);
+    let x_range = (1.0..MAX_X)
+        .log_scale()
+        .with_key_points(vec![1.0, 2.0, 10.0, 100.0, 1e3, 1e4, 1e5]);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(16)
@@ -59,7 +70,9 @@ pub fn draw(path: &Path, title: &str, series: &[Series]) -> Result<(), String> {
             .draw_series(LineSeries::new(points, colour.stroke_width(2)))
             .map_err(|e| fail(&e))?
             .label(line.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -89,10 +102,23 @@ mod tests {
     #[test]
     fn draws_an_svg() {
         let path = std::env::temp_dir().join(format!("perf-tests-plot-{}.svg", std::process::id()));
-        let points: Vec<(f64, f64)> = (0..=50).map(|i| (100.0 * (1.0 - 10f64.powf(-f64::from(i) / 10.0)), f64::from(i) * 10.0)).collect();
+        let points: Vec<(f64, f64)> = (0..=50)
+            .map(|i| {
+                (
+                    100.0 * (1.0 - 10f64.powf(-f64::from(i) / 10.0)),
+                    f64::from(i) * 10.0,
+                )
+            })
+            .collect();
         let series = [
-            Series { label: "nginx".into(), points: points.clone() },
-            Series { label: "haproxy".into(), points: points.iter().map(|&(p, v)| (p, v * 1.2)).collect() },
+            Series {
+                label: "nginx".into(),
+                points: points.clone(),
+            },
+            Series {
+                label: "haproxy".into(),
+                points: points.iter().map(|&(p, v)| (p, v * 1.2)).collect(),
+            },
         ];
         draw(&path, "test: latency by percentile", &series).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();

@@ -10,7 +10,7 @@ use bench::Report;
 use serde::{Deserialize, Serialize};
 
 use crate::compare::peers::{Proxy, Tweaks, LOAD_CPU};
-use crate::compare::scenarios::{Load, Scenario};
+use crate::compare::scenarios::{Load, Scenario, DEFAULT_CONNECTIONS};
 use crate::compare::setup::Scratch;
 use crate::proc::{wait_port_free, Pinned};
 use crate::procfs::{process_tree, sum_status_kb, CpuSample};
@@ -76,7 +76,11 @@ pub struct Run {
 
 impl Run {
     fn failed(round: usize, error: String) -> Self {
-        Self { round, error: Some(error), ..Self::default() }
+        Self {
+            round,
+            error: Some(error),
+            ..Self::default()
+        }
     }
 
     /// True when the proxy answered every request with a 2xx.
@@ -110,24 +114,42 @@ pub struct Generator {
 impl Generator {
     fn command(&self, args: &[String]) -> Command {
         let mut command = Command::new("taskset");
-        command.arg("-c").arg(LOAD_CPU.to_string()).arg(&self.binary).args(args).stdin(Stdio::null());
+        command
+            .arg("-c")
+            .arg(LOAD_CPU.to_string())
+            .arg(&self.binary)
+            .args(args)
+            .stdin(Stdio::null());
         command
     }
 
     /// Runs to the end and returns the JSON report.
     pub fn run(&self, args: &[String], json: &Path, planned: Duration) -> Result<Report, String> {
-        let child = self.command(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
+        let child = self
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn();
         let child = child.map_err(|e| format!("cannot start coregate-bench: {e}"))?;
         finish(child, json, planned)
     }
 
     /// Starts a `--hold` run and returns once all connections are open.
     pub fn start_hold(&self, args: &[String]) -> Result<Child, String> {
-        let mut child = self.command(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
-        let child_ref = child.as_mut().map_err(|e| format!("cannot start coregate-bench: {e}"))?;
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn();
+        let child_ref = child
+            .as_mut()
+            .map_err(|e| format!("cannot start coregate-bench: {e}"))?;
         let stderr = child_ref.stderr.take().ok_or("no stderr")?;
         let mut lines = BufReader::new(stderr).lines();
-        let seen = lines.by_ref().map_while(Result::ok).any(|line| line.contains(HOLD_MARKER));
+        let seen = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|line| line.contains(HOLD_MARKER));
         let mut child = child.map_err(|e| e.to_string())?;
         if !seen {
             let _ = child.kill();
@@ -157,22 +179,46 @@ fn finish(mut child: Child, json: &Path, planned: Duration) -> Result<Report, St
         let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
     }
     if !status.success() {
-        return Err(format!("coregate-bench failed ({status}): {}", stderr.trim()));
+        return Err(format!(
+            "coregate-bench failed ({status}): {}",
+            stderr.trim()
+        ));
     }
-    let text = std::fs::read_to_string(json).map_err(|e| format!("no report {}: {e}", json.display()))?;
+    let text =
+        std::fs::read_to_string(json).map_err(|e| format!("no report {}: {e}", json.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("bad report {}: {e}", json.display()))
 }
 
 /// The generator's arguments for a scenario against `proxy`.
-pub fn load_args(scenario: &Scenario, proxy: &Proxy, duration: Duration, json: &Path) -> Vec<String> {
+pub fn load_args(
+    scenario: &Scenario,
+    proxy: &Proxy,
+    duration: Duration,
+    json: &Path,
+) -> Vec<String> {
     let url = format!("http://{}{}", proxy.addr, scenario.path);
-    let mut args = vec!["--json".to_owned(), json.display().to_string(), "--timeout".into(), "5s".into()];
+    let mut args = vec![
+        "--json".to_owned(),
+        json.display().to_string(),
+        "--timeout".into(),
+        "5s".into(),
+    ];
     match scenario.load {
         Load::Idle(connections) => {
-            args.extend(["-c".into(), connections.to_string(), "--hold".into(), format!("{}ms", HOLD.as_millis())]);
+            args.extend([
+                "-c".into(),
+                connections.to_string(),
+                "--hold".into(),
+                format!("{}ms", HOLD.as_millis()),
+            ]);
             args[3] = "30s".into(); // opening 10k connections may take a few SYN retries
         }
-        _ => args.extend(["-c".into(), scenario.connections.to_string(), "-d".into(), format!("{}ms", duration.as_millis())]),
+        _ => args.extend([
+            "-c".into(),
+            scenario.connections.to_string(),
+            "-d".into(),
+            format!("{}ms", duration.as_millis()),
+        ]),
     }
     match scenario.load {
         Load::Rate(rate) => args.extend(["--rate".into(), rate.to_string()]),
@@ -194,6 +240,8 @@ pub struct Bench<'a> {
     pub timing: Timing,
     /// TLS material exists.
     pub tls: bool,
+    /// The open-file limit the proxies inherit.
+    pub fd_limit: u64,
 }
 
 // === impl Bench ===
@@ -201,7 +249,7 @@ pub struct Bench<'a> {
 impl Bench<'_> {
     /// Measures `proxy` under `scenario` once.
     pub fn measure(&self, proxy: &Proxy, scenario: &Scenario, round: usize) -> Run {
-        let tweaks = Tweaks { many_connections: matches!(scenario.load, Load::Idle(_)), tls: self.tls };
+        let tweaks = self.tweaks(scenario);
         let mut process = match self.start(proxy, tweaks) {
             Ok(process) => process,
             Err(e) => return Run::failed(round, e),
@@ -215,15 +263,35 @@ impl Bench<'_> {
         wait_port_free(proxy.addr, Duration::from_secs(5));
         let mut run = result.unwrap_or_else(|e| Run::failed(round, e));
         if let (Some(status), None) = (exited, &run.error) {
-            run.error = Some(format!("{} exited during the run ({status}): {}", proxy.name, proxy.log_tail(self.scratch)));
+            run.error = Some(format!(
+                "{} exited during the run ({status}): {}",
+                proxy.name,
+                proxy.log_tail(self.scratch)
+            ));
         }
         run.round = round;
         run
     }
 
+    /// Config changes the scenario needs.
+    pub fn tweaks(&self, scenario: &Scenario) -> Tweaks {
+        let many_connections = match scenario.load {
+            Load::Idle(n) => Some(n),
+            _ => None,
+        };
+        Tweaks {
+            many_connections,
+            fd_limit: self.fd_limit,
+            tls: self.tls,
+        }
+    }
+
     fn start(&self, proxy: &Proxy, tweaks: Tweaks) -> Result<Pinned, String> {
         if !wait_port_free(proxy.addr, Duration::from_secs(2)) {
-            return Err(format!("{} is already taken by another process", proxy.addr));
+            return Err(format!(
+                "{} is already taken by another process",
+                proxy.addr
+            ));
         }
         let mut process = proxy.start(self.scratch, tweaks)?;
         match process.wait_ready(proxy.addr, READY_TIMEOUT) {
@@ -233,14 +301,24 @@ impl Bench<'_> {
     }
 
     fn json(&self, proxy: &Proxy, what: &str) -> PathBuf {
-        self.scratch.path(&format!("load/{}-{what}.json", proxy.name))
+        self.scratch
+            .path(&format!("load/{}-{what}.json", proxy.name))
     }
 
     fn warm_up(&self, proxy: &Proxy, scenario: &Scenario) -> Result<(), String> {
         let json = self.json(proxy, "warmup");
-        let warm = Scenario { load: if matches!(scenario.load, Load::Idle(_)) { Load::Closed } else { scenario.load }, ..scenario.clone() };
+        let warm = match scenario.load {
+            Load::Idle(_) => Scenario {
+                load: Load::Closed,
+                connections: DEFAULT_CONNECTIONS,
+                ..scenario.clone()
+            },
+            _ => scenario.clone(),
+        };
         let args = load_args(&warm, proxy, self.timing.warmup, &json);
-        self.generator.run(&args, &json, self.timing.warmup).map(drop)
+        self.generator
+            .run(&args, &json, self.timing.warmup)
+            .map(drop)
     }
 
     fn load(&self, process: &Pinned, proxy: &Proxy, scenario: &Scenario) -> Result<Run, String> {
@@ -253,7 +331,10 @@ impl Bench<'_> {
         let wall = started.elapsed();
         let tree = process_tree(process.pid());
         let after = CpuSample::of(&tree);
-        let mut run = Run { peak_rss_kib: sum_status_kb(&tree, "VmHWM"), ..Run::default() };
+        let mut run = Run {
+            peak_rss_kib: sum_status_kb(&tree, "VmHWM"),
+            ..Run::default()
+        };
         if report.requests > 0 {
             let requests = report.requests as f64;
             run.cpu_us_per_req = Some(after.micros_since(&before) / requests);
@@ -276,9 +357,13 @@ impl Bench<'_> {
         let rss_held = sum_status_kb(&tree, "VmRSS");
         let peak = sum_status_kb(&tree, "VmHWM");
         let report = finish(child, &json, HOLD)?;
-        let mut run = Run { peak_rss_kib: peak, ..Run::default() };
+        let mut run = Run {
+            peak_rss_kib: peak,
+            ..Run::default()
+        };
         if let Some(held) = report.held_connections.filter(|&n| n > 0) {
-            run.rss_per_conn_bytes = Some(rss_held.saturating_sub(rss_before) as f64 * 1024.0 / held as f64);
+            run.rss_per_conn_bytes =
+                Some(rss_held.saturating_sub(rss_before) as f64 * 1024.0 / held as f64);
         }
         run.take_load(report);
         Ok(run)
@@ -291,7 +376,10 @@ mod tests {
     use crate::compare::scenarios;
 
     fn proxy() -> Proxy {
-        Proxy::all(&[]).into_iter().find(|p| p.name == "nginx").unwrap()
+        Proxy::all(&[])
+            .into_iter()
+            .find(|p| p.name == "nginx")
+            .unwrap()
     }
 
     #[test]
@@ -300,10 +388,13 @@ mod tests {
         let json = Path::new("/tmp/x.json");
         let headline = load_args(&all[0], &proxy(), Duration::from_secs(10), json);
         assert_eq!(headline[headline.len() - 1], "http://127.0.0.1:8082/");
-        assert!(headline.windows(2).any(|w| w[0] == "-d" && w[1] == "10000ms"));
+        assert!(headline
+            .windows(2)
+            .any(|w| w[0] == "-d" && w[1] == "10000ms"));
         let rate = load_args(&all[2], &proxy(), Duration::from_secs(1), json);
         assert!(rate.windows(2).any(|w| w[0] == "--rate" && w[1] == "40000"));
-        assert!(load_args(&all[3], &proxy(), Duration::from_secs(1), json).contains(&"--close".to_owned()));
+        assert!(load_args(&all[3], &proxy(), Duration::from_secs(1), json)
+            .contains(&"--close".to_owned()));
         let idle = load_args(&all[4], &proxy(), Duration::from_secs(1), json);
         assert!(idle.windows(2).any(|w| w[0] == "-c" && w[1] == "10000"));
         assert!(idle.contains(&"--hold".to_owned()) && !idle.contains(&"-d".to_owned()));
@@ -311,7 +402,10 @@ mod tests {
 
     #[test]
     fn correctness_check() {
-        let mut run = Run { requests: 10, ..Run::default() };
+        let mut run = Run {
+            requests: 10,
+            ..Run::default()
+        };
         assert!(run.answered_correctly());
         run.non_2xx = 1;
         assert!(!run.answered_correctly());

@@ -53,8 +53,20 @@ pub fn all() -> Vec<Scenario> {
         load,
     };
     vec![
-        keep_alive("headline", "100-byte body, 64 keep-alive connections, closed loop", "/", 100, Load::Closed),
-        keep_alive("body16k", "16 KiB body (/16k), 64 keep-alive connections, closed loop", "/16k", 16384, Load::Closed),
+        keep_alive(
+            "headline",
+            "100-byte body, 64 keep-alive connections, closed loop",
+            "/",
+            100,
+            Load::Closed,
+        ),
+        keep_alive(
+            "body16k",
+            "16 KiB body (/16k), 64 keep-alive connections, closed loop",
+            "/16k",
+            16384,
+            Load::Closed,
+        ),
         keep_alive(
             "fixed-rate",
             "open loop at 40k req/s, 64 keep-alive connections: latency and CPU at equal load",
@@ -71,7 +83,8 @@ pub fn all() -> Vec<Scenario> {
         ),
         Scenario {
             name: "idle10k",
-            description: "10,000 idle keep-alive connections (one request each): proxy RSS per connection",
+            description:
+                "10,000 idle keep-alive connections (one request each): proxy RSS per connection",
             path: "/",
             body_size: 100,
             connections: IDLE_CONNECTIONS,
@@ -82,7 +95,9 @@ pub fn all() -> Vec<Scenario> {
             "HTTPS termination, keep-alive, c64",
             "/",
             100,
-            Load::Skipped("TLS termination has not landed in coregate (nor TLS in coregate-bench) yet"),
+            Load::Skipped(
+                "TLS termination has not landed in coregate (nor TLS in coregate-bench) yet",
+            ),
         ),
     ]
 }
@@ -96,10 +111,14 @@ pub fn select(names: &[String]) -> Result<Vec<Scenario>, String> {
     names
         .iter()
         .map(|name| {
-            every.iter().find(|s| s.name == name).cloned().ok_or_else(|| {
-                let known: Vec<_> = every.iter().map(|s| s.name).collect();
-                format!("unknown scenario {name:?}; known: {}", known.join(", "))
-            })
+            every
+                .iter()
+                .find(|s| s.name == name)
+                .cloned()
+                .ok_or_else(|| {
+                    let known: Vec<_> = every.iter().map(|s| s.name).collect();
+                    format!("unknown scenario {name:?}; known: {}", known.join(", "))
+                })
         })
         .collect()
 }

@@ -33,10 +33,23 @@ impl Scratch {
     /// Creates `<tmp>/coregate-compare-<pid>` with run/, www/16k.txt and tls/.
     pub fn create() -> std::io::Result<Self> {
         let root = std::env::temp_dir().join(format!("coregate-compare-{}", std::process::id()));
-        for dir in ["run/origin/tmp", "run/nginx-proxy/tmp", "run/haproxy", "www", "tls", "logs", "load"] {
+        for dir in [
+            "run/origin/tmp",
+            "run/nginx-proxy/tmp",
+            "run/haproxy",
+            "www",
+            "tls",
+            "logs",
+            "load",
+        ] {
             std::fs::create_dir_all(root.join(dir))?;
         }
-        let body: Vec<u8> = b"0123456789abcdef".iter().copied().cycle().take(FILE_16K_BYTES).collect();
+        let body: Vec<u8> = b"0123456789abcdef"
+            .iter()
+            .copied()
+            .cycle()
+            .take(FILE_16K_BYTES)
+            .collect();
         std::fs::write(root.join("www/16k.txt"), body)?;
         Ok(Self { root })
     }
@@ -44,7 +57,13 @@ impl Scratch {
     /// Writes `template` with `@RUN@` replaced, under `name`; TLS listeners
     /// are removed when no certificate could be made, and `tweaks` are
     /// applied as (from, to) replacements.
-    pub fn render(&self, name: &str, template: &str, tls: bool, tweaks: &[(&str, &str)]) -> std::io::Result<PathBuf> {
+    pub fn render(
+        &self,
+        name: &str,
+        template: &str,
+        tls: bool,
+        tweaks: &[(String, String)],
+    ) -> std::io::Result<PathBuf> {
         let mut text = template.replace("@RUN@", &self.root.display().to_string());
         if !tls {
             text = strip_tls(&text);
@@ -62,7 +81,15 @@ impl Scratch {
     pub fn make_tls_material(&self) -> bool {
         let tls = self.root.join("tls");
         let made = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+            ])
             .arg("-keyout")
             .arg(tls.join("key.pem"))
             .arg("-out")
@@ -71,7 +98,11 @@ impl Scratch {
             .output()
             .is_ok_and(|out| out.status.success());
         let joined = || -> std::io::Result<()> {
-            let pem = [std::fs::read(tls.join("cert.pem"))?, std::fs::read(tls.join("key.pem"))?].concat();
+            let pem = [
+                std::fs::read(tls.join("cert.pem"))?,
+                std::fs::read(tls.join("key.pem"))?,
+            ]
+            .concat();
             std::fs::write(tls.join("haproxy.pem"), pem)
         };
         made && joined().is_ok()
@@ -106,7 +137,10 @@ pub fn strip_tls(config: &str) -> String {
             }
             continue;
         }
-        if trimmed.starts_with("ssl") || trimmed.contains(" ssl ") || trimmed.starts_with("tune.ssl") {
+        if trimmed.starts_with("ssl")
+            || trimmed.contains(" ssl ")
+            || trimmed.starts_with("tune.ssl")
+        {
             continue;
         }
         out.push_str(line);
@@ -138,19 +172,32 @@ impl Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
-            .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_owned()))
+            .find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_owned())
+            })
             .unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let mem_kb: f64 = meminfo
             .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:")?.split_whitespace().next()?.parse().ok())
+            .find_map(|l| {
+                l.strip_prefix("MemTotal:")?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
             .unwrap_or(0.0);
         Self {
             nproc: std::thread::available_parallelism().map_or(0, usize::from),
             cpu_model,
             kernel: output_of("uname", &["-r"]).unwrap_or_default(),
             memory_gib: (mem_kb / 1024.0 / 1024.0 * 10.0).round() / 10.0,
-            loadavg_at_start: std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_owned(),
+            loadavg_at_start: std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
         }
     }
 }
@@ -164,8 +211,13 @@ pub fn workspace_root() -> PathBuf {
 /// Where cargo puts release binaries: `$CARGO_TARGET_DIR/release` or
 /// `<workspace>/target/release`.
 pub fn release_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
-    let target = if target.is_absolute() { target } else { workspace_root().join(target) };
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let target = if target.is_absolute() {
+        target
+    } else {
+        workspace_root().join(target)
+    };
     target.join("release")
 }
 
@@ -189,30 +241,52 @@ pub fn cargo_build(package: &str) -> Result<(), String> {
 /// `apt-get update && apt-get install -y nginx-light haproxy wrk`.
 pub fn install_peers() -> Result<(), String> {
     eprintln!("compare: apt-get update && apt-get install -y {APT_PACKAGES}");
-    let script = format!("apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y {APT_PACKAGES}");
-    let status = Command::new("sh").args(["-c", &script]).status().map_err(|e| e.to_string())?;
-    status.success().then_some(()).ok_or_else(|| format!("apt-get failed ({status})"))
+    let script = format!(
+        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y {APT_PACKAGES}"
+    );
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .status()
+        .map_err(|e| e.to_string())?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("apt-get failed ({status})"))
 }
 
 /// The git commit of the workspace, with `-dirty` for uncommitted changes.
 pub fn git_commit() -> String {
     let root = workspace_root();
     let root = root.to_string_lossy();
-    let commit = output_of("git", &["-C", &root, "rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = output_of("git", &["-C", &root, "status", "--porcelain", "--untracked-files=no"])
-        .is_some_and(|s| !s.is_empty());
-    if dirty { format!("{commit}-dirty") } else { commit }
+    let commit =
+        output_of("git", &["-C", &root, "rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = output_of(
+        "git",
+        &["-C", &root, "status", "--porcelain", "--untracked-files=no"],
+    )
+    .is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    }
 }
 
 /// `nginx -v` and `haproxy -v` (first line), when installed.
 pub fn peer_versions() -> Vec<(String, String)> {
     let mut versions = Vec::new();
     if let Some(nginx) = which("nginx") {
-        versions.push(("nginx".into(), output_of(&nginx.to_string_lossy(), &["-v"]).unwrap_or_default()));
+        versions.push((
+            "nginx".into(),
+            output_of(&nginx.to_string_lossy(), &["-v"]).unwrap_or_default(),
+        ));
     }
     if let Some(haproxy) = which("haproxy") {
         let text = output_of(&haproxy.to_string_lossy(), &["-v"]).unwrap_or_default();
-        versions.push(("haproxy".into(), text.lines().next().unwrap_or_default().to_owned()));
+        versions.push((
+            "haproxy".into(),
+            text.lines().next().unwrap_or_default().to_owned(),
+        ));
     }
     versions
 }
@@ -232,12 +306,17 @@ pub fn utc(secs: u64) -> (String, String) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     let date = format!("{year:04}-{month:02}-{day:02}");
-    (date, format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60))
+    (
+        date,
+        format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
+    )
 }
 
 /// Now, in UTC.
 pub fn utc_now() -> (String, String) {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     utc(secs)
 }
 
@@ -254,7 +333,12 @@ mod tests {
 
     #[test]
     fn tls_is_stripped() {
-        let code = |text: &str| text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
+        let code = |text: &str| {
+            text.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         let nginx = code(&strip_tls(NGINX_PROXY_CONF));
         assert!(nginx.contains("listen 127.0.0.1:8082"));
         assert!(!nginx.contains("8443") && !nginx.contains("ssl_certificate"));
@@ -267,12 +351,27 @@ mod tests {
     #[test]
     fn scratch_renders_configs() {
         let scratch = Scratch::create().unwrap();
-        let conf = scratch.render("o.conf", ORIGIN_CONF, false, &[("worker_connections 8000", "worker_connections 9")]).unwrap();
+        let conf = scratch
+            .render(
+                "o.conf",
+                ORIGIN_CONF,
+                false,
+                &[(
+                    "worker_connections 8000".into(),
+                    "worker_connections 9".into(),
+                )],
+            )
+            .unwrap();
         let text = std::fs::read_to_string(conf).unwrap();
         assert!(!text.contains("@RUN@"));
         assert!(text.contains(&scratch.root.display().to_string()));
         assert!(text.contains("worker_connections 9;"));
-        assert_eq!(std::fs::metadata(scratch.path("www/16k.txt")).unwrap().len(), 16384);
+        assert_eq!(
+            std::fs::metadata(scratch.path("www/16k.txt"))
+                .unwrap()
+                .len(),
+            16384
+        );
         let root = scratch.root.clone();
         drop(scratch);
         assert!(!root.exists());
