@@ -35,8 +35,8 @@ fn main() -> ExitCode {
 /// `coregate check --config FILE`: every error, with file, line and field.
 fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     match tuning::parse_file(path) {
-        Ok(_) => {
-            println!("{}: ok", path.display());
+        Ok(t) => {
+            println!("{}: ok ({})", path.display(), t.summary());
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -53,11 +53,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ConfigSource::Quick => "quick mode".to_string(),
         ConfigSource::File(p) => p.display().to_string(),
     };
-    let shards = t.shards;
+    let summary = t.summary();
     let server = Server::start(t)?;
     for addr in server.local_addrs() {
-        println!("coregate: listening on http://{addr} ({shards} shards, {source})");
+        println!("coregate: listening on http://{addr} ({source})");
     }
+    println!("coregate: {summary}");
     let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
     let stop = server.stop_handle();
     thread::Builder::new()

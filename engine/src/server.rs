@@ -178,25 +178,8 @@ fn bind_listeners(t: &Tuning) -> Result<(ShardListeners, Vec<SocketAddr>), Engin
 /// The CPU each shard is pinned to: the `--cpus` list, or else the CPUs this
 /// process may run on, in order. Shards beyond the CPU count float.
 fn placement(t: &Tuning) -> Vec<Option<usize>> {
-    let cpus = t.cpus.clone().unwrap_or_else(allowed_cpus);
+    let cpus = t.cpus.clone().unwrap_or_else(tuning::allowed_cpus);
     (0..t.shards).map(|i| cpus.get(i).copied()).collect()
-}
-
-/// The CPUs this process may run on.
-fn allowed_cpus() -> Vec<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let list = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .unwrap_or("")
-        .trim();
-    list.split(',')
-        .filter(|r| !r.is_empty())
-        .flat_map(|r| match r.split_once('-') {
-            Some((a, b)) => a.parse().unwrap_or(0)..b.parse::<usize>().map_or(0, |b| b + 1),
-            None => r.parse().map_or(0..0, |a: usize| a..a + 1),
-        })
-        .collect()
 }
 
 /// What a shard thread is started with.
