@@ -96,6 +96,15 @@ fn split_points(data: &[u8]) -> impl Iterator<Item = usize> {
     [a, b].into_iter()
 }
 
+/// The next hop has its own limits: re-encoding may add a Host line.
+fn reencoded_limits() -> Limits {
+    Limits {
+        max_headers: crate::MAX_HEADERS_CAPACITY,
+        max_head_bytes: 1 << 20,
+        ..Limits::default()
+    }
+}
+
 /// Fuzz target: request heads. Also checks that a re-encoded head parses to
 /// the same framing (a proxy must never change what the next hop sees).
 pub fn request_head(data: &[u8]) {
@@ -105,7 +114,7 @@ pub fn request_head(data: &[u8]) {
     if let (Ok(Some(_)), Ok(Some(head))) = (outcome, parse_request(&mut buf, &limits)) {
         let mut out = BytesMut::new();
         encode_request(&head, None, &[], &mut out);
-        let again = parse_request(&mut out, &limits).expect("re-encoded head parses");
+        let again = parse_request(&mut out, &reencoded_limits()).expect("re-encoded head parses");
         let again = again.expect("re-encoded head is complete");
         assert_eq!(again.body(), head.body());
         assert_eq!(again.target(), head.target());
@@ -123,7 +132,8 @@ pub fn response_head(data: &[u8]) {
         {
             let mut out = BytesMut::new();
             encode_response(&head, &[], &mut out);
-            let again = parse_response(&mut out, &limits, method).expect("re-encoded head parses");
+            let again = parse_response(&mut out, &reencoded_limits(), method)
+                .expect("re-encoded head parses");
             assert_eq!(again.expect("complete").body(), head.body());
         }
     }
