@@ -80,3 +80,54 @@ pub const MAX_IO_BUFFERS: u16 = 32768;
 pub const MIN_IO_BUFFER_SIZE: u32 = 4096;
 /// Largest accepted `--io-buffer-size`.
 pub const MAX_IO_BUFFER_SIZE: u32 = 16 * 1024 * 1024;
+
+/// `upstreams.*.health_check.interval`: time between two checks of one backend.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// `upstreams.*.health_check.timeout`: time allowed for one check.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+/// `upstreams.*.health_check.expected_statuses`: `["200-399"]`.
+pub const DEFAULT_HEALTH_STATUSES: (u16, u16) = (200, 399);
+/// `upstreams.*.health_check.rise`: passes that mark a backend healthy.
+pub const DEFAULT_HEALTH_RISE: u32 = 2;
+/// `upstreams.*.health_check.fall`: failures that mark a backend unhealthy.
+pub const DEFAULT_HEALTH_FALL: u32 = 3;
+/// Shortest accepted `health_check.interval`.
+pub const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// `upstreams.*.outlier.consecutive_failures`: 0 turns ejection off.
+pub const DEFAULT_OUTLIER_CONSECUTIVE_FAILURES: u32 = 5;
+/// `upstreams.*.outlier.base_ejection`: the first ejection's length.
+pub const DEFAULT_OUTLIER_BASE_EJECTION: Duration = Duration::from_secs(10);
+/// `upstreams.*.outlier.max_ejection`: the longest ejection.
+pub const DEFAULT_OUTLIER_MAX_EJECTION: Duration = Duration::from_secs(300);
+/// `upstreams.*.outlier.on_5xx`: whether 5xx responses count as failures.
+pub const DEFAULT_OUTLIER_ON_5XX: bool = true;
+
+/// `routes[].priority`.
+pub const DEFAULT_ROUTE_PRIORITY: i32 = 0;
+/// `routes[].retries.attempts`: retries after the first try.
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 1;
+/// Largest accepted `retries.attempts`.
+pub const MAX_RETRY_ATTEMPTS: u32 = 5;
+/// `routes[].retries.budget_percent`: retries as a share of requests.
+pub const DEFAULT_RETRY_BUDGET_PERCENT: u32 = 20;
+/// `routes[].retries.min_per_second`: retries always allowed per second.
+pub const DEFAULT_RETRY_MIN_PER_SECOND: u32 = 10;
+
+/// `--metrics-max-routes` / `metrics.max_routes`.
+pub const DEFAULT_METRICS_MAX_ROUTES: usize = 100;
+/// `--metrics-max-backends` / `metrics.max_backends`.
+pub const DEFAULT_METRICS_MAX_BACKENDS: usize = 100;
+/// Largest accepted `metrics.max_routes` and `metrics.max_backends`.
+pub const MAX_METRICS_LABELS: usize = 100_000;
+
+/// `--access-log-sample` / `access_log.sample`: log every request.
+pub const DEFAULT_ACCESS_LOG_SAMPLE: f64 = 1.0;
+/// `--access-log-queue` / `access_log.queue`: lines buffered per shard.
+pub const DEFAULT_ACCESS_LOG_QUEUE: usize = 8192;
+/// Largest accepted `access_log.queue`.
+pub const MAX_ACCESS_LOG_QUEUE: usize = 1 << 20;
+/// `--access-log-max-query` / `access_log.max_query_bytes`.
+pub const DEFAULT_ACCESS_LOG_MAX_QUERY: usize = 256;
+/// Largest accepted `access_log.max_query_bytes`.
+pub const MAX_ACCESS_LOG_MAX_QUERY: usize = 65536;

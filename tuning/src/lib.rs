@@ -42,21 +42,27 @@ mod error;
 mod file;
 mod host;
 mod locate;
+mod observe;
+mod route;
 mod routes;
 mod tuning;
 mod units;
 mod unknown;
+mod upstream;
 mod validate;
 
 pub use crate::cli::{Admin, Cli, Command, CpuList};
 pub use crate::error::{ConfigError, Location, TuningError};
-pub use crate::tuning::{
-    BackendAddr, ConfigSource, HostMatch, Io, Limits, Pool, Route, RouteAction, Timeouts, Tuning,
-    UpstreamGroup,
+pub use crate::observe::{AccessLog, LogDest, MetricsConfig, ReloadConfig};
+pub use crate::route::{
+    HashKey, HeaderMatch, HeaderOps, HostMatch, PathMatch, Retries, RetryOn, Rewrite, Route,
+    RouteAction, RouteTimeouts,
 };
+pub use crate::tuning::{ConfigSource, Io, Limits, Pool, Timeouts, Tuning};
 pub use crate::units::{
     format_duration, parse_body_limit, parse_cpu_list, parse_duration, parse_size,
 };
+pub use crate::upstream::{Algorithm, BackendAddr, HealthCheck, Outlier, UpstreamGroup};
 pub use crate::validate::{parse_file, parse_toml};
 
 /// The CPUs this process may run on (its `sched_getaffinity` mask, read from

@@ -9,7 +9,8 @@ use toml::Spanned;
 use crate::checker::{non_negative, Checker};
 use crate::defaults::QUICK_GROUP;
 use crate::file::{BackendFile, FileConfig, RespondFile, RouteFile, UpstreamFile};
-use crate::tuning::{BackendAddr, HostMatch, Route, RouteAction, UpstreamGroup};
+use crate::route::{HostMatch, PathMatch, Route, RouteAction};
+use crate::upstream::{BackendAddr, UpstreamGroup};
 use crate::validate::parse_addr;
 
 /// Headers the engine writes itself; a fixed response may not set them.
@@ -21,10 +22,7 @@ pub(crate) fn quick(backends: &[SocketAddr]) -> (Vec<UpstreamGroup>, Vec<Route>)
         .iter()
         .map(|&address| BackendAddr { address, weight: 1 })
         .collect();
-    let group = UpstreamGroup {
-        name: QUICK_GROUP.to_owned(),
-        backends,
-    };
+    let group = UpstreamGroup::new(QUICK_GROUP, backends);
     (
         vec![group],
         vec![Route::catch_all(
@@ -84,10 +82,7 @@ fn group(c: &mut Checker<'_>, name: &str, up: &Spanned<UpstreamFile>) -> Upstrea
         }
         backends.push(backend);
     }
-    UpstreamGroup {
-        name: name.to_owned(),
-        backends,
-    }
+    UpstreamGroup::new(name, backends)
 }
 
 fn backend(c: &mut Checker<'_>, field: &str, item: &Spanned<BackendFile>) -> Option<BackendAddr> {
@@ -160,10 +155,10 @@ fn route(
     );
     let action = action(c, &field, raw, groups);
     Route {
-        name,
         host,
+        path: PathMatch::Prefix(path_prefix.clone()),
         path_prefix,
-        action,
+        ..Route::catch_all(&name, action)
     }
 }
 

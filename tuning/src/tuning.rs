@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::defaults::*;
+use crate::observe::{AccessLog, MetricsConfig, ReloadConfig};
+use crate::route::{Route, RouteAction};
+use crate::upstream::{BackendAddr, UpstreamGroup};
 
 /// Everything the engine needs to run, already validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +35,14 @@ pub struct Tuning {
     pub pool: Pool,
     /// Upstream groups; [`RouteAction::Proxy`] indexes into this.
     pub upstreams: Vec<UpstreamGroup>,
-    /// Routes, matched in order; the first match wins.
+    /// Routes: the highest `priority` wins, then the most specific match.
     pub routes: Vec<Route>,
+    /// Caps on metric label values.
+    pub metrics: MetricsConfig,
+    /// The access log.
+    pub access_log: AccessLog,
+    /// Config reload.
+    pub reload: ReloadConfig,
     /// Where the routes and upstreams came from.
     pub source: ConfigSource,
 }
@@ -92,67 +101,6 @@ pub struct Pool {
     pub max_idle: usize,
 }
 
-/// A named set of backends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamGroup {
-    /// Group name, as routes refer to it.
-    pub name: String,
-    /// At least one backend.
-    pub backends: Vec<BackendAddr>,
-}
-
-/// One backend of an [`UpstreamGroup`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BackendAddr {
-    /// Where to connect.
-    pub address: SocketAddr,
-    /// Relative weight, at least 1.
-    pub weight: u32,
-}
-
-/// One routing rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// Route name (given, or `route-<index>`), unique.
-    pub name: String,
-    /// Host header match (port ignored).
-    pub host: HostMatch,
-    /// Path prefix, starting with `/`.
-    pub path_prefix: String,
-    /// What to do with a matching request.
-    pub action: RouteAction,
-}
-
-/// How a route matches the Host header (the port is ignored).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostMatch {
-    /// Any host, or none.
-    Any,
-    /// This host exactly, lowercased.
-    Exact(String),
-    /// Any host ending with this suffix: `*.example.com` is `.example.com`, lowercased.
-    Suffix(String),
-}
-
-/// What a route does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteAction {
-    /// Forward to a backend of `upstreams[group]`.
-    Proxy {
-        /// Index into [`Tuning::upstreams`].
-        group: usize,
-    },
-    /// Answer with a fixed response.
-    Respond {
-        /// Status code, 100..=599.
-        status: u16,
-        /// Extra headers (Content-Length is added by the engine).
-        headers: Vec<(String, String)>,
-        /// Response body.
-        body: String,
-    },
-}
-
 /// Where routes and upstreams came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
@@ -194,10 +142,7 @@ impl Tuning {
             .collect();
         Tuning {
             listen,
-            upstreams: vec![UpstreamGroup {
-                name: QUICK_GROUP.to_owned(),
-                backends,
-            }],
+            upstreams: vec![UpstreamGroup::new(QUICK_GROUP, backends)],
             routes: vec![Route::catch_all(
                 QUICK_GROUP,
                 RouteAction::Proxy { group: 0 },
@@ -258,66 +203,12 @@ impl Default for Tuning {
             pool: Pool::default(),
             upstreams: Vec::new(),
             routes: vec![Route::catch_all("welcome", RouteAction::welcome())],
+            metrics: MetricsConfig::default(),
+            access_log: AccessLog::default(),
+            reload: ReloadConfig::default(),
             source: ConfigSource::Embedded,
         }
     }
-}
-
-// === impl Route ===
-
-impl Route {
-    /// A route matching every request.
-    pub fn catch_all(name: &str, action: RouteAction) -> Route {
-        Route {
-            name: name.to_owned(),
-            host: HostMatch::Any,
-            path_prefix: "/".to_owned(),
-            action,
-        }
-    }
-}
-
-// === impl RouteAction ===
-
-impl RouteAction {
-    /// The embedded default's response: 200, text/plain, [`WELCOME_BODY`].
-    pub fn welcome() -> RouteAction {
-        RouteAction::Respond {
-            status: 200,
-            headers: vec![(
-                "content-type".to_owned(),
-                "text/plain; charset=utf-8".to_owned(),
-            )],
-            body: WELCOME_BODY.to_owned(),
-        }
-    }
-}
-
-// === impl HostMatch ===
-
-impl HostMatch {
-    /// Whether `host` (a Host header value, port allowed) matches.
-    pub fn matches(&self, host: &str) -> bool {
-        let host = strip_port(host);
-        match self {
-            HostMatch::Any => true,
-            HostMatch::Exact(want) => host.eq_ignore_ascii_case(want),
-            HostMatch::Suffix(suffix) => {
-                host.len() > suffix.len()
-                    && host
-                        .get(host.len() - suffix.len()..)
-                        .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
-            }
-        }
-    }
-}
-
-/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |end| &host[..=end]);
-    }
-    host.rsplit_once(':').map_or(host, |(name, _)| name)
 }
 
 impl Default for Timeouts {
@@ -368,18 +259,7 @@ impl Default for Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_match_ignores_port_and_case() {
-        let exact = HostMatch::Exact("example.com".into());
-        assert!(exact.matches("Example.COM:8080"));
-        assert!(!exact.matches("www.example.com"));
-        let suffix = HostMatch::Suffix(".example.com".into());
-        assert!(suffix.matches("api.example.com:443"));
-        assert!(!suffix.matches("example.com"));
-        assert!(!suffix.matches(".example.com"));
-        assert!(HostMatch::Exact("[::1]".into()).matches("[::1]:80"));
-    }
+    use crate::route::HostMatch;
 
     #[test]
     fn summary_reads_well() {

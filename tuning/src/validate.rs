@@ -114,6 +114,9 @@ pub(crate) fn validate(
         pool,
         upstreams,
         routes,
+        metrics: Default::default(),
+        access_log: Default::default(),
+        reload: Default::default(),
         source,
     };
     c.finish(tuning)
