@@ -1,0 +1,233 @@
+//! Backends and the eligibility masks the engine hands to a pick.
+
+use std::net::SocketAddr;
+
+/// Index of a backend in its group's list ([`BackendSet::backends`](crate::BackendSet::backends)).
+pub type BackendIdx = usize;
+
+/// One upstream server of a group.
+///
+/// Its identity is `addr`: a reload that keeps the address keeps the
+/// backend's state (in-flight count, latency estimate, ejection history).
+/// Weight 0 drains the backend: it stays in the set, so requests already on
+/// it finish and are counted, but no algorithm picks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Backend {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// Relative share of traffic for weight-aware algorithms.
+    pub weight: u32,
+}
+
+// === impl Backend ===
+
+impl Backend {
+    /// A backend with weight 1.
+    pub fn new(addr: SocketAddr) -> Self {
+        Backend { addr, weight: 1 }
+    }
+
+    /// The same backend with another weight.
+    pub fn with_weight(self, weight: u32) -> Self {
+        Backend { weight, ..self }
+    }
+
+    /// Stable bytes of the address (IP octets, then port big-endian), the
+    /// input of the Maglev permutation hashes.
+    pub(crate) fn addr_bytes(&self) -> ([u8; 18], usize) {
+        let mut b = [0u8; 18];
+        let n = match self.addr.ip() {
+            std::net::IpAddr::V4(ip) => {
+                b[..4].copy_from_slice(&ip.octets());
+                4
+            }
+            std::net::IpAddr::V6(ip) => {
+                b[..16].copy_from_slice(&ip.octets());
+                16
+            }
+        };
+        b[n..n + 2].copy_from_slice(&self.addr.port().to_be_bytes());
+        (b, n + 2)
+    }
+}
+
+/// Which backends a pick may choose, built by the engine from health state.
+///
+/// An index past the end is never eligible.
+pub trait Eligibility {
+    /// Whether backend `idx` may be picked.
+    fn is_eligible(&self, idx: BackendIdx) -> bool;
+
+    /// Whether any of `0..len` may be picked. Override when a faster answer
+    /// exists (a bitset checks whole words).
+    fn any_eligible(&self, len: usize) -> bool {
+        (0..len).any(|i| self.is_eligible(i))
+    }
+}
+
+impl Eligibility for [bool] {
+    #[inline]
+    fn is_eligible(&self, idx: BackendIdx) -> bool {
+        self.get(idx).copied().unwrap_or(false)
+    }
+}
+
+impl Eligibility for Vec<bool> {
+    #[inline]
+    fn is_eligible(&self, idx: BackendIdx) -> bool {
+        self.as_slice().is_eligible(idx)
+    }
+}
+
+impl<const N: usize> Eligibility for [bool; N] {
+    #[inline]
+    fn is_eligible(&self, idx: BackendIdx) -> bool {
+        self.as_slice().is_eligible(idx)
+    }
+}
+
+impl<E: Eligibility + ?Sized> Eligibility for &E {
+    #[inline]
+    fn is_eligible(&self, idx: BackendIdx) -> bool {
+        (**self).is_eligible(idx)
+    }
+
+    fn any_eligible(&self, len: usize) -> bool {
+        (**self).any_eligible(len)
+    }
+}
+
+/// Every backend is eligible: what a group falls back to when none is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct All;
+
+impl Eligibility for All {
+    #[inline]
+    fn is_eligible(&self, _idx: BackendIdx) -> bool {
+        true
+    }
+
+    fn any_eligible(&self, len: usize) -> bool {
+        len > 0
+    }
+}
+
+/// A bitset of eligible backends, one bit per backend in `u64` words.
+///
+/// Reuse one per group and refill it with [`Eligible::reset`] and
+/// [`Eligible::set`]; nothing allocates after the first fill.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Eligible {
+    words: Vec<u64>,
+    len: usize,
+}
+
+// === impl Eligible ===
+
+impl Eligible {
+    /// `len` backends, all eligible.
+    pub fn all(len: usize) -> Self {
+        let mut e = Eligible::default();
+        e.reset(len, true);
+        e
+    }
+
+    /// `len` backends, none eligible.
+    pub fn none(len: usize) -> Self {
+        let mut e = Eligible::default();
+        e.reset(len, false);
+        e
+    }
+
+    /// `len` backends, eligible where `f` says so.
+    pub fn from_fn(len: usize, f: impl Fn(BackendIdx) -> bool) -> Self {
+        let mut e = Eligible::none(len);
+        (0..len).filter(|&i| f(i)).for_each(|i| e.set(i, true));
+        e
+    }
+
+    /// Resizes to `len` backends, all set to `value`.
+    pub fn reset(&mut self, len: usize, value: bool) {
+        self.len = len;
+        self.words.clear();
+        self.words
+            .resize(len.div_ceil(64), if value { u64::MAX } else { 0 });
+        if let (true, Some(last), r) = (value, self.words.last_mut(), len % 64) {
+            if r != 0 {
+                *last = (1u64 << r) - 1;
+            }
+        }
+    }
+
+    /// Marks backend `idx`; an index past the end is ignored.
+    pub fn set(&mut self, idx: BackendIdx, eligible: bool) {
+        if idx >= self.len {
+            return;
+        }
+        let (w, bit) = (idx / 64, 1u64 << (idx % 64));
+        if eligible {
+            self.words[w] |= bit;
+        } else {
+            self.words[w] &= !bit;
+        }
+    }
+
+    /// Number of backends covered.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it covers no backends.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of eligible backends.
+    pub fn count(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
+impl Eligibility for Eligible {
+    #[inline]
+    fn is_eligible(&self, idx: BackendIdx) -> bool {
+        self.words
+            .get(idx / 64)
+            .is_some_and(|w| w & (1u64 << (idx % 64)) != 0)
+    }
+
+    fn any_eligible(&self, len: usize) -> bool {
+        let full = len.min(self.len) / 64;
+        if self.words[..full].iter().any(|&w| w != 0) {
+            return true;
+        }
+        (full * 64..len.min(self.len)).any(|i| self.is_eligible(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitset_tracks_bits() {
+        let mut e = Eligible::all(70);
+        assert_eq!(e.count(), 70);
+        assert!(e.is_eligible(69) && !e.is_eligible(70));
+        e.set(3, false);
+        e.set(500, true);
+        assert!(!e.is_eligible(3));
+        assert_eq!(e.count(), 69);
+        let n = Eligible::none(130);
+        assert!(!n.any_eligible(130));
+        let one = Eligible::from_fn(130, |i| i == 129);
+        assert!(one.any_eligible(130) && !one.any_eligible(129));
+    }
+
+    #[test]
+    fn slices_past_the_end_are_ineligible() {
+        let v = [true, false];
+        assert!(v.is_eligible(0) && !v.is_eligible(1) && !v.is_eligible(2));
+        assert!(!v[..].any_eligible(0));
+    }
+}

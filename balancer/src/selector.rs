@@ -1,0 +1,248 @@
+//! `Selector`: one group's per-shard state, dispatching to its algorithm.
+
+use std::time::{Duration, Instant};
+
+use crate::algorithms::{
+    least_conn::LeastConn, maglev::Maglev, p2c::P2c, random::Random, round_robin::RoundRobin,
+    weighted::SmoothWeighted,
+};
+use crate::hash::Rng;
+use crate::select::{Candidates, Ctx, Select};
+use crate::{Algorithm, All, BackendIdx, BackendSet, Eligibility, EwmaConfig, PeakEwma};
+
+/// The outcome of [`Selector::pick`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    /// The backend to use.
+    pub idx: BackendIdx,
+    /// No backend was eligible, so the pick ignored eligibility (the group
+    /// "fails open", as Envoy does under its panic threshold). Count it.
+    pub failed_open: bool,
+}
+
+/// Per-algorithm state.
+#[derive(Debug, Clone)]
+enum State {
+    RoundRobin(RoundRobin),
+    Weighted(SmoothWeighted),
+    LeastConn(LeastConn),
+    P2c(P2c),
+    Random(Random),
+    Maglev(Maglev),
+}
+
+/// Per-shard mutable state of one group: the algorithm's state (cursor,
+/// smooth-weighted scores), in-flight counts, latency estimates and a seeded
+/// generator. Owned by one shard, so every method takes `&mut self` and
+/// nothing is atomic.
+#[derive(Debug, Clone)]
+pub struct Selector {
+    state: State,
+    in_flight: Vec<u32>,
+    ewma: Vec<PeakEwma>,
+    config: EwmaConfig,
+    rng: Rng,
+}
+
+// === impl Selector ===
+
+impl Selector {
+    /// State for `set`; `seed` feeds the generator (give shards different
+    /// seeds) and staggers the round-robin start.
+    pub fn new(set: &BackendSet, seed: u64) -> Selector {
+        Self::with_ewma(set, seed, EwmaConfig::default())
+    }
+
+    /// [`new`](Self::new) with explicit peak-EWMA settings.
+    pub fn with_ewma(set: &BackendSet, seed: u64, config: EwmaConfig) -> Selector {
+        let mut rng = Rng::new(seed);
+        let start = rng.index(set.len());
+        Selector {
+            state: State::new(set, start),
+            in_flight: vec![0; set.len()],
+            ewma: vec![PeakEwma::new(config.default_rtt); set.len()],
+            config,
+            rng,
+        }
+    }
+
+    /// Moves to `new` after a reload: backends that stay (same address) keep
+    /// their in-flight count, latency estimate and algorithm state; those
+    /// that left are dropped; new ones start fresh. A change of algorithm
+    /// starts the algorithm's state afresh but still keeps the load.
+    pub fn rebuild(&mut self, old: &BackendSet, new: &BackendSet) {
+        let carried = new.carried_from(old);
+        let keep = |v: &[u32], o: Option<usize>| o.and_then(|o| v.get(o)).copied().unwrap_or(0);
+        self.in_flight = carried.iter().map(|&o| keep(&self.in_flight, o)).collect();
+        let fresh = PeakEwma::new(self.config.default_rtt);
+        let ewma = |o: Option<usize>| o.and_then(|o| self.ewma.get(o)).copied().unwrap_or(fresh);
+        self.ewma = carried.iter().map(|&o| ewma(o)).collect();
+        if old.algorithm() == new.algorithm() {
+            self.state.carry(&carried, new);
+        } else {
+            self.state = State::new(new, self.rng.index(new.len()));
+        }
+    }
+
+    /// Picks among eligible backends. `hash` is the request's key for
+    /// consistent hashing (Maglev; other algorithms ignore it). With no
+    /// eligible backend the pick fails open: it is made as if all were
+    /// eligible and says so in [`Pick::failed_open`]. `None` only if the
+    /// set is empty, which [`BackendSet::build`] rules out.
+    pub fn pick<E: Eligibility + ?Sized>(
+        &mut self,
+        set: &BackendSet,
+        eligible: &E,
+        hash: Option<u64>,
+        now: Instant,
+    ) -> Option<Pick> {
+        self.resync(set);
+        if let Some(idx) = self.select(set, eligible, hash, now) {
+            return Some(Pick {
+                idx,
+                failed_open: false,
+            });
+        }
+        let idx = self.select(set, &All, hash, now)?;
+        Some(Pick {
+            idx,
+            failed_open: true,
+        })
+    }
+
+    fn select<E: Eligibility + ?Sized>(
+        &mut self,
+        set: &BackendSet,
+        eligible: &E,
+        hash: Option<u64>,
+        now: Instant,
+    ) -> Option<BackendIdx> {
+        let c = Candidates::new(set, eligible);
+        let mut ctx = Ctx {
+            hash,
+            now,
+            in_flight: &self.in_flight,
+            ewma: &self.ewma,
+            decay: self.config.decay,
+            rng: &mut self.rng,
+        };
+        self.state.select(&c, &mut ctx)
+    }
+
+    /// A set this selector was not built or rebuilt for is a caller bug;
+    /// rather than index out of bounds, start over for it.
+    fn resync(&mut self, set: &BackendSet) {
+        debug_assert_eq!(
+            self.in_flight.len(),
+            set.len(),
+            "selector used with another set"
+        );
+        if self.in_flight.len() != set.len() || !self.state.fits(set) {
+            let seed = self.rng.next_u64();
+            *self = Self::with_ewma(set, seed, self.config);
+        }
+    }
+
+    /// A request to `idx` started (in-flight +1). Out of range: ignored.
+    pub fn on_start(&mut self, idx: BackendIdx) {
+        if let Some(n) = self.in_flight.get_mut(idx) {
+            *n = n.saturating_add(1);
+        }
+    }
+
+    /// A request to `idx` ended after `latency` (in-flight -1, latency
+    /// folded into the estimate). Out of range: ignored. After a reload,
+    /// map an older pick with [`BackendSet::index_of`] first.
+    pub fn on_end(&mut self, idx: BackendIdx, latency: Duration, now: Instant) {
+        if let Some(n) = self.in_flight.get_mut(idx) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(e) = self.ewma.get_mut(idx) {
+            e.observe(latency, now, self.config.decay);
+        }
+    }
+
+    /// In-flight requests to `idx` from this shard.
+    pub fn in_flight(&self, idx: BackendIdx) -> u32 {
+        self.in_flight.get(idx).copied().unwrap_or(0)
+    }
+
+    /// Peak-EWMA latency estimate of `idx` at `now`, in nanoseconds.
+    pub fn ewma_ns(&self, idx: BackendIdx, now: Instant) -> u64 {
+        self.ewma
+            .get(idx)
+            .map_or(0, |e| e.get(now, self.config.decay) as u64)
+    }
+
+    /// Number of backends the selector tracks.
+    pub fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Whether it tracks none.
+    pub fn is_empty(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+}
+
+// === impl State ===
+
+impl State {
+    fn new(set: &BackendSet, start: usize) -> State {
+        match set.algorithm() {
+            Algorithm::RoundRobin => State::RoundRobin(RoundRobin::new(start)),
+            Algorithm::Weighted => State::Weighted(SmoothWeighted::exact(set.weights())),
+            Algorithm::LeastConn => State::LeastConn(LeastConn::new(start)),
+            Algorithm::P2cEwma => State::P2c(P2c),
+            Algorithm::Random => State::Random(Random),
+            Algorithm::Maglev => State::Maglev(Maglev),
+        }
+    }
+
+    fn fits(&self, set: &BackendSet) -> bool {
+        let algorithm = match self {
+            State::RoundRobin(_) => Algorithm::RoundRobin,
+            State::Weighted(_) => Algorithm::Weighted,
+            State::LeastConn(_) => Algorithm::LeastConn,
+            State::P2c(_) => Algorithm::P2cEwma,
+            State::Random(_) => Algorithm::Random,
+            State::Maglev(_) => Algorithm::Maglev,
+        };
+        algorithm == set.algorithm()
+    }
+
+    /// Carries state to `new`; smooth weights are rebuilt for the new
+    /// weights, keeping survivors' scores.
+    fn carry(&mut self, carried: &[Option<BackendIdx>], new: &BackendSet) {
+        if let State::Weighted(w) = self {
+            let mut fresh = SmoothWeighted::exact(new.weights());
+            fresh.carry_from(w, carried);
+            *w = fresh;
+            return;
+        }
+        match self {
+            State::RoundRobin(s) => s.carry(carried),
+            State::LeastConn(s) => s.carry(carried),
+            State::P2c(s) => s.carry(carried),
+            State::Random(s) => s.carry(carried),
+            State::Maglev(s) => s.carry(carried),
+            State::Weighted(_) => {}
+        }
+    }
+
+    #[inline]
+    fn select<E: Eligibility + ?Sized>(
+        &mut self,
+        c: &Candidates<'_, E>,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<BackendIdx> {
+        match self {
+            State::RoundRobin(s) => s.select(c, ctx),
+            State::Weighted(s) => s.select(c, ctx),
+            State::LeastConn(s) => s.select(c, ctx),
+            State::P2c(s) => s.select(c, ctx),
+            State::Random(s) => s.select(c, ctx),
+            State::Maglev(s) => s.select(c, ctx),
+        }
+    }
+}
