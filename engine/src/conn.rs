@@ -86,15 +86,15 @@ async fn read_head(c: &mut Client, ctx: &ShardCtx) -> Result<Option<RequestHead>
     let started = Instant::now();
     loop {
         if !c.buf.is_empty() {
-            if let Some(head) = parser::parse_request(c.buf.get(&ctx.bufs), &ctx.limits)? {
+            if let Some(head) = parser::parse_request(c.buf.get(&ctx.bufs), &ctx.limits())? {
                 return Ok(Some(head));
             }
         }
         let idle = c.buf.is_empty();
         let limit = if idle && c.served > 0 {
-            ctx.timeouts.client_keepalive
+            ctx.timeouts().client_keepalive
         } else {
-            ctx.timeouts.client_header
+            ctx.timeouts().client_header
         };
         let left = limit.saturating_sub(started.elapsed());
         let got = match shard::timeout(left, c.io.recv()).await {
@@ -122,7 +122,8 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
     }
     let target = Target::parse(head.target());
     let host = target.authority.or_else(|| head.host()).unwrap_or_default();
-    let Some(route) = ctx.snapshot.find(host, target.path) else {
+    let view = ctx.snap();
+    let Some(route) = view.snap.find(host, target.path) else {
         send_error(c, ctx, ProxyError::NoRoute, &id, head.version()).await;
         return Next::Close;
     };
@@ -130,6 +131,7 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
         Action::Respond(canned) => respond(c, ctx, &head, canned, &id).await,
         Action::Proxy(group) => {
             let req = crate::proxy::Request {
+                view: &view,
                 head: &head,
                 target: &target,
                 id: &id,

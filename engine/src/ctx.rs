@@ -1,38 +1,24 @@
 //! Shard-local state shared by the connections of one shard.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
-use balancer::SmoothWeighted;
 use tuning::Tuning;
 
 use crate::buf::BufPool;
 use crate::metrics::ShardMetrics;
-use crate::route::Snapshot;
+use crate::route::Timeouts;
+use crate::snapshot::{Published, ShardView, SnapView};
 use crate::upstream::Pool;
-
-/// Timeouts, copied out of the configuration for the hot path.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Timeouts {
-    pub(crate) client_header: Duration,
-    pub(crate) client_body: Duration,
-    pub(crate) client_keepalive: Duration,
-    pub(crate) upstream_connect: Duration,
-    pub(crate) upstream_header: Duration,
-    pub(crate) upstream_body: Duration,
-}
 
 /// Everything a connection task needs from its shard. Only this shard's
 /// thread ever touches it.
 pub(crate) struct ShardCtx {
     pub(crate) id: usize,
     pub(crate) ring: crate::io::Ring,
-    pub(crate) limits: parser::Limits,
-    pub(crate) timeouts: Timeouts,
     pub(crate) max_connections: usize,
-    pub(crate) snapshot: Arc<Snapshot>,
-    pub(crate) balancers: RefCell<Vec<SmoothWeighted>>,
+    pub(crate) view: ShardView,
     pub(crate) pool: Pool,
     pub(crate) bufs: BufPool,
     pub(crate) metrics: Arc<[ShardMetrics]>,
@@ -49,35 +35,14 @@ impl ShardCtx {
         id: usize,
         ring: crate::io::Ring,
         t: &Tuning,
-        snapshot: Arc<Snapshot>,
+        published: Arc<Published>,
         metrics: Arc<[ShardMetrics]>,
     ) -> ShardCtx {
-        let balancers = snapshot
-            .groups
-            .iter()
-            .map(|g| SmoothWeighted::new(&g.weights))
-            .collect();
         ShardCtx {
             id,
             ring,
-            limits: parser::Limits {
-                max_head_bytes: t.limits.max_head_bytes,
-                max_headers: t.limits.max_headers,
-                max_target_bytes: t.limits.max_target_bytes,
-                max_body_bytes: t.limits.max_body_bytes,
-                ..parser::Limits::default()
-            },
-            timeouts: Timeouts {
-                client_header: t.timeouts.client_header,
-                client_body: t.timeouts.client_body,
-                client_keepalive: t.timeouts.client_keepalive,
-                upstream_connect: t.timeouts.upstream_connect,
-                upstream_header: t.timeouts.upstream_header,
-                upstream_body: t.timeouts.upstream_body,
-            },
             max_connections: t.max_connections,
-            snapshot,
-            balancers: RefCell::new(balancers),
+            view: ShardView::new(published),
             pool: Pool::new(t.pool.max_idle, t.timeouts.upstream_idle),
             bufs: BufPool::default(),
             metrics,
@@ -86,6 +51,24 @@ impl ShardCtx {
             in_flight: Cell::new(0),
             ids: RequestIds::new(id),
         }
+    }
+
+    /// The snapshot a new request runs on.
+    #[inline]
+    pub(crate) fn snap(&self) -> Rc<SnapView> {
+        self.view.get()
+    }
+
+    /// Request limits of the current snapshot.
+    #[inline]
+    pub(crate) fn limits(&self) -> parser::Limits {
+        self.view.current().snap.limits
+    }
+
+    /// Timeouts of the current snapshot.
+    #[inline]
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        self.view.current().snap.timeouts
     }
 
     /// This shard's counters.

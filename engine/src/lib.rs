@@ -13,18 +13,23 @@
 
 pub mod io;
 
+mod admin;
 mod buf;
 mod conn;
+mod control;
 mod ctx;
 mod error;
 mod listener;
 mod metrics;
 mod proxy;
+mod report;
 mod route;
 mod server;
 mod shard;
+mod snapshot;
 mod upstream;
 
+pub use control::{Control, ReloadError, ReloadReport, ReloadSource};
 pub use error::{EngineError, ProxyError, Side};
 pub use metrics::ShardStats;
 pub use server::{Server, StopHandle};

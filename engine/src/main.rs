@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use engine::Server;
 use mimalloc::MiMalloc;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tuning::{Cli, Command, ConfigSource, Tuning};
 
@@ -47,25 +47,42 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let t = Tuning::from_cli(cli)?;
+    let t = Tuning::from_cli(cli.clone())?;
+    let reloadable = matches!(t.source, ConfigSource::File(_));
     let source = match &t.source {
         ConfigSource::Embedded => "embedded default config".to_string(),
         ConfigSource::Quick => "quick mode".to_string(),
         ConfigSource::File(p) => p.display().to_string(),
     };
+    // Handlers go in before the listeners open, so a signal that arrives as
+    // soon as the port accepts is already a graceful one.
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
     let summary = t.summary();
     let server = Server::start(t)?;
     for addr in server.local_addrs() {
         println!("coregate: listening on http://{addr} ({source})");
     }
     println!("coregate: {summary}");
-    let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
+    if let Some(admin) = server.admin_addr() {
+        println!("coregate: admin on http://{admin}");
+    }
+    if reloadable {
+        // Re-read the file and re-apply the flags on every reload.
+        server.set_reload_source(Box::new(move || Tuning::from_cli(cli.clone())));
+    }
     let stop = server.stop_handle();
+    let control = server.control();
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             let mut seen = 0;
             for sig in signals.forever() {
+                if sig == SIGHUP {
+                    // The control thread logs the outcome.
+                    let _ = control.reload();
+                    continue;
+                }
                 seen += 1;
                 if seen > 1 {
                     eprintln!("coregate: second signal, exiting now");

@@ -17,7 +17,7 @@ macro_rules! counters {
         }
 
         /// A plain copy of one shard's counters.
-        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
         pub struct ShardStats {
             $(#[$doc] pub $name: u64,)*
         }

@@ -20,6 +20,7 @@ use crate::error::ProxyError;
 use crate::io::{RecvBuf, SendBuf, TcpConn};
 use crate::metrics::bump;
 use crate::shard;
+use crate::snapshot::SnapView;
 use crate::upstream::UpConn;
 
 /// Bodies smaller than this are copied next to their head so both leave in
@@ -28,6 +29,7 @@ const COALESCE_MAX: usize = 16 << 10;
 
 /// A routed request on its way upstream.
 pub(crate) struct Request<'a> {
+    pub(crate) view: &'a SnapView,
     pub(crate) head: &'a RequestHead,
     pub(crate) target: &'a Target<'a>,
     pub(crate) id: &'a RequestId<'a>,
@@ -56,11 +58,11 @@ pub(crate) async fn forward(
 ) -> Result<Next, ProxyError> {
     let body = req.head.body();
     if let BodyKind::Length(n) = body {
-        ctx.limits
+        ctx.limits()
             .check_body(n)
             .map_err(|_| ProxyError::BodyTooLarge)?;
     }
-    let addr = pick(ctx, req.group)?;
+    let addr = pick(req.view, req.group)?;
     let head = encode_request(c, &req);
     let mut scanner = BodyScanner::new(body);
     let first_body = take_buffered_body(c, ctx, &mut scanner)?;
@@ -124,9 +126,9 @@ async fn attempt(
 }
 
 /// Picks a backend of the route's group.
-fn pick(ctx: &ShardCtx, group: usize) -> Result<SocketAddr, ProxyError> {
-    let g = ctx.snapshot.groups.get(group).ok_or(ProxyError::NoRoute)?;
-    let i = ctx
+fn pick(view: &SnapView, group: usize) -> Result<SocketAddr, ProxyError> {
+    let g = view.snap.groups.get(group).ok_or(ProxyError::NoRoute)?;
+    let i = view
         .balancers
         .borrow_mut()
         .get_mut(group)
@@ -143,7 +145,7 @@ async fn acquire(ctx: &ShardCtx, addr: SocketAddr) -> Result<(UpConn, bool), Pro
     }
     bump(&ctx.metrics().upstream_connects, 1);
     let io = match shard::timeout(
-        ctx.timeouts.upstream_connect,
+        ctx.timeouts().upstream_connect,
         TcpConn::connect(&ctx.ring, addr),
     )
     .await
@@ -244,7 +246,7 @@ fn take_buffered_body(
         return Ok(None);
     }
     let buf = c.buf.get(&ctx.bufs);
-    let s = scanner.scan(buf, &ctx.limits)?;
+    let s = scanner.scan(buf, &ctx.limits())?;
     check_body(ctx, scanner)?;
     if s.consumed == 0 {
         return Ok(None);
@@ -253,7 +255,7 @@ fn take_buffered_body(
 }
 
 fn check_body(ctx: &ShardCtx, scanner: &BodyScanner) -> Result<(), ProxyError> {
-    ctx.limits
+    ctx.limits()
         .check_body(scanner.body_bytes())
         .map_err(|_| ProxyError::BodyTooLarge)
 }
@@ -266,13 +268,13 @@ async fn stream_request_body(
     scanner: &mut BodyScanner,
 ) -> Result<(), ProxyError> {
     while !scanner.is_done() {
-        let mut data = match shard::timeout(ctx.timeouts.client_body, c.io.recv()).await {
+        let mut data = match shard::timeout(ctx.timeouts().client_body, c.io.recv()).await {
             Err(_) => return Err(ProxyError::ClientBodyTimeout),
             Ok(Ok(Some(d))) => d,
             Ok(Ok(None) | Err(_)) => return Err(ProxyError::ClientClosed),
         };
         bump(&ctx.metrics().bytes_in, data.len() as u64);
-        let s = scanner.scan(&data, &ctx.limits)?;
+        let s = scanner.scan(&data, &ctx.limits())?;
         check_body(ctx, scanner)?;
         if s.consumed < data.len() {
             // The rest is the next pipelined request.
@@ -300,14 +302,14 @@ async fn read_response_head(
     loop {
         if !up.buf.is_empty() {
             seen_bytes = true;
-            match parser::parse_response(up.buf.get(&ctx.bufs), &ctx.limits, method) {
+            match parser::parse_response(up.buf.get(&ctx.bufs), &ctx.limits(), method) {
                 Ok(Some(rh)) if rh.status() < 200 && rh.status() != 101 => continue,
                 Ok(Some(rh)) => return Ok(rh),
                 Ok(None) => {}
                 Err(_) => return Err(ProxyError::UpstreamBadResponse),
             }
         }
-        match shard::timeout(ctx.timeouts.upstream_header, up.io.recv()).await {
+        match shard::timeout(ctx.timeouts().upstream_header, up.io.recv()).await {
             Err(_) => return Err(ProxyError::UpstreamHeaderTimeout),
             Ok(Ok(Some(d))) => up.buf.get(&ctx.bufs).extend_from_slice(&d),
             Ok(Ok(None) | Err(_)) if !seen_bytes => return Err(ProxyError::UpstreamClosed),
@@ -452,7 +454,7 @@ impl Relay {
         }
         self.flush(c, ctx, &mut out, None).await?;
         while !done {
-            let data = match shard::timeout(ctx.timeouts.upstream_body, up.io.recv()).await {
+            let data = match shard::timeout(ctx.timeouts().upstream_body, up.io.recv()).await {
                 Err(_) => return Err(ProxyError::UpstreamTruncated),
                 Ok(Ok(Some(d))) => d,
                 Ok(Ok(None)) => return self.upstream_eof(c, ctx, &mut out).await,
@@ -478,7 +480,7 @@ impl Relay {
             Mode::Raw | Mode::UntilClose => {
                 let s = self
                     .scanner
-                    .scan(buf, &ctx.limits)
+                    .scan(buf, &ctx.limits())
                     .map_err(|_| ProxyError::UpstreamTruncated)?;
                 out.extend_from_slice(&buf[..s.consumed]);
                 let _ = buf.split_to(s.consumed);
@@ -497,7 +499,7 @@ impl Relay {
             Mode::Dechunk => loop {
                 match self
                     .decoder
-                    .decode(buf, &ctx.limits)
+                    .decode(buf, &ctx.limits())
                     .map_err(|_| ProxyError::UpstreamTruncated)?
                 {
                     Decoded::Data(d) => out.extend_from_slice(&d),
@@ -521,7 +523,7 @@ impl Relay {
             Mode::Raw | Mode::UntilClose => {
                 let s = self
                     .scanner
-                    .scan(&data, &ctx.limits)
+                    .scan(&data, &ctx.limits())
                     .map_err(|_| ProxyError::UpstreamTruncated)?;
                 if s.consumed < data.len() {
                     // Bytes after the response: the upstream is confused.

@@ -7,6 +7,7 @@
 //! the next, less specific bucket is tried.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use ahash::AHashMap;
 use bytes::Bytes;
@@ -19,6 +20,7 @@ const MAX_HOST: usize = 255;
 #[derive(Debug)]
 pub(crate) struct Route {
     pub(crate) name: Box<str>,
+    host_desc: Box<str>,
     prefix: Box<[u8]>,
     pub(crate) action: Action,
 }
@@ -48,9 +50,24 @@ pub(crate) struct Group {
     pub(crate) weights: Box<[u32]>,
 }
 
-/// The immutable routing state.
+/// Timeouts, copied out of the configuration for the hot path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) client_header: Duration,
+    pub(crate) client_body: Duration,
+    pub(crate) client_keepalive: Duration,
+    pub(crate) upstream_connect: Duration,
+    pub(crate) upstream_header: Duration,
+    pub(crate) upstream_body: Duration,
+}
+
+/// The immutable routing state: everything a reload may change.
 #[derive(Debug)]
 pub(crate) struct Snapshot {
+    /// Bumped by every successful reload.
+    pub(crate) version: u64,
+    pub(crate) limits: parser::Limits,
+    pub(crate) timeouts: Timeouts,
     pub(crate) routes: Box<[Route]>,
     pub(crate) groups: Box<[Group]>,
     exact: AHashMap<Box<[u8]>, Vec<usize>>,
@@ -62,7 +79,7 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     /// Compiles the routes and groups of a validated configuration.
-    pub(crate) fn build(t: &Tuning) -> Snapshot {
+    pub(crate) fn build(t: &Tuning, version: u64) -> Snapshot {
         let groups = t
             .upstreams
             .iter()
@@ -87,6 +104,11 @@ impl Snapshot {
             }
             routes.push(Route {
                 name: r.name.as_str().into(),
+                host_desc: match &r.host {
+                    HostMatch::Any => "*".into(),
+                    HostMatch::Exact(h) => h.as_str().into(),
+                    HostMatch::Suffix(s) => format!("*{s}").into(),
+                },
                 prefix: r.path_prefix.as_bytes().into(),
                 action: compile_action(&r.action),
             });
@@ -99,6 +121,22 @@ impl Snapshot {
         suffix.iter_mut().for_each(|(_, v)| by_prefix(v));
         by_prefix(&mut any);
         Snapshot {
+            version,
+            limits: parser::Limits {
+                max_head_bytes: t.limits.max_head_bytes,
+                max_headers: t.limits.max_headers,
+                max_target_bytes: t.limits.max_target_bytes,
+                max_body_bytes: t.limits.max_body_bytes,
+                ..parser::Limits::default()
+            },
+            timeouts: Timeouts {
+                client_header: t.timeouts.client_header,
+                client_body: t.timeouts.client_body,
+                client_keepalive: t.timeouts.client_keepalive,
+                upstream_connect: t.timeouts.upstream_connect,
+                upstream_header: t.timeouts.upstream_header,
+                upstream_body: t.timeouts.upstream_body,
+            },
             routes: routes.into(),
             groups,
             exact,
@@ -130,6 +168,19 @@ impl Snapshot {
             .iter()
             .map(|&i| &self.routes[i])
             .find(|r| path_matches(&r.prefix, path))
+    }
+}
+
+// === impl Route ===
+
+impl Route {
+    /// A human-readable summary of what the route matches.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{} {}",
+            self.host_desc,
+            String::from_utf8_lossy(&self.prefix)
+        )
     }
 }
 
@@ -210,7 +261,7 @@ mod tests {
             route("wild", HostMatch::Suffix(".example.com".into()), "/", 1),
             route("deep", HostMatch::Any, "/static/", 1),
         ];
-        Snapshot::build(&t)
+        Snapshot::build(&t, 1)
     }
 
     fn name<'a>(s: &'a Snapshot, host: &str, path: &str) -> Option<&'a str> {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use tuning::Tuning;
 
+use crate::admin::{self, Admin};
 use crate::conn;
+use crate::control::{Control, ReloadSource, ReloadStats, SourceSlot};
 use crate::ctx::ShardCtx;
 use crate::error::EngineError;
 use crate::io;
@@ -16,6 +18,7 @@ use crate::listener;
 use crate::metrics::{bump, ShardMetrics, ShardStats};
 use crate::route::Snapshot;
 use crate::shard::{self, ShardThread};
+use crate::snapshot::Published;
 
 /// How often a shard looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -23,10 +26,21 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// State shared by the shards and whoever controls the server. Written only
-/// off the request path.
-struct Shared {
+/// off the request path (the metrics by their own shard alone).
+pub(crate) struct Shared {
     stop: AtomicBool,
-    metrics: Arc<[ShardMetrics]>,
+    pub(crate) metrics: Arc<[ShardMetrics]>,
+    pub(crate) published: Arc<Published>,
+    pub(crate) reloads: Arc<ReloadStats>,
+}
+
+// === impl Shared ===
+
+impl Shared {
+    /// Asks every shard to drain and stop.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
 }
 
 /// A running coregate: its shards, their listeners and counters.
@@ -34,6 +48,9 @@ pub struct Server {
     shared: Arc<Shared>,
     threads: Vec<ShardThread>,
     addrs: Vec<SocketAddr>,
+    admin: Option<SocketAddr>,
+    control: Control,
+    source: SourceSlot,
 }
 
 /// A cheap, cloneable handle that asks a [`Server`] to drain and stop.
@@ -48,7 +65,7 @@ impl StopHandle {
     /// Stops accepting, lets in-flight requests finish (up to the drain
     /// timeout), then stops the shards.
     pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::Release);
+        self.shared.stop();
     }
 }
 
@@ -59,12 +76,23 @@ impl Server {
     /// all of them serve, or with the first start-up error.
     pub fn start(t: Tuning) -> Result<Server, EngineError> {
         let t = Arc::new(t);
-        let snapshot = Arc::new(Snapshot::build(&t));
+        let published = Arc::new(Published::new(Snapshot::build(&t, 1)));
         let metrics: Arc<[ShardMetrics]> = (0..t.shards).map(|_| ShardMetrics::default()).collect();
+        let reloads = Arc::new(ReloadStats::default());
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             metrics: metrics.clone(),
+            published: published.clone(),
+            reloads: reloads.clone(),
         });
+        let (control, source) =
+            Control::spawn(published.clone(), (*t).clone(), reloads).map_err(|source| {
+                EngineError::Shard {
+                    shard: 0,
+                    cpu: None,
+                    source,
+                }
+            })?;
         let (per_shard, addrs) = bind_listeners(&t)?;
         let cpus = placement(&t);
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -72,6 +100,9 @@ impl Server {
             shared: shared.clone(),
             threads: Vec::with_capacity(t.shards),
             addrs,
+            admin: None,
+            control: control.clone(),
+            source,
         };
         for (id, listeners) in per_shard.into_iter().enumerate() {
             let cpu = cpus.get(id).copied().flatten();
@@ -79,7 +110,7 @@ impl Server {
                 id,
                 listeners,
                 tuning: t.clone(),
-                snapshot: snapshot.clone(),
+                published: published.clone(),
                 metrics: metrics.clone(),
                 shared: shared.clone(),
                 ready: ready_tx.clone(),
@@ -107,7 +138,38 @@ impl Server {
                 return Err(e);
             }
         }
+        if let Some(addr) = t.admin {
+            let admin = Admin { shared, control };
+            match admin::spawn(addr, admin) {
+                Ok(bound) => server.admin = Some(bound),
+                Err(e) => {
+                    server.abort();
+                    return Err(EngineError::listen(addr, e));
+                }
+            }
+        }
         Ok(server)
+    }
+
+    /// The admin listener's address, when it is enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    /// The handle that reloads the configuration.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// Sets where `reload()` (SIGHUP, `POST /reload`) reads the new
+    /// configuration from.
+    pub fn set_reload_source(&self, source: ReloadSource) {
+        self.source.set(source);
+    }
+
+    /// The version of the snapshot being served.
+    pub fn snapshot_version(&self) -> u64 {
+        self.shared.published.version()
     }
 
     /// The bound listen addresses (ports resolved), in configuration order.
@@ -187,7 +249,7 @@ struct ShardArgs {
     id: usize,
     listeners: Vec<TcpListener>,
     tuning: Arc<Tuning>,
-    snapshot: Arc<Snapshot>,
+    published: Arc<Published>,
     metrics: Arc<[ShardMetrics]>,
     shared: Arc<Shared>,
     ready: mpsc::Sender<Result<(), EngineError>>,
@@ -219,7 +281,7 @@ async fn shard_main(a: ShardArgs) {
         a.id,
         ring.clone(),
         &a.tuning,
-        a.snapshot,
+        a.published,
         a.metrics,
     ));
     let listeners: Vec<Rc<io::Listener>> = a

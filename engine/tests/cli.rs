@@ -108,6 +108,8 @@ fn unknown_cpu_is_a_clear_error() {
         "127.0.0.1:9",
         "--cpus",
         "4095",
+        "--admin",
+        "off",
     ]);
     let st = wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
     let err = stderr_of(&mut child);
@@ -160,6 +162,7 @@ fn embedded_default_answers_with_a_welcome() {
     t.listen = vec!["127.0.0.1:0".parse().unwrap()];
     t.shards = 1;
     t.cpus = None;
+    t.admin = None;
     let gw = start(t);
     let r = request(
         gw.local_addrs()[0],
@@ -180,6 +183,8 @@ fn quick_mode_binary_proxies() {
         &origin.addr.to_string(),
         "--shards",
         "2",
+        "--admin",
+        "off",
     ]);
     wait_for_port(listen);
     let r = request(listen, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");

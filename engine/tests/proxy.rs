@@ -338,7 +338,7 @@ fn parser_rejections_reach_the_wire() {
 #[test]
 fn slow_client_gets_408() {
     let origin = Origin::start();
-    let mut t = tuning::Tuning::quick(vec!["127.0.0.1:0".parse().unwrap()], vec![origin.addr]);
+    let mut t = quick_tuning(&[origin.addr]);
     t.shards = 1;
     t.timeouts.client_header = Duration::from_millis(500);
     let gw = start(t);
@@ -364,7 +364,7 @@ fn upstream_refused_is_502_and_slow_upstream_is_504() {
     assert_eq!(r.status, 502);
 
     let origin = Origin::start();
-    let mut t = tuning::Tuning::quick(vec!["127.0.0.1:0".parse().unwrap()], vec![origin.addr]);
+    let mut t = quick_tuning(&[origin.addr]);
     t.shards = 1;
     t.timeouts.upstream_header = Duration::from_millis(300);
     let gw = start(t);
@@ -395,7 +395,7 @@ fn upstream_connect_timeout_is_504() {
     let _fillers: Vec<TcpStream> = (0..4)
         .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok())
         .collect();
-    let mut t = tuning::Tuning::quick(vec!["127.0.0.1:0".parse().unwrap()], vec![addr]);
+    let mut t = quick_tuning(&[addr]);
     t.shards = 1;
     t.timeouts.upstream_connect = Duration::from_millis(300);
     let gw = start(t);

@@ -378,11 +378,20 @@ pub fn checksum(data: &[u8]) -> u64 {
     })
 }
 
+/// Quick-mode settings for a test: an ephemeral port, one shard, no admin
+/// listener (tests run in parallel and must not share fixed ports).
+pub fn quick_tuning(upstreams: &[SocketAddr]) -> tuning::Tuning {
+    let mut t = tuning::Tuning::quick(vec!["127.0.0.1:0".parse().unwrap()], upstreams.to_vec());
+    t.shards = 1;
+    t.cpus = None;
+    t.admin = None;
+    t
+}
+
 /// Starts coregate in-process in quick mode with `shards` shards.
 pub fn start_quick(upstreams: &[SocketAddr], shards: usize) -> engine::Server {
-    let mut t = tuning::Tuning::quick(vec!["127.0.0.1:0".parse().unwrap()], upstreams.to_vec());
+    let mut t = quick_tuning(upstreams);
     t.shards = shards;
-    t.cpus = None;
     start(t)
 }
 

@@ -1,0 +1,183 @@
+//! The admin listener: a small blocking HTTP/1.1 server on its own thread,
+//! off the data path (loopback by default, `--admin ADDR`, `off` to disable).
+//!
+//! Every response closes the connection; admin traffic is rare and
+//! simplicity wins here.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use crate::control::Control;
+use crate::server::Shared;
+
+/// How long a client may take to send its request.
+const ADMIN_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest admin request accepted.
+const MAX_ADMIN_REQUEST: usize = 64 << 10;
+
+/// A response from an admin handler.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: String,
+}
+
+// === impl Reply ===
+
+impl Reply {
+    pub(crate) fn json(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json",
+            body,
+        }
+    }
+
+    pub(crate) fn text(status: u16, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into(),
+        }
+    }
+}
+
+/// What the admin handlers can reach.
+pub(crate) struct Admin {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) control: Control,
+}
+
+/// Binds the admin address and serves it on a thread.
+pub(crate) fn spawn(addr: SocketAddr, admin: Admin) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    let admin = Arc::new(admin);
+    thread::Builder::new().name("admin".into()).spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let _ = serve(&admin, stream);
+        }
+    })?;
+    Ok(local)
+}
+
+fn serve(admin: &Admin, mut s: TcpStream) -> std::io::Result<()> {
+    s.set_read_timeout(Some(ADMIN_READ_TIMEOUT))?;
+    let mut buf = BytesMut::with_capacity(4096);
+    let limits = parser::Limits::default();
+    let head = loop {
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        match parser::parse_request(&mut buf, &limits) {
+            Ok(Some(head)) => break head,
+            Ok(None) if buf.len() < MAX_ADMIN_REQUEST => {}
+            Ok(None) => return write_reply(&mut s, Reply::text(431, "request too large\n")),
+            Err(e) => {
+                return write_reply(&mut s, Reply::text(e.status(), format!("{}\n", e.as_str())))
+            }
+        }
+    };
+    let path = head
+        .target()
+        .split(|&b| b == b'?')
+        .next()
+        .unwrap_or_default();
+    let reply = route(admin, head.method_bytes(), path);
+    write_reply(&mut s, reply)
+}
+
+fn route(admin: &Admin, method: &[u8], path: &[u8]) -> Reply {
+    match (method, path) {
+        (b"POST", b"/reload") => reload(admin),
+        (b"POST", b"/drain") => {
+            admin.shared.stop();
+            Reply::json(202, "{\"draining\":true}\n".into())
+        }
+        (b"GET" | b"HEAD", b"/stats") => Reply::json(200, crate::report::stats_json(&admin.shared)),
+        (b"GET" | b"HEAD", b"/config") => {
+            Reply::json(200, crate::report::config_json(&admin.shared))
+        }
+        (b"GET" | b"HEAD", b"/routes") => {
+            Reply::json(200, crate::report::routes_json(&admin.shared))
+        }
+        (b"GET" | b"HEAD", b"/upstreams") => {
+            Reply::json(200, crate::report::upstreams_json(&admin.shared))
+        }
+        (_, b"/reload" | b"/drain" | b"/stats" | b"/config" | b"/routes" | b"/upstreams") => {
+            Reply::text(405, "method not allowed\n")
+        }
+        _ => Reply::text(
+            404,
+            "not found: try /stats /config /routes /upstreams, POST /reload /drain\n",
+        ),
+    }
+}
+
+fn reload(admin: &Admin) -> Reply {
+    match admin.control.reload() {
+        Ok(r) => Reply::json(
+            200,
+            format!(
+                "{{\"reloaded\":true,\"version\":{},\"needs_restart\":{:?}}}\n",
+                r.version, r.needs_restart
+            ),
+        ),
+        Err(e) => Reply::json(
+            400,
+            format!(
+                "{{\"reloaded\":false,\"error\":{}}}\n",
+                json_string(&e.to_string())
+            ),
+        ),
+    }
+}
+
+/// Quotes a string for JSON.
+pub(crate) fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn write_reply(s: &mut TcpStream, r: Reply) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        r.status,
+        crate::conn::reason(r.status),
+        r.content_type,
+        r.body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(r.body.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+    }
+}

@@ -1,0 +1,94 @@
+//! JSON views for the admin API, merged from the shards only when asked.
+
+use serde_json::{json, Value};
+
+use crate::metrics::{ShardMetrics, ShardStats};
+use crate::route::{Action, Snapshot};
+use crate::server::Shared;
+
+/// `GET /stats`: totals and per-shard counters.
+pub(crate) fn stats_json(shared: &Shared) -> String {
+    let per_shard: Vec<ShardStats> = shared.metrics.iter().map(ShardMetrics::snapshot).collect();
+    let mut total = ShardStats::default();
+    per_shard.iter().for_each(|s| total.merge(s));
+    let v = json!({
+        "shards": per_shard.len(),
+        "snapshot_version": shared.published.version(),
+        "reloads": {
+            "ok": shared.reloads.ok.load(std::sync::atomic::Ordering::Relaxed),
+            "failed": shared.reloads.failed.load(std::sync::atomic::Ordering::Relaxed),
+        },
+        "total": total,
+        "per_shard": per_shard,
+    });
+    pretty(&v)
+}
+
+/// `GET /config`: the running snapshot and its version.
+pub(crate) fn config_json(shared: &Shared) -> String {
+    let snap = shared.published.load();
+    let v = json!({
+        "version": snap.version,
+        "limits": {
+            "max_head_bytes": snap.limits.max_head_bytes,
+            "max_headers": snap.limits.max_headers,
+            "max_target_bytes": snap.limits.max_target_bytes,
+            "max_body_bytes": snap.limits.max_body_bytes,
+        },
+        "timeouts_ms": {
+            "client_header": snap.timeouts.client_header.as_millis() as u64,
+            "client_body": snap.timeouts.client_body.as_millis() as u64,
+            "client_keepalive": snap.timeouts.client_keepalive.as_millis() as u64,
+            "upstream_connect": snap.timeouts.upstream_connect.as_millis() as u64,
+            "upstream_header": snap.timeouts.upstream_header.as_millis() as u64,
+            "upstream_body": snap.timeouts.upstream_body.as_millis() as u64,
+        },
+        "routes": routes(&snap),
+        "upstreams": upstreams(&snap),
+    });
+    pretty(&v)
+}
+
+/// `GET /routes`.
+pub(crate) fn routes_json(shared: &Shared) -> String {
+    pretty(&routes(&shared.published.load()))
+}
+
+/// `GET /upstreams`.
+pub(crate) fn upstreams_json(shared: &Shared) -> String {
+    pretty(&upstreams(&shared.published.load()))
+}
+
+fn routes(snap: &Snapshot) -> Value {
+    snap.routes
+        .iter()
+        .map(|r| {
+            let action = match &r.action {
+                Action::Proxy(g) => json!({ "upstream": snap.groups.get(*g).map(|g| &*g.name) }),
+                Action::Respond(c) => json!({ "respond": c.status }),
+            };
+            json!({ "name": &*r.name, "match": r.describe(), "action": action })
+        })
+        .collect()
+}
+
+fn upstreams(snap: &Snapshot) -> Value {
+    snap.groups
+        .iter()
+        .map(|g| {
+            let backends: Vec<Value> = g
+                .backends
+                .iter()
+                .zip(g.weights.iter())
+                .map(|(a, w)| json!({ "address": a.to_string(), "weight": w }))
+                .collect();
+            json!({ "name": &*g.name, "backends": backends })
+        })
+        .collect()
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}

@@ -1,0 +1,148 @@
+//! Publishing the routing snapshot, and each shard's view of it.
+//!
+//! The control side (start-up, SIGHUP, `POST /reload`) builds and validates
+//! a complete [`Snapshot`] off the data path, then publishes it with one
+//! pointer swap through crossbeam's epoch-based [`Atomic`] and bumps a
+//! version number. A shard compares that version once per request (a plain
+//! load of a cache line nobody writes between reloads) and, only when it
+//! changed, clones the new `Arc` into its own [`SnapView`]. Requests hold an
+//! `Rc` of the view they started with, so in-flight requests finish on the
+//! old snapshot and no request ever touches a shared reference count.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use balancer::SmoothWeighted;
+use crossbeam_epoch::{self as epoch, Atomic, Owned};
+
+use crate::route::Snapshot;
+
+/// The current snapshot, shared by every shard and the control side.
+pub(crate) struct Published {
+    current: Atomic<Arc<Snapshot>>,
+    version: AtomicU64,
+}
+
+// === impl Published ===
+
+impl Published {
+    pub(crate) fn new(first: Snapshot) -> Published {
+        let version = first.version;
+        Published {
+            current: Atomic::new(Arc::new(first)),
+            version: AtomicU64::new(version),
+        }
+    }
+
+    /// The version of the current snapshot.
+    #[inline]
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// A counted reference to the current snapshot.
+    pub(crate) fn load(&self) -> Arc<Snapshot> {
+        let guard = epoch::pin();
+        let shared = self.current.load(Ordering::Acquire, &guard);
+        // SAFETY: `current` is never null (set in `new`, only ever swapped
+        // for another non-null pointer), and the pointee stays alive while
+        // `guard` is pinned because replaced pointers are destroyed through
+        // `defer_destroy`, which waits for every pinned guard.
+        #[allow(unsafe_code)]
+        let arc = unsafe { shared.deref() };
+        arc.clone()
+    }
+
+    /// Publishes `next` (whose version must be higher) and returns it.
+    pub(crate) fn publish(&self, next: Snapshot) -> Arc<Snapshot> {
+        let version = next.version;
+        let next = Arc::new(next);
+        let guard = epoch::pin();
+        let old = self
+            .current
+            .swap(Owned::new(next.clone()), Ordering::AcqRel, &guard);
+        // SAFETY: `old` was just unlinked, so no new reader can reach it;
+        // readers that loaded it before the swap hold a pinned guard, and
+        // `defer_destroy` frees it only after all of them have unpinned.
+        #[allow(unsafe_code)]
+        unsafe {
+            guard.defer_destroy(old);
+        }
+        self.version.store(version, Ordering::Release);
+        next
+    }
+}
+
+/// One shard's view of the snapshot it serves from, with the shard's own
+/// balancing state for its groups.
+pub(crate) struct SnapView {
+    pub(crate) snap: Arc<Snapshot>,
+    pub(crate) balancers: RefCell<Vec<SmoothWeighted>>,
+}
+
+// === impl SnapView ===
+
+impl SnapView {
+    fn new(snap: Arc<Snapshot>) -> SnapView {
+        let balancers = snap
+            .groups
+            .iter()
+            .map(|g| SmoothWeighted::new(&g.weights))
+            .collect();
+        SnapView {
+            snap,
+            balancers: RefCell::new(balancers),
+        }
+    }
+}
+
+/// A shard's cached view, refreshed when the published version moves.
+pub(crate) struct ShardView {
+    published: Arc<Published>,
+    local: RefCell<Rc<SnapView>>,
+    version: std::cell::Cell<u64>,
+}
+
+// === impl ShardView ===
+
+impl ShardView {
+    pub(crate) fn new(published: Arc<Published>) -> ShardView {
+        let snap = published.load();
+        let version = snap.version;
+        ShardView {
+            published,
+            local: RefCell::new(Rc::new(SnapView::new(snap))),
+            version: std::cell::Cell::new(version),
+        }
+    }
+
+    /// The snapshot a new request should use.
+    #[inline]
+    pub(crate) fn get(&self) -> Rc<SnapView> {
+        if self.published.version() != self.version.get() {
+            self.refresh();
+        }
+        self.local.borrow().clone()
+    }
+
+    /// The snapshot this shard last looked at, without a version check
+    /// (for settings like limits, where the newest is as good as any).
+    #[inline]
+    pub(crate) fn current(&self) -> std::cell::Ref<'_, Rc<SnapView>> {
+        self.local.borrow()
+    }
+
+    /// Whether the view changed since `version`.
+    pub(crate) fn version(&self) -> u64 {
+        self.version.get()
+    }
+
+    #[cold]
+    fn refresh(&self) {
+        let snap = self.published.load();
+        self.version.set(snap.version);
+        *self.local.borrow_mut() = Rc::new(SnapView::new(snap));
+    }
+}
