@@ -58,6 +58,17 @@ impl Key {
     pub(crate) const BUFFER_SIZE: Key = Key::new("io-buffer-size", "io.buffer_size");
     pub(crate) const MAX_UNREAD: Key = Key::new("io-max-unread", "io.max_unread");
     pub(crate) const MAX_IDLE: Key = Key::new("upstream-max-idle", "pool.max_idle");
+    pub(crate) const WATCH_CONFIG: Key = Key::new("watch-config", "server.watch_config");
+    pub(crate) const METRICS_MAX_ROUTES: Key = Key::new("metrics-max-routes", "metrics.max_routes");
+    pub(crate) const METRICS_MAX_BACKENDS: Key =
+        Key::new("metrics-max-backends", "metrics.max_backends");
+    pub(crate) const ACCESS_LOG: Key = Key::new("access-log", "access_log.path");
+    pub(crate) const ACCESS_LOG_SAMPLE: Key = Key::new("access-log-sample", "access_log.sample");
+    pub(crate) const ACCESS_LOG_ERRORS_ONLY: Key =
+        Key::new("access-log-errors-only", "access_log.errors_only");
+    pub(crate) const ACCESS_LOG_QUEUE: Key = Key::new("access-log-queue", "access_log.queue");
+    pub(crate) const ACCESS_LOG_MAX_QUERY: Key =
+        Key::new("access-log-max-query", "access_log.max_query_bytes");
 }
 
 /// A value and where it was written.
@@ -241,6 +252,52 @@ impl<'a> Checker<'a> {
             false => Err("must be greater than zero".to_owned()),
         });
         given.map_or(default, |g| g.value)
+    }
+
+    /// A file-only value (per group or per route, so no flag): converted,
+    /// or `None` with the problem recorded at its line.
+    pub(crate) fn field<R, T>(
+        &mut self,
+        field: &str,
+        raw: Option<&Spanned<R>>,
+        convert: impl FnOnce(&R) -> Result<T, String>,
+    ) -> Option<T> {
+        let raw = raw?;
+        match convert(raw.get_ref()) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.fail_at(raw.span(), field, message);
+                None
+            }
+        }
+    }
+
+    /// A file-only integer within `range`.
+    pub(crate) fn field_int(
+        &mut self,
+        field: &str,
+        raw: Option<&Spanned<i64>>,
+        range: RangeInclusive<u64>,
+    ) -> Option<u64> {
+        self.field(field, raw, |&n| {
+            let n = non_negative(n)?;
+            within(n, &range).map(|()| n)
+        })
+    }
+
+    /// A file-only duration, greater than zero.
+    pub(crate) fn field_duration(
+        &mut self,
+        field: &str,
+        raw: Option<&Spanned<String>>,
+    ) -> Option<Duration> {
+        self.field(field, raw, |text| {
+            let d = parse_duration(text)?;
+            match d.is_zero() {
+                true => Err("must be greater than zero".to_owned()),
+                false => Ok(d),
+            }
+        })
     }
 
     /// The value, or every error found: flags first, then the file in line order.

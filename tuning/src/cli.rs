@@ -10,14 +10,18 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::observe::LogDest;
 use crate::units::{parse_body_limit, parse_cpu_list, parse_duration, parse_size};
 
 /// coregate: a shard-per-core HTTP/1.1 edge gateway.
 ///
 /// With neither --config nor --upstream it serves a built-in welcome page on
 /// 127.0.0.1:8080. --upstream is quick mode: one catch-all route,
-/// round-robin over the given backends. --config reads a TOML file; flags
-/// override the file's values.
+/// round-robin over the given backends. --config is config mode: a TOML
+/// file; flags override the file's global values. Per-route and per-upstream
+/// settings (path, method and header matching, priorities, balancing
+/// algorithms, circuit breakers, health checks, outlier ejection, rewrites,
+/// header changes, timeout overrides, retries) exist only in the file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
 #[command(
     name = "coregate",
@@ -126,6 +130,38 @@ pub struct Cli {
     #[arg(long, value_name = "N", help_heading = "I/O and pooling")]
     pub upstream_max_idle: Option<u64>,
 
+    /// Reload the config file when it changes (config mode only) [default: off]
+    #[arg(long, help_heading = "Config")]
+    pub watch_config: bool,
+
+    /// Route label values kept in metrics; the rest fold into "other" [default: 100]
+    #[arg(long, value_name = "N", help_heading = "Observability")]
+    pub metrics_max_routes: Option<u64>,
+
+    /// Backend label values kept in metrics; the rest fold into "other" [default: 100]
+    #[arg(long, value_name = "N", help_heading = "Observability")]
+    pub metrics_max_backends: Option<u64>,
+
+    /// Access log: a file path, "stdout" or "off" [default: off]
+    #[arg(long, value_name = "PATH|stdout|off", value_parser = LogDest::parse, help_heading = "Observability")]
+    pub access_log: Option<LogDest>,
+
+    /// Fraction of requests logged, 0 to 1 [default: 1]
+    #[arg(long, value_name = "FRACTION", value_parser = parse_sample, help_heading = "Observability")]
+    pub access_log_sample: Option<Sample>,
+
+    /// Log only 4xx/5xx responses and coregate's own errors
+    #[arg(long, help_heading = "Observability")]
+    pub access_log_errors_only: bool,
+
+    /// Access log lines buffered per shard before dropping [default: 8192]
+    #[arg(long, value_name = "N", help_heading = "Observability")]
+    pub access_log_queue: Option<u64>,
+
+    /// Query strings longer than this are truncated in the log [default: 256]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Observability")]
+    pub access_log_max_query: Option<u64>,
+
     /// What to do instead of running.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -157,6 +193,23 @@ pub enum Admin {
     Off,
     /// Serve the admin endpoint here.
     At(SocketAddr),
+}
+
+/// `--access-log-sample`: a finite number, range-checked in validation
+/// (so flag and file share one message).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample(pub f64);
+
+/// Never NaN: [`parse_sample`] refuses it.
+impl Eq for Sample {}
+
+fn parse_sample(text: &str) -> Result<Sample, String> {
+    match text.trim().parse::<f64>() {
+        Ok(f) if f.is_finite() => Ok(Sample(f)),
+        _ => Err(format!(
+            "invalid fraction {text:?}: expected a number from 0 to 1, e.g. 0.1"
+        )),
+    }
 }
 
 /// `--cpus`: CPU numbers in shard order.

@@ -40,6 +40,10 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub(crate) pool: PoolFile,
     #[serde(default)]
+    pub(crate) metrics: MetricsFile,
+    #[serde(default)]
+    pub(crate) access_log: AccessLogFile,
+    #[serde(default)]
     pub(crate) upstreams: BTreeMap<String, Spanned<UpstreamFile>>,
     #[serde(default)]
     pub(crate) routes: Vec<Spanned<RouteFile>>,
@@ -54,6 +58,7 @@ pub(crate) struct ServerFile {
     pub(crate) backlog: Option<Spanned<i64>>,
     pub(crate) max_connections: Option<Spanned<i64>>,
     pub(crate) admin: Option<Spanned<String>>,
+    pub(crate) watch_config: Option<Spanned<bool>>,
 }
 
 /// `[timeouts]`: durations as text, `"10s"`.
@@ -93,10 +98,53 @@ pub(crate) struct PoolFile {
     pub(crate) max_idle: Option<Spanned<i64>>,
 }
 
+/// `[metrics]`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct MetricsFile {
+    pub(crate) max_routes: Option<Spanned<i64>>,
+    pub(crate) max_backends: Option<Spanned<i64>>,
+}
+
+/// `[access_log]`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AccessLogFile {
+    pub(crate) path: Option<Spanned<String>>,
+    pub(crate) sample: Option<Spanned<f64>>,
+    pub(crate) errors_only: Option<Spanned<bool>>,
+    pub(crate) queue: Option<Spanned<i64>>,
+    pub(crate) max_query_bytes: Option<Spanned<IntOrText>>,
+}
+
 /// `[upstreams.<name>]`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct UpstreamFile {
     pub(crate) backends: Spanned<Vec<Spanned<BackendFile>>>,
+    pub(crate) algorithm: Option<Spanned<String>>,
+    pub(crate) max_connections: Option<Spanned<i64>>,
+    pub(crate) max_pending: Option<Spanned<i64>>,
+    pub(crate) health_check: Option<Spanned<HealthCheckFile>>,
+    pub(crate) outlier: Option<Spanned<OutlierFile>>,
+}
+
+/// `[upstreams.<name>.health_check]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct HealthCheckFile {
+    pub(crate) path: Option<Spanned<String>>,
+    pub(crate) interval: Option<Spanned<String>>,
+    pub(crate) timeout: Option<Spanned<String>>,
+    pub(crate) expected_statuses: Option<Spanned<Vec<Spanned<Code>>>>,
+    pub(crate) rise: Option<Spanned<i64>>,
+    pub(crate) fall: Option<Spanned<i64>>,
+    pub(crate) host: Option<Spanned<String>>,
+}
+
+/// `[upstreams.<name>.outlier]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct OutlierFile {
+    pub(crate) consecutive_failures: Option<Spanned<i64>>,
+    pub(crate) base_ejection: Option<Spanned<String>>,
+    pub(crate) max_ejection: Option<Spanned<String>>,
+    pub(crate) on_5xx: Option<Spanned<bool>>,
 }
 
 /// One backend: `"127.0.0.1:9000"` (weight 1) or `{ address = "...", weight = 2 }`.
@@ -118,9 +166,54 @@ pub(crate) struct BackendTable {
 pub(crate) struct RouteFile {
     pub(crate) name: Option<Spanned<String>>,
     pub(crate) host: Option<Spanned<String>>,
+    pub(crate) priority: Option<Spanned<i64>>,
     pub(crate) path_prefix: Option<Spanned<String>>,
+    pub(crate) path: Option<Spanned<String>>,
+    pub(crate) path_regex: Option<Spanned<String>>,
+    pub(crate) methods: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) headers: Option<Spanned<Vec<Spanned<HeaderMatchFile>>>>,
     pub(crate) upstream: Option<Spanned<String>>,
     pub(crate) respond: Option<Spanned<RespondFile>>,
+    pub(crate) hash_key: Option<Spanned<String>>,
+    pub(crate) strip_prefix: Option<Spanned<bool>>,
+    pub(crate) rewrite_prefix: Option<Spanned<String>>,
+    pub(crate) request_headers: Option<Spanned<HeaderOpsFile>>,
+    pub(crate) response_headers: Option<Spanned<HeaderOpsFile>>,
+    pub(crate) timeouts: Option<Spanned<RouteTimeoutsFile>>,
+    pub(crate) retries: Option<Spanned<RetriesFile>>,
+}
+
+/// `headers = [{ name = "x-canary", value = "1" }]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct HeaderMatchFile {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) value: Option<Spanned<String>>,
+}
+
+/// `request_headers` / `response_headers`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct HeaderOpsFile {
+    pub(crate) add: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub(crate) set: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub(crate) remove: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// A route's `timeouts = { ... }`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RouteTimeoutsFile {
+    pub(crate) upstream_connect: Option<Spanned<String>>,
+    pub(crate) upstream_header: Option<Spanned<String>>,
+    pub(crate) upstream_body: Option<Spanned<String>>,
+}
+
+/// A route's `retries = { ... }`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RetriesFile {
+    pub(crate) attempts: Option<Spanned<i64>>,
+    pub(crate) on: Option<Spanned<Vec<Spanned<Code>>>>,
+    pub(crate) non_idempotent: Option<Spanned<bool>>,
+    pub(crate) budget_percent: Option<Spanned<i64>>,
+    pub(crate) min_per_second: Option<Spanned<i64>>,
 }
 
 /// `respond = { status = 200, body = "...", headers = { ... } }`.
@@ -134,6 +227,13 @@ pub(crate) struct RespondFile {
 /// A size or count written as an integer or as text (`"16k"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum IntOrText {
+    Int(i64),
+    Text(String),
+}
+
+/// A status code or a name: `502`, `"502"`, `"200-299"`, `"connect_failure"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Code {
     Int(i64),
     Text(String),
 }
@@ -270,6 +370,48 @@ impl Visitor<'_> for IntOrTextVisitor {
     }
 }
 
+// === impl Code ===
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CodeVisitor)
+    }
+}
+
+struct CodeVisitor;
+
+impl Visitor<'_> for CodeVisitor {
+    type Value = Code;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a status code such as 200, or text such as "200-299""#)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Code, E> {
+        Ok(Code::Int(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Code, E> {
+        Ok(Code::Int(i64::try_from(v).unwrap_or(i64::MAX)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Code, E> {
+        Ok(Code::Text(v.to_owned()))
+    }
+}
+
+// === impl Code (text) ===
+
+impl Code {
+    /// As written: `502` and `"502"` both read `502`.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Code::Int(n) => n.to_string(),
+            Code::Text(t) => t.clone(),
+        }
+    }
+}
+
 // === impl CpuSpec ===
 
 impl<'de> Deserialize<'de> for CpuSpec {
@@ -359,10 +501,10 @@ mod tests {
     #[test]
     fn unknown_field_in_array_of_tables() {
         let e = one_error(
-            "[[routes]]\nupstream = \"a\"\n\n[[routes]]\nupstream = \"b\"\npath = \"/\"\n",
+            "[[routes]]\nupstream = \"a\"\n\n[[routes]]\nupstream = \"b\"\npth = \"/\"\n",
         );
         assert!(
-            e.starts_with("t.toml:6: routes[1].path: unknown field `path`"),
+            e.starts_with("t.toml:6: routes[1].pth: unknown field `pth` (did you mean `path`?)"),
             "{e}"
         );
     }

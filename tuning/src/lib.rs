@@ -40,10 +40,13 @@ mod cli;
 pub mod defaults;
 mod error;
 mod file;
+mod groups;
 mod host;
 mod locate;
 mod observe;
+mod observing;
 mod route;
+mod route_fields;
 mod routes;
 mod tuning;
 mod units;
@@ -51,7 +54,7 @@ mod unknown;
 mod upstream;
 mod validate;
 
-pub use crate::cli::{Admin, Cli, Command, CpuList};
+pub use crate::cli::{Admin, Cli, Command, CpuList, Sample};
 pub use crate::error::{ConfigError, Location, TuningError};
 pub use crate::observe::{AccessLog, LogDest, MetricsConfig, ReloadConfig};
 pub use crate::route::{

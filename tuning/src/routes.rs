@@ -6,15 +6,12 @@ use std::net::{Ipv6Addr, SocketAddr};
 
 use toml::Spanned;
 
-use crate::checker::{non_negative, Checker};
+use crate::checker::Checker;
 use crate::defaults::QUICK_GROUP;
-use crate::file::{BackendFile, FileConfig, RespondFile, RouteFile, UpstreamFile};
+use crate::file::{FileConfig, RespondFile, RouteFile};
 use crate::route::{HostMatch, PathMatch, Route, RouteAction};
+use crate::route_fields::{self as fields, check_value, is_token, At, RESERVED_HEADERS};
 use crate::upstream::{BackendAddr, UpstreamGroup};
-use crate::validate::parse_addr;
-
-/// Headers the engine writes itself; a fixed response may not set them.
-const RESERVED_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "connection"];
 
 /// Quick mode: one group of `backends`, one catch-all route to it.
 pub(crate) fn quick(backends: &[SocketAddr]) -> (Vec<UpstreamGroup>, Vec<Route>) {
@@ -37,7 +34,7 @@ pub(crate) fn from_file(c: &mut Checker<'_>, raw: &FileConfig) -> (Vec<UpstreamG
     let groups: Vec<UpstreamGroup> = raw
         .upstreams
         .iter()
-        .map(|(name, up)| group(c, name, up))
+        .map(|(name, up)| crate::groups::group(c, name, up))
         .collect();
     if raw.routes.is_empty() {
         let location = c.whole_file();
@@ -55,68 +52,6 @@ pub(crate) fn from_file(c: &mut Checker<'_>, raw: &FileConfig) -> (Vec<UpstreamG
         .collect();
     check_unique_names(c, raw, &routes);
     (groups, routes)
-}
-
-fn group(c: &mut Checker<'_>, name: &str, up: &Spanned<UpstreamFile>) -> UpstreamGroup {
-    let field = format!("upstreams.{name}.backends");
-    let list = &up.get_ref().backends;
-    if list.get_ref().is_empty() {
-        c.fail_at(
-            list.span(),
-            &field,
-            "no backends: list at least one \"IP:port\"",
-        );
-    }
-    let mut backends: Vec<BackendAddr> = Vec::new();
-    for (i, item) in list.get_ref().iter().enumerate() {
-        let field = format!("{field}[{i}]");
-        let Some(backend) = backend(c, &field, item) else {
-            continue;
-        };
-        if backends.iter().any(|b| b.address == backend.address) {
-            let message = format!(
-                "{} is listed twice; use `weight` to favour a backend",
-                backend.address
-            );
-            c.fail_at(item.span(), field, message);
-        }
-        backends.push(backend);
-    }
-    UpstreamGroup::new(name, backends)
-}
-
-fn backend(c: &mut Checker<'_>, field: &str, item: &Spanned<BackendFile>) -> Option<BackendAddr> {
-    match item.get_ref() {
-        BackendFile::Address(text) => match parse_addr(text) {
-            Ok(address) => Some(BackendAddr { address, weight: 1 }),
-            Err(message) => {
-                c.fail_at(item.span(), field, message);
-                None
-            }
-        },
-        BackendFile::Table(t) => {
-            let address = parse_addr(t.address.get_ref())
-                .map_err(|message| c.fail_at(t.address.span(), format!("{field}.address"), message))
-                .ok();
-            let weight = match &t.weight {
-                None => Some(1),
-                Some(w) => weight(*w.get_ref())
-                    .map_err(|message| c.fail_at(w.span(), format!("{field}.weight"), message))
-                    .ok(),
-            };
-            Some(BackendAddr {
-                address: address?,
-                weight: weight?,
-            })
-        }
-    }
-}
-
-fn weight(n: i64) -> Result<u32, String> {
-    match non_negative(n).map(u32::try_from) {
-        Ok(Ok(w)) if w > 0 => Ok(w),
-        _ => Err(format!("must be from 1 to {}, got {n}", u32::MAX)),
-    }
 }
 
 fn route(
@@ -144,21 +79,36 @@ fn route(
             HostMatch::Any
         })
     });
-    let path_prefix = r.path_prefix.as_ref().map_or_else(
-        || "/".to_owned(),
-        |p| {
-            if let Err(message) = check_path_prefix(p.get_ref()) {
-                c.fail_at(p.span(), format!("{field}.path_prefix"), message);
-            }
-            p.get_ref().clone()
-        },
-    );
     let action = action(c, &field, raw, groups);
+    let at = At {
+        field: &field,
+        route: r,
+        proxy: matches!(action, RouteAction::Proxy { .. }),
+    };
+    let path = fields::path_match(c, &at);
     Route {
+        name,
         host,
-        path: PathMatch::Prefix(path_prefix.clone()),
-        path_prefix,
-        ..Route::catch_all(&name, action)
+        path_prefix: match &path {
+            PathMatch::Prefix(p) => p.clone(),
+            _ => "/".to_owned(),
+        },
+        methods: fields::methods(c, &at),
+        headers: fields::header_matches(c, &at),
+        priority: fields::priority(c, &at),
+        hash_key: fields::hash_key(c, &at),
+        rewrite: fields::rewrite(c, &at, &path),
+        request_headers: fields::header_ops(c, &at, "request_headers", r.request_headers.as_ref()),
+        response_headers: fields::header_ops(
+            c,
+            &at,
+            "response_headers",
+            r.response_headers.as_ref(),
+        ),
+        timeouts: fields::timeouts(c, &at),
+        retries: fields::retries(c, &at),
+        path,
+        action,
     }
 }
 
@@ -270,8 +220,7 @@ fn headers(
 }
 
 fn check_header(name: &str, value: &str) -> Result<(), String> {
-    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if name.is_empty() || !name.bytes().all(token) {
+    if !is_token(name) {
         return Err(format!("invalid header name {name:?}"));
     }
     if RESERVED_HEADERS
@@ -280,10 +229,7 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
     {
         return Err(format!("{name} is set by coregate"));
     }
-    if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
-        return Err("header value contains a control character (CR, LF, ...)".to_owned());
-    }
-    Ok(())
+    check_value(value)
 }
 
 /// Every route name once; the error goes on the second use.
@@ -355,19 +301,6 @@ fn check_host_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn check_path_prefix(path: &str) -> Result<(), String> {
-    if !path.starts_with('/') {
-        return Err(format!("must start with \"/\", got {path:?}"));
-    }
-    match path
-        .bytes()
-        .find(|b| b.is_ascii_control() || b" ?#".contains(b))
-    {
-        Some(b) => Err(format!("must not contain {:?}", char::from(b))),
-        None => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,27 +336,10 @@ mod tests {
     }
 
     #[test]
-    fn path_prefixes() {
-        assert!(check_path_prefix("/").is_ok());
-        assert!(check_path_prefix("/api/v1").is_ok());
-        for bad in ["", "api", "/a b", "/a?b", "/a\n"] {
-            assert!(check_path_prefix(bad).is_err(), "{bad:?} should be refused");
-        }
-    }
-
-    #[test]
     fn header_checks() {
         assert!(check_header("content-type", "text/plain").is_ok());
         assert!(check_header("bad name", "x").is_err());
         assert!(check_header("Content-Length", "1").is_err());
         assert!(check_header("x-a", "a\r\nb: c").is_err());
-    }
-
-    #[test]
-    fn weights() {
-        assert_eq!(weight(1), Ok(1));
-        assert!(weight(0).is_err());
-        assert!(weight(-1).is_err());
-        assert!(weight(i64::from(u32::MAX) + 1).is_err());
     }
 }

@@ -6,8 +6,9 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use crate::file::{
-    BackendTable, FileConfig, IoFile, LimitsFile, PoolFile, RespondFile, RouteFile, ServerFile,
-    TimeoutsFile, UpstreamFile,
+    AccessLogFile, BackendTable, FileConfig, HeaderMatchFile, HeaderOpsFile, HealthCheckFile,
+    IoFile, LimitsFile, MetricsFile, OutlierFile, PoolFile, RespondFile, RetriesFile, RouteFile,
+    RouteTimeoutsFile, ServerFile, TimeoutsFile, UpstreamFile,
 };
 
 /// One step of a path into the file.
@@ -99,10 +100,18 @@ fn known_fields(parent: &[Seg]) -> &'static [&'static str] {
         "limits" => fields_of::<LimitsFile>(),
         "io" => fields_of::<IoFile>(),
         "pool" => fields_of::<PoolFile>(),
+        "metrics" => fields_of::<MetricsFile>(),
+        "access_log" => fields_of::<AccessLogFile>(),
         "upstreams.*" => fields_of::<UpstreamFile>(),
         "upstreams.*.backends[]" => fields_of::<BackendTable>(),
+        "upstreams.*.health_check" => fields_of::<HealthCheckFile>(),
+        "upstreams.*.outlier" => fields_of::<OutlierFile>(),
         "routes[]" => fields_of::<RouteFile>(),
         "routes[].respond" => fields_of::<RespondFile>(),
+        "routes[].headers[]" => fields_of::<HeaderMatchFile>(),
+        "routes[].request_headers" | "routes[].response_headers" => fields_of::<HeaderOpsFile>(),
+        "routes[].timeouts" => fields_of::<RouteTimeoutsFile>(),
+        "routes[].retries" => fields_of::<RetriesFile>(),
         _ => &[],
     }
 }
@@ -206,10 +215,25 @@ mod tests {
             message(&[key("pool"), key("zzz")]),
             "unknown field `zzz`, expected one of `max_idle`"
         );
-        let path = [key("routes"), Seg::Index(0), key("path")];
+        let path = [key("routes"), Seg::Index(0), key("path_prefx")];
         assert_eq!(
             message(&path),
-            "unknown field `path` (did you mean `path_prefix`?)"
+            "unknown field `path_prefx` (did you mean `path_prefix`?)"
+        );
+        let path = [key("routes"), Seg::Index(0), key("retries"), key("atempts")];
+        assert_eq!(
+            message(&path),
+            "unknown field `atempts` (did you mean `attempts`?)"
+        );
+        let path = [
+            key("upstreams"),
+            key("api"),
+            key("health_check"),
+            key("intervall"),
+        ];
+        assert_eq!(
+            message(&path),
+            "unknown field `intervall` (did you mean `interval`?)"
         );
         // Two fields begin with "max_hea": no guess.
         assert_eq!(closest(&["max_head_bytes", "max_headers"], "max_hea"), None);
@@ -218,12 +242,16 @@ mod tests {
     #[test]
     fn reference_doc_names_every_file_field() {
         let doc = include_str!("docs/config.md");
-        let sections: [(&str, &[&str]); 5] = [
+        let sections: [(&str, &[&str]); 9] = [
             ("server", fields_of::<ServerFile>()),
             ("timeouts", fields_of::<TimeoutsFile>()),
             ("limits", fields_of::<LimitsFile>()),
             ("io", fields_of::<IoFile>()),
             ("pool", fields_of::<PoolFile>()),
+            ("metrics", fields_of::<MetricsFile>()),
+            ("access_log", fields_of::<AccessLogFile>()),
+            ("health_check", fields_of::<HealthCheckFile>()),
+            ("outlier", fields_of::<OutlierFile>()),
         ];
         for (section, fields) in sections {
             for field in fields {
@@ -231,13 +259,30 @@ mod tests {
                 assert!(doc.contains(&name), "docs/config.md lacks {name}");
             }
         }
-        for field in fields_of::<RouteFile>()
-            .iter()
-            .chain(fields_of::<BackendTable>())
-        {
+        let tables = [
+            fields_of::<RouteFile>(),
+            fields_of::<BackendTable>(),
+            fields_of::<HealthCheckFile>(),
+            fields_of::<OutlierFile>(),
+            fields_of::<HeaderMatchFile>(),
+            fields_of::<HeaderOpsFile>(),
+            fields_of::<RouteTimeoutsFile>(),
+            fields_of::<RetriesFile>(),
+        ];
+        for field in tables.into_iter().flatten() {
             assert!(
                 doc.contains(&format!("{field} =")),
                 "docs/config.md lacks `{field} =`"
+            );
+        }
+        // Every group and route field has a row in its table.
+        for field in fields_of::<UpstreamFile>()
+            .iter()
+            .chain(fields_of::<RouteFile>())
+        {
+            assert!(
+                doc.contains(&format!("| `{field}")),
+                "docs/config.md lacks a row for `{field}`"
             );
         }
     }

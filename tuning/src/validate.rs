@@ -14,9 +14,9 @@ use crate::defaults::*;
 use crate::error::{Location, TuningError};
 use crate::file::{CpuSpec, FileConfig, Loaded};
 use crate::host::Host;
-use crate::routes;
 use crate::tuning::{ConfigSource, Io, Limits, Pool, Timeouts, Tuning};
 use crate::units::{body_limit, check_distinct, parse_cpu_list};
+use crate::{observing, routes};
 
 /// Name under which errors in the embedded default config are reported.
 const EMBEDDED_NAME: &str = "<embedded default.toml>";
@@ -94,6 +94,9 @@ pub(crate) fn validate(
     let pool = Pool {
         max_idle: cast(max_idle, DEFAULT_UPSTREAM_MAX_IDLE),
     };
+    let metrics = observing::metrics(&mut c, cli, raw);
+    let access_log = observing::access_log(&mut c, cli, raw);
+    let reload = observing::reload(&mut c, cli, raw, &source);
     let (upstreams, routes) = match source {
         ConfigSource::Quick => {
             check_quick(&mut c, &cli.upstream);
@@ -114,9 +117,9 @@ pub(crate) fn validate(
         pool,
         upstreams,
         routes,
-        metrics: Default::default(),
-        access_log: Default::default(),
-        reload: Default::default(),
+        metrics,
+        access_log,
+        reload,
         source,
     };
     c.finish(tuning)

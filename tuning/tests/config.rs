@@ -316,14 +316,14 @@ fn deserializer_errors_name_line_and_field() {
 #[test]
 fn unknown_fields_are_all_reported_with_the_rest() {
     let text = "[server]\nlisen = [\"127.0.0.1:1\"]\nshards = 0\n\n[upstreams.api]\n\
-                backends = [{ address = \"127.0.0.1:1\", wieght = 2 }]\n\n[[routes]]\nupstream = \"api\"\npath = \"/x\"\n";
+                backends = [{ address = \"127.0.0.1:1\", wieght = 2 }]\n\n[[routes]]\nupstream = \"api\"\npath_prefx = \"/x\"\n";
     assert_eq!(
         errors(text),
         [
             "coregate.toml:2: server.lisen: unknown field `lisen` (did you mean `listen`?)",
             "coregate.toml:3: server.shards: must be from 1 to 4096, got 0",
             "coregate.toml:6: upstreams.api.backends[0].wieght: unknown field `wieght` (did you mean `weight`?)",
-            "coregate.toml:10: routes[0].path: unknown field `path` (did you mean `path_prefix`?)",
+            "coregate.toml:10: routes[0].path_prefx: unknown field `path_prefx` (did you mean `path_prefix`?)",
         ]
     );
 }
