@@ -148,8 +148,8 @@ impl Fields {
         let mut fields = Self::default();
         let mut te: Option<TeState> = None;
         for (i, h) in spans.iter().enumerate() {
-            let value = h.value.slice(bytes);
-            match field_of(h.name.slice(bytes)) {
+            let value = h.value().slice(bytes);
+            match field_of(h.name().slice(bytes)) {
                 Field::Host => fields.add_host(i, value)?,
                 Field::ContentLength => fields.add_content_length(value)?,
                 Field::TransferEncoding => {
@@ -264,49 +264,6 @@ pub(crate) struct Head {
     pub(crate) fields: Fields,
 }
 
-/// Header spans and fields of a head whose bytes are not yet split off.
-pub(crate) struct Parts {
-    spans: [HeaderSpan; MAX_HEADERS_CAPACITY],
-    count: usize,
-    pub(crate) fields: Fields,
-}
-
-// === impl Parts ===
-
-impl Parts {
-    /// Records spans for httparse's headers (borrowed from `base`) and
-    /// validates the shared rules: CRLF line endings and the framing fields.
-    pub(crate) fn collect(
-        base: &[u8],
-        headers: &[httparse::Header<'_>],
-    ) -> Result<Self, ParseError> {
-        let mut spans = [HeaderSpan::default(); MAX_HEADERS_CAPACITY];
-        for (slot, h) in spans.iter_mut().zip(headers) {
-            *slot = HeaderSpan {
-                name: Span::within(base, h.name.as_bytes()),
-                value: Span::within(base, h.value),
-            };
-        }
-        let count = headers.len().min(MAX_HEADERS_CAPACITY);
-        check_crlf(base, &spans[..count])?;
-        let fields = Fields::collect(base, &spans[..count])?;
-        Ok(Self {
-            spans,
-            count,
-            fields,
-        })
-    }
-
-    pub(crate) fn into_head(self, bytes: Bytes) -> Head {
-        Head {
-            bytes,
-            spans: self.spans,
-            count: self.count,
-            fields: self.fields,
-        }
-    }
-}
-
 /// httparse accepts a bare LF as a line end (RFC 9112 §2.2 MAY); a proxy that
 /// forwards the raw bytes must not, as the next hop may split lines differently.
 /// Every field line must start after CRLF and the head must end in CRLFCRLF.
@@ -315,7 +272,7 @@ fn check_crlf(head: &[u8], spans: &[HeaderSpan]) -> Result<(), ParseError> {
         let at = at as usize;
         at >= 2 && head.get(at - 2..at) == Some(b"\r\n")
     };
-    if !head.ends_with(b"\r\n\r\n") || !spans.iter().all(|h| crlf_before(h.name.start)) {
+    if !head.ends_with(b"\r\n\r\n") || !spans.iter().all(|h| crlf_before(h.name().start)) {
         return Err(ParseError::BareNewline);
     }
     Ok(())
@@ -324,6 +281,40 @@ fn check_crlf(head: &[u8], spans: &[HeaderSpan]) -> Result<(), ParseError> {
 // === impl Head ===
 
 impl Head {
+    /// An empty head, filled in place by [`Head::fill`] so the span array is
+    /// written once and not moved through intermediate values.
+    pub(crate) fn new() -> Self {
+        Self {
+            bytes: Bytes::new(),
+            spans: [HeaderSpan::default(); MAX_HEADERS_CAPACITY],
+            count: 0,
+            fields: Fields::default(),
+        }
+    }
+
+    /// Records spans for httparse's headers (borrowed from `base`, the head's
+    /// bytes) and validates the shared rules: CRLF line endings and the
+    /// framing fields.
+    pub(crate) fn fill(
+        &mut self,
+        base: &[u8],
+        headers: &[httparse::Header<'_>],
+    ) -> Result<(), ParseError> {
+        for (slot, h) in self.spans.iter_mut().zip(headers) {
+            *slot = HeaderSpan::within(base, h.name.as_bytes(), h.value);
+        }
+        self.count = headers.len().min(MAX_HEADERS_CAPACITY);
+        let spans = &self.spans[..self.count];
+        check_crlf(base, spans)?;
+        self.fields = Fields::collect(base, spans)?;
+        Ok(())
+    }
+
+    /// Attaches the head's bytes, once split off the caller's buffer.
+    pub(crate) fn set_bytes(&mut self, bytes: Bytes) {
+        self.bytes = bytes;
+    }
+
     pub(crate) fn bytes(&self) -> &Bytes {
         &self.bytes
     }
@@ -336,7 +327,7 @@ impl Head {
         let bytes: &[u8] = &self.bytes;
         self.spans[..self.count]
             .iter()
-            .map(move |h| (h.name.slice(bytes), h.value.slice(bytes)))
+            .map(move |h| (h.name().slice(bytes), h.value().slice(bytes)))
     }
 
     pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
@@ -348,7 +339,7 @@ impl Head {
 
     pub(crate) fn header_at(&self, index: Option<u16>) -> Option<&[u8]> {
         let span = self.spans[..self.count].get(usize::from(index?))?;
-        Some(self.slice(span.value))
+        Some(self.slice(span.value()))
     }
 
     /// True when a Connection line lists `name` (RFC 9110 §7.6.1).

@@ -24,7 +24,7 @@ pub use headers::Version;
 pub use limits::{
     Limits, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CHUNK_LINE_BYTES, DEFAULT_MAX_HEADERS,
     DEFAULT_MAX_HEAD_BYTES, DEFAULT_MAX_TARGET_BYTES, DEFAULT_MAX_TRAILER_BYTES,
-    MAX_HEADERS_CAPACITY,
+    MAX_HEADERS_CAPACITY, MAX_HEAD_BYTES_CAPACITY,
 };
 pub use request::{parse_request, Method, RequestHead};
 pub use response::{parse_response, ResponseHead};

@@ -19,11 +19,16 @@ pub const DEFAULT_MAX_TRAILER_BYTES: usize = 16 * 1024;
 /// never touches the heap. A `max_headers` above it acts as this value.
 pub const MAX_HEADERS_CAPACITY: usize = 128;
 
+/// Heads are capped at 64 KiB - 1 so header offsets fit in 16 bits; a
+/// `max_head_bytes` above it acts as this value.
+pub const MAX_HEAD_BYTES_CAPACITY: usize = u16::MAX as usize;
+
 /// Size limits for heads and bodies. Build with [`Limits::default`] and
 /// override single fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum head size in bytes; more gives [`ParseError::HeadTooLarge`] (431).
+    /// Values above [`MAX_HEAD_BYTES_CAPACITY`] act as that capacity.
     pub max_head_bytes: usize,
     /// Maximum header field lines; more gives [`ParseError::TooManyHeaders`] (431).
     /// Values above [`MAX_HEADERS_CAPACITY`] act as that capacity.
@@ -62,6 +67,11 @@ impl Limits {
             return Err(ParseError::BodyTooLarge);
         }
         Ok(())
+    }
+
+    /// The most head bytes looked at: `max_head_bytes` capped by the capacity.
+    pub(crate) fn head_window(&self) -> usize {
+        self.max_head_bytes.min(MAX_HEAD_BYTES_CAPACITY)
     }
 
     /// Header slots handed to httparse: `max_headers` capped by the inline capacity.

@@ -4,7 +4,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::body::BodyKind;
 use crate::error::ParseError;
-use crate::headers::{self, is_tchar, version_error, Coding, Fields, Head, Parts, Version};
+use crate::headers::{self, is_tchar, version_error, Coding, Fields, Head, Version};
 use crate::limits::Limits;
 use crate::span::Span;
 
@@ -187,7 +187,7 @@ pub fn parse_request(
     if !skip_empty_lines(buf)? {
         return Ok(None);
     }
-    let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    let window = &buf[..buf.len().min(limits.head_window())];
     let mut raw = headers::raw_headers();
     let mut req = httparse::Request::new(&mut []);
     let len = match req.parse_with_uninit_headers(window, &mut raw[..limits.header_slots()]) {
@@ -209,18 +209,19 @@ pub fn parse_request(
     let target = Span::within(head, req.path.unwrap_or_default().as_bytes());
     check_target(target.slice(head), limits)?;
     let version = Version::from_minor(req.version.unwrap_or_default());
-    let parts = Parts::collect(head, req.headers)?;
-    let body = check_fields(version, &parts.fields)?;
     let method = Method::from_bytes(method_span.slice(head));
-    let head = parts.into_head(buf.split_to(len).freeze());
-    Ok(Some(RequestHead {
-        head,
+    let mut out = RequestHead {
+        head: Head::new(),
         method,
         method_span,
         target,
         version,
-        body,
-    }))
+        body: BodyKind::Empty,
+    };
+    out.head.fill(head, req.headers)?;
+    out.body = check_fields(version, &out.head.fields)?;
+    out.head.set_bytes(buf.split_to(len).freeze());
+    Ok(Some(out))
 }
 
 /// Drops CRLF pairs before the request line (RFC 9112 §2.2). Returns false
@@ -240,7 +241,7 @@ fn skip_empty_lines(buf: &mut BytesMut) -> Result<bool, ParseError> {
 }
 
 fn need_more(buffered: usize, limits: &Limits) -> Result<Option<RequestHead>, ParseError> {
-    if buffered > limits.max_head_bytes {
+    if buffered > limits.head_window() {
         return Err(ParseError::HeadTooLarge);
     }
     Ok(None)

@@ -4,7 +4,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::body::BodyKind;
 use crate::error::ParseError;
-use crate::headers::{self, version_error, Coding, Fields, Head, Parts, Version};
+use crate::headers::{self, version_error, Coding, Fields, Head, Version};
 use crate::limits::Limits;
 use crate::request::Method;
 use crate::span::Span;
@@ -127,7 +127,7 @@ pub fn parse_response(
     if let Some(b'\r' | b'\n') = buf.first() {
         return Err(ParseError::InvalidStatus);
     }
-    let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    let window = &buf[..buf.len().min(limits.head_window())];
     let mut raw = headers::raw_headers();
     let mut res = httparse::Response::new(&mut []);
     let config = httparse::ParserConfig::default();
@@ -149,20 +149,21 @@ pub fn parse_response(
     }
     let version = Version::from_minor(res.version.unwrap_or_default());
     let reason = reason_span(head);
-    let parts = Parts::collect(head, res.headers)?;
-    let body = framing(version, status, request_method, &parts.fields)?;
-    let head = parts.into_head(buf.split_to(len).freeze());
-    Ok(Some(ResponseHead {
-        head,
+    let mut out = ResponseHead {
+        head: Head::new(),
         status,
         reason,
         version,
-        body,
-    }))
+        body: BodyKind::Empty,
+    };
+    out.head.fill(head, res.headers)?;
+    out.body = framing(version, status, request_method, &out.head.fields)?;
+    out.head.set_bytes(buf.split_to(len).freeze());
+    Ok(Some(out))
 }
 
 fn need_more(buffered: usize, limits: &Limits) -> Result<Option<ResponseHead>, ParseError> {
-    if buffered > limits.max_head_bytes {
+    if buffered > limits.head_window() {
         return Err(ParseError::HeadTooLarge);
     }
     Ok(None)

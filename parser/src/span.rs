@@ -9,11 +9,44 @@ pub struct Span {
     pub end: u32,
 }
 
-/// Name and value spans of one header field line.
+/// Name and value of one header field line, packed into 8 bytes (heads are
+/// capped at [`crate::limits::MAX_HEAD_BYTES_CAPACITY`]) so the inline array
+/// stays small to fill and move.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct HeaderSpan {
-    pub(crate) name: Span,
-    pub(crate) value: Span,
+    name_start: u16,
+    name_len: u16,
+    value_start: u16,
+    value_len: u16,
+}
+
+// === impl HeaderSpan ===
+
+impl HeaderSpan {
+    /// Spans of `name` and `value`, which lie inside `base` (at most 64 KiB).
+    pub(crate) fn within(base: &[u8], name: &[u8], value: &[u8]) -> Self {
+        let (name, value) = (Span::within(base, name), Span::within(base, value));
+        Self {
+            name_start: name.start as u16,
+            name_len: name.len() as u16,
+            value_start: value.start as u16,
+            value_len: value.len() as u16,
+        }
+    }
+
+    pub(crate) fn name(self) -> Span {
+        Span::from_range(
+            usize::from(self.name_start),
+            usize::from(self.name_start) + usize::from(self.name_len),
+        )
+    }
+
+    pub(crate) fn value(self) -> Span {
+        Span::from_range(
+            usize::from(self.value_start),
+            usize::from(self.value_start) + usize::from(self.value_len),
+        )
+    }
 }
 
 // === impl Span ===
