@@ -342,11 +342,17 @@ impl Head {
         Some(self.slice(span.value()))
     }
 
-    /// True when a Connection line lists `name` (RFC 9110 §7.6.1).
-    pub(crate) fn connection_lists(&self, name: &[u8]) -> bool {
+    /// Tokens listed by all Connection lines (RFC 9110 §7.6.1), in order.
+    pub(crate) fn connection(&self) -> impl Iterator<Item = &[u8]> {
         self.headers()
             .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
-            .any(|(_, v)| list_items(v).any(|item| item.eq_ignore_ascii_case(name)))
+            .flat_map(|(_, v)| list_items(v))
+            .filter(|t| !t.is_empty())
+    }
+
+    /// True when a Connection line lists `name`.
+    pub(crate) fn connection_lists(&self, name: &[u8]) -> bool {
+        self.connection().any(|t| t.eq_ignore_ascii_case(name))
     }
 
     /// RFC 9110 §7.6.1 connection-specific fields, plus those Connection lists.

@@ -122,6 +122,21 @@ impl RequestHead {
         self.head.fields.content_length
     }
 
+    /// The first Transfer-Encoding value as sent (framing is in `body()`).
+    pub fn transfer_encoding(&self) -> Option<&[u8]> {
+        self.head.header("transfer-encoding")
+    }
+
+    /// Tokens listed by Connection (`close`, `upgrade`, field names), in order.
+    pub fn connection(&self) -> impl Iterator<Item = &[u8]> {
+        self.head.connection()
+    }
+
+    /// The Keep-Alive value (e.g. `timeout=5, max=100`), a hop-by-hop hint.
+    pub fn keep_alive_header(&self) -> Option<&[u8]> {
+        self.head.header("keep-alive")
+    }
+
     /// Body framing, already validated: `Empty`, `Length(n)` or `Chunked`.
     pub fn body(&self) -> BodyKind {
         self.body
@@ -444,6 +459,10 @@ mod tests {
         assert!(head.is_upgrade());
         assert_eq!(head.upgrade(), Some(&b"websocket"[..]));
         assert!(head.expect_continue());
+        let listed: Vec<&[u8]> = head.connection().collect();
+        assert_eq!(listed, vec![&b"Upgrade"[..], b"X-Trace"]);
+        assert_eq!(head.transfer_encoding(), None);
+        assert_eq!(head.keep_alive_header(), None);
         for name in [
             "Connection",
             "keep-alive",

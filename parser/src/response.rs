@@ -58,6 +58,21 @@ impl ResponseHead {
         self.head.fields.content_length
     }
 
+    /// The first Transfer-Encoding value as sent (framing is in `body()`).
+    pub fn transfer_encoding(&self) -> Option<&[u8]> {
+        self.head.header("transfer-encoding")
+    }
+
+    /// Tokens listed by Connection (`close`, `upgrade`, field names), in order.
+    pub fn connection(&self) -> impl Iterator<Item = &[u8]> {
+        self.head.connection()
+    }
+
+    /// The Keep-Alive value (e.g. `timeout=5, max=100`), a hop-by-hop hint.
+    pub fn keep_alive_header(&self) -> Option<&[u8]> {
+        self.head.header("keep-alive")
+    }
+
     /// Body framing (RFC 9112 §6.3), decided with the request method.
     pub fn body(&self) -> BodyKind {
         self.body
@@ -341,6 +356,7 @@ mod tests {
             Method::Get,
         );
         assert_eq!(head.body(), BodyKind::Chunked);
+        assert_eq!(head.transfer_encoding(), Some(&b"chunked"[..]));
         assert!(!head.keep_alive());
         assert!(head.needs_rewrite());
     }
@@ -358,6 +374,15 @@ mod tests {
             Method::Get
         )
         .keep_alive());
+        let ka = parse(
+            b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n",
+            Method::Get,
+        );
+        assert_eq!(ka.keep_alive_header(), Some(&b"timeout=5"[..]));
+        assert_eq!(
+            ka.connection().collect::<Vec<_>>(),
+            vec![&b"keep-alive"[..]]
+        );
     }
 
     #[test]
