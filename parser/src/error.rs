@@ -24,7 +24,9 @@ pub enum ParseError {
     UnsupportedVersion,
     /// A malformed status line or a status code outside 100..=999 (RFC 9112 §4). 502.
     InvalidStatus,
-    /// A header field name that is not a token, or a line without a colon (RFC 9112 §5). 400.
+    /// A header field name that is not a token, a line without a colon
+    /// (RFC 9112 §5), or `Content_Length` / `Transfer_Encoding`, which servers
+    /// that map `_` to `-` would frame by. 400.
     InvalidHeaderName,
     /// Whitespace between a field name and the colon (RFC 9112 §5.1: MUST 400). 400.
     SpaceBeforeColon,

@@ -164,7 +164,7 @@ impl Fields {
                     fields.expect_continue |= value.eq_ignore_ascii_case(b"100-continue")
                 }
                 Field::HopByHop => fields.hop_by_hop = true,
-                Field::Other => {}
+                Field::Other => check_lookalike(h.name().slice(bytes))?,
             }
         }
         fields.coding = te.map(|te| match te {
@@ -215,6 +215,24 @@ impl Fields {
             Version::Http10 => self.conn_keep_alive && !self.conn_close,
         }
     }
+}
+
+/// Rejects `Content_Length` and `Transfer_Encoding`: some servers map `_` to
+/// `-` and would frame the body by a field this crate ignores.
+fn check_lookalike(name: &[u8]) -> Result<(), ParseError> {
+    let dashed = |s: &[u8]| {
+        name.len() == s.len()
+            && name
+                .iter()
+                .zip(s)
+                .all(|(&a, &b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
+    };
+    if (name.len() == 14 || name.len() == 17)
+        && (dashed(b"content-length") || dashed(b"transfer-encoding"))
+    {
+        return Err(ParseError::InvalidHeaderName);
+    }
+    Ok(())
 }
 
 /// Folds one Transfer-Encoding line into the list state (RFC 9112 §7:

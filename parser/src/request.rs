@@ -625,6 +625,21 @@ mod tests {
     }
 
     #[test]
+    fn rejects_framing_lookalikes() {
+        rejects(
+            &with_header("Content_Length: 5"),
+            ParseError::InvalidHeaderName,
+        );
+        rejects(
+            &with_header("transfer_encoding: chunked"),
+            ParseError::InvalidHeaderName,
+        );
+        assert!(outcome(&with_header("X_Content_Length: 5"))
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
     fn rejects_invalid_method() {
         for input in [
             &b"GE(T / HTTP/1.1\r\n\r\n"[..],
