@@ -137,7 +137,7 @@ impl Outlier {
         self.state = carry(&self.state, &new.carried_from(old));
     }
 
-    /// Same as [`rebuild`](Self::rebuild), with new settings.
+    /// Changes the settings; ejections in progress run their course.
     pub fn reconfigure(&mut self, config: OutlierConfig) {
         self.config = config;
     }

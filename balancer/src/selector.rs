@@ -246,3 +246,147 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{hash_key, Backend};
+    use std::net::SocketAddr;
+
+    fn set(weights: &[u32], algorithm: Algorithm) -> BackendSet {
+        let b = weights.iter().enumerate().map(|(i, &w)| {
+            Backend::new(SocketAddr::from(([10, 0, 0, i as u8], 80))).with_weight(w)
+        });
+        BackendSet::build(b.collect(), algorithm).unwrap()
+    }
+
+    fn picks(s: &BackendSet, sel: &mut Selector, ok: &[bool], n: usize) -> Vec<usize> {
+        let now = Instant::now();
+        (0..n)
+            .map(|_| sel.pick(s, ok, None, now).unwrap().idx)
+            .collect()
+    }
+
+    #[test]
+    fn round_robin_skips_ineligible() {
+        let s = set(&[1, 1, 1, 1], Algorithm::RoundRobin);
+        let mut sel = Selector::new(&s, 0);
+        let p = picks(&s, &mut sel, &[true, false, true, true], 6);
+        let start = p[0];
+        assert!(p.iter().all(|&i| i != 1));
+        assert_eq!(p[3], start, "cycle of three: {p:?}");
+    }
+
+    #[test]
+    fn weighted_is_smooth_through_the_selector() {
+        let s = set(&[5, 1, 1], Algorithm::Weighted);
+        let mut sel = Selector::new(&s, 0);
+        assert_eq!(
+            picks(&s, &mut sel, &[true; 3], 7),
+            vec![0, 0, 1, 0, 2, 0, 0]
+        );
+    }
+
+    #[test]
+    fn fails_open_when_nothing_is_eligible() {
+        for alg in [Algorithm::RoundRobin, Algorithm::Maglev, Algorithm::P2cEwma] {
+            let s = set(&[1, 0, 1], alg);
+            let mut sel = Selector::new(&s, 3);
+            let p = sel
+                .pick(&s, &[false; 3][..], Some(9), Instant::now())
+                .unwrap();
+            assert!(p.failed_open && p.idx != 1, "{alg:?}: {p:?}");
+            // Only a drained backend eligible: still fail open, never drained.
+            let p = sel
+                .pick(&s, &[false, true, false][..], Some(9), Instant::now())
+                .unwrap();
+            assert!(p.failed_open && p.idx != 1, "{alg:?}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn least_conn_takes_the_idlest_and_rotates_ties() {
+        let s = set(&[1, 1, 1], Algorithm::LeastConn);
+        let mut sel = Selector::new(&s, 0);
+        sel.on_start(0);
+        sel.on_start(0);
+        sel.on_start(2);
+        assert_eq!(picks(&s, &mut sel, &[true; 3], 1), vec![1]);
+        sel.on_start(1);
+        sel.on_start(1);
+        sel.on_start(2);
+        // 0 and 1 tie at 2, 2 also at 2: three-way tie goes round-robin.
+        let p = picks(&s, &mut sel, &[true; 3], 3);
+        let mut sorted = p.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![0, 1, 2], "{p:?}");
+    }
+
+    #[test]
+    fn least_conn_normalises_by_weight() {
+        let s = set(&[2, 1], Algorithm::LeastConn);
+        let mut sel = Selector::new(&s, 0);
+        let now = Instant::now();
+        for _ in 0..30 {
+            let p = sel.pick(&s, &All, None, now).unwrap();
+            sel.on_start(p.idx);
+        }
+        assert_eq!((sel.in_flight(0), sel.in_flight(1)), (20, 10));
+    }
+
+    #[test]
+    fn p2c_avoids_the_slow_backend() {
+        let s = set(&[1, 1], Algorithm::P2cEwma);
+        let mut sel = Selector::new(&s, 5);
+        let now = Instant::now();
+        sel.on_end(0, Duration::from_millis(500), now);
+        sel.on_end(1, Duration::from_millis(5), now);
+        assert!(picks(&s, &mut sel, &[true; 2], 50).iter().all(|&i| i == 1));
+        // Load counts too: 150 in flight on the fast one outweighs 100x latency.
+        (0..150).for_each(|_| sel.on_start(1));
+        assert_eq!(picks(&s, &mut sel, &[true; 2], 1), vec![0]);
+    }
+
+    #[test]
+    fn p2c_spreads_over_equal_backends() {
+        let s = set(&[1; 4], Algorithm::P2cEwma);
+        let mut sel = Selector::new(&s, 11);
+        let mut counts = [0; 4];
+        picks(&s, &mut sel, &[true; 4], 4000)
+            .into_iter()
+            .for_each(|i| counts[i] += 1);
+        assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
+    }
+
+    #[test]
+    fn maglev_maps_keys_alike_on_every_shard() {
+        let s = set(&[1; 9], Algorithm::Maglev);
+        let (mut a, mut b) = (Selector::new(&s, 1), Selector::new(&s, 2));
+        let now = Instant::now();
+        for k in 0u32..1000 {
+            let h = Some(hash_key(&k.to_le_bytes()));
+            assert_eq!(a.pick(&s, &All, h, now), b.pick(&s, &All, h, now));
+        }
+    }
+
+    #[test]
+    fn rebuild_to_another_algorithm_keeps_load() {
+        let old = set(&[1, 1], Algorithm::RoundRobin);
+        let new = set(&[1, 1, 1], Algorithm::LeastConn);
+        let mut sel = Selector::new(&old, 0);
+        sel.on_start(1);
+        sel.rebuild(&old, &new);
+        assert_eq!((sel.in_flight(1), sel.len()), (1, 3));
+        assert!(sel.pick(&new, &All, None, Instant::now()).is_some());
+    }
+
+    #[test]
+    fn stray_indices_are_ignored() {
+        let s = set(&[1], Algorithm::RoundRobin);
+        let mut sel = Selector::new(&s, 0);
+        sel.on_start(7);
+        sel.on_end(7, Duration::ZERO, Instant::now());
+        sel.on_end(0, Duration::ZERO, Instant::now());
+        assert_eq!((sel.in_flight(0), sel.in_flight(7)), (0, 0));
+    }
+}
