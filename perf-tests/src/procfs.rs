@@ -88,6 +88,34 @@ pub fn sum_status_kb(pids: &[u32], field: &str) -> u64 {
     pids.iter().filter_map(|&pid| status_kb(pid, field)).sum()
 }
 
+/// Busy and total jiffies of each CPU (`cpuN` lines of /proc/stat); busy
+/// is everything but idle and iowait.
+pub fn cpu_jiffies() -> Vec<(u64, u64)> {
+    let text = fs::read_to_string("/proc/stat").unwrap_or_default();
+    text.lines()
+        .filter(|line| {
+            line.starts_with("cpu") && line.as_bytes().get(3).is_some_and(u8::is_ascii_digit)
+        })
+        .map(|line| {
+            let values: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            let total: u64 = values.iter().take(8).sum();
+            let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
+            (total - idle, total)
+        })
+        .collect()
+}
+
+/// Busy fraction of CPU `cpu` between two [`cpu_jiffies`] samples.
+pub fn busy_between(before: &[(u64, u64)], after: &[(u64, u64)], cpu: usize) -> Option<f64> {
+    let (b, a) = (before.get(cpu)?, after.get(cpu)?);
+    let total = a.1.checked_sub(b.1).filter(|&t| t > 0)?;
+    Some(a.0.saturating_sub(b.0) as f64 / total as f64)
+}
+
 /// `root` and all its descendants (e.g. an nginx master and its workers).
 pub fn process_tree(root: u32) -> Vec<u32> {
     let parents = parent_map();
@@ -169,6 +197,20 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(tree.contains(&child.id()));
+    }
+
+    #[test]
+    fn cpu_busy_fractions() {
+        let cpus = cpu_jiffies();
+        assert_eq!(
+            cpus.len(),
+            std::thread::available_parallelism().unwrap().get()
+        );
+        assert!(cpus.iter().all(|&(busy, total)| busy <= total));
+        let before = [(10, 100)];
+        assert_eq!(busy_between(&before, &[(60, 200)], 0), Some(0.5));
+        assert_eq!(busy_between(&before, &before, 0), None);
+        assert_eq!(busy_between(&before, &[(60, 200)], 1), None);
     }
 
     #[test]

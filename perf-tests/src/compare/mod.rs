@@ -89,9 +89,13 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
         &engine_build,
         proxies.iter_mut().find(|p| p.name == "coregate"),
     ) {
-        coregate
-            .missing
-            .get_or_insert_with(|| format!("engine build failed: {e}"));
+        let first_error = e
+            .lines()
+            .find(|l| l.starts_with("error"))
+            .unwrap_or("see cargo's output");
+        coregate.missing = Some(format!(
+            "cargo build --release -p engine failed ({first_error})"
+        ));
     }
     for proxy in proxies.iter().filter(|p| p.missing.is_some()) {
         eprintln!(
@@ -291,6 +295,9 @@ fn one_line(run: &Run) -> String {
     );
     if let (Some(cpu), Some(busy)) = (run.cpu_us_per_req, run.proxy_busy) {
         line.push_str(&format!(", proxy {cpu:.2} µs/req CPU (busy {busy:.2})"));
+    }
+    if let (Some(cpu0), Some(cpu1)) = (run.load_cpu_busy, run.proxy_cpu_busy) {
+        line.push_str(&format!(", CPU0/CPU1 busy {cpu0:.2}/{cpu1:.2}"));
     }
     if let Some(rss) = run.rss_per_conn_bytes {
         line.push_str(&format!(", {rss:.0} B RSS per idle connection"));

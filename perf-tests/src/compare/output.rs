@@ -35,6 +35,10 @@ pub struct Summary {
     pub cpu_us_per_req_schedstat: Option<Spread>,
     /// Proxy CPU busy fraction.
     pub proxy_busy: Option<Spread>,
+    /// Load CPU busy fraction (all processes).
+    pub load_cpu_busy: Option<Spread>,
+    /// Proxy CPU busy fraction, all processes.
+    pub proxy_cpu_busy: Option<Spread>,
     /// p50 µs.
     pub p50_us: Option<Spread>,
     /// p99 µs.
@@ -63,6 +67,8 @@ impl Summary {
             cpu_us_per_req: spread(&|r| r.cpu_us_per_req),
             cpu_us_per_req_schedstat: spread(&|r| r.cpu_us_per_req_schedstat),
             proxy_busy: spread(&|r| r.proxy_busy),
+            load_cpu_busy: spread(&|r| r.load_cpu_busy),
+            proxy_cpu_busy: spread(&|r| r.proxy_cpu_busy),
             p50_us: spread(&|r| Some(r.p50_us)),
             p99_us: spread(&|r| Some(r.p99_us)),
             p999_us: spread(&|r| Some(r.p999_us)),
@@ -353,7 +359,7 @@ impl ScenarioResult {
         } else {
             self.load_table(&mut out);
         }
-        out.push_str("\nValues are median (min–max) over the rounds; ×nginx is the ratio of medians against nginx in this batch. Differences under about 5% are a tie (shared/BENCH.md). CPU µs/req is the proxy's utime+stime (all processes and threads) per completed request; busy is its CPU time ÷ wall time.\n");
+        out.push_str("\nValues are median (min–max) over the rounds; ×nginx is the ratio of medians against nginx in this batch. Differences under about 5% are a tie (shared/BENCH.md). CPU µs/req is the proxy's utime+stime (all processes and threads) per completed request; busy is its CPU time ÷ wall time; CPU0 / CPU1 busy are the medians of each CPU's busy fraction from /proc/stat, all processes (CPU1 above the proxy's busy means other work shared its CPU).\n");
         for proxy in self.proxies.iter().filter(|p| p.note.is_some()) {
             let _ = writeln!(
                 out,
@@ -370,19 +376,21 @@ impl ScenarioResult {
     }
 
     fn load_table(&self, out: &mut String) {
-        out.push_str("| proxy | status | req/s | CPU µs/req | ×nginx CPU | busy | p50 µs | p99 µs | p99.9 µs | p99.99 µs | peak RSS MiB |\n");
-        out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        out.push_str("| proxy | status | req/s | CPU µs/req | ×nginx CPU | busy | CPU0 / CPU1 busy | p50 µs | p99 µs | p99.9 µs | p99.99 µs | peak RSS MiB |\n");
+        out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for p in &self.proxies {
             let s = &p.summary;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
                 p.name,
                 status_text(p.status),
                 cell(s.rps.as_ref(), 0),
                 cell(s.cpu_us_per_req.as_ref(), 2),
                 ratio_cell(p.ratio_vs_nginx.cpu_us_per_req),
                 cell(s.proxy_busy.as_ref(), 2),
+                median_cell(s.load_cpu_busy.as_ref(), 2),
+                median_cell(s.proxy_cpu_busy.as_ref(), 2),
                 cell(s.p50_us.as_ref(), 0),
                 cell(s.p99_us.as_ref(), 0),
                 cell(s.p999_us.as_ref(), 0),
@@ -425,6 +433,10 @@ fn status_text(status: Status) -> &'static str {
 
 fn cell(spread: Option<&Spread>, decimals: usize) -> String {
     spread.map_or_else(|| "—".to_owned(), |s| s.display(decimals))
+}
+
+fn median_cell(spread: Option<&Spread>, decimals: usize) -> String {
+    spread.map_or_else(|| "—".to_owned(), |s| format!("{:.*}", decimals, s.median))
 }
 
 fn ratio_cell(ratio: Option<f64>) -> String {

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use bench::Report;
 use serde::{Deserialize, Serialize};
 
-use crate::compare::peers::{Proxy, Tweaks, LOAD_CPU};
+use crate::compare::peers::{Proxy, Tweaks, LOAD_CPU, PROXY_CPU};
 use crate::compare::scenarios::{Load, Scenario, DEFAULT_CONNECTIONS};
 use crate::compare::setup::Scratch;
 use crate::proc::{wait_port_free, Pinned};
-use crate::procfs::{process_tree, sum_status_kb, CpuSample};
+use crate::procfs::{busy_between, cpu_jiffies, process_tree, sum_status_kb, CpuSample};
 
 /// Time a proxy gets to accept after its start.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,6 +62,11 @@ pub struct Run {
     pub cpu_us_per_req_schedstat: Option<f64>,
     /// Proxy CPU time ÷ wall time of the measured run.
     pub proxy_busy: Option<f64>,
+    /// Busy fraction of the load CPU (origin + generator + anything else).
+    pub load_cpu_busy: Option<f64>,
+    /// Busy fraction of the proxy CPU, all processes: above `proxy_busy`
+    /// means other work shared the proxy's CPU.
+    pub proxy_cpu_busy: Option<f64>,
     /// Peak RSS (VmHWM) summed over the proxy's processes, KiB.
     pub peak_rss_kib: u64,
     /// RSS growth per held idle connection, bytes (idle10k).
@@ -326,13 +331,17 @@ impl Bench<'_> {
         let json = self.json(proxy, "measured");
         let args = load_args(scenario, proxy, self.timing.duration, &json);
         let before = CpuSample::of(&process_tree(process.pid()));
+        let cpus_before = cpu_jiffies();
         let started = Instant::now();
         let report = self.generator.run(&args, &json, self.timing.duration)?;
         let wall = started.elapsed();
+        let cpus_after = cpu_jiffies();
         let tree = process_tree(process.pid());
         let after = CpuSample::of(&tree);
         let mut run = Run {
             peak_rss_kib: sum_status_kb(&tree, "VmHWM"),
+            load_cpu_busy: busy_between(&cpus_before, &cpus_after, LOAD_CPU),
+            proxy_cpu_busy: busy_between(&cpus_before, &cpus_after, PROXY_CPU),
             ..Run::default()
         };
         if report.requests > 0 {
