@@ -358,7 +358,9 @@ mod tests {
         );
     }
 
+    /// Parses a valid fixture, after checking every split agrees.
     fn parse(input: &[u8]) -> RequestHead {
+        assert!(outcome(input).unwrap().is_some());
         let mut buf = BytesMut::from(input);
         parse_request(&mut buf, &Limits::default())
             .unwrap()

@@ -245,7 +245,9 @@ mod tests {
         response_outcome(input, &Limits::default(), method)
     }
 
+    /// Parses a valid fixture, after checking every split agrees.
     fn parse(input: &[u8], method: Method) -> ResponseHead {
+        assert!(outcome(input, method).unwrap().is_some());
         let mut buf = BytesMut::from(input);
         parse_response(&mut buf, &Limits::default(), method)
             .unwrap()
