@@ -264,7 +264,9 @@ mod tests {
         assert_eq!(o.record(0, false, t1), Some(Transition::Unhealthy));
         assert!(o.is_ejected(0, t1 + 19 * S) && !o.is_ejected(0, t1 + 20 * S));
         let t2 = t1 + 20 * S;
-        (0..3).for_each(|_| drop(o.record(0, false, t2)));
+        (0..3).for_each(|_| {
+            let _ = o.record(0, false, t2);
+        });
         assert_eq!(o.ejections(0), 3);
         assert!(o.is_ejected(0, t2 + 24 * S) && !o.is_ejected(0, t2 + 25 * S));
     }
@@ -281,7 +283,9 @@ mod tests {
         assert_eq!(o.record(0, false, t0), Some(Transition::Unhealthy));
         let later = t0 + 10 * S + 25 * S;
         assert_eq!(o.record(0, true, later), Some(Transition::Healthy));
-        (0..3).for_each(|_| drop(o.record(0, false, later)));
+        (0..3).for_each(|_| {
+            let _ = o.record(0, false, later);
+        });
         assert_eq!(o.ejections(0), 1);
     }
 

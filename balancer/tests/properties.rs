@@ -1,4 +1,5 @@
 //! Property tests of the balancer's invariants (proptest).
+#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
