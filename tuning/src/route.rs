@@ -22,7 +22,8 @@ pub struct Route {
     pub methods: Option<Vec<String>>,
     /// Request headers that must all be present (and equal, where a value is given).
     pub headers: Vec<HeaderMatch>,
-    /// Higher wins before specificity; default 0.
+    /// Among the matching routes of one host tier, higher wins before path
+    /// specificity; default 0.
     pub priority: i32,
     /// What to do with a matching request.
     pub action: RouteAction,
@@ -255,27 +256,24 @@ fn strip_port(host: &str) -> &str {
 // === impl Rewrite ===
 
 impl Rewrite {
-    /// The path to forward when `prefix` (the route's matched prefix) starts
-    /// `path`; `None` when the path is forwarded unchanged. The replacement
-    /// and the rest are joined as nginx and Envoy join them, except that a
-    /// doubled `/` at the joint is collapsed and the result always starts
-    /// with `/`: stripping `/api` from `/api` gives `/`, from `/api/x` `/x`.
+    /// The target to forward for `path` (path and query) under the route's
+    /// `prefix`; `None` when nothing is rewritten. Trailing `/`s of the
+    /// prefix and of the replacement are ignored, and the result always
+    /// starts with `/`: with prefix `/api/`, stripping turns `/api/x` into
+    /// `/x` and `/api` into `/`; replacing with `/v2` turns `/api/x?q` into
+    /// `/v2/x?q`. The engine compiles the same rule.
     pub fn apply(&self, prefix: &str, path: &str) -> Option<String> {
-        let rest = path.strip_prefix(prefix)?;
-        let new = match self {
+        let with = match self {
             Rewrite::None => return None,
             Rewrite::StripPrefix => "",
-            Rewrite::ReplacePrefix(with) => with.as_str(),
+            Rewrite::ReplacePrefix(with) => with.trim_end_matches('/'),
         };
-        let rest = match new.ends_with('/') {
-            true => rest.strip_prefix('/').unwrap_or(rest),
-            false => rest,
+        let rest = path.strip_prefix(prefix.trim_end_matches('/'))?;
+        let slash = match !with.starts_with('/') && !rest.starts_with('/') {
+            true => "/",
+            false => "",
         };
-        let joined = format!("{new}{rest}");
-        Some(match joined.starts_with('/') {
-            true => joined,
-            false => format!("/{joined}"),
-        })
+        Some(format!("{slash}{with}{rest}"))
     }
 }
 
@@ -371,6 +369,7 @@ mod tests {
         let s = Rewrite::StripPrefix;
         assert_eq!(s.apply("/api", "/api/x").as_deref(), Some("/x"));
         assert_eq!(s.apply("/api", "/api").as_deref(), Some("/"));
+        assert_eq!(s.apply("/api", "/api?q=1").as_deref(), Some("/?q=1"));
         assert_eq!(s.apply("/api/", "/api/x").as_deref(), Some("/x"));
         assert_eq!(s.apply("/", "/x").as_deref(), Some("/x"));
         assert_eq!(s.apply("/api", "/other"), None);
@@ -378,14 +377,14 @@ mod tests {
     }
 
     #[test]
-    fn replace_prefix_joins_with_one_slash() {
+    fn replace_prefix_ignores_trailing_slashes() {
         let r = |to: &str| Rewrite::ReplacePrefix(to.into());
         assert_eq!(r("/v2").apply("/api", "/api/x").as_deref(), Some("/v2/x"));
         assert_eq!(r("/v2").apply("/api", "/api").as_deref(), Some("/v2"));
-        assert_eq!(r("/v2/").apply("/api/", "/api/x").as_deref(), Some("/v2/x"));
+        assert_eq!(r("/v2").apply("/api/", "/api/x").as_deref(), Some("/v2/x"));
         assert_eq!(r("/v2/").apply("/api", "/api/x").as_deref(), Some("/v2/x"));
         assert_eq!(r("/").apply("/api", "/api/x").as_deref(), Some("/x"));
-        assert_eq!(r("/v2").apply("/api", "/apix").as_deref(), Some("/v2x"));
+        assert_eq!(r("/").apply("/api", "/api").as_deref(), Some("/"));
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub struct Tuning {
     pub pool: Pool,
     /// Upstream groups; [`RouteAction::Proxy`] indexes into this.
     pub upstreams: Vec<UpstreamGroup>,
-    /// Routes: the highest `priority` wins, then the most specific match.
+    /// Routes: by host tier, then highest `priority`, then the most specific
+    /// path, then file order (see the config reference).
     pub routes: Vec<Route>,
     /// Caps on metric label values.
     pub metrics: MetricsConfig,

@@ -666,8 +666,43 @@ mod tests {
             (d.timeouts, d.limits, d.io, d.pool)
         );
         assert_eq!((t.shards, t.cpus), (2, Some(vec![0, 1])));
-        assert_eq!(t.upstreams[0].backends.len(), 2);
+        assert_eq!(
+            (t.metrics, &t.access_log, t.reload),
+            (d.metrics, &d.access_log, d.reload)
+        );
+        let group = &t.upstreams[0];
+        assert_eq!(group.backends.len(), 2);
+        assert_eq!(
+            group.algorithm,
+            crate::Algorithm::default_for(&group.backends)
+        );
+        assert_eq!((group.max_connections, group.max_pending), (None, None));
+        let check = crate::HealthCheck {
+            host: Some("health.internal".into()),
+            ..crate::HealthCheck::new("/healthz")
+        };
+        assert_eq!(group.health_check, Some(check));
+        assert_eq!(group.outlier, crate::Outlier::default());
         assert_eq!(t.routes.len(), 2);
+        let r = &t.routes[0];
+        let route_defaults = crate::Route::catch_all("x", r.action.clone());
+        assert_eq!(
+            (r.priority, &r.hash_key, &r.rewrite, r.retries),
+            (
+                0,
+                &crate::HashKey::ClientIp,
+                &crate::Rewrite::None,
+                route_defaults.retries
+            )
+        );
+        assert_eq!(
+            r.timeouts,
+            crate::RouteTimeouts {
+                upstream_connect: Some(d.timeouts.upstream_connect),
+                upstream_header: Some(d.timeouts.upstream_header),
+                upstream_body: Some(d.timeouts.upstream_body),
+            }
+        );
         assert_eq!(t.routes[1], d.routes[0]);
     }
 
