@@ -200,7 +200,7 @@ pub enum Admin {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample(pub f64);
 
-/// Never NaN: [`parse_sample`] refuses it.
+/// Never NaN: the flag parser refuses it.
 impl Eq for Sample {}
 
 fn parse_sample(text: &str) -> Result<Sample, String> {
@@ -264,6 +264,11 @@ mod tests {
             format!("[default: {DEFAULT_IO_BUFFERS}]"),
             format!("[default: {DEFAULT_IO_BUFFER_SIZE}]"),
             format!("[default: {DEFAULT_IO_MAX_UNREAD}]"),
+            format!("[default: {DEFAULT_METRICS_MAX_ROUTES}]"),
+            format!("[default: {DEFAULT_ACCESS_LOG_SAMPLE}]"),
+            format!("[default: {DEFAULT_ACCESS_LOG_QUEUE}]"),
+            format!("[default: {DEFAULT_ACCESS_LOG_MAX_QUERY}]"),
+            "[default: off]".to_owned(),
         ];
         for text in expected {
             assert!(help.contains(&text), "help lacks {text}:\n{help}");
@@ -326,6 +331,30 @@ mod tests {
         assert_eq!(cli.client_header_timeout, Some(Duration::from_millis(500)));
         assert_eq!(cli.max_body_bytes, Some(u64::MAX));
         assert_eq!(cli.io_buffer_size, Some(32 * 1024));
+    }
+
+    #[test]
+    fn help_says_group_and_route_settings_are_file_only() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("exist only in the file"), "{help}");
+    }
+
+    #[test]
+    fn parses_observability_flags() {
+        let cli = Cli::try_parse_from([
+            "coregate",
+            "--access-log",
+            "/tmp/a.log",
+            "--access-log-sample",
+            "0.1",
+            "--access-log-errors-only",
+            "--watch-config",
+        ])
+        .unwrap();
+        assert_eq!(cli.access_log, Some(LogDest::File("/tmp/a.log".into())));
+        assert_eq!(cli.access_log_sample, Some(Sample(0.1)));
+        assert!(cli.access_log_errors_only && cli.watch_config);
+        assert!(Cli::try_parse_from(["coregate", "--access-log-sample", "inf"]).is_err());
     }
 
     #[test]

@@ -8,13 +8,17 @@
 //!
 //! Three ways to run, as `coregate` decides from its flags:
 //! - **config mode**, `--config FILE`: listeners, upstream groups and routes
-//!   from a TOML file (see `default.toml` for the layout);
+//!   from a TOML file (see `default.toml` for the layout). Per-group settings
+//!   (algorithm, circuit breakers, health checks, outlier ejection) and
+//!   per-route ones (path, method and header matching, priority, rewrites,
+//!   header changes, timeout overrides, retries) exist only there;
 //! - **quick mode**, `--upstream ADDR` (repeatable): one group `default`, one
 //!   catch-all route, round-robin, like `caddy reverse-proxy --to`;
 //! - **embedded default**, neither: a welcome page on 127.0.0.1:8080.
 //!
-//! In every mode a flag overrides the matching file field
-//! (`--client-header-timeout` over `timeouts.client_header`), and anything
+//! In every mode a flag overrides the matching global file field
+//! (`--client-header-timeout` over `timeouts.client_header`,
+//! `--access-log` over `access_log.path`), and anything
 //! unset falls back to a named [`defaults`] constant. The raw file structs
 //! (private `file` module) keep `toml::Spanned` positions, so an error names
 //! the file, line and field: `coregate.toml:12: routes[1].upstream: unknown
@@ -25,9 +29,14 @@
 //!
 //! This crate is a leaf: no async runtime, no clock, no I/O beyond reading
 //! the config file and `/proc/self/status` (for the CPUs this process may
-//! use). Validating the 50-line sample config of the tests takes about 70 µs
-//! (release build, 2-core AMD EPYC VM), host detection included; it runs at
+//! use). Validating the 90-line sample of `tests/schema.rs` (two groups
+//! with health checks and outlier settings, four routes, one `path_regex`)
+//! takes about 170 µs, 30 µs of it compiling the regex once to check it
+//! (release build, 2-core AMD EPYC VM, host detection included); it runs at
 //! startup and on reload, never per request.
+//!
+//! `tuning` does not depend on `balancer`: [`Algorithm`] is its own enum,
+//! which the engine maps onto the balancer's.
 //!
 //! The full reference of flags and fields is in [`config_reference`].
 
