@@ -217,16 +217,17 @@ pub(crate) fn rewrite(c: &mut Checker<'_>, at: &At<'_>, path: &PathMatch) -> Rew
     let r = at.route;
     let strip = proxy_only(c, at, "strip_prefix", r.strip_prefix.as_ref());
     let replace = proxy_only(c, at, "rewrite_prefix", r.rewrite_prefix.as_ref());
+    let strip_on = strip.is_some_and(|s| *s.get_ref());
     let written = strip
+        .filter(|_| strip_on)
         .map(|s| ("strip_prefix", s.span()))
         .or(replace.map(|s| ("rewrite_prefix", s.span())));
-    if let (Some((key, span)), false) = (written.clone(), matches!(path, PathMatch::Prefix(_))) {
+    if let (Some((key, span)), false) = (written, matches!(path, PathMatch::Prefix(_))) {
         let message =
             "rewrites the matched prefix, so it needs `path_prefix` (not `path` or `path_regex`)";
         c.fail_at(span, format!("{}.{key}", at.field), message);
         return Rewrite::None;
     }
-    let strip_on = strip.is_some_and(|s| *s.get_ref());
     match (strip_on, replace) {
         (true, Some(raw)) => {
             let message = "`strip_prefix = true` and `rewrite_prefix` both given: use rewrite_prefix = \"/\" to strip";

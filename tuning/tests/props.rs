@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tuning::{format_duration, parse_cpu_list, parse_duration, parse_size};
+use tuning::{format_duration, parse_cpu_list, parse_duration, parse_size, Rewrite};
 
 proptest! {
     #[test]
@@ -31,6 +31,30 @@ proptest! {
         let _ = parse_duration(&text);
         let _ = parse_size(&text);
         let _ = parse_cpu_list(&text);
+    }
+
+    #[test]
+    fn rewrites_start_with_a_slash_and_keep_the_rest(
+        prefix in "(/[a-z]{1,3}){0,3}/?",
+        rest in "(/[a-z]{0,3}){0,3}(\\?[a-z=]{0,4})?",
+        with in "(/[a-z]{1,3}){0,2}/?",
+    ) {
+        let path = format!("{}{rest}", prefix.trim_end_matches('/'));
+        for rw in [Rewrite::StripPrefix, Rewrite::ReplacePrefix(with.clone())] {
+            let out = rw.apply(&prefix, &path);
+            prop_assert!(out.as_ref().is_some_and(|o| o.starts_with('/')), "{:?}", out);
+            let out = out.unwrap_or_default();
+            prop_assert!(out.ends_with(rest.trim_start_matches('/')), "{} {}", out, rest);
+        }
+    }
+
+    #[test]
+    fn route_fields_never_panic(
+        field in "(path|path_regex|hash_key|rewrite_prefix|methods|headers|retries|timeouts)",
+        value in "[\\[\\]a-z_=\"{},.0-9 :/^$*+?()|-]{0,40}",
+    ) {
+        let text = format!("[upstreams.a]\nbackends = [\"127.0.0.1:1\"]\n[[routes]]\nupstream = \"a\"\n{field} = {value}\n");
+        let _ = tuning::parse_toml("fuzz.toml", &text);
     }
 
     #[test]

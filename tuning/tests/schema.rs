@@ -392,6 +392,8 @@ fn rewrite_and_hash_key_errors() {
         one_error(&config("", route), want);
     }
     let t = ok(&config("", "path_prefix = \"/a\"\nstrip_prefix = false\nrewrite_prefix = \"/b\"\nhash_key = \"cookie:sid\""));
+    // `strip_prefix = false` says nothing to rewrite, whatever the path match.
+    ok(&config("", "path = \"/a\"\nstrip_prefix = false"));
     assert_eq!(t.routes[0].rewrite, Rewrite::ReplacePrefix("/b".into()));
     assert_eq!(t.routes[0].hash_key, HashKey::Cookie("sid".into()));
 }
