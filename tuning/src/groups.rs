@@ -163,16 +163,20 @@ fn health_check(c: &mut Checker<'_>, field: &str, raw: &Spanned<HealthCheckFile>
     };
     check.rise = count(c, "rise", h.rise.as_ref(), DEFAULT_HEALTH_RISE);
     check.fall = count(c, "fall", h.fall.as_ref(), DEFAULT_HEALTH_FALL);
-    check.host = c.field(&format!("{field}.host"), h.host.as_ref(), |host| {
-        match !host.is_empty() && host.bytes().all(|b| b.is_ascii_graphic()) {
-            true => Ok(host.clone()),
-            false => Err(format!("invalid Host header value {host:?}")),
-        }
-    });
+    check.host = c.field(&format!("{field}.host"), h.host.as_ref(), health_host);
     check
 }
 
-/// `timeout < interval`; the error goes on whichever of the two was written last.
+/// A Host header value: visible ASCII, no spaces (a port is allowed).
+fn health_host(host: &String) -> Result<String, String> {
+    match !host.is_empty() && host.bytes().all(|b| b.is_ascii_graphic()) {
+        true => Ok(host.clone()),
+        false => Err(format!("invalid Host header value {host:?}")),
+    }
+}
+
+/// `timeout < interval`: the error goes on `timeout` if it was written,
+/// else on `interval` (which made the default timeout too long).
 fn health_timeout_fits(c: &mut Checker<'_>, field: &str, h: &HealthCheckFile, check: &HealthCheck) {
     if check.timeout < check.interval {
         return;

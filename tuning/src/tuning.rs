@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::defaults::*;
-use crate::observe::{AccessLog, MetricsConfig, ReloadConfig};
+use crate::observe::{AccessLog, LogDest, MetricsConfig, ReloadConfig};
 use crate::route::{Route, RouteAction};
 use crate::upstream::{BackendAddr, UpstreamGroup};
 
@@ -170,13 +170,42 @@ impl Tuning {
             .admin
             .map_or_else(|| "off".to_owned(), |a| a.to_string());
         format!(
-            "listen {}; {}{placement}; {} ({}); {}; admin {admin}",
+            "listen {}; {}{placement}; {} ({}); {}; admin {admin}{}",
             listen.join(", "),
             plural(self.shards, "shard"),
             plural(self.upstreams.len(), "upstream group"),
             plural(backends, "backend"),
             plural(self.routes.len(), "route"),
+            self.summary_extras(),
         )
+    }
+
+    /// `; access log stdout (sample 0.1, errors only); watching the config`,
+    /// each part only when it is on.
+    fn summary_extras(&self) -> String {
+        let log = &self.access_log;
+        let mut out = String::new();
+        if log.is_enabled() {
+            let dest = match &log.dest {
+                LogDest::File(path) => path.display().to_string(),
+                _ => "stdout".to_owned(),
+            };
+            let mut notes = Vec::new();
+            if log.sample < 1.0 {
+                notes.push(format!("sample {}", log.sample));
+            }
+            if log.errors_only {
+                notes.push("errors only".to_owned());
+            }
+            out.push_str(&format!("; access log {dest}"));
+            if !notes.is_empty() {
+                out.push_str(&format!(" ({})", notes.join(", ")));
+            }
+        }
+        if self.reload.watch {
+            out.push_str("; watching the config file");
+        }
+        out
     }
 }
 
@@ -274,6 +303,18 @@ mod tests {
             t.summary(),
             "listen 127.0.0.1:8080; 2 shards on CPUs 2-3; 1 upstream group (1 backend); 1 route; admin 127.0.0.1:9901"
         );
+        t.access_log.dest = LogDest::Stdout;
+        t.access_log.sample = 0.1;
+        t.access_log.errors_only = true;
+        t.reload.watch = true;
+        assert!(t.summary().ends_with(
+            "admin 127.0.0.1:9901; access log stdout (sample 0.1, errors only); watching the config file"
+        ));
+        t.access_log.dest = LogDest::File("/var/log/a.log".into());
+        t.access_log.sample = 1.0;
+        t.access_log.errors_only = false;
+        t.reload.watch = false;
+        assert!(t.summary().ends_with("; access log /var/log/a.log"));
     }
 
     #[test]
