@@ -99,8 +99,9 @@ pub enum Rewrite {
     ReplacePrefix(String),
 }
 
-/// Header changes: removals first, then `set` (replaces every value), then
-/// `add` (appends one more). A name appears in at most one of the three.
+/// Header changes: `add` appends a header, `set` replaces every value of one
+/// (or adds it), `remove` drops it. A name appears in at most one of the
+/// three, so the order they are applied in does not matter.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HeaderOps {
     /// Headers appended, names lowercased.
