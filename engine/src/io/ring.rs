@@ -612,7 +612,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Reaching here means no slot holds an Rc to a socket or listener, and
         // no op future is alive; orphaned sends may remain. Cancel them and
-        // wait briefly so the kernel is done with their memory; if it is
+        // poll briefly so the kernel is done with their memory; if it is
         // not, leak it rather than free memory the kernel may still read.
         let live = self.slots.borrow().in_kernel();
         if live.is_empty() {
@@ -623,16 +623,18 @@ impl Drop for Inner {
             // SAFETY: a cancel SQE points at no memory.
             let _ = unsafe { ring.submission().push(&opcode::AsyncCancel::new(*ud).build().user_data(UNTRACKED)) };
         }
-        let _ = ring.submit();
-        let deadline = Instant::now() + Duration::from_millis(500);
         let slots = self.slots.get_mut();
-        while slots.live() > 0 && Instant::now() < deadline {
-            let _ = ring.submitter().submit_and_wait(1);
+        for _ in 0..100 {
+            let n = ring.submission().len() as u32;
+            // SAFETY: no timeout/sigmask argument; the SQEs are cancels.
+            let _ = unsafe { ring.submitter().enter::<libc::sigset_t>(n, 0, ENTER_GETEVENTS, None) };
             let done: Vec<u64> = ring.completion().map(|c| c.user_data()).filter(|u| u & UNTRACKED == 0).collect();
             done.into_iter().for_each(|ud| drop(slots.remove(ud)));
+            if slots.live() == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
-        if slots.live() > 0 {
-            std::mem::forget(std::mem::take(slots));
-        }
+        std::mem::forget(std::mem::take(slots));
     }
 }
