@@ -271,6 +271,8 @@ mod tests {
             b"5 5\r\nhello\r\n",
             b"5garbage\r\n",
             b" 5\r\n",
+            b"5 \r\nhello\r\n",
+            b"5\t\r\nhello\r\n",
             b"5;\x00\r\n",
             b"10000000000000000\r\n",
             b"fffffffffffffffff\r\n",

@@ -16,7 +16,7 @@ enum State {
     SizeStart,
     /// Inside the hex digits.
     Size,
-    /// BWS after the size, before `;` or CR.
+    /// BWS after the size; only `;` may follow.
     SizeWs,
     /// Inside chunk extensions, which are ignored but must be field-value bytes.
     Ext,
@@ -141,7 +141,8 @@ impl Chunked {
             (SizeStart, b'\r' | b'\n') => return Err(ParseError::InvalidChunkSize),
             (Size | SizeWs, b' ' | b'\t') => SizeWs,
             (Size | SizeWs, b';') => Ext,
-            (Size | SizeWs | Ext, b'\r') => SizeLf,
+            // Whitespace after the size only before `;` (chunk-ext = BWS ";" ...).
+            (Size | Ext, b'\r') => SizeLf,
             (Size | SizeWs | Ext, b'\n') => return Err(ParseError::BareNewline),
             (Ext, _) if is_value_byte(b) => Ext,
             (SizeStart | Size | SizeWs | Ext, _) => return Err(ParseError::InvalidChunkSize),
