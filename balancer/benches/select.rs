@@ -3,7 +3,8 @@
 //! docs, `src/lib.rs`.
 //!
 //! - round-robin vs pingora's `RoundRobin` (an `AtomicUsize` shared by all
-//!   threads, then a walk past unhealthy backends);
+//!   threads, then a walk past unhealthy backends), alone and with another
+//!   thread bumping the same counter;
 //! - weighted vs the eligibility-blind [`SmoothWeighted::pick`] the engine
 //!   used before (what skipping ineligible backends costs);
 //! - least-conn vs the obvious version that collects eligible backends into
@@ -96,6 +97,32 @@ fn pingora_round_robin(c: &mut Criterion) {
             })
         });
     }
+    // The same with another core bumping the counter, as other worker
+    // threads do in a multi-threaded runtime: the cache line bounces.
+    let cursor = std::sync::Arc::new(AtomicUsize::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = {
+        let (cursor, stop) = (cursor.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                cursor.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    for n in SIZES {
+        let s = set(n, Algorithm::RoundRobin);
+        let ok = Eligible::all(n);
+        g.bench_function(BenchmarkId::new("contended", n), |b| {
+            b.iter(|| {
+                (0..n).find_map(|_| {
+                    let i = cursor.fetch_add(1, Ordering::Relaxed) % s.len();
+                    ok.is_eligible(i).then(|| &s.backends()[i])
+                })
+            })
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = other.join();
     g.finish();
 }
 

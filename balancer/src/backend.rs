@@ -141,8 +141,8 @@ impl Eligible {
 
     /// `len` backends, eligible where `f` says so.
     pub fn from_fn(len: usize, f: impl Fn(BackendIdx) -> bool) -> Self {
-        let mut e = Eligible::none(len);
-        (0..len).filter(|&i| f(i)).for_each(|i| e.set(i, true));
+        let mut e = Eligible::default();
+        e.fill(len, f);
         e
     }
 
@@ -155,6 +155,21 @@ impl Eligible {
         if let (true, Some(last), r) = (value, self.words.last_mut(), len % 64) {
             if r != 0 {
                 *last = (1u64 << r) - 1;
+            }
+        }
+    }
+
+    /// Refills for `len` backends from `f` (for instance "not ejected and
+    /// healthy"), reusing the allocation: one `Eligible` per group and shard
+    /// serves every request.
+    pub fn fill(&mut self, len: usize, f: impl Fn(BackendIdx) -> bool) {
+        self.len = len;
+        self.words.clear();
+        self.words.resize(len.div_ceil(64), 0);
+        for (w, word) in self.words.iter_mut().enumerate() {
+            let base = w * 64;
+            for bit in 0..(len - base).min(64) {
+                *word |= u64::from(f(base + bit)) << bit;
             }
         }
     }
@@ -220,7 +235,9 @@ mod tests {
         assert_eq!(e.count(), 69);
         let n = Eligible::none(130);
         assert!(!n.any_eligible(130));
-        let one = Eligible::from_fn(130, |i| i == 129);
+        let mut one = Eligible::all(3);
+        one.fill(130, |i| i == 129);
+        assert_eq!(one, Eligible::from_fn(130, |i| i == 129));
         assert!(one.any_eligible(130) && !one.any_eligible(129));
     }
 

@@ -60,6 +60,19 @@ impl<'a, E: Eligibility + ?Sized> Candidates<'a, E> {
         self.set.weights().get(idx).copied().unwrap_or(0)
     }
 
+    /// Whether the mask allows `idx`, its weight aside (for algorithms
+    /// that already skip zero weights).
+    #[inline]
+    pub fn is_eligible(&self, idx: BackendIdx) -> bool {
+        self.eligible.is_eligible(idx)
+    }
+
+    /// The weights, indexed by backend.
+    #[inline]
+    pub fn weights(&self) -> &'a [u32] {
+        self.set.weights()
+    }
+
     /// Whether backend `idx` may be picked.
     #[inline]
     pub fn ok(&self, idx: BackendIdx) -> bool {

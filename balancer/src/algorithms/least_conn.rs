@@ -31,18 +31,27 @@ impl Select for LeastConn {
         c: &Candidates<'_, E>,
         ctx: &mut Ctx<'_>,
     ) -> Option<BackendIdx> {
-        let n = c.len();
-        let start = self.next % n.max(1);
-        // (load numerator, weight) of the best so far.
-        let mut best: Option<(BackendIdx, u64, u64)> = None;
-        for i in (start..n).chain(0..start).filter(|&i| c.ok(i)) {
-            let (load, w) = (u64::from(ctx.in_flight(i)) + 1, u64::from(c.weight(i)));
-            if best.is_none_or(|(_, bl, bw)| load * bw < bl * w) {
-                best = Some((i, load, w));
+        let weights = c.weights();
+        let n = weights.len();
+        let start = if self.next < n { self.next } else { 0 };
+        // Best so far as (index, in_flight + 1, weight); a strict `<` keeps
+        // the first of equals, counting from the cursor.
+        let (mut best, mut bl, mut bw) = (usize::MAX, 1u64, 0u64);
+        let mut i = start;
+        for _ in 0..n {
+            let w = u64::from(weights[i]);
+            if w > 0 && c.is_eligible(i) {
+                let load = u64::from(ctx.in_flight(i)) + 1;
+                if load * bw < bl * w {
+                    (best, bl, bw) = (i, load, w);
+                }
             }
+            i = if i + 1 < n { i + 1 } else { 0 };
         }
-        let (idx, _, _) = best?;
-        self.next = idx + 1;
-        Some(idx)
+        if best == usize::MAX {
+            return None;
+        }
+        self.next = best + 1;
+        Some(best)
     }
 }

@@ -29,10 +29,15 @@ impl Select for RoundRobin {
         _ctx: &mut Ctx<'_>,
     ) -> Option<BackendIdx> {
         let n = c.len();
-        let start = self.next % n.max(1);
-        let idx = (start..n).chain(0..start).find(|&i| c.ok(i))?;
-        self.next = idx + 1;
-        Some(idx)
+        let mut i = if self.next < n { self.next } else { 0 };
+        for _ in 0..n {
+            if c.ok(i) {
+                self.next = i + 1;
+                return Some(i);
+            }
+            i = if i + 1 < n { i + 1 } else { 0 };
+        }
+        None
     }
 
     fn carry(&mut self, carried: &[Option<BackendIdx>]) {

@@ -56,21 +56,24 @@ impl SmoothWeighted {
     }
 
     /// One nginx round over the backends `ok` allows; `total` is 0 to sum
-    /// their weights here.
-    fn pick_among(&mut self, ok: impl Fn(usize) -> bool, mut total: i64) -> Option<usize> {
-        let sum = total == 0;
-        let mut best: Option<(usize, i64)> = None;
+    /// their weights here. A plain indexed loop: this is the hot path.
+    #[inline]
+    fn pick_among(&mut self, ok: impl Fn(usize) -> bool, total: i64) -> Option<usize> {
+        let (mut best, mut best_score, mut sum) = (usize::MAX, i64::MIN, 0);
         let scores = self.current.iter_mut().zip(self.weights.iter());
-        for (i, (c, &w)) in scores.enumerate().filter(|&(i, (_, &w))| w > 0 && ok(i)) {
+        for (i, (c, &w)) in scores.enumerate() {
+            if w == 0 || !ok(i) {
+                continue;
+            }
             *c += w;
-            total += if sum { w } else { 0 };
-            if best.is_none_or(|(_, s)| *c > s) {
-                best = Some((i, *c));
+            sum += w;
+            if *c > best_score {
+                (best, best_score) = (i, *c);
             }
         }
-        let (i, _) = best?;
-        self.current[i] -= total;
-        Some(i)
+        let score = self.current.get_mut(best)?;
+        *score -= if total == 0 { sum } else { total };
+        Some(best)
     }
 
     /// Takes the scores of surviving backends from `old` (`carried[new] =
@@ -98,7 +101,7 @@ impl Select for SmoothWeighted {
         c: &Candidates<'_, E>,
         _ctx: &mut Ctx<'_>,
     ) -> Option<BackendIdx> {
-        self.pick_among(|i| c.ok(i), 0)
+        self.pick_among(|i| c.is_eligible(i), 0)
     }
 }
 
