@@ -97,6 +97,12 @@ impl RequestHead {
         self.head.slice(self.target)
     }
 
+    /// Where the target lies in [`RequestHead::as_bytes`]; with
+    /// [`Span::to_bytes`] it can be kept without copying.
+    pub fn target_span(&self) -> Span {
+        self.target
+    }
+
     /// The HTTP version.
     pub fn version(&self) -> Version {
         self.version
@@ -379,6 +385,10 @@ mod tests {
         assert_eq!(head.method(), Method::Get);
         assert_eq!(head.method_bytes(), b"GET");
         assert_eq!(head.target(), b"/index.html?q=1");
+        assert_eq!(
+            &head.target_span().to_bytes(head.as_bytes())[..],
+            b"/index.html?q=1"
+        );
         assert_eq!(head.version(), Version::Http11);
         assert_eq!(head.host(), Some(&b"example.com"[..]));
         assert_eq!(head.header("user-agent"), Some(&b"test"[..]));

@@ -78,6 +78,15 @@ impl Span {
         self.len() == 0
     }
 
+    /// The span as an owned `Bytes` sharing `head`'s buffer (no copy), e.g.
+    /// to keep a Host or target past the head's lifetime.
+    pub fn to_bytes(self, head: &bytes::Bytes) -> bytes::Bytes {
+        if self.end as usize > head.len() || self.start > self.end {
+            return bytes::Bytes::new();
+        }
+        head.slice(self.start as usize..self.end as usize)
+    }
+
     /// The bytes of this span inside `buf`; empty if it does not fit.
     pub fn slice(self, buf: &[u8]) -> &[u8] {
         buf.get(self.start as usize..self.end as usize)
@@ -97,6 +106,15 @@ mod tests {
         assert_eq!(span.slice(buf), b"/a");
         assert_eq!(span.len(), 2);
         assert!(!span.is_empty());
+    }
+
+    #[test]
+    fn to_bytes_shares_the_buffer() {
+        let head = bytes::Bytes::from_static(b"GET /a HTTP/1.1");
+        let part = Span { start: 4, end: 6 }.to_bytes(&head);
+        assert_eq!(&part[..], b"/a");
+        assert_eq!(part.as_ptr(), head[4..].as_ptr());
+        assert!(Span { start: 4, end: 99 }.to_bytes(&head).is_empty());
     }
 
     #[test]
