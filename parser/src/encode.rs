@@ -66,8 +66,13 @@ pub fn write_status_line(version: Version, status: u16, reason: &[u8], out: &mut
     out.put_slice(b"\r\n");
 }
 
-/// Writes `name: value CRLF`.
+/// Writes `name: value CRLF`. The caller vouches for the bytes: a CR or LF
+/// in them would split the line (checked in debug builds).
 pub fn write_header(name: &[u8], value: &[u8], out: &mut BytesMut) {
+    debug_assert!(
+        !name.iter().chain(value).any(|&b| b == b'\r' || b == b'\n'),
+        "CR or LF in a header written by the gateway"
+    );
     out.reserve(name.len() + value.len() + 4);
     out.put_slice(name);
     out.put_slice(b": ");

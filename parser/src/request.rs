@@ -200,7 +200,8 @@ impl core::fmt::Debug for RequestHead {
 /// exceeded fails at once (431 past `max_head_bytes`, 414 for a long target).
 /// On `Ok(Some(head))` the head was split off the front of `buf`, which now
 /// starts at the body or the next request. Empty lines before the request
-/// line are dropped (RFC 9112 §2.2). On error `buf` is left as is.
+/// line are dropped (RFC 9112 §2.2); apart from those, `buf` is left as is on
+/// `Ok(None)` and on error.
 pub fn parse_request(
     buf: &mut BytesMut,
     limits: &Limits,
