@@ -123,7 +123,7 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
     let target = Target::parse(head.target());
     let host = target.authority.or_else(|| head.host()).unwrap_or_default();
     let view = ctx.snap();
-    let Some(route) = view.snap.find(host, target.path) else {
+    let Some((route_idx, route)) = view.snap.find(host, target.path, &head) else {
         send_error(c, ctx, ProxyError::NoRoute, &id, head.version()).await;
         return Next::Close;
     };
@@ -132,6 +132,8 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
         Action::Proxy(group) => {
             let req = crate::proxy::Request {
                 view: &view,
+                route,
+                route_idx,
                 head: &head,
                 target: &target,
                 id: &id,

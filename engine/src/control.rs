@@ -164,7 +164,9 @@ impl Worker {
     fn apply(&mut self, t: Tuning) -> ReloadReport {
         let version = self.published.version() + 1;
         let needs_restart = restart_only_changes(&self.running, &t);
-        self.published.publish(Snapshot::build(&t, version));
+        let prev = self.published.load();
+        self.published
+            .publish(Snapshot::build(&t, version, Some(&prev)));
         for field in &needs_restart {
             eprintln!("coregate: {field} changed; it takes effect on restart");
         }

@@ -42,7 +42,7 @@ impl ShardCtx {
             id,
             ring,
             max_connections: t.max_connections,
-            view: ShardView::new(published),
+            view: ShardView::new(published, 0x9e37_79b9_7f4a_7c15 ^ (id as u64)),
             pool: Pool::new(t.pool.max_idle, t.timeouts.upstream_idle),
             bufs: BufPool::default(),
             metrics,

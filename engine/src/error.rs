@@ -48,6 +48,8 @@ pub enum ProxyError {
     UpstreamBadResponse,
     /// The upstream closed or reset after the response head was sent on.
     UpstreamTruncated,
+    /// The group's circuit breaker is open (connection or pending limit).
+    Overloaded,
 }
 
 // === impl ProxyError ===
@@ -65,6 +67,7 @@ impl ProxyError {
             | ProxyError::UpstreamHeaderTimeout
             | ProxyError::UpstreamBodyTimeout => 504,
             ProxyError::ClientClosed => 400,
+            ProxyError::Overloaded => 503,
             ProxyError::UpstreamConnect
             | ProxyError::UpstreamClosed
             | ProxyError::UpstreamBadResponse
@@ -103,6 +106,7 @@ impl ProxyError {
             ProxyError::UpstreamClosed => "upstream_closed",
             ProxyError::UpstreamBadResponse => "upstream_bad_response",
             ProxyError::UpstreamTruncated => "upstream_truncated",
+            ProxyError::Overloaded => "upstream_overloaded",
         }
     }
 }

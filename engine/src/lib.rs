@@ -14,6 +14,7 @@
 pub mod io;
 
 mod admin;
+mod balance;
 mod buf;
 mod conn;
 mod control;

@@ -73,6 +73,10 @@ counters! {
     upstream_errors,
     /// Upgrade tunnels opened.
     tunnels,
+    /// Picks made with no healthy backend left (the group failed open).
+    failed_open,
+    /// Backends ejected by passive outlier detection.
+    ejections,
     /// Request bytes read from clients.
     bytes_in,
     /// Response bytes written to clients.

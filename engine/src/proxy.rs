@@ -7,18 +7,24 @@
 //! are forwarded untouched once the parser's scanner has validated their
 //! framing, so chunked bodies pass through without re-encoding.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use balancer::Transition;
+use tuning::HashKey;
 
 use bytes::{Bytes, BytesMut};
 use parser::{
     BodyDecoder, BodyKind, BodyScanner, Decoded, Method, RequestHead, ResponseHead, Version,
 };
 
+use crate::balance::{GroupState, Held};
 use crate::conn::{reason, Client, Next, RequestId, Target};
 use crate::ctx::ShardCtx;
-use crate::error::ProxyError;
+use crate::error::{ProxyError, Side};
 use crate::io::{RecvBuf, SendBuf, TcpConn};
 use crate::metrics::bump;
+use crate::route::{Group, HeaderOps, Route};
 use crate::shard;
 use crate::snapshot::SnapView;
 use crate::upstream::UpConn;
@@ -30,17 +36,28 @@ const COALESCE_MAX: usize = 16 << 10;
 /// A routed request on its way upstream.
 pub(crate) struct Request<'a> {
     pub(crate) view: &'a SnapView,
+    pub(crate) route: &'a Route,
+    pub(crate) route_idx: usize,
     pub(crate) head: &'a RequestHead,
     pub(crate) target: &'a Target<'a>,
     pub(crate) id: &'a RequestId<'a>,
     pub(crate) group: usize,
 }
 
+/// The upstream timeouts that apply to one request: the route's, else the
+/// global ones.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    connect: Duration,
+    header: Duration,
+    body: Duration,
+}
+
 /// Why an attempt on one upstream connection failed.
 enum Attempt {
     /// A stale pooled connection: nothing reached the upstream, try again.
-    Retry,
-    /// Give up with this error.
+    Stale,
+    /// Give up on this backend with this error.
     Fail(ProxyError),
 }
 
@@ -62,40 +79,188 @@ pub(crate) async fn forward(
             .check_body(n)
             .map_err(|_| ProxyError::BodyTooLarge)?;
     }
-    let addr = pick(req.view, req.group)?;
+    let g = req
+        .view
+        .snap
+        .groups
+        .get(req.group)
+        .ok_or(ProxyError::NoRoute)?;
+    let gs = req.view.groups.get(req.group).ok_or(ProxyError::NoRoute)?;
+    if g.max_pending.is_some_and(|max| gs.pending.get() >= max) {
+        return Err(ProxyError::Overloaded);
+    }
+    let _pending = Held::new(&gs.pending);
+    let retries = req.route.retries;
+    let budget = &req.view.budgets[req.route_idx];
+    budget.deposit(
+        retries.budget_percent,
+        retries.min_per_second,
+        Instant::now(),
+    );
+    let deadlines = deadlines(ctx, req.route);
+
     let head = encode_request(c, &req);
     let mut scanner = BodyScanner::new(body);
     let first_body = take_buffered_body(c, ctx, &mut scanner)?;
+    // Replayable: the whole body (if any) is in hand, so a retry can resend it.
+    let replayable = scanner.is_done();
+    let idempotent = req.head.method().is_idempotent() || retries.non_idempotent;
     if req.head.expect_continue() && !scanner.is_done() {
         c.io.send(Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"))
             .await
             .map_err(|_| ProxyError::ClientClosed)?;
     }
-    let mut retried = false;
+    let hash = hash_for(g, &req, c.peer);
+    let mut exclude = None;
+    let mut tries = 0u32;
+    let mut stale_retried = false;
     loop {
-        match attempt(c, ctx, &req, addr, &head, &first_body, &mut scanner).await {
-            Ok((up, rh)) => return relay_response(c, ctx, &req, up, rh).await,
-            Err(Attempt::Retry) if !retried => {
-                retried = true;
+        let picked = gs
+            .pick(g, hash, exclude, Instant::now())
+            .ok_or(ProxyError::NoRoute)?;
+        if picked.failed_open {
+            bump(&ctx.metrics().failed_open, 1);
+        }
+        let started = Instant::now();
+        let res = attempt(
+            c,
+            ctx,
+            &req,
+            gs,
+            g,
+            picked.addr,
+            deadlines,
+            &head,
+            &first_body,
+            &mut scanner,
+        )
+        .await;
+        let mut may_retry =
+            |budget_needed: bool| tries < retries.attempts && (!budget_needed || budget.withdraw());
+        match res {
+            Ok((up, rh)) => {
+                let status = rh.status();
+                let latency = started.elapsed();
+                let failed = (500..600).contains(&status) && g.outlier_on_5xx;
+                if retry_on_status(&retries, status) && replayable && idempotent && may_retry(true)
+                {
+                    end(ctx, gs, picked.addr, latency, false);
+                    bump(&ctx.metrics().upstream_retries, 1);
+                    tries += 1;
+                    exclude = Some(picked.idx);
+                    continue;
+                }
+                let out = relay_response(c, ctx, &req, up, rh, deadlines).await;
+                end(ctx, gs, picked.addr, latency, !failed && out.is_ok());
+                return out;
+            }
+            Err(Attempt::Stale) if !stale_retried => {
+                // A dead pooled connection says nothing about the backend.
+                gs.end(picked.addr, Duration::ZERO, true, Instant::now());
+                stale_retried = true;
                 bump(&ctx.metrics().upstream_retries, 1);
             }
-            Err(Attempt::Retry) => return Err(ProxyError::UpstreamClosed),
-            Err(Attempt::Fail(e)) => return Err(e),
+            Err(Attempt::Stale) => {
+                end(ctx, gs, picked.addr, started.elapsed(), false);
+                return Err(ProxyError::UpstreamClosed);
+            }
+            Err(Attempt::Fail(e)) => {
+                let upstream_fault = e.side() == Side::Upstream && e != ProxyError::Overloaded;
+                end(ctx, gs, picked.addr, started.elapsed(), !upstream_fault);
+                // Nothing was sent on a failed connect: always safe to retry.
+                let connect = matches!(
+                    e,
+                    ProxyError::UpstreamConnect | ProxyError::UpstreamConnectTimeout
+                );
+                if connect && retries.on.connect_failure && may_retry(true) {
+                    bump(&ctx.metrics().upstream_retries, 1);
+                    tries += 1;
+                    exclude = Some(picked.idx);
+                    continue;
+                }
+                return Err(e);
+            }
         }
     }
 }
 
+fn retry_on_status(r: &tuning::Retries, status: u16) -> bool {
+    match status {
+        502 => r.on.s502,
+        503 => r.on.s503,
+        504 => r.on.s504,
+        _ => false,
+    }
+}
+
+/// Records the end of a request on the backend, counting ejections.
+fn end(ctx: &ShardCtx, gs: &GroupState, addr: SocketAddr, latency: Duration, ok: bool) {
+    if let Some(Transition::Unhealthy) = gs.end(addr, latency, ok, Instant::now()) {
+        bump(&ctx.metrics().ejections, 1);
+    }
+}
+
+fn deadlines(ctx: &ShardCtx, route: &Route) -> Deadlines {
+    let t = ctx.timeouts();
+    Deadlines {
+        connect: route
+            .timeouts
+            .upstream_connect
+            .unwrap_or(t.upstream_connect),
+        header: route.timeouts.upstream_header.unwrap_or(t.upstream_header),
+        body: route.timeouts.upstream_body.unwrap_or(t.upstream_body),
+    }
+}
+
+/// The consistent-hashing key of a request, for Maglev groups.
+fn hash_for(g: &Group, req: &Request<'_>, peer: SocketAddr) -> Option<u64> {
+    if g.set.algorithm() != balancer::Algorithm::Maglev {
+        return None;
+    }
+    let path = req
+        .target
+        .path
+        .split(|&b| b == b'?')
+        .next()
+        .unwrap_or_default();
+    match &req.route.hash_key {
+        HashKey::ClientIp => Some(match peer.ip() {
+            IpAddr::V4(ip) => balancer::hash_key(&ip.octets()),
+            IpAddr::V6(ip) => balancer::hash_key(&ip.octets()),
+        }),
+        HashKey::Path => Some(balancer::hash_key(path)),
+        HashKey::Header(name) => req.head.header(name).map(balancer::hash_key),
+        HashKey::Cookie(name) => cookie(req.head, name.as_bytes()).map(balancer::hash_key),
+    }
+}
+
+/// The value of cookie `name`, from any `Cookie` header.
+fn cookie<'a>(head: &'a RequestHead, name: &[u8]) -> Option<&'a [u8]> {
+    head.headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
+        .flat_map(|(_, v)| v.split(|&b| b == b';'))
+        .find_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            (pair[..eq] == *name).then(|| &pair[eq + 1..])
+        })
+}
+
 /// One try on one connection: send the request, read the response head.
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     c: &mut Client,
     ctx: &ShardCtx,
     req: &Request<'_>,
+    gs: &GroupState,
+    g: &Group,
     addr: SocketAddr,
+    deadlines: Deadlines,
     head: &Bytes,
     first_body: &Option<Bytes>,
     scanner: &mut BodyScanner,
 ) -> Result<(UpConn, ResponseHead), Attempt> {
-    let (mut up, reused) = acquire(ctx, addr).await?;
+    let (mut up, reused) = acquire(ctx, gs, g, addr, deadlines.connect).await?;
     let sent = match first_body {
         Some(b) => {
             up.io
@@ -106,7 +271,7 @@ async fn attempt(
     };
     if sent.is_err() {
         return Err(if reused {
-            Attempt::Retry
+            Attempt::Stale
         } else {
             ProxyError::UpstreamClosed.into()
         });
@@ -118,38 +283,32 @@ async fn attempt(
     // Only a request whose bytes can all be sent again is retried.
     let replayable =
         reused && req.head.body() == BodyKind::Empty && req.head.method().is_idempotent();
-    match read_response_head(ctx, &mut up, req.head.method()).await {
+    match read_response_head(ctx, &mut up, req.head.method(), deadlines.header).await {
         Ok(rh) => Ok((up, rh)),
-        Err(ProxyError::UpstreamClosed) if replayable => Err(Attempt::Retry),
+        Err(ProxyError::UpstreamClosed) if replayable => Err(Attempt::Stale),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Picks a backend of the route's group.
-fn pick(view: &SnapView, group: usize) -> Result<SocketAddr, ProxyError> {
-    let g = view.snap.groups.get(group).ok_or(ProxyError::NoRoute)?;
-    let i = view
-        .balancers
-        .borrow_mut()
-        .get_mut(group)
-        .and_then(|b| b.pick())
-        .ok_or(ProxyError::NoRoute)?;
-    g.backends.get(i).copied().ok_or(ProxyError::NoRoute)
-}
-
-/// A pooled connection to `addr`, or a new one.
-async fn acquire(ctx: &ShardCtx, addr: SocketAddr) -> Result<(UpConn, bool), ProxyError> {
+/// A pooled connection to `addr`, or a new one within the group's
+/// connection limit.
+async fn acquire(
+    ctx: &ShardCtx,
+    gs: &GroupState,
+    g: &Group,
+    addr: SocketAddr,
+    connect_timeout: Duration,
+) -> Result<(UpConn, bool), ProxyError> {
     if let Some(up) = ctx.pool.checkout(addr) {
         bump(&ctx.metrics().upstream_reuses, 1);
         return Ok((up, true));
     }
+    if g.max_connections.is_some_and(|max| gs.conns.get() >= max) {
+        return Err(ProxyError::Overloaded);
+    }
+    let slot = Held::new(&gs.conns);
     bump(&ctx.metrics().upstream_connects, 1);
-    let io = match shard::timeout(
-        ctx.timeouts().upstream_connect,
-        TcpConn::connect(&ctx.ring, addr),
-    )
-    .await
-    {
+    let io = match shard::timeout(connect_timeout, TcpConn::connect(&ctx.ring, addr)).await {
         Ok(Ok(io)) => io,
         Ok(Err(_)) => return Err(ProxyError::UpstreamConnect),
         Err(_) => return Err(ProxyError::UpstreamConnectTimeout),
@@ -158,6 +317,7 @@ async fn acquire(ctx: &ShardCtx, addr: SocketAddr) -> Result<(UpConn, bool), Pro
         io,
         buf: Default::default(),
         addr,
+        _slot: Some(slot),
     };
     Ok((up, false))
 }
@@ -165,11 +325,18 @@ async fn acquire(ctx: &ShardCtx, addr: SocketAddr) -> Result<(UpConn, bool), Pro
 /// Re-encodes the request head for the upstream.
 fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
     let h = req.head;
+    let ops = &req.route.request_headers;
     let mut out = BytesMut::with_capacity(h.as_bytes().len() + 192);
     let target = if req.target.is_absolute() {
         req.target.path
     } else {
         h.target()
+    };
+    let mut rewritten = Vec::new();
+    let target = if req.route.rewrite.apply(target, &mut rewritten) {
+        &rewritten[..]
+    } else {
+        target
     };
     parser::write_request_line(h.method_bytes(), target, Version::Http11, &mut out);
     let mut has_xff = false;
@@ -178,11 +345,14 @@ fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
             has_xff |= name.eq_ignore_ascii_case(b"x-forwarded-for");
             continue;
         }
-        if req.target.is_absolute() && name.eq_ignore_ascii_case(b"host") {
+        if (req.target.is_absolute() && name.eq_ignore_ascii_case(b"host"))
+            || (!ops.is_empty() && ops.drops(name))
+        {
             continue;
         }
         parser::write_header(name, value, &mut out);
     }
+    ops.write(&mut out);
     if let Some(authority) = req.target.authority {
         parser::write_header(b"host", authority, &mut out);
     }
@@ -297,6 +467,7 @@ async fn read_response_head(
     ctx: &ShardCtx,
     up: &mut UpConn,
     method: Method,
+    timeout: Duration,
 ) -> Result<ResponseHead, ProxyError> {
     let mut seen_bytes = false;
     loop {
@@ -309,7 +480,7 @@ async fn read_response_head(
                 Err(_) => return Err(ProxyError::UpstreamBadResponse),
             }
         }
-        match shard::timeout(ctx.timeouts().upstream_header, up.io.recv()).await {
+        match shard::timeout(timeout, up.io.recv()).await {
             Err(_) => return Err(ProxyError::UpstreamHeaderTimeout),
             Ok(Ok(Some(d))) => up.buf.get(&ctx.bufs).extend_from_slice(&d),
             Ok(Ok(None) | Err(_)) if !seen_bytes => return Err(ProxyError::UpstreamClosed),
@@ -350,6 +521,7 @@ async fn relay_response(
     req: &Request<'_>,
     mut up: UpConn,
     rh: ResponseHead,
+    deadlines: Deadlines,
 ) -> Result<Next, ProxyError> {
     let client_v = req.head.version();
     let keep = req.head.keep_alive() && !ctx.draining.get();
@@ -365,13 +537,20 @@ async fn relay_response(
         _ => Next::Close,
     };
     let mut out = ctx.bufs.get();
-    encode_response(&rh, mode, next, upgrade, client_v, &mut out);
+    let framing = Framing {
+        mode,
+        next,
+        upgrade,
+        client_v,
+    };
+    encode_response(&rh, framing, &req.route.response_headers, &mut out);
     ctx.metrics().response(rh.status());
     let mut relay = Relay {
         mode,
         scanner: BodyScanner::new(rh.body()),
         decoder: BodyDecoder::new(rh.body()),
         upstream_clean: rh.keep_alive(),
+        body_timeout: deadlines.body,
     };
     let res = relay.run(c, ctx, &mut up, out).await;
     match res {
@@ -386,14 +565,22 @@ async fn relay_response(
     }
 }
 
-fn encode_response(
-    rh: &ResponseHead,
+/// How the response is framed towards the client.
+#[derive(Debug, Clone, Copy)]
+struct Framing {
     mode: Mode,
     next: Next,
     upgrade: bool,
     client_v: Version,
-    out: &mut BytesMut,
-) {
+}
+
+fn encode_response(rh: &ResponseHead, f: Framing, ops: &HeaderOps, out: &mut BytesMut) {
+    let Framing {
+        mode,
+        next,
+        upgrade,
+        client_v,
+    } = f;
     parser::write_status_line(Version::Http11, rh.status(), reason_or(rh), out);
     let drop_length =
         matches!(mode, Mode::Rechunk | Mode::Dechunk) || rh.body() == BodyKind::Chunked;
@@ -401,8 +588,12 @@ fn encode_response(
         if rh.is_hop_by_hop(name) || (drop_length && name.eq_ignore_ascii_case(b"content-length")) {
             continue;
         }
+        if !ops.is_empty() && ops.drops(name) {
+            continue;
+        }
         parser::write_header(name, value, out);
     }
+    ops.write(out);
     if mode == Mode::Rechunk || (mode == Mode::Raw && rh.body() == BodyKind::Chunked) {
         parser::write_header(b"transfer-encoding", b"chunked", out);
     }
@@ -434,6 +625,8 @@ struct Relay {
     decoder: BodyDecoder,
     /// Whether the upstream connection can be reused afterwards.
     upstream_clean: bool,
+    /// Longest wait for the next body bytes.
+    body_timeout: Duration,
 }
 
 // === impl Relay ===
@@ -454,7 +647,7 @@ impl Relay {
         }
         self.flush(c, ctx, &mut out, None).await?;
         while !done {
-            let data = match shard::timeout(ctx.timeouts().upstream_body, up.io.recv()).await {
+            let data = match shard::timeout(self.body_timeout, up.io.recv()).await {
                 Err(_) => return Err(ProxyError::UpstreamTruncated),
                 Ok(Ok(Some(d))) => d,
                 Ok(Ok(None)) => return self.upstream_eof(c, ctx, &mut out).await,

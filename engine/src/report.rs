@@ -77,12 +77,26 @@ fn upstreams(snap: &Snapshot) -> Value {
         .iter()
         .map(|g| {
             let backends: Vec<Value> = g
-                .backends
+                .set
+                .backends()
                 .iter()
-                .zip(g.weights.iter())
-                .map(|(a, w)| json!({ "address": a.to_string(), "weight": w }))
+                .zip(g.healthy.iter())
+                .map(|(b, h)| {
+                    json!({
+                        "address": b.addr.to_string(),
+                        "weight": b.weight,
+                        "healthy": h.load(std::sync::atomic::Ordering::Relaxed),
+                    })
+                })
                 .collect();
-            json!({ "name": &*g.name, "backends": backends })
+            json!({
+                "name": &*g.name,
+                "algorithm": format!("{:?}", g.set.algorithm()),
+                "max_connections": g.max_connections,
+                "max_pending": g.max_pending,
+                "health_check": g.health_check.as_ref().map(|h| h.path.clone()),
+                "backends": backends,
+            })
         })
         .collect()
 }

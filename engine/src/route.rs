@@ -1,28 +1,139 @@
-//! The routing snapshot: routes and upstream groups, compiled once off the
-//! data path and shared read-only by every shard.
+//! The routing snapshot: routes and upstream groups compiled once, off the
+//! data path, and shared read-only by every shard.
 //!
-//! Host matching goes through a hash map of exact hosts, then wildcard
-//! suffixes (longest first), then host-less routes; within a host bucket the
-//! longest matching path prefix wins. When a bucket has no matching prefix
-//! the next, less specific bucket is tried.
+//! Lookup cost does not grow with the number of routes for host and prefix
+//! matches: the host goes through a hash map (exact), then wildcard
+//! suffixes (longest first), then host-less routes; within a host, exact
+//! paths are a hash map and prefixes a trie of path segments walked once.
+//! Only regex routes are tried one by one, and only within their host.
+//! Among the candidates that also pass their method and header conditions,
+//! the highest priority wins; then, as in nginx, an exact path beats a
+//! regex, which beats a prefix, and the longest prefix beats shorter ones;
+//! then configuration order. A host with no matching route
+//! falls through to less specific hosts.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ahash::AHashMap;
+use balancer::{Algorithm, Backend, BackendSet, OutlierConfig};
 use bytes::Bytes;
-use tuning::{HostMatch, RouteAction, Tuning};
+use parser::{Method, RequestHead};
+use regex::bytes::Regex;
+use tuning::{
+    HashKey, HealthCheck, HostMatch, PathMatch, Retries, RouteAction, RouteTimeouts, Tuning,
+};
 
 /// Longest host name matched (DNS names are at most 253 bytes).
 const MAX_HOST: usize = 255;
+
+/// Timeouts, copied out of the configuration for the hot path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) client_header: Duration,
+    pub(crate) client_body: Duration,
+    pub(crate) client_keepalive: Duration,
+    pub(crate) upstream_connect: Duration,
+    pub(crate) upstream_header: Duration,
+    pub(crate) upstream_body: Duration,
+}
 
 /// A compiled route.
 #[derive(Debug)]
 pub(crate) struct Route {
     pub(crate) name: Box<str>,
     host_desc: Box<str>,
-    prefix: Box<[u8]>,
+    path: CompiledPath,
+    methods: Option<Methods>,
+    headers: Box<[(Box<[u8]>, Option<Box<[u8]>>)]>,
+    priority: i32,
     pub(crate) action: Action,
+    pub(crate) rewrite: Rewrite,
+    pub(crate) request_headers: HeaderOps,
+    pub(crate) response_headers: HeaderOps,
+    pub(crate) timeouts: RouteTimeouts,
+    pub(crate) retries: Retries,
+    pub(crate) hash_key: HashKey,
+}
+
+#[derive(Debug)]
+enum CompiledPath {
+    Prefix(Box<[u8]>),
+    Exact(Box<[u8]>),
+    Regex(Regex),
+}
+
+/// Allowed methods: a bit per known method, plus any others by name.
+#[derive(Debug)]
+struct Methods {
+    known: u16,
+    other: Box<[Box<[u8]>]>,
+}
+
+/// A prefix rewrite applied before forwarding.
+#[derive(Debug, Clone)]
+pub(crate) enum Rewrite {
+    None,
+    /// Replace the matched prefix with this (empty = strip it).
+    Prefix {
+        matched: Box<[u8]>,
+        with: Box<[u8]>,
+    },
+}
+
+/// Header edits, names lowercased.
+#[derive(Debug, Default)]
+pub(crate) struct HeaderOps {
+    pub(crate) add: Box<[(Box<[u8]>, Box<[u8]>)]>,
+    pub(crate) set: Box<[(Box<[u8]>, Box<[u8]>)]>,
+    pub(crate) remove: Box<[Box<[u8]>]>,
+}
+
+// === impl HeaderOps ===
+
+impl HeaderOps {
+    fn compile(ops: &tuning::HeaderOps) -> HeaderOps {
+        let pairs = |v: &[(String, String)]| {
+            v.iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_ascii_lowercase().into_bytes().into(),
+                        v.as_bytes().into(),
+                    )
+                })
+                .collect()
+        };
+        HeaderOps {
+            add: pairs(&ops.add),
+            set: pairs(&ops.set),
+            remove: ops
+                .remove
+                .iter()
+                .map(|k| k.to_ascii_lowercase().into_bytes().into())
+                .collect(),
+        }
+    }
+
+    /// Whether there is nothing to do.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.set.is_empty() && self.remove.is_empty()
+    }
+
+    /// Whether a header of the original message is dropped (removed, or
+    /// replaced by a `set`).
+    pub(crate) fn drops(&self, name: &[u8]) -> bool {
+        self.remove.iter().any(|r| r.eq_ignore_ascii_case(name))
+            || self.set.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+    }
+
+    /// Writes the `set` and `add` headers.
+    pub(crate) fn write(&self, out: &mut bytes::BytesMut) {
+        for (k, v) in self.set.iter().chain(self.add.iter()) {
+            parser::write_header(k, v, out);
+        }
+    }
 }
 
 /// What a matched route does.
@@ -46,19 +157,39 @@ pub(crate) struct Canned {
 #[derive(Debug)]
 pub(crate) struct Group {
     pub(crate) name: Box<str>,
-    pub(crate) backends: Box<[SocketAddr]>,
-    pub(crate) weights: Box<[u32]>,
+    pub(crate) set: Arc<BackendSet>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) max_pending: Option<usize>,
+    pub(crate) health_check: Option<HealthCheck>,
+    pub(crate) outlier: OutlierConfig,
+    pub(crate) outlier_on_5xx: bool,
+    /// Active health verdicts, one per backend: written only by the health
+    /// checker (one per host), read by every shard.
+    pub(crate) healthy: Box<[AtomicBool]>,
 }
 
-/// Timeouts, copied out of the configuration for the hot path.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Timeouts {
-    pub(crate) client_header: Duration,
-    pub(crate) client_body: Duration,
-    pub(crate) client_keepalive: Duration,
-    pub(crate) upstream_connect: Duration,
-    pub(crate) upstream_header: Duration,
-    pub(crate) upstream_body: Duration,
+// === impl Group ===
+
+impl Group {
+    /// The backend addresses, in index order.
+    pub(crate) fn addr(&self, idx: usize) -> Option<SocketAddr> {
+        self.set.get(idx).map(|b| b.addr)
+    }
+}
+
+/// The routes that may serve one host, indexed by path.
+#[derive(Debug, Default)]
+struct PathIndex {
+    exact: AHashMap<Box<[u8]>, Vec<usize>>,
+    prefix: Trie,
+    regex: Vec<usize>,
+}
+
+/// A trie of path segments; each node lists the prefix routes ending there.
+#[derive(Debug, Default)]
+struct Trie {
+    routes: Vec<usize>,
+    children: AHashMap<Box<[u8]>, Trie>,
 }
 
 /// The immutable routing state: everything a reload may change.
@@ -70,85 +201,62 @@ pub(crate) struct Snapshot {
     pub(crate) timeouts: Timeouts,
     pub(crate) routes: Box<[Route]>,
     pub(crate) groups: Box<[Group]>,
-    exact: AHashMap<Box<[u8]>, Vec<usize>>,
-    suffix: Vec<(Box<[u8]>, Vec<usize>)>,
-    any: Vec<usize>,
+    exact: AHashMap<Box<[u8]>, PathIndex>,
+    suffix: Vec<(Box<[u8]>, PathIndex)>,
+    any: PathIndex,
 }
 
 // === impl Snapshot ===
 
 impl Snapshot {
-    /// Compiles the routes and groups of a validated configuration.
-    pub(crate) fn build(t: &Tuning, version: u64) -> Snapshot {
-        let groups = t
-            .upstreams
-            .iter()
-            .map(|g| Group {
-                name: g.name.as_str().into(),
-                backends: g.backends.iter().map(|b| b.address).collect(),
-                weights: g.backends.iter().map(|b| b.weight).collect(),
-            })
-            .collect();
-        let mut exact: AHashMap<Box<[u8]>, Vec<usize>> = AHashMap::new();
-        let mut suffix: Vec<(Box<[u8]>, Vec<usize>)> = Vec::new();
-        let mut any = Vec::new();
-        let mut routes = Vec::with_capacity(t.routes.len());
-        for (i, r) in t.routes.iter().enumerate() {
-            match &r.host {
-                HostMatch::Any => any.push(i),
-                HostMatch::Exact(h) => exact.entry(lower(h)).or_default().push(i),
-                HostMatch::Suffix(s) => match suffix.iter_mut().find(|(k, _)| **k == *lower(s)) {
-                    Some((_, v)) => v.push(i),
-                    None => suffix.push((lower(s), vec![i])),
-                },
-            }
-            routes.push(Route {
-                name: r.name.as_str().into(),
-                host_desc: match &r.host {
-                    HostMatch::Any => "*".into(),
-                    HostMatch::Exact(h) => h.as_str().into(),
-                    HostMatch::Suffix(s) => format!("*{s}").into(),
-                },
-                prefix: r.path_prefix.as_bytes().into(),
-                action: compile_action(&r.action),
-            });
-        }
-        suffix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-        let by_prefix = |v: &mut Vec<usize>| {
-            v.sort_by(|&a, &b| routes[b].prefix.len().cmp(&routes[a].prefix.len()));
-        };
-        exact.values_mut().for_each(by_prefix);
-        suffix.iter_mut().for_each(|(_, v)| by_prefix(v));
-        by_prefix(&mut any);
-        Snapshot {
+    /// Compiles a validated configuration. Health verdicts of backends that
+    /// stay are carried over from `prev`.
+    pub(crate) fn build(t: &Tuning, version: u64, prev: Option<&Snapshot>) -> Snapshot {
+        let groups = t.upstreams.iter().map(|g| compile_group(g, prev)).collect();
+        let routes: Vec<Route> = t.routes.iter().map(compile_route).collect();
+        let mut snap = Snapshot {
             version,
-            limits: parser::Limits {
-                max_head_bytes: t.limits.max_head_bytes,
-                max_headers: t.limits.max_headers,
-                max_target_bytes: t.limits.max_target_bytes,
-                max_body_bytes: t.limits.max_body_bytes,
-                ..parser::Limits::default()
-            },
-            timeouts: Timeouts {
-                client_header: t.timeouts.client_header,
-                client_body: t.timeouts.client_body,
-                client_keepalive: t.timeouts.client_keepalive,
-                upstream_connect: t.timeouts.upstream_connect,
-                upstream_header: t.timeouts.upstream_header,
-                upstream_body: t.timeouts.upstream_body,
-            },
-            routes: routes.into(),
+            limits: limits(t),
+            timeouts: timeouts(t),
+            routes: Box::new([]),
             groups,
-            exact,
-            suffix,
-            any,
+            exact: AHashMap::new(),
+            suffix: Vec::new(),
+            any: PathIndex::default(),
+        };
+        for (i, r) in t.routes.iter().enumerate() {
+            let index = match &r.host {
+                HostMatch::Any => &mut snap.any,
+                HostMatch::Exact(h) => snap.exact.entry(lower(h)).or_default(),
+                HostMatch::Suffix(s) => {
+                    let key = lower(s);
+                    match snap.suffix.iter().position(|(k, _)| *k == key) {
+                        Some(p) => &mut snap.suffix[p].1,
+                        None => {
+                            snap.suffix.push((key, PathIndex::default()));
+                            let last = snap.suffix.len() - 1;
+                            &mut snap.suffix[last].1
+                        }
+                    }
+                }
+            };
+            index.insert(i, &routes[i].path);
         }
+        snap.suffix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        snap.routes = routes.into();
+        snap
     }
 
-    /// Finds the route for a request's host (port allowed) and path.
-    pub(crate) fn find(&self, host: &[u8], path: &[u8]) -> Option<&Route> {
+    /// Finds the route for a request, with its position.
+    pub(crate) fn find(
+        &self,
+        host: &[u8],
+        path: &[u8],
+        head: &RequestHead,
+    ) -> Option<(usize, &Route)> {
         let mut buf = [0u8; MAX_HOST];
         let host = normalize_host(host, &mut buf);
+        let path = path.split(|&b| b == b'?').next().unwrap_or_default();
         let exact = host.and_then(|h| self.exact.get(h));
         let suffix = host.into_iter().flat_map(|h| {
             self.suffix
@@ -160,15 +268,83 @@ impl Snapshot {
             .into_iter()
             .chain(suffix)
             .chain(std::iter::once(&self.any))
-            .find_map(|bucket| self.longest_prefix(bucket, path))
+            .find_map(|index| self.best(index, path, head))
     }
 
-    fn longest_prefix(&self, bucket: &[usize], path: &[u8]) -> Option<&Route> {
-        bucket
-            .iter()
-            .map(|&i| &self.routes[i])
-            .find(|r| path_matches(&r.prefix, path))
+    fn best(&self, index: &PathIndex, path: &[u8], head: &RequestHead) -> Option<(usize, &Route)> {
+        let mut best: Option<(usize, (i32, u32))> = None;
+        let mut consider = |i: usize, specificity: u32| {
+            let r = &self.routes[i];
+            if !r.admits(head) {
+                return;
+            }
+            let key = (r.priority, specificity);
+            let better = match best {
+                None => true,
+                Some((j, k)) => key > k || (key == k && i < j),
+            };
+            if better {
+                best = Some((i, key));
+            }
+        };
+        if let Some(v) = index.exact.get(path) {
+            v.iter().for_each(|&i| consider(i, u32::MAX));
+        }
+        index.prefix.walk(path, &mut |i, depth| {
+            if let CompiledPath::Prefix(p) = &self.routes[i].path {
+                if path_matches(p, path) {
+                    consider(i, depth as u32);
+                }
+            }
+        });
+        for &i in &index.regex {
+            if let CompiledPath::Regex(re) = &self.routes[i].path {
+                if re.is_match(path) {
+                    consider(i, u32::MAX - 1);
+                }
+            }
+        }
+        best.map(|(i, _)| (i, &self.routes[i]))
     }
+}
+
+// === impl PathIndex ===
+
+impl PathIndex {
+    fn insert(&mut self, route: usize, path: &CompiledPath) {
+        match path {
+            CompiledPath::Exact(p) => self.exact.entry(p.clone()).or_default().push(route),
+            CompiledPath::Regex(_) => self.regex.push(route),
+            CompiledPath::Prefix(p) => {
+                let mut node = &mut self.prefix;
+                for seg in segments(p) {
+                    node = node.children.entry(seg.into()).or_default();
+                }
+                node.routes.push(route);
+            }
+        }
+    }
+}
+
+// === impl Trie ===
+
+impl Trie {
+    /// Calls `f(route, depth)` for the routes of every node on the path.
+    fn walk(&self, path: &[u8], f: &mut impl FnMut(usize, usize)) {
+        let mut node = self;
+        node.routes.iter().for_each(|&r| f(r, 0));
+        for (depth, seg) in segments(path).enumerate() {
+            match node.children.get(seg) {
+                Some(next) => node = next,
+                None => return,
+            }
+            node.routes.iter().for_each(|&r| f(r, depth + 1));
+        }
+    }
+}
+
+fn segments(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+    path.split(|&b| b == b'/').filter(|s| !s.is_empty())
 }
 
 // === impl Route ===
@@ -176,22 +352,77 @@ impl Snapshot {
 impl Route {
     /// A human-readable summary of what the route matches.
     pub(crate) fn describe(&self) -> String {
-        format!(
-            "{} {}",
-            self.host_desc,
-            String::from_utf8_lossy(&self.prefix)
-        )
+        let path = match &self.path {
+            CompiledPath::Prefix(p) => format!("prefix {}", String::from_utf8_lossy(p)),
+            CompiledPath::Exact(p) => format!("exact {}", String::from_utf8_lossy(p)),
+            CompiledPath::Regex(r) => format!("regex {}", r.as_str()),
+        };
+        format!("host {} path {path}", self.host_desc)
+    }
+
+    /// Whether the method and header conditions hold.
+    fn admits(&self, head: &RequestHead) -> bool {
+        let method_ok = self.methods.as_ref().is_none_or(|m| m.admits(head));
+        method_ok
+            && self.headers.iter().all(|(name, want)| {
+                let name = std::str::from_utf8(name).unwrap_or_default();
+                match (head.header(name), want) {
+                    (None, _) => false,
+                    (Some(_), None) => true,
+                    (Some(v), Some(w)) => v == &**w,
+                }
+            })
+    }
+}
+
+// === impl Methods ===
+
+impl Methods {
+    fn compile(list: &[String]) -> Methods {
+        let mut known = 0u16;
+        let mut other = Vec::new();
+        for m in list {
+            match Method::from_bytes(m.as_bytes()) {
+                Method::Other => other.push(m.as_bytes().into()),
+                known_method => known |= 1 << method_bit(known_method),
+            }
+        }
+        Methods {
+            known,
+            other: other.into(),
+        }
+    }
+
+    fn admits(&self, head: &RequestHead) -> bool {
+        match head.method() {
+            Method::Other => self.other.iter().any(|m| **m == *head.method_bytes()),
+            m => self.known & (1 << method_bit(m)) != 0,
+        }
+    }
+}
+
+fn method_bit(m: Method) -> u16 {
+    match m {
+        Method::Get => 0,
+        Method::Head => 1,
+        Method::Post => 2,
+        Method::Put => 3,
+        Method::Delete => 4,
+        Method::Connect => 5,
+        Method::Options => 6,
+        Method::Trace => 7,
+        Method::Patch => 8,
+        Method::Other => 9,
     }
 }
 
 /// A prefix matches on a segment boundary: "/api" matches "/api", "/api/x"
-/// and "/api?q", but not "/apix". A prefix ending in '/' matches any path
-/// under it.
+/// but not "/apix". A prefix ending in '/' matches any path under it.
 fn path_matches(prefix: &[u8], path: &[u8]) -> bool {
     if !path.starts_with(prefix) {
         return false;
     }
-    prefix.last() == Some(&b'/') || matches!(path.get(prefix.len()), None | Some(b'/' | b'?'))
+    prefix.last() == Some(&b'/') || matches!(path.get(prefix.len()), None | Some(b'/'))
 }
 
 /// Lowercases `host`, drops a `:port` and a trailing dot, into `buf`.
@@ -212,6 +443,137 @@ fn lower(s: &str) -> Box<[u8]> {
     s.to_ascii_lowercase().into_bytes().into()
 }
 
+fn limits(t: &Tuning) -> parser::Limits {
+    parser::Limits {
+        max_head_bytes: t.limits.max_head_bytes,
+        max_headers: t.limits.max_headers,
+        max_target_bytes: t.limits.max_target_bytes,
+        max_body_bytes: t.limits.max_body_bytes,
+        ..parser::Limits::default()
+    }
+}
+
+fn timeouts(t: &Tuning) -> Timeouts {
+    Timeouts {
+        client_header: t.timeouts.client_header,
+        client_body: t.timeouts.client_body,
+        client_keepalive: t.timeouts.client_keepalive,
+        upstream_connect: t.timeouts.upstream_connect,
+        upstream_header: t.timeouts.upstream_header,
+        upstream_body: t.timeouts.upstream_body,
+    }
+}
+
+fn compile_group(g: &tuning::UpstreamGroup, prev: Option<&Snapshot>) -> Group {
+    let backends: Vec<Backend> = g
+        .backends
+        .iter()
+        .map(|b| Backend::new(b.address).with_weight(b.weight))
+        .collect();
+    let algorithm = match g.algorithm {
+        tuning::Algorithm::RoundRobin => Algorithm::RoundRobin,
+        tuning::Algorithm::Weighted => Algorithm::Weighted,
+        tuning::Algorithm::LeastConn => Algorithm::LeastConn,
+        tuning::Algorithm::P2cEwma => Algorithm::P2cEwma,
+        tuning::Algorithm::Random => Algorithm::Random,
+        tuning::Algorithm::Maglev => Algorithm::Maglev,
+    };
+    // The configuration was validated: a group has at least one backend
+    // with a positive weight, which is all `build` asks for.
+    let set = BackendSet::build(backends.clone(), algorithm)
+        .or_else(|_| BackendSet::build(backends, Algorithm::RoundRobin))
+        .unwrap_or_else(|_| unreachable_empty_group());
+    let old = prev.and_then(|p| p.groups.iter().find(|o| *o.name == *g.name));
+    let healthy = g
+        .backends
+        .iter()
+        .map(|b| {
+            let was = old.and_then(|o| {
+                let i = o.set.index_of(b.address)?;
+                Some(o.healthy[i].load(std::sync::atomic::Ordering::Acquire))
+            });
+            AtomicBool::new(was.unwrap_or(true))
+        })
+        .collect();
+    Group {
+        name: g.name.as_str().into(),
+        set: Arc::new(set),
+        max_connections: g.max_connections.filter(|&n| n > 0),
+        max_pending: g.max_pending.filter(|&n| n > 0),
+        health_check: g.health_check.clone(),
+        outlier: OutlierConfig {
+            consecutive_failures: g.outlier.consecutive_failures,
+            base_ejection: g.outlier.base_ejection,
+            max_ejection: g.outlier.max_ejection,
+        },
+        outlier_on_5xx: g.outlier.on_5xx,
+        healthy,
+    }
+}
+
+#[cold]
+fn unreachable_empty_group() -> BackendSet {
+    // Validation rejects empty groups; a placeholder set keeps the type
+    // total without a panic on this path.
+    let fallback = Backend::new(SocketAddr::from(([127, 0, 0, 1], 9)));
+    match BackendSet::build(vec![fallback], Algorithm::RoundRobin) {
+        Ok(s) => s,
+        Err(_) => std::process::abort(),
+    }
+}
+
+fn compile_route(r: &tuning::Route) -> Route {
+    let path = match &r.path {
+        PathMatch::Prefix(p) => CompiledPath::Prefix(p.as_bytes().into()),
+        PathMatch::Exact(p) => CompiledPath::Exact(p.as_bytes().into()),
+        // Validated at load: a pattern that does not compile never gets here;
+        // should it, the route matches nothing rather than everything.
+        PathMatch::Regex(re) => match Regex::new(re) {
+            Ok(re) => CompiledPath::Regex(re),
+            Err(_) => CompiledPath::Exact(b"\0".as_slice().into()),
+        },
+    };
+    let rewrite = match (&r.rewrite, &r.path) {
+        (tuning::Rewrite::StripPrefix, PathMatch::Prefix(p)) => Rewrite::Prefix {
+            matched: p.trim_end_matches('/').as_bytes().into(),
+            with: Box::new([]),
+        },
+        (tuning::Rewrite::ReplacePrefix(with), PathMatch::Prefix(p)) => Rewrite::Prefix {
+            matched: p.trim_end_matches('/').as_bytes().into(),
+            with: with.trim_end_matches('/').as_bytes().into(),
+        },
+        _ => Rewrite::None,
+    };
+    Route {
+        name: r.name.as_str().into(),
+        host_desc: match &r.host {
+            HostMatch::Any => "*".into(),
+            HostMatch::Exact(h) => h.as_str().into(),
+            HostMatch::Suffix(s) => format!("*{s}").into(),
+        },
+        path,
+        methods: r.methods.as_deref().map(Methods::compile),
+        headers: r
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    lower(&h.name),
+                    h.value.as_ref().map(|v| v.as_bytes().into()),
+                )
+            })
+            .collect(),
+        priority: r.priority,
+        action: compile_action(&r.action),
+        rewrite,
+        request_headers: HeaderOps::compile(&r.request_headers),
+        response_headers: HeaderOps::compile(&r.response_headers),
+        timeouts: r.timeouts,
+        retries: r.retries,
+        hash_key: r.hash_key.clone(),
+    }
+}
+
 fn compile_action(a: &RouteAction) -> Action {
     match a {
         RouteAction::Proxy { group } => Action::Proxy(*group),
@@ -230,68 +592,27 @@ fn compile_action(a: &RouteAction) -> Action {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tuning::{BackendAddr, Route as R, UpstreamGroup};
+// === impl Rewrite ===
 
-    fn route(name: &str, host: HostMatch, prefix: &str, group: usize) -> R {
-        R {
-            name: name.into(),
-            host,
-            path_prefix: prefix.into(),
-            action: RouteAction::Proxy { group },
+impl Rewrite {
+    /// Writes the rewritten target into `out`; `false` when the route does
+    /// not rewrite. `path` is the origin-form target (path and query).
+    pub(crate) fn apply(&self, path: &[u8], out: &mut Vec<u8>) -> bool {
+        let Rewrite::Prefix { matched, with } = self else {
+            return false;
+        };
+        let Some(rest) = path.strip_prefix(&**matched) else {
+            return false;
+        };
+        out.clear();
+        if !with.starts_with(b"/") && !rest.starts_with(b"/") {
+            out.push(b'/');
         }
-    }
-
-    fn snapshot() -> Snapshot {
-        let mut t = Tuning::default();
-        t.upstreams = (0..2)
-            .map(|i| UpstreamGroup {
-                name: format!("g{i}"),
-                backends: vec![BackendAddr {
-                    address: SocketAddr::from(([127, 0, 0, 1], 9000 + i)),
-                    weight: 1,
-                }],
-            })
-            .collect();
-        t.routes = vec![
-            route("any", HostMatch::Any, "/", 0),
-            route("api", HostMatch::Exact("API.example.com".into()), "/v1", 1),
-            route("wild", HostMatch::Suffix(".example.com".into()), "/", 1),
-            route("deep", HostMatch::Any, "/static/", 1),
-        ];
-        Snapshot::build(&t, 1)
-    }
-
-    fn name<'a>(s: &'a Snapshot, host: &str, path: &str) -> Option<&'a str> {
-        s.find(host.as_bytes(), path.as_bytes()).map(|r| &*r.name)
-    }
-
-    #[test]
-    fn exact_host_then_wildcard_then_any() {
-        let s = snapshot();
-        assert_eq!(name(&s, "api.example.com:8080", "/v1/users"), Some("api"));
-        assert_eq!(name(&s, "api.EXAMPLE.com.", "/v2"), Some("wild"));
-        assert_eq!(name(&s, "www.example.com", "/"), Some("wild"));
-        assert_eq!(name(&s, "example.com", "/"), Some("any"));
-        assert_eq!(name(&s, "other", "/static/a.css"), Some("deep"));
-    }
-
-    #[test]
-    fn prefix_matches_whole_segments() {
-        let s = snapshot();
-        assert_eq!(name(&s, "api.example.com", "/v1"), Some("api"));
-        assert_eq!(name(&s, "api.example.com", "/v1?x=1"), Some("api"));
-        assert_eq!(name(&s, "api.example.com", "/v10"), Some("wild"));
-    }
-
-    #[test]
-    fn overlong_or_odd_hosts_fall_back_to_any() {
-        let s = snapshot();
-        let long = "a".repeat(400);
-        assert_eq!(name(&s, &long, "/"), Some("any"));
-        assert_eq!(name(&s, "[::1]:80", "/"), Some("any"));
-        assert_eq!(name(&s, "", "/"), Some("any"));
+        out.extend_from_slice(with);
+        out.extend_from_slice(rest);
+        true
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -76,7 +76,7 @@ impl Server {
     /// all of them serve, or with the first start-up error.
     pub fn start(t: Tuning) -> Result<Server, EngineError> {
         let t = Arc::new(t);
-        let published = Arc::new(Published::new(Snapshot::build(&t, 1)));
+        let published = Arc::new(Published::new(Snapshot::build(&t, 1, None)));
         let metrics: Arc<[ShardMetrics]> = (0..t.shards).map(|_| ShardMetrics::default()).collect();
         let reloads = Arc::new(ReloadStats::default());
         let shared = Arc::new(Shared {

@@ -9,14 +9,15 @@
 //! `Rc` of the view they started with, so in-flight requests finish on the
 //! old snapshot and no request ever touches a shared reference count.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use balancer::SmoothWeighted;
+use ahash::AHashMap;
 use crossbeam_epoch::{self as epoch, Atomic, Owned};
 
+use crate::balance::{GroupState, RetryBudget};
 use crate::route::Snapshot;
 
 /// The current snapshot, shared by every shard and the control side.
@@ -76,45 +77,39 @@ impl Published {
 }
 
 /// One shard's view of the snapshot it serves from, with the shard's own
-/// balancing state for its groups.
+/// balancing state for its groups and retry budgets for its routes.
 pub(crate) struct SnapView {
     pub(crate) snap: Arc<Snapshot>,
-    pub(crate) balancers: RefCell<Vec<SmoothWeighted>>,
-}
-
-// === impl SnapView ===
-
-impl SnapView {
-    fn new(snap: Arc<Snapshot>) -> SnapView {
-        let balancers = snap
-            .groups
-            .iter()
-            .map(|g| SmoothWeighted::new(&g.weights))
-            .collect();
-        SnapView {
-            snap,
-            balancers: RefCell::new(balancers),
-        }
-    }
+    /// Per group, in the snapshot's group order.
+    pub(crate) groups: Box<[Rc<GroupState>]>,
+    /// Per route, in the snapshot's route order.
+    pub(crate) budgets: Box<[RetryBudget]>,
 }
 
 /// A shard's cached view, refreshed when the published version moves.
 pub(crate) struct ShardView {
     published: Arc<Published>,
     local: RefCell<Rc<SnapView>>,
-    version: std::cell::Cell<u64>,
+    version: Cell<u64>,
+    /// Group state by name, carried across reloads.
+    states: RefCell<AHashMap<Box<str>, Rc<GroupState>>>,
+    seed: u64,
 }
 
 // === impl ShardView ===
 
 impl ShardView {
-    pub(crate) fn new(published: Arc<Published>) -> ShardView {
+    pub(crate) fn new(published: Arc<Published>, seed: u64) -> ShardView {
         let snap = published.load();
         let version = snap.version;
+        let mut states = AHashMap::new();
+        let view = build_view(snap, &mut states, seed);
         ShardView {
             published,
-            local: RefCell::new(Rc::new(SnapView::new(snap))),
-            version: std::cell::Cell::new(version),
+            local: RefCell::new(Rc::new(view)),
+            version: Cell::new(version),
+            states: RefCell::new(states),
+            seed,
         }
     }
 
@@ -134,15 +129,43 @@ impl ShardView {
         self.local.borrow()
     }
 
-    /// Whether the view changed since `version`.
-    pub(crate) fn version(&self) -> u64 {
-        self.version.get()
-    }
-
     #[cold]
     fn refresh(&self) {
         let snap = self.published.load();
         self.version.set(snap.version);
-        *self.local.borrow_mut() = Rc::new(SnapView::new(snap));
+        let view = build_view(snap, &mut self.states.borrow_mut(), self.seed);
+        *self.local.borrow_mut() = Rc::new(view);
+    }
+}
+
+/// Builds a view, reusing (and rebuilding) the state of groups that stay
+/// and dropping the state of groups that left.
+fn build_view(
+    snap: Arc<Snapshot>,
+    states: &mut AHashMap<Box<str>, Rc<GroupState>>,
+    seed: u64,
+) -> SnapView {
+    let mut next = AHashMap::with_capacity(snap.groups.len());
+    let groups = snap
+        .groups
+        .iter()
+        .map(|g| {
+            let state = match states.remove(&g.name) {
+                Some(s) => {
+                    s.rebuild(g);
+                    s
+                }
+                None => Rc::new(GroupState::new(g, seed)),
+            };
+            next.insert(g.name.clone(), state.clone());
+            state
+        })
+        .collect();
+    *states = next;
+    let budgets = snap.routes.iter().map(|_| RetryBudget::new()).collect();
+    SnapView {
+        snap,
+        groups,
+        budgets,
     }
 }

@@ -19,6 +19,9 @@ pub(crate) struct UpConn {
     pub(crate) io: TcpConn,
     pub(crate) buf: ConnBuf,
     pub(crate) addr: SocketAddr,
+    /// The connection's place in its group's connection limit, freed when
+    /// the connection closes.
+    pub(crate) _slot: Option<crate::balance::Held>,
 }
 
 struct Idle {

@@ -1,0 +1,259 @@
+//! Per-shard balancing state: selectors, passive outlier ejection, circuit
+//! breaker counters and retry budgets.
+//!
+//! All of it is shard-local (`Cell`/`RefCell`), keyed by group name so that
+//! it survives reloads for the groups and backends that stay; the active
+//! health verdicts are the only cross-shard input, read from the snapshot's
+//! atomics that a single checker writes.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use balancer::{BackendSet, Eligibility, Outlier, Selector, Transition};
+
+use crate::route::Group;
+
+/// One group's state on one shard.
+pub(crate) struct GroupState {
+    set: RefCell<Arc<BackendSet>>,
+    selector: RefCell<Selector>,
+    outlier: RefCell<Outlier>,
+    /// Requests to this group in flight on this shard (circuit breaker).
+    pub(crate) pending: Rc<Cell<usize>>,
+    /// Upstream connections open to this group on this shard, pooled ones
+    /// included (circuit breaker).
+    pub(crate) conns: Rc<Cell<usize>>,
+}
+
+/// A backend picked for one request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Picked {
+    pub(crate) idx: usize,
+    pub(crate) addr: SocketAddr,
+    pub(crate) failed_open: bool,
+}
+
+// === impl GroupState ===
+
+impl GroupState {
+    pub(crate) fn new(g: &Group, seed: u64) -> GroupState {
+        GroupState {
+            selector: RefCell::new(Selector::new(&g.set, seed)),
+            outlier: RefCell::new(Outlier::new(g.outlier, g.set.len())),
+            set: RefCell::new(g.set.clone()),
+            pending: Rc::new(Cell::new(0)),
+            conns: Rc::new(Cell::new(0)),
+        }
+    }
+
+    /// Moves the state onto a reloaded group: backends that stay keep their
+    /// in-flight counts, latency estimates and ejections.
+    pub(crate) fn rebuild(&self, g: &Group) {
+        let old = self.set.replace(g.set.clone());
+        self.selector.borrow_mut().rebuild(&old, &g.set);
+        let mut outlier = self.outlier.borrow_mut();
+        outlier.rebuild(&old, &g.set);
+        outlier.reconfigure(g.outlier);
+    }
+
+    /// Picks a backend that is healthy, not ejected and not `exclude`
+    /// (a retry avoids the backend that just failed), failing open when
+    /// none is.
+    pub(crate) fn pick(
+        &self,
+        g: &Group,
+        hash: Option<u64>,
+        exclude: Option<usize>,
+        now: Instant,
+    ) -> Option<Picked> {
+        let outlier = self.outlier.borrow();
+        let usable = Usable {
+            healthy: &g.healthy,
+            outlier: &outlier,
+            now,
+            exclude,
+        };
+        let mut sel = self.selector.borrow_mut();
+        let mut pick = sel.pick(&g.set, &usable, hash, now)?;
+        if pick.failed_open && exclude.is_some() {
+            // Only the excluded backend was usable: better it than none.
+            let again = Usable {
+                exclude: None,
+                ..usable
+            };
+            pick = sel.pick(&g.set, &again, hash, now)?;
+        }
+        sel.on_start(pick.idx);
+        Some(Picked {
+            idx: pick.idx,
+            addr: g.addr(pick.idx)?,
+            failed_open: pick.failed_open,
+        })
+    }
+
+    /// Records the end of a request to `addr`: frees its in-flight slot,
+    /// feeds the latency estimate and the outlier detector. Returns an
+    /// ejection or return transition, if one happened.
+    pub(crate) fn end(
+        &self,
+        addr: SocketAddr,
+        latency: Duration,
+        ok: bool,
+        now: Instant,
+    ) -> Option<Transition> {
+        let idx = self.set.borrow().index_of(addr)?;
+        self.selector.borrow_mut().on_end(idx, latency, now);
+        self.outlier.borrow_mut().record(idx, ok, now)
+    }
+
+    /// Whether `addr` is ejected on this shard now.
+    pub(crate) fn is_ejected(&self, addr: SocketAddr, now: Instant) -> bool {
+        let idx = self.set.borrow().index_of(addr);
+        idx.is_some_and(|i| self.outlier.borrow().is_ejected(i, now))
+    }
+
+    /// In-flight requests to `addr` on this shard.
+    pub(crate) fn in_flight(&self, addr: SocketAddr) -> u32 {
+        let idx = self.set.borrow().index_of(addr);
+        idx.map_or(0, |i| self.selector.borrow().in_flight(i))
+    }
+}
+
+/// The backends a pick may use.
+struct Usable<'a> {
+    healthy: &'a [AtomicBool],
+    outlier: &'a Outlier,
+    now: Instant,
+    exclude: Option<usize>,
+}
+
+impl Eligibility for Usable<'_> {
+    #[inline]
+    fn is_eligible(&self, idx: usize) -> bool {
+        Some(idx) != self.exclude
+            && self
+                .healthy
+                .get(idx)
+                .is_some_and(|h| h.load(Ordering::Relaxed))
+            && !self.outlier.is_ejected(idx, self.now)
+    }
+}
+
+/// A retry budget (linkerd/Envoy style): each request deposits
+/// `percent / 100` of a retry, the budget also refills `min_per_second`
+/// per second, and a retry spends one. Retries therefore stay a bounded
+/// fraction of traffic and cannot amplify an outage.
+#[derive(Debug)]
+pub(crate) struct RetryBudget {
+    tokens: Cell<f64>,
+    last: Cell<Option<Instant>>,
+}
+
+// === impl RetryBudget ===
+
+impl RetryBudget {
+    pub(crate) fn new() -> RetryBudget {
+        RetryBudget {
+            tokens: Cell::new(0.0),
+            last: Cell::new(None),
+        }
+    }
+
+    /// Counts one request towards the budget.
+    pub(crate) fn deposit(&self, percent: u32, min_per_second: u32, now: Instant) {
+        let refill = match self.last.replace(Some(now)) {
+            Some(last) => {
+                now.saturating_duration_since(last).as_secs_f64() * f64::from(min_per_second)
+            }
+            None => f64::from(min_per_second),
+        };
+        let cap = f64::from(min_per_second).max(10.0) + 100.0 * f64::from(percent) / 100.0;
+        let t = self.tokens.get() + refill + f64::from(percent) / 100.0;
+        self.tokens.set(t.min(cap));
+    }
+
+    /// Takes one retry if the budget has it.
+    pub(crate) fn withdraw(&self) -> bool {
+        let t = self.tokens.get();
+        if t >= 1.0 {
+            self.tokens.set(t - 1.0);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Decrements a counter when dropped (a pending request, an open
+/// connection).
+pub(crate) struct Held(Rc<Cell<usize>>);
+
+// === impl Held ===
+
+impl Held {
+    pub(crate) fn new(c: &Rc<Cell<usize>>) -> Held {
+        c.set(c.get() + 1);
+        Held(c.clone())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_allows_a_fraction_of_requests() {
+        let b = RetryBudget::new();
+        let t0 = Instant::now();
+        // The first deposit includes one second's worth of min_per_second.
+        b.deposit(20, 0, t0);
+        assert!(!b.withdraw());
+        for _ in 0..100 {
+            b.deposit(20, 0, t0);
+        }
+        let mut retries = 0;
+        while b.withdraw() {
+            retries += 1;
+        }
+        assert_eq!(retries, 20);
+    }
+
+    #[test]
+    fn budget_refills_per_second() {
+        let b = RetryBudget::new();
+        let t0 = Instant::now();
+        b.deposit(0, 10, t0);
+        let mut n = 0;
+        while b.withdraw() {
+            n += 1;
+        }
+        assert_eq!(n, 10);
+        b.deposit(0, 10, t0 + Duration::from_millis(500));
+        let mut n = 0;
+        while b.withdraw() {
+            n += 1;
+        }
+        assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn held_counts_down_on_drop() {
+        let c = Rc::new(Cell::new(0));
+        let a = Held::new(&c);
+        let b = Held::new(&c);
+        assert_eq!(c.get(), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(c.get(), 0);
+    }
+}
