@@ -10,6 +10,9 @@ use crate::hash::Rng;
 use crate::select::{Candidates, Ctx, Select};
 use crate::{Algorithm, All, BackendIdx, BackendSet, Eligibility, EwmaConfig, PeakEwma};
 
+/// Most smooth-weighted picks skipped to stagger a fresh selector.
+const MAX_STAGGER: u64 = 1024;
+
 /// The outcome of [`Selector::pick`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pick {
@@ -56,9 +59,8 @@ impl Selector {
     /// [`new`](Self::new) with explicit peak-EWMA settings.
     pub fn with_ewma(set: &BackendSet, seed: u64, config: EwmaConfig) -> Selector {
         let mut rng = Rng::new(seed);
-        let start = rng.index(set.len());
         Selector {
-            state: State::new(set, start),
+            state: State::new(set, &mut rng),
             in_flight: vec![0; set.len()],
             ewma: vec![PeakEwma::new(config.default_rtt); set.len()],
             config,
@@ -80,7 +82,7 @@ impl Selector {
         if old.algorithm() == new.algorithm() {
             self.state.carry(&carried, new);
         } else {
-            self.state = State::new(new, self.rng.index(new.len()));
+            self.state = State::new(new, &mut self.rng);
         }
     }
 
@@ -188,10 +190,16 @@ impl Selector {
 // === impl State ===
 
 impl State {
-    fn new(set: &BackendSet, start: usize) -> State {
+    /// Fresh state; cursors start at a random backend so shards do not move
+    /// in lockstep (every shard sending its first request to backend 0).
+    fn new(set: &BackendSet, rng: &mut Rng) -> State {
+        let start = rng.index(set.len());
         match set.algorithm() {
             Algorithm::RoundRobin => State::RoundRobin(RoundRobin::new(start)),
-            Algorithm::Weighted => State::Weighted(SmoothWeighted::exact(set.weights())),
+            Algorithm::Weighted => {
+                let skip = rng.below(set.total_weight().min(MAX_STAGGER));
+                State::Weighted(SmoothWeighted::exact(set.weights()).skipped(skip))
+            }
             Algorithm::LeastConn => State::LeastConn(LeastConn::new(start)),
             Algorithm::P2cEwma => State::P2c(P2c),
             Algorithm::Random => State::Random(Random),
@@ -280,11 +288,17 @@ mod tests {
     #[test]
     fn weighted_is_smooth_through_the_selector() {
         let s = set(&[5, 1, 1], Algorithm::Weighted);
-        let mut sel = Selector::new(&s, 0);
-        assert_eq!(
-            picks(&s, &mut sel, &[true; 3], 7),
-            vec![0, 0, 1, 0, 2, 0, 0]
-        );
+        let nginx = [0, 0, 1, 0, 2, 0, 0].repeat(2);
+        let mut starts = std::collections::HashSet::new();
+        for seed in 0..20 {
+            let mut sel = Selector::new(&s, seed);
+            let p = picks(&s, &mut sel, &[true; 3], 7);
+            // A rotation of nginx's sequence: each shard starts elsewhere in it.
+            let at = nginx.windows(7).position(|w| w == p);
+            assert!(at.is_some(), "{p:?}");
+            starts.insert(at);
+        }
+        assert!(starts.len() > 3, "shards in lockstep: {starts:?}");
     }
 
     #[test]

@@ -76,6 +76,15 @@ impl SmoothWeighted {
         Some(best)
     }
 
+    /// The same selector `n` picks later: its sequence is rotated, its
+    /// proportions unchanged.
+    pub(crate) fn skipped(mut self, n: u64) -> Self {
+        (0..n).for_each(|_| {
+            let _ = self.pick_among(|_| true, 0);
+        });
+        self
+    }
+
     /// Takes the scores of surviving backends from `old` (`carried[new] =
     /// Some(old index)`); new backends start at 0.
     pub(crate) fn carry_from(&mut self, old: &SmoothWeighted, carried: &[Option<usize>]) {
