@@ -29,9 +29,18 @@ const EMPTY: u16 = u16::MAX;
 pub const MAX_BACKENDS: usize = u16::MAX as usize;
 
 /// The lookup table: slot → backend index. 128 KiB at the default size.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Table {
     slots: Box<[u16]>,
+}
+
+/// The size only: 65,537 slot numbers help no log.
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("size", &self.slots.len())
+            .finish_non_exhaustive()
+    }
 }
 
 // === impl Table ===
