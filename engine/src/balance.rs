@@ -9,7 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,9 @@ pub(crate) struct GroupState {
     set: RefCell<Arc<BackendSet>>,
     selector: RefCell<Selector>,
     outlier: RefCell<Outlier>,
+    /// Per backend: the group's successful-active-check count when the
+    /// backend was last ejected; a higher count now lifts the ejection.
+    ejected_at: RefCell<Vec<u64>>,
     /// Requests to this group in flight on this shard (circuit breaker).
     pub(crate) pending: Rc<Cell<usize>>,
     /// Upstream connections open to this group on this shard, pooled ones
@@ -45,6 +48,7 @@ impl GroupState {
             selector: RefCell::new(Selector::new(&g.set, seed)),
             outlier: RefCell::new(Outlier::new(g.outlier, g.set.len())),
             set: RefCell::new(g.set.clone()),
+            ejected_at: RefCell::new(snapshot_checks(g)),
             pending: Rc::new(Cell::new(0)),
             conns: Rc::new(Cell::new(0)),
         }
@@ -58,6 +62,7 @@ impl GroupState {
         let mut outlier = self.outlier.borrow_mut();
         outlier.rebuild(&old, &g.set);
         outlier.reconfigure(g.outlier);
+        *self.ejected_at.borrow_mut() = snapshot_checks(g);
     }
 
     /// Picks a backend that is healthy, not ejected and not `exclude`
@@ -71,9 +76,11 @@ impl GroupState {
         now: Instant,
     ) -> Option<Picked> {
         let outlier = self.outlier.borrow();
+        let ejected_at = self.ejected_at.borrow();
         let usable = Usable {
-            healthy: &g.healthy,
+            group: g,
             outlier: &outlier,
+            ejected_at: &ejected_at,
             now,
             exclude,
         };
@@ -100,6 +107,7 @@ impl GroupState {
     /// ejection or return transition, if one happened.
     pub(crate) fn end(
         &self,
+        g: &Group,
         addr: SocketAddr,
         latency: Duration,
         ok: bool,
@@ -107,7 +115,17 @@ impl GroupState {
     ) -> Option<Transition> {
         let idx = self.set.borrow().index_of(addr)?;
         self.selector.borrow_mut().on_end(idx, latency, now);
-        self.outlier.borrow_mut().record(idx, ok, now)
+        let t = self.outlier.borrow_mut().record(idx, ok, now);
+        if t == Some(Transition::Unhealthy) {
+            let checks = g
+                .checks_ok
+                .get(idx)
+                .map_or(0, |n| n.load(Ordering::Acquire));
+            if let Some(at) = self.ejected_at.borrow_mut().get_mut(idx) {
+                *at = checks;
+            }
+        }
+        t
     }
 
     /// Whether `addr` is ejected on this shard now.
@@ -123,10 +141,18 @@ impl GroupState {
     }
 }
 
+fn snapshot_checks(g: &Group) -> Vec<u64> {
+    g.checks_ok
+        .iter()
+        .map(|n| n.load(Ordering::Acquire))
+        .collect()
+}
+
 /// The backends a pick may use.
 struct Usable<'a> {
-    healthy: &'a [AtomicBool],
+    group: &'a Group,
     outlier: &'a Outlier,
+    ejected_at: &'a [u64],
     now: Instant,
     exclude: Option<usize>,
 }
@@ -134,12 +160,29 @@ struct Usable<'a> {
 impl Eligibility for Usable<'_> {
     #[inline]
     fn is_eligible(&self, idx: usize) -> bool {
-        Some(idx) != self.exclude
-            && self
-                .healthy
-                .get(idx)
-                .is_some_and(|h| h.load(Ordering::Relaxed))
-            && !self.outlier.is_ejected(idx, self.now)
+        let healthy = self
+            .group
+            .healthy
+            .get(idx)
+            .is_some_and(|h| h.load(Ordering::Relaxed));
+        Some(idx) != self.exclude && healthy && !self.is_ejected(idx)
+    }
+}
+
+// === impl Usable ===
+
+impl Usable<'_> {
+    /// Passively ejected, and no active check has passed since.
+    fn is_ejected(&self, idx: usize) -> bool {
+        if !self.outlier.is_ejected(idx, self.now) {
+            return false;
+        }
+        let checks = self
+            .group
+            .checks_ok
+            .get(idx)
+            .map_or(0, |n| n.load(Ordering::Relaxed));
+        checks <= self.ejected_at.get(idx).copied().unwrap_or(0)
     }
 }
 

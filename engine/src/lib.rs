@@ -20,6 +20,7 @@ mod conn;
 mod control;
 mod ctx;
 mod error;
+mod health;
 mod listener;
 mod metrics;
 mod proxy;

@@ -144,29 +144,29 @@ pub(crate) async fn forward(
                 let failed = (500..600).contains(&status) && g.outlier_on_5xx;
                 if retry_on_status(&retries, status) && replayable && idempotent && may_retry(true)
                 {
-                    end(ctx, gs, picked.addr, latency, false);
+                    end(ctx, gs, g, picked.addr, latency, false);
                     bump(&ctx.metrics().upstream_retries, 1);
                     tries += 1;
                     exclude = Some(picked.idx);
                     continue;
                 }
                 let out = relay_response(c, ctx, &req, up, rh, deadlines).await;
-                end(ctx, gs, picked.addr, latency, !failed && out.is_ok());
+                end(ctx, gs, g, picked.addr, latency, !failed && out.is_ok());
                 return out;
             }
             Err(Attempt::Stale) if !stale_retried => {
                 // A dead pooled connection says nothing about the backend.
-                gs.end(picked.addr, Duration::ZERO, true, Instant::now());
+                gs.end(g, picked.addr, Duration::ZERO, true, Instant::now());
                 stale_retried = true;
                 bump(&ctx.metrics().upstream_retries, 1);
             }
             Err(Attempt::Stale) => {
-                end(ctx, gs, picked.addr, started.elapsed(), false);
+                end(ctx, gs, g, picked.addr, started.elapsed(), false);
                 return Err(ProxyError::UpstreamClosed);
             }
             Err(Attempt::Fail(e)) => {
                 let upstream_fault = e.side() == Side::Upstream && e != ProxyError::Overloaded;
-                end(ctx, gs, picked.addr, started.elapsed(), !upstream_fault);
+                end(ctx, gs, g, picked.addr, started.elapsed(), !upstream_fault);
                 // Nothing was sent on a failed connect: always safe to retry.
                 let connect = matches!(
                     e,
@@ -194,8 +194,8 @@ fn retry_on_status(r: &tuning::Retries, status: u16) -> bool {
 }
 
 /// Records the end of a request on the backend, counting ejections.
-fn end(ctx: &ShardCtx, gs: &GroupState, addr: SocketAddr, latency: Duration, ok: bool) {
-    if let Some(Transition::Unhealthy) = gs.end(addr, latency, ok, Instant::now()) {
+fn end(ctx: &ShardCtx, gs: &GroupState, g: &Group, addr: SocketAddr, latency: Duration, ok: bool) {
+    if let Some(Transition::Unhealthy) = gs.end(g, addr, latency, ok, Instant::now()) {
         bump(&ctx.metrics().ejections, 1);
     }
 }

@@ -13,7 +13,7 @@
 //! falls through to less specific hosts.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -166,6 +166,12 @@ pub(crate) struct Group {
     /// Active health verdicts, one per backend: written only by the health
     /// checker (one per host), read by every shard.
     pub(crate) healthy: Box<[AtomicBool]>,
+    /// Health transitions per backend, written by the same checker.
+    pub(crate) transitions: Box<[AtomicU64]>,
+    /// Successful active checks per backend, written by the same checker.
+    /// A success after a passive ejection lifts it (as Envoy's
+    /// `successful_active_health_check_uneject_host` does).
+    pub(crate) checks_ok: Box<[AtomicU64]>,
 }
 
 // === impl Group ===
@@ -484,15 +490,24 @@ fn compile_group(g: &tuning::UpstreamGroup, prev: Option<&Snapshot>) -> Group {
         .or_else(|_| BackendSet::build(backends, Algorithm::RoundRobin))
         .unwrap_or_else(|_| unreachable_empty_group());
     let old = prev.and_then(|p| p.groups.iter().find(|o| *o.name == *g.name));
+    let was = |addr: SocketAddr| old.and_then(|o| Some((o, o.set.index_of(addr)?)));
+    // A backend that stays keeps its verdict, unless the group no longer
+    // has active checks (then nothing could ever bring it back).
     let healthy = g
         .backends
         .iter()
         .map(|b| {
-            let was = old.and_then(|o| {
-                let i = o.set.index_of(b.address)?;
-                Some(o.healthy[i].load(std::sync::atomic::Ordering::Acquire))
-            });
-            AtomicBool::new(was.unwrap_or(true))
+            let kept = was(b.address).map(|(o, i)| o.healthy[i].load(Ordering::Acquire));
+            AtomicBool::new(g.health_check.is_none() || kept.unwrap_or(true))
+        })
+        .collect();
+    let transitions = g
+        .backends
+        .iter()
+        .map(|b| {
+            AtomicU64::new(
+                was(b.address).map_or(0, |(o, i)| o.transitions[i].load(Ordering::Relaxed)),
+            )
         })
         .collect();
     Group {
@@ -508,6 +523,8 @@ fn compile_group(g: &tuning::UpstreamGroup, prev: Option<&Snapshot>) -> Group {
         },
         outlier_on_5xx: g.outlier.on_5xx,
         healthy,
+        transitions,
+        checks_ok: g.backends.iter().map(|_| AtomicU64::new(0)).collect(),
     }
 }
 

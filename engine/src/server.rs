@@ -293,6 +293,10 @@ async fn shard_main(a: ShardArgs) {
         shard::spawn_local(accept_loop(l.clone(), ctx.clone()));
     }
     shard::spawn_local(sweep_loop(ctx.clone()));
+    if a.id == 0 {
+        // Health checks run once per host, not once per shard.
+        shard::spawn_local(crate::health::run(ctx.clone()));
+    }
     let _ = a.ready.send(Ok(()));
 
     while !a.shared.stop.load(Ordering::Acquire) {

@@ -50,7 +50,10 @@ pub struct Origin {
 
 impl Origin {
     pub fn start() -> Origin {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        Origin::start_on(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    pub fn start_on(l: TcpListener) -> Origin {
         let addr = l.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
@@ -421,4 +424,79 @@ pub fn free_port() -> SocketAddr {
         .unwrap()
         .local_addr()
         .unwrap()
+}
+
+/// An origin that can be killed (its port then refuses connections and its
+/// open connections are reset) and started again on the same port.
+pub struct Killable {
+    pub addr: SocketAddr,
+    pub requests: Arc<AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Killable {
+    pub fn start() -> Killable {
+        Killable::start_at("127.0.0.1:0".parse().unwrap())
+    }
+
+    pub fn start_at(addr: SocketAddr) -> Killable {
+        let l = TcpListener::bind(addr).unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (stop2, req2) = (stop.clone(), requests.clone());
+        let thread = thread::spawn(move || {
+            let mut conns: Vec<TcpStream> = Vec::new();
+            let mut n = 0;
+            while !stop2.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        s.set_nonblocking(false).unwrap();
+                        n += 1;
+                        conns.push(s.try_clone().unwrap());
+                        let r = req2.clone();
+                        thread::spawn(move || {
+                            let _ = serve(s, n, addr.port(), &r);
+                        });
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            for c in conns {
+                let _ = socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO));
+                let _ = c.shutdown(Shutdown::Both);
+            }
+        });
+        Killable {
+            addr,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Closes the listener and resets every open connection.
+    pub fn kill(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Killable {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Parses a TOML config for a test (listen on an ephemeral port, no admin
+/// unless the text sets one).
+pub fn config(text: &str) -> tuning::Tuning {
+    match tuning::parse_toml("test.toml", text) {
+        Ok(t) => t,
+        Err(e) => panic!("test config is invalid:\n{e}"),
+    }
 }

@@ -1,0 +1,171 @@
+//! Active HTTP health checks, run once per host (on shard 0), whose
+//! verdicts reach every shard through the snapshot's per-backend atomics.
+//!
+//! Each checked backend gets `GET <path>` on a fresh connection every
+//! `interval`; a response within `timeout` whose status is expected counts
+//! as a success. haproxy-style `rise`/`fall` thresholds turn results into
+//! transitions. Verdicts are keyed by group name and backend address, so a
+//! reload keeps the verdicts of backends that stay.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use ahash::AHashMap;
+use balancer::{ActiveHealth, Transition};
+use bytes::BytesMut;
+use parser::Method;
+use tuning::HealthCheck;
+
+use crate::ctx::ShardCtx;
+use crate::io::TcpConn;
+use crate::route::Group;
+use crate::shard;
+
+/// How often the checker looks for due checks.
+const TICK: Duration = Duration::from_millis(50);
+
+/// One group's checker state.
+struct GroupChecks {
+    version: u64,
+    verdicts: ActiveHealth,
+    next_due: Vec<Instant>,
+    busy: Vec<bool>,
+}
+
+type Results = Rc<RefCell<Vec<(Box<str>, SocketAddr, bool)>>>;
+
+/// Runs the checks of every group that has a `health_check`, until the
+/// shard drains.
+pub(crate) async fn run(ctx: Rc<ShardCtx>) {
+    let mut groups: AHashMap<Box<str>, GroupChecks> = AHashMap::new();
+    let results: Results = Rc::new(RefCell::new(Vec::new()));
+    while !ctx.draining.get() {
+        let view = ctx.snap();
+        let snap = &view.snap;
+        groups.retain(|name, _| {
+            snap.groups
+                .iter()
+                .any(|g| g.name == *name && g.health_check.is_some())
+        });
+        let done: Vec<_> = results.borrow_mut().drain(..).collect();
+        for (name, addr, ok) in done {
+            let Some(g) = snap.groups.iter().find(|g| g.name == name) else {
+                continue;
+            };
+            let Some(state) = groups.get_mut(&name) else {
+                continue;
+            };
+            let Some(idx) = g.set.index_of(addr) else {
+                continue;
+            };
+            state.busy[idx] = false;
+            if ok {
+                if let Some(n) = g.checks_ok.get(idx) {
+                    n.fetch_add(1, Ordering::Release);
+                }
+            }
+            if let Some(t) = state.verdicts.record(idx, ok) {
+                publish(g, idx, t);
+            }
+        }
+        let now = Instant::now();
+        for g in snap.groups.iter() {
+            let Some(hc) = &g.health_check else { continue };
+            let state = groups
+                .entry(g.name.clone())
+                .or_insert_with(|| GroupChecks::new(g, hc, snap.version, now));
+            state.follow(g, hc, snap.version, now);
+            for idx in 0..g.set.len() {
+                if state.busy[idx] || now < state.next_due[idx] {
+                    continue;
+                }
+                state.busy[idx] = true;
+                state.next_due[idx] = now + hc.interval;
+                let (Some(addr), results) = (g.addr(idx), results.clone()) else {
+                    continue;
+                };
+                let (ring, name, hc) = (ctx.ring.clone(), g.name.clone(), hc.clone());
+                shard::spawn_local(async move {
+                    let ok = check(&ring, addr, &hc).await;
+                    results.borrow_mut().push((name, addr, ok));
+                });
+            }
+        }
+        drop(view);
+        shard::sleep(TICK).await;
+    }
+}
+
+// === impl GroupChecks ===
+
+impl GroupChecks {
+    fn new(g: &Group, hc: &HealthCheck, version: u64, now: Instant) -> GroupChecks {
+        let mut verdicts = ActiveHealth::with_initial(g.set.len(), hc.rise, hc.fall, true);
+        // Start from the verdicts the snapshot carries (a reload keeps them).
+        for (i, h) in g.healthy.iter().enumerate() {
+            if !h.load(Ordering::Acquire) {
+                for _ in 0..hc.fall {
+                    verdicts.record(i, false);
+                }
+            }
+        }
+        GroupChecks {
+            version,
+            verdicts,
+            next_due: vec![now; g.set.len()],
+            busy: vec![false; g.set.len()],
+        }
+    }
+
+    /// Rebuilds the state after a reload changed the group.
+    fn follow(&mut self, g: &Group, hc: &HealthCheck, version: u64, now: Instant) {
+        if self.version != version {
+            *self = GroupChecks::new(g, hc, version, now);
+        }
+    }
+}
+
+/// Stores a transition where every shard sees it.
+fn publish(g: &Group, idx: usize, t: Transition) {
+    let healthy = matches!(t, Transition::Healthy);
+    if let Some(flag) = g.healthy.get(idx) {
+        flag.store(healthy, Ordering::Release);
+    }
+    if let Some(n) = g.transitions.get(idx) {
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+    let addr = g.addr(idx).map(|a| a.to_string()).unwrap_or_default();
+    let verdict = if healthy { "healthy" } else { "unhealthy" };
+    eprintln!(
+        "coregate: health: group {} backend {addr} is now {verdict}",
+        g.name
+    );
+}
+
+/// One check: connect, `GET path`, read the status line.
+async fn check(ring: &crate::io::Ring, addr: SocketAddr, hc: &HealthCheck) -> bool {
+    let probe = async {
+        let mut conn = TcpConn::connect(ring, addr).await.ok()?;
+        let host = hc.host.clone().unwrap_or_else(|| addr.to_string());
+        let req = format!(
+            "GET {} HTTP/1.1\r\nhost: {host}\r\nuser-agent: coregate-health-check\r\nconnection: close\r\n\r\n",
+            hc.path
+        );
+        conn.send(bytes::Bytes::from(req)).await.ok()?;
+        let mut buf = BytesMut::with_capacity(1024);
+        let limits = parser::Limits::default();
+        loop {
+            let data = conn.recv().await.ok()??;
+            buf.extend_from_slice(&data);
+            if let Some(head) = parser::parse_response(&mut buf, &limits, Method::Get).ok()? {
+                if head.status() >= 200 {
+                    return Some(hc.expects(head.status()));
+                }
+            }
+        }
+    };
+    matches!(shard::timeout(hc.timeout, probe).await, Ok(Some(true)))
+}
