@@ -102,6 +102,11 @@ fn route(admin: &Admin, method: &[u8], path: &[u8]) -> Reply {
             admin.shared.stop();
             Reply::json(202, "{\"draining\":true}\n".into())
         }
+        (b"GET" | b"HEAD", b"/metrics") => Reply {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: crate::prom::render(&admin.shared),
+        },
         (b"GET" | b"HEAD", b"/stats") => Reply::json(200, crate::report::stats_json(&admin.shared)),
         (b"GET" | b"HEAD", b"/config") => {
             Reply::json(200, crate::report::config_json(&admin.shared))
@@ -112,12 +117,14 @@ fn route(admin: &Admin, method: &[u8], path: &[u8]) -> Reply {
         (b"GET" | b"HEAD", b"/upstreams") => {
             Reply::json(200, crate::report::upstreams_json(&admin.shared))
         }
-        (_, b"/reload" | b"/drain" | b"/stats" | b"/config" | b"/routes" | b"/upstreams") => {
-            Reply::text(405, "method not allowed\n")
-        }
+        (
+            _,
+            b"/reload" | b"/drain" | b"/metrics" | b"/stats" | b"/config" | b"/routes"
+            | b"/upstreams",
+        ) => Reply::text(405, "method not allowed\n"),
         _ => Reply::text(
             404,
-            "not found: try /stats /config /routes /upstreams, POST /reload /drain\n",
+            "not found: try /metrics /stats /config /routes /upstreams, POST /reload /drain\n",
         ),
     }
 }

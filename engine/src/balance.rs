@@ -30,6 +30,8 @@ pub(crate) struct GroupState {
     /// Upstream connections open to this group on this shard, pooled ones
     /// included (circuit breaker).
     pub(crate) conns: Rc<Cell<usize>>,
+    /// Labelled statistics of this group on this shard.
+    pub(crate) stats: Rc<crate::stats::GroupStats>,
 }
 
 /// A backend picked for one request.
@@ -43,8 +45,9 @@ pub(crate) struct Picked {
 // === impl GroupState ===
 
 impl GroupState {
-    pub(crate) fn new(g: &Group, seed: u64) -> GroupState {
+    pub(crate) fn new(g: &Group, seed: u64, stats: Rc<crate::stats::GroupStats>) -> GroupState {
         GroupState {
+            stats,
             selector: RefCell::new(Selector::new(&g.set, seed)),
             outlier: RefCell::new(Outlier::new(g.outlier, g.set.len())),
             set: RefCell::new(g.set.clone()),

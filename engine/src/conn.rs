@@ -26,6 +26,8 @@ pub(crate) struct Client {
     pub(crate) buf: ConnBuf,
     /// Requests answered on this connection.
     served: u64,
+    /// The current request's trace.
+    pub(crate) trace: Trace,
 }
 
 /// What happened to the connection after a request.
@@ -46,6 +48,7 @@ pub(crate) async fn serve(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>) {
         peer,
         buf: ConnBuf::default(),
         served: 0,
+        trace: Trace::default(),
     };
     while serve_one(&mut c, &ctx).await == Next::KeepAlive {
         c.buf.release(&ctx.bufs);
@@ -62,8 +65,9 @@ async fn serve_one(c: &mut Client, ctx: &ShardCtx) -> Next {
         Ok(Some(head)) => head,
         Ok(None) => return Next::Close,
         Err(e) => {
-            if let ProxyError::Parse(_) = e {
+            if let ProxyError::Parse(p) = e {
                 bump(&ctx.metrics().parse_errors, 1);
+                ctx.view.stats.error(p.as_str(), true);
             }
             if e != ProxyError::ClientClosed {
                 let id = RequestId::Fresh(ctx.request_id());
@@ -115,45 +119,135 @@ async fn read_head(c: &mut Client, ctx: &ShardCtx) -> Result<Option<RequestHead>
 
 /// Routes one request and answers it.
 async fn handle(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
+    let started = Instant::now();
+    c.trace = Trace {
+        bytes_in: head.as_bytes().len() as u64,
+        ..Trace::default()
+    };
     let id = request_id(&head, ctx);
-    if head.method() == Method::Connect {
-        send_error(c, ctx, ProxyError::MethodNotAllowed, &id, head.version()).await;
-        return Next::Close;
-    }
+    let view = ctx.snap();
     let target = Target::parse(head.target());
     let host = target.authority.or_else(|| head.host()).unwrap_or_default();
-    let view = ctx.snap();
-    let Some((route_idx, route)) = view.snap.find(host, target.path, &head) else {
-        send_error(c, ctx, ProxyError::NoRoute, &id, head.version()).await;
-        return Next::Close;
-    };
-    match &route.action {
-        Action::Respond(canned) => respond(c, ctx, &head, canned, &id).await,
-        Action::Proxy(group) => {
-            let req = crate::proxy::Request {
-                view: &view,
-                route,
-                route_idx,
-                head: &head,
-                target: &target,
-                id: &id,
-                group: *group,
-            };
-            match crate::proxy::forward(c, ctx, req).await {
-                Ok(next) => next,
-                Err(e) => {
-                    bump(
-                        &ctx.metrics().upstream_errors,
-                        u64::from(e.side() != crate::error::Side::Downstream),
-                    );
-                    if e != ProxyError::ClientClosed && e != ProxyError::UpstreamTruncated {
-                        send_error(c, ctx, e, &id, head.version()).await;
+    let found = view.snap.find(host, target.path, &head);
+    let next = match found {
+        _ if head.method() == Method::Connect => {
+            c.trace.error = Some(ProxyError::MethodNotAllowed);
+            send_error(c, ctx, ProxyError::MethodNotAllowed, &id, head.version()).await;
+            Next::Close
+        }
+        None => {
+            c.trace.error = Some(ProxyError::NoRoute);
+            send_error(c, ctx, ProxyError::NoRoute, &id, head.version()).await;
+            Next::Close
+        }
+        Some((_, route)) => match &route.action {
+            Action::Respond(canned) => respond(c, ctx, &head, canned, &id).await,
+            Action::Proxy(group) => {
+                let req = crate::proxy::Request {
+                    view: &view,
+                    route,
+                    route_idx: found.map_or(0, |(i, _)| i),
+                    head: &head,
+                    target: &target,
+                    id: &id,
+                    group: *group,
+                };
+                match crate::proxy::forward(c, ctx, req).await {
+                    Ok(next) => next,
+                    Err(e) => {
+                        c.trace.error = Some(e);
+                        if e.side() != crate::error::Side::Downstream {
+                            bump(&ctx.metrics().upstream_errors, 1);
+                        }
+                        if e != ProxyError::ClientClosed && e != ProxyError::UpstreamTruncated {
+                            send_error(c, ctx, e, &id, head.version()).await;
+                        }
+                        Next::Close
                     }
-                    Next::Close
                 }
             }
-        }
+        },
+    };
+    let done = Done {
+        head: &head,
+        id: &id,
+        host,
+        view: &view,
+        route: found.map(|(i, _)| i),
+        started,
+    };
+    finish(c, ctx, done);
+    next
+}
+
+/// A request that is answered, for statistics and the access log.
+struct Done<'a> {
+    head: &'a RequestHead,
+    id: &'a RequestId<'a>,
+    host: &'a [u8],
+    view: &'a crate::snapshot::SnapView,
+    route: Option<usize>,
+    started: Instant,
+}
+
+/// Per-request bookkeeping: route statistics and the access log line.
+fn finish(c: &Client, ctx: &ShardCtx, d: Done<'_>) {
+    let t = &c.trace;
+    let total = d.started.elapsed();
+    if let Some(e) = t.error {
+        ctx.view.stats.error(e.as_str(), false);
     }
+    let stats = match d.route {
+        Some(i) => d.view.route_stats.get(i),
+        None => Some(&d.view.unrouted),
+    };
+    if let (Some(stats), true) = (stats, ctx.metrics_on) {
+        stats.request(t.status, t.bytes_in, t.bytes_out, total);
+    }
+    let Some(log) = &ctx.access_log else { return };
+    if !log.wants(t.status, t.error.is_some()) {
+        return;
+    }
+    let route = d
+        .route
+        .and_then(|i| d.view.snap.routes.get(i))
+        .map(|r| &*r.name);
+    log.log(&crate::accesslog::Entry {
+        shard: ctx.id,
+        id: d.id.as_bytes(),
+        client: c.peer,
+        method: d.head.method_bytes(),
+        host: d.host,
+        target: d.head.target(),
+        proto: match d.head.version() {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        },
+        status: t.status,
+        bytes_in: t.bytes_in,
+        bytes_out: t.bytes_out,
+        route,
+        upstream: t.upstream,
+        upstream_status: t.upstream_status,
+        connect: t.connect,
+        head: t.head,
+        total,
+        error: t.error.map(ProxyError::as_str),
+        user_agent: d.head.header("user-agent"),
+    });
+}
+
+/// What one request did, filled in as it goes.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Trace {
+    pub(crate) status: u16,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) upstream: Option<SocketAddr>,
+    pub(crate) upstream_status: Option<u16>,
+    pub(crate) connect: Option<Duration>,
+    pub(crate) head: Option<Duration>,
+    pub(crate) error: Option<ProxyError>,
 }
 
 /// The request id: the client's `X-Request-Id` when it sent a sane one,
@@ -312,9 +406,11 @@ pub(crate) async fn send_counted(
 ) -> Option<Next> {
     let len = out.len() as u64;
     ctx.metrics().response(status);
+    c.trace.status = status;
     match c.io.send(out.freeze()).await {
         Ok(()) => {
             bump(&ctx.metrics().bytes_out, len);
+            c.trace.bytes_out += len;
             Some(Next::KeepAlive)
         }
         Err(_) => None,

@@ -19,6 +19,10 @@ pub(crate) struct ShardCtx {
     pub(crate) ring: crate::io::Ring,
     pub(crate) max_connections: usize,
     pub(crate) view: ShardView,
+    /// Whether labelled statistics and histograms are kept.
+    pub(crate) metrics_on: bool,
+    /// This shard's access log, when it is on.
+    pub(crate) access_log: Option<crate::accesslog::ShardLog>,
     pub(crate) pool: Pool,
     pub(crate) bufs: BufPool,
     pub(crate) metrics: Arc<[ShardMetrics]>,
@@ -37,8 +41,11 @@ impl ShardCtx {
         t: &Tuning,
         published: Arc<Published>,
         metrics: Arc<[ShardMetrics]>,
+        log: Option<crate::accesslog::Sink>,
     ) -> ShardCtx {
         ShardCtx {
+            metrics_on: t.metrics.enabled,
+            access_log: log.map(|sink| crate::accesslog::ShardLog::new(sink, &t.access_log, id)),
             id,
             ring,
             max_connections: t.max_connections,

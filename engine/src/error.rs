@@ -148,6 +148,12 @@ pub enum EngineError {
         /// The cause and its fix.
         source: crate::io::IoSetupError,
     },
+    /// The access log could not be opened.
+    #[error("cannot open the access log: {source}")]
+    AccessLog {
+        /// The OS error.
+        source: io::Error,
+    },
     /// A shard ended before it said it was ready.
     #[error("shard {shard} stopped during start-up")]
     ShardLost {

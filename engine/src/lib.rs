@@ -13,6 +13,7 @@
 
 pub mod io;
 
+mod accesslog;
 mod admin;
 mod balance;
 mod buf;
@@ -29,6 +30,8 @@ mod route;
 mod server;
 mod shard;
 mod snapshot;
+mod stats;
+mod prom;
 mod upstream;
 
 pub use control::{Control, ReloadError, ReloadReport, ReloadSource};

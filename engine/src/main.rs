@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use engine::Server;
 use mimalloc::MiMalloc;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 use tuning::{Cli, Command, ConfigSource, Tuning};
 
@@ -57,7 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Handlers go in before the listeners open, so a signal that arrives as
     // soon as the port accepts is already a graceful one.
     let mut signals =
-        Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
+        Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).context("installing signal handlers")?;
     let summary = t.summary();
     let server = Server::start(t)?;
     for addr in server.local_addrs() {
@@ -73,11 +73,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let stop = server.stop_handle();
     let control = server.control();
+    let reopen = server.log_reopener();
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             let mut seen = 0;
             for sig in signals.forever() {
+                if sig == SIGUSR1 {
+                    reopen();
+                    continue;
+                }
                 if sig == SIGHUP {
                     // The control thread logs the outcome.
                     let _ = control.reload();

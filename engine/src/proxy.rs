@@ -120,7 +120,9 @@ pub(crate) async fn forward(
             .ok_or(ProxyError::NoRoute)?;
         if picked.failed_open {
             bump(&ctx.metrics().failed_open, 1);
+            crate::stats::bump(&gs.stats.failed_open, 1);
         }
+        c.trace.upstream = Some(picked.addr);
         let started = Instant::now();
         let res = attempt(
             c,
@@ -146,6 +148,9 @@ pub(crate) async fn forward(
                 {
                     end(ctx, gs, g, picked.addr, latency, false);
                     bump(&ctx.metrics().upstream_retries, 1);
+                    crate::stats::bump(&gs.stats.retries, 1);
+                    crate::stats::bump(&gs.stats.retries, 1);
+                    crate::stats::bump(&gs.stats.retries, 1);
                     tries += 1;
                     exclude = Some(picked.idx);
                     continue;
@@ -159,6 +164,8 @@ pub(crate) async fn forward(
                 gs.end(g, picked.addr, Duration::ZERO, true, Instant::now());
                 stale_retried = true;
                 bump(&ctx.metrics().upstream_retries, 1);
+                crate::stats::bump(&gs.stats.retries, 1);
+                crate::stats::bump(&gs.stats.retries, 1);
             }
             Err(Attempt::Stale) => {
                 end(ctx, gs, g, picked.addr, started.elapsed(), false);
@@ -174,6 +181,9 @@ pub(crate) async fn forward(
                 );
                 if connect && retries.on.connect_failure && may_retry(true) {
                     bump(&ctx.metrics().upstream_retries, 1);
+                    crate::stats::bump(&gs.stats.retries, 1);
+                    crate::stats::bump(&gs.stats.retries, 1);
+                    crate::stats::bump(&gs.stats.retries, 1);
                     tries += 1;
                     exclude = Some(picked.idx);
                     continue;
@@ -195,8 +205,16 @@ fn retry_on_status(r: &tuning::Retries, status: u16) -> bool {
 
 /// Records the end of a request on the backend, counting ejections.
 fn end(ctx: &ShardCtx, gs: &GroupState, g: &Group, addr: SocketAddr, latency: Duration, ok: bool) {
-    if let Some(Transition::Unhealthy) = gs.end(g, addr, latency, ok, Instant::now()) {
+    let ejected = gs.end(g, addr, latency, ok, Instant::now()) == Some(Transition::Unhealthy);
+    if ejected {
         bump(&ctx.metrics().ejections, 1);
+    }
+    if ctx.metrics_on {
+        gs.stats.backend(addr, |b| {
+            b.requests += 1;
+            b.failures += u64::from(!ok);
+            b.ejections += u64::from(ejected);
+        });
     }
 }
 
@@ -260,7 +278,16 @@ async fn attempt(
     first_body: &Option<Bytes>,
     scanner: &mut BodyScanner,
 ) -> Result<(UpConn, ResponseHead), Attempt> {
+    let t0 = Instant::now();
     let (mut up, reused) = acquire(ctx, gs, g, addr, deadlines.connect).await?;
+    let sent_at = Instant::now();
+    if !reused {
+        let d = sent_at - t0;
+        c.trace.connect = Some(d);
+        if ctx.metrics_on {
+            crate::stats::record(&gs.stats.connect_time, d);
+        }
+    }
     let sent = match first_body {
         Some(b) => {
             up.io
@@ -284,7 +311,14 @@ async fn attempt(
     let replayable =
         reused && req.head.body() == BodyKind::Empty && req.head.method().is_idempotent();
     match read_response_head(ctx, &mut up, req.head.method(), deadlines.header).await {
-        Ok(rh) => Ok((up, rh)),
+        Ok(rh) => {
+            let d = sent_at.elapsed();
+            c.trace.head = Some(d);
+            if ctx.metrics_on {
+                crate::stats::record(&gs.stats.header_time, d);
+            }
+            Ok((up, rh))
+        }
         Err(ProxyError::UpstreamClosed) if replayable => Err(Attempt::Stale),
         Err(e) => Err(e.into()),
     }
@@ -301,6 +335,7 @@ async fn acquire(
 ) -> Result<(UpConn, bool), ProxyError> {
     if let Some(up) = ctx.pool.checkout(addr) {
         bump(&ctx.metrics().upstream_reuses, 1);
+        crate::stats::bump(&gs.stats.reuses, 1);
         return Ok((up, true));
     }
     if g.max_connections.is_some_and(|max| gs.conns.get() >= max) {
@@ -308,6 +343,7 @@ async fn acquire(
     }
     let slot = Held::new(&gs.conns);
     bump(&ctx.metrics().upstream_connects, 1);
+    crate::stats::bump(&gs.stats.connects, 1);
     let io = match shard::timeout(connect_timeout, TcpConn::connect(&ctx.ring, addr)).await {
         Ok(Ok(io)) => io,
         Ok(Err(_)) => return Err(ProxyError::UpstreamConnect),
@@ -444,6 +480,7 @@ async fn stream_request_body(
             Ok(Ok(None) | Err(_)) => return Err(ProxyError::ClientClosed),
         };
         bump(&ctx.metrics().bytes_in, data.len() as u64);
+        c.trace.bytes_in += data.len() as u64;
         let s = scanner.scan(&data, &ctx.limits())?;
         check_body(ctx, scanner)?;
         if s.consumed < data.len() {
@@ -536,6 +573,8 @@ async fn relay_response(
         _ if keep && !upgrade => Next::KeepAlive,
         _ => Next::Close,
     };
+    c.trace.status = rh.status();
+    c.trace.upstream_status = Some(rh.status());
     let mut out = ctx.bufs.get();
     let framing = Framing {
         mode,
@@ -783,6 +822,7 @@ impl Relay {
         };
         sent.map_err(|_| ProxyError::ClientClosed)?;
         bump(&ctx.metrics().bytes_out, n as u64);
+        c.trace.bytes_out += n as u64;
         Ok(())
     }
 }

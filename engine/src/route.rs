@@ -205,6 +205,8 @@ pub(crate) struct Snapshot {
     pub(crate) version: u64,
     pub(crate) limits: parser::Limits,
     pub(crate) timeouts: Timeouts,
+    /// Label caps for the statistics.
+    pub(crate) metrics: tuning::MetricsConfig,
     pub(crate) routes: Box<[Route]>,
     pub(crate) groups: Box<[Group]>,
     exact: AHashMap<Box<[u8]>, PathIndex>,
@@ -224,6 +226,7 @@ impl Snapshot {
             version,
             limits: limits(t),
             timeouts: timeouts(t),
+            metrics: t.metrics,
             routes: Box::new([]),
             groups,
             exact: AHashMap::new(),

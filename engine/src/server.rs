@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tuning::Tuning;
 
+use crate::accesslog::Sink;
 use crate::admin::{self, Admin};
 use crate::conn;
 use crate::control::{Control, ReloadSource, ReloadStats, SourceSlot};
@@ -17,8 +18,9 @@ use crate::io;
 use crate::listener;
 use crate::metrics::{bump, ShardMetrics, ShardStats};
 use crate::route::Snapshot;
-use crate::shard::{self, ShardThread};
+use crate::shard::{self, Doorbell, EventFdPark, ShardThread};
 use crate::snapshot::Published;
+use crate::stats::{ScrapeReply, Scrapers};
 
 /// How often a shard looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -32,6 +34,10 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<[ShardMetrics]>,
     pub(crate) published: Arc<Published>,
     pub(crate) reloads: Arc<ReloadStats>,
+    /// Every shard's scrape inbox.
+    pub(crate) scrapers: Scrapers,
+    /// The access log writer, when the log is on.
+    pub(crate) log: Option<Sink>,
 }
 
 // === impl Shared ===
@@ -79,11 +85,26 @@ impl Server {
         let published = Arc::new(Published::new(Snapshot::build(&t, 1, None)));
         let metrics: Arc<[ShardMetrics]> = (0..t.shards).map(|_| ShardMetrics::default()).collect();
         let reloads = Arc::new(ReloadStats::default());
+        let log = Sink::start(&t.access_log).map_err(|source| EngineError::AccessLog { source })?;
+        let mut scrapers = Scrapers::new();
+        let mut inboxes = Vec::with_capacity(t.shards);
+        for shard in 0..t.shards {
+            let (tx, rx) = mpsc::channel();
+            let (bell, park) = Doorbell::new().map_err(|source| EngineError::Shard {
+                shard,
+                cpu: None,
+                source,
+            })?;
+            scrapers.add(tx, bell);
+            inboxes.push((rx, park));
+        }
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             metrics: metrics.clone(),
             published: published.clone(),
             reloads: reloads.clone(),
+            scrapers,
+            log: log.clone(),
         });
         let (control, source) =
             Control::spawn(published.clone(), (*t).clone(), reloads).map_err(|source| {
@@ -104,9 +125,11 @@ impl Server {
             control: control.clone(),
             source,
         };
-        for (id, listeners) in per_shard.into_iter().enumerate() {
+        for ((id, listeners), inbox) in per_shard.into_iter().enumerate().zip(inboxes) {
             let cpu = cpus.get(id).copied().flatten();
             let args = ShardArgs {
+                inbox,
+                log: log.clone(),
                 id,
                 listeners,
                 tuning: t.clone(),
@@ -165,6 +188,23 @@ impl Server {
     /// configuration from.
     pub fn set_reload_source(&self, source: ReloadSource) {
         self.source.set(source);
+    }
+
+    /// Reopens the access log file (after logrotate moved it; SIGUSR1).
+    pub fn reopen_logs(&self) {
+        if let Some(log) = &self.shared.log {
+            log.reopen();
+        }
+    }
+
+    /// A handle that reopens the access log from another thread.
+    pub fn log_reopener(&self) -> impl Fn() + Send + 'static {
+        let shared = self.shared.clone();
+        move || {
+            if let Some(log) = &shared.log {
+                log.reopen();
+            }
+        }
     }
 
     /// The version of the snapshot being served.
@@ -246,6 +286,8 @@ fn placement(t: &Tuning) -> Vec<Option<usize>> {
 
 /// What a shard thread is started with.
 struct ShardArgs {
+    inbox: (mpsc::Receiver<ScrapeReply>, std::os::fd::OwnedFd),
+    log: Option<Sink>,
     id: usize,
     listeners: Vec<TcpListener>,
     tuning: Arc<Tuning>,
@@ -283,7 +325,14 @@ async fn shard_main(a: ShardArgs) {
         &a.tuning,
         a.published,
         a.metrics,
+        a.log,
     ));
+    let (inbox, park) = a.inbox;
+    let park = EventFdPark::new(std::os::fd::IntoRawFd::into_raw_fd(park));
+    shard::spawn_local(crate::stats::serve_scrapes(ctx.clone(), inbox, park));
+    if ctx.access_log.is_some() {
+        shard::spawn_local(flush_log_loop(ctx.clone()));
+    }
     let listeners: Vec<Rc<io::Listener>> = a
         .listeners
         .into_iter()
@@ -311,6 +360,9 @@ async fn shard_main(a: ShardArgs) {
         shard::sleep(Duration::from_millis(10)).await;
     }
     ctx.pool.clear();
+    if let Some(log) = &ctx.access_log {
+        log.flush();
+    }
     ring.shutdown();
 }
 
@@ -331,6 +383,16 @@ async fn accept_loop(l: Rc<io::Listener>, ctx: Rc<ShardCtx>) {
                 // Out of descriptors or memory: back off instead of spinning.
                 _ => shard::sleep(Duration::from_millis(10)).await,
             },
+        }
+    }
+}
+
+async fn flush_log_loop(ctx: Rc<ShardCtx>) {
+    while let Some(log) = &ctx.access_log {
+        shard::sleep(crate::accesslog::FLUSH_EVERY).await;
+        log.flush();
+        if ctx.draining.get() && ctx.in_flight.get() == 0 {
+            return;
         }
     }
 }

@@ -115,3 +115,49 @@ impl ShardThread {
             .map_err(|e| io::Error::other(e.to_string()))
     }
 }
+
+/// A doorbell another thread rings to wake a task parked on this shard
+/// (the admin thread asking for a metrics report, for instance).
+pub(crate) struct Doorbell {
+    fd: std::os::fd::OwnedFd,
+}
+
+// === impl Doorbell ===
+
+impl Doorbell {
+    /// Creates the doorbell and a descriptor for the shard's task to park
+    /// on (turned into an [`EventFdPark`] on the shard's own thread).
+    pub(crate) fn new() -> io::Result<(Doorbell, std::os::fd::OwnedFd)> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        #[allow(unsafe_code)]
+        // SAFETY: plain eventfd(2); the result is checked before use. A
+        // blocking eventfd, because glommio's ring reads it (an O_NONBLOCK
+        // one would fail the read with EAGAIN instead of waiting).
+        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        #[allow(unsafe_code)]
+        // SAFETY: dup(2) of a descriptor we own; checked below.
+        let dup = unsafe { libc::dup(fd.as_raw_fd()) };
+        if dup < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: `dup` is a fresh descriptor that nothing else owns.
+        let dup = unsafe { OwnedFd::from_raw_fd(dup) };
+        Ok((Doorbell { fd }, dup))
+    }
+
+    /// Wakes the parked task (at most one pending wake-up is kept).
+    pub(crate) fn ring(&self) {
+        use std::os::fd::AsRawFd;
+        let one: u64 = 1;
+        #[allow(unsafe_code)]
+        // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+        let _ = unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+}

@@ -19,6 +19,7 @@ use crossbeam_epoch::{self as epoch, Atomic, Owned};
 
 use crate::balance::{GroupState, RetryBudget};
 use crate::route::Snapshot;
+use crate::stats::{RouteStats, ShardStatsTable};
 
 /// The current snapshot, shared by every shard and the control side.
 pub(crate) struct Published {
@@ -84,6 +85,10 @@ pub(crate) struct SnapView {
     pub(crate) groups: Box<[Rc<GroupState>]>,
     /// Per route, in the snapshot's route order.
     pub(crate) budgets: Box<[RetryBudget]>,
+    /// Per route statistics (routes past the label cap share "other").
+    pub(crate) route_stats: Box<[Rc<RouteStats>]>,
+    /// Statistics of requests no route matched.
+    pub(crate) unrouted: Rc<RouteStats>,
 }
 
 /// A shard's cached view, refreshed when the published version moves.
@@ -94,6 +99,8 @@ pub(crate) struct ShardView {
     /// Group state by name, carried across reloads.
     states: RefCell<AHashMap<Box<str>, Rc<GroupState>>>,
     seed: u64,
+    /// This shard's labelled statistics.
+    pub(crate) stats: ShardStatsTable,
 }
 
 // === impl ShardView ===
@@ -103,13 +110,15 @@ impl ShardView {
         let snap = published.load();
         let version = snap.version;
         let mut states = AHashMap::new();
-        let view = build_view(snap, &mut states, seed);
+        let stats = ShardStatsTable::default();
+        let view = build_view(snap, &mut states, seed, &stats);
         ShardView {
             published,
             local: RefCell::new(Rc::new(view)),
             version: Cell::new(version),
             states: RefCell::new(states),
             seed,
+            stats,
         }
     }
 
@@ -133,7 +142,7 @@ impl ShardView {
     fn refresh(&self) {
         let snap = self.published.load();
         self.version.set(snap.version);
-        let view = build_view(snap, &mut self.states.borrow_mut(), self.seed);
+        let view = build_view(snap, &mut self.states.borrow_mut(), self.seed, &self.stats);
         *self.local.borrow_mut() = Rc::new(view);
     }
 }
@@ -144,28 +153,76 @@ fn build_view(
     snap: Arc<Snapshot>,
     states: &mut AHashMap<Box<str>, Rc<GroupState>>,
     seed: u64,
+    stats: &ShardStatsTable,
 ) -> SnapView {
     let mut next = AHashMap::with_capacity(snap.groups.len());
+    let mut group_stats = stats.groups.borrow_mut();
+    let mut kept_stats = AHashMap::with_capacity(snap.groups.len());
     let groups = snap
         .groups
         .iter()
         .map(|g| {
+            let gs = group_stats.remove(&g.name).unwrap_or_default();
+            gs.max_backends.set(snap.metrics.max_backends);
+            kept_stats.insert(g.name.clone(), gs.clone());
             let state = match states.remove(&g.name) {
                 Some(s) => {
                     s.rebuild(g);
                     s
                 }
-                None => Rc::new(GroupState::new(g, seed)),
+                None => Rc::new(GroupState::new(g, seed, gs)),
             };
             next.insert(g.name.clone(), state.clone());
             state
         })
         .collect();
     *states = next;
+    *group_stats = kept_stats;
     let budgets = snap.routes.iter().map(|_| RetryBudget::new()).collect();
+    let (route_stats, unrouted) = route_stats(&snap, stats);
     SnapView {
         snap,
         groups,
         budgets,
+        route_stats,
+        unrouted,
     }
 }
+
+/// The statistics slot of each route: the first `max_routes` routes get
+/// their own (kept across reloads by name), the rest share "other".
+fn route_stats(
+    snap: &Snapshot,
+    stats: &ShardStatsTable,
+) -> (Box<[Rc<RouteStats>]>, Rc<RouteStats>) {
+    let mut table = stats.routes.borrow_mut();
+    let mut kept = AHashMap::with_capacity(snap.routes.len().min(snap.metrics.max_routes) + 2);
+    let mut slot = |name: &str| -> Rc<RouteStats> {
+        let s = table
+            .remove(name)
+            .or_else(|| kept.get(name).cloned())
+            .unwrap_or_default();
+        kept.insert(Box::<str>::from(name), s.clone());
+        s
+    };
+    let per_route = snap
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if i < snap.metrics.max_routes {
+                slot(&r.name)
+            } else {
+                slot(OTHER)
+            }
+        })
+        .collect();
+    let unrouted = slot(UNROUTED);
+    *table = kept;
+    (per_route, unrouted)
+}
+
+/// The route label of routes past the label cap.
+pub(crate) const OTHER: &str = "other";
+/// The route label of requests no route matched.
+pub(crate) const UNROUTED: &str = "unrouted";

@@ -59,6 +59,7 @@ impl Key {
     pub(crate) const MAX_UNREAD: Key = Key::new("io-max-unread", "io.max_unread");
     pub(crate) const MAX_IDLE: Key = Key::new("upstream-max-idle", "pool.max_idle");
     pub(crate) const WATCH_CONFIG: Key = Key::new("watch-config", "server.watch_config");
+    pub(crate) const METRICS_ENABLED: Key = Key::new("metrics-off", "metrics.enabled");
     pub(crate) const METRICS_MAX_ROUTES: Key = Key::new("metrics-max-routes", "metrics.max_routes");
     pub(crate) const METRICS_MAX_BACKENDS: Key =
         Key::new("metrics-max-backends", "metrics.max_backends");

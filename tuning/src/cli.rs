@@ -134,6 +134,11 @@ pub struct Cli {
     #[arg(long, help_heading = "Config")]
     pub watch_config: bool,
 
+    /// Turn off per-route/backend statistics and latency histograms (the
+    /// simple counters stay) [default: on]
+    #[arg(long, help_heading = "Observability")]
+    pub metrics_off: bool,
+
     /// Route label values kept in metrics; the rest fold into "other" [default: 100]
     #[arg(long, value_name = "N", help_heading = "Observability")]
     pub metrics_max_routes: Option<u64>,

@@ -101,6 +101,7 @@ pub(crate) struct PoolFile {
 /// `[metrics]`.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct MetricsFile {
+    pub(crate) enabled: Option<Spanned<bool>>,
     pub(crate) max_routes: Option<Spanned<i64>>,
     pub(crate) max_backends: Option<Spanned<i64>>,
 }

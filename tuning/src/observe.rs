@@ -8,6 +8,8 @@ use crate::defaults::*;
 /// Caps on metric label values, against cardinality blow-ups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricsConfig {
+    /// Per-route/group/backend statistics and latency histograms.
+    pub enabled: bool,
     /// Route label values kept (top-K by traffic); the rest fold into `other`.
     pub max_routes: usize,
     /// Backend label values kept; the rest fold into `other`.
@@ -52,6 +54,7 @@ pub struct ReloadConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
+            enabled: true,
             max_routes: DEFAULT_METRICS_MAX_ROUTES,
             max_backends: DEFAULT_METRICS_MAX_BACKENDS,
         }

@@ -24,7 +24,14 @@ pub(crate) fn metrics(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Metri
         m.max_backends.as_ref(),
         range,
     );
+    let enabled = c.pick(
+        cli.metrics_off.then_some(false),
+        Key::METRICS_ENABLED,
+        m.enabled.as_ref(),
+        |&b| Ok(b),
+    );
     MetricsConfig {
+        enabled: enabled.is_none_or(|g| g.value),
         max_routes: cast(routes, DEFAULT_METRICS_MAX_ROUTES),
         max_backends: cast(backends, DEFAULT_METRICS_MAX_BACKENDS),
     }

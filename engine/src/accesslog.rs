@@ -1,0 +1,363 @@
+//! The access log: one JSON line per request.
+//!
+//! A shard formats its lines into its own buffer (no lock, no syscall on
+//! the request path) and a per-shard task hands the buffer to the writer
+//! thread every 100 ms through a bounded channel. A shard never waits: when
+//! its buffer holds `queue` lines, or the channel is full, lines are dropped
+//! and counted (`coregate_access_log_dropped_total`). The writer thread owns
+//! the file and reopens it on SIGUSR1, after logrotate moved it.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tuning::{AccessLog as Config, LogDest};
+
+/// How often shards hand their lines to the writer.
+pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// Batches in flight between the shards and the writer.
+const CHANNEL_BATCHES: usize = 256;
+
+/// The writer side, shared by the shards: where batches go.
+#[derive(Clone)]
+pub(crate) struct Sink {
+    tx: mpsc::SyncSender<Vec<u8>>,
+    reopen: Arc<AtomicBool>,
+}
+
+// === impl Sink ===
+
+impl Sink {
+    /// Starts the writer thread for `cfg`, or returns `None` when the log is
+    /// off.
+    pub(crate) fn start(cfg: &Config) -> std::io::Result<Option<Sink>> {
+        let path = match &cfg.dest {
+            LogDest::Off => return Ok(None),
+            LogDest::Stdout => None,
+            LogDest::File(p) => Some(p.clone()),
+        };
+        let mut out = Output::open(path)?;
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(CHANNEL_BATCHES);
+        let reopen = Arc::new(AtomicBool::new(false));
+        let flag = reopen.clone();
+        thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || loop {
+                let batch = rx.recv_timeout(Duration::from_millis(200));
+                if flag.swap(false, Ordering::AcqRel) {
+                    out.reopen();
+                }
+                match batch {
+                    Ok(b) => out.write(&b),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            })?;
+        Ok(Some(Sink { tx, reopen }))
+    }
+
+    /// Asks the writer to reopen the file (SIGUSR1).
+    pub(crate) fn reopen(&self) {
+        self.reopen.store(true, Ordering::Release);
+    }
+}
+
+enum Output {
+    Stdout(std::io::Stdout),
+    File { path: PathBuf, file: File },
+}
+
+// === impl Output ===
+
+impl Output {
+    fn open(path: Option<PathBuf>) -> std::io::Result<Output> {
+        Ok(match path {
+            None => Output::Stdout(std::io::stdout()),
+            Some(path) => {
+                let file = OpenOptions::new().create(true).append(true).open(&path)?;
+                Output::File { path, file }
+            }
+        })
+    }
+
+    fn reopen(&mut self) {
+        if let Output::File { path, file } = self {
+            match OpenOptions::new().create(true).append(true).open(&*path) {
+                Ok(f) => *file = f,
+                Err(e) => eprintln!("coregate: cannot reopen access log {}: {e}", path.display()),
+            }
+        }
+    }
+
+    fn write(&mut self, b: &[u8]) {
+        let res = match self {
+            Output::Stdout(s) => s.lock().write_all(b),
+            Output::File { file, .. } => file.write_all(b),
+        };
+        if let Err(e) = res {
+            eprintln!("coregate: access log write failed: {e}");
+        }
+    }
+}
+
+/// One request's log fields.
+pub(crate) struct Entry<'a> {
+    pub(crate) shard: usize,
+    pub(crate) id: &'a [u8],
+    pub(crate) client: SocketAddr,
+    pub(crate) method: &'a [u8],
+    pub(crate) host: &'a [u8],
+    pub(crate) target: &'a [u8],
+    pub(crate) proto: &'a str,
+    pub(crate) status: u16,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) route: Option<&'a str>,
+    pub(crate) upstream: Option<SocketAddr>,
+    pub(crate) upstream_status: Option<u16>,
+    pub(crate) connect: Option<Duration>,
+    pub(crate) head: Option<Duration>,
+    pub(crate) total: Duration,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) user_agent: Option<&'a [u8]>,
+}
+
+/// A shard's side of the access log.
+pub(crate) struct ShardLog {
+    sink: Sink,
+    buf: RefCell<String>,
+    lines: Cell<usize>,
+    cap: usize,
+    sample: f64,
+    errors_only: bool,
+    max_query: usize,
+    rng: Cell<u64>,
+    /// Lines dropped (single writer: this shard).
+    pub(crate) dropped: Cell<u64>,
+}
+
+// === impl ShardLog ===
+
+impl ShardLog {
+    pub(crate) fn new(sink: Sink, cfg: &Config, shard: usize) -> ShardLog {
+        ShardLog {
+            sink,
+            buf: RefCell::new(String::with_capacity(64 << 10)),
+            lines: Cell::new(0),
+            cap: cfg.queue.max(1),
+            sample: cfg.sample,
+            errors_only: cfg.errors_only,
+            max_query: cfg.max_query_bytes,
+            rng: Cell::new(0x2545_f491_4f6c_dd1d ^ (shard as u64 + 1)),
+            dropped: Cell::new(0),
+        }
+    }
+
+    /// Whether this request is to be logged (sampling, errors-only).
+    pub(crate) fn wants(&self, status: u16, error: bool) -> bool {
+        if self.errors_only && status < 400 && !error {
+            return false;
+        }
+        if self.sample >= 1.0 {
+            return true;
+        }
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64 <= self.sample
+    }
+
+    /// Appends one line, or counts it dropped when the shard's queue is full.
+    pub(crate) fn log(&self, e: &Entry<'_>) {
+        if self.lines.get() >= self.cap {
+            self.dropped.set(self.dropped.get() + 1);
+            return;
+        }
+        format_line(&mut self.buf.borrow_mut(), e, self.max_query);
+        self.lines.set(self.lines.get() + 1);
+    }
+
+    /// Hands the buffered lines to the writer; drops them (counted) if the
+    /// writer is behind.
+    pub(crate) fn flush(&self) {
+        let n = self.lines.replace(0);
+        if n == 0 {
+            return;
+        }
+        let batch = std::mem::replace(&mut *self.buf.borrow_mut(), String::with_capacity(64 << 10));
+        if self.sink.tx.try_send(batch.into_bytes()).is_err() {
+            self.dropped.set(self.dropped.get() + n as u64);
+        }
+    }
+}
+
+fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
+    let (path, query) = match e.target.iter().position(|&b| b == b'?') {
+        Some(i) => (&e.target[..i], &e.target[i + 1..]),
+        None => (e.target, &b""[..]),
+    };
+    let query = &query[..query.len().min(max_query)];
+    out.push_str("{\"ts\":\"");
+    rfc3339_micros(out, SystemTime::now());
+    let _ = write!(out, "\",\"shard\":{},\"id\":", e.shard);
+    json_bytes(out, e.id);
+    let _ = write!(out, ",\"client\":\"{}\",\"method\":", e.client);
+    json_bytes(out, e.method);
+    out.push_str(",\"host\":");
+    json_bytes(out, e.host);
+    out.push_str(",\"path\":");
+    json_bytes(out, path);
+    out.push_str(",\"query\":");
+    json_bytes(out, query);
+    let _ = write!(
+        out,
+        ",\"proto\":\"{}\",\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"route\":",
+        e.proto, e.status, e.bytes_in, e.bytes_out
+    );
+    opt_str(out, e.route);
+    out.push_str(",\"upstream\":");
+    match e.upstream {
+        Some(a) => {
+            let _ = write!(out, "\"{a}\"");
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"upstream_status\":");
+    opt_num(out, e.upstream_status.map(u64::from));
+    out.push_str(",\"connect_us\":");
+    opt_num(out, e.connect.map(|d| d.as_micros() as u64));
+    out.push_str(",\"head_us\":");
+    opt_num(out, e.head.map(|d| d.as_micros() as u64));
+    let _ = write!(out, ",\"total_us\":{},\"error\":", e.total.as_micros());
+    opt_str(out, e.error);
+    out.push_str(",\"consumer\":null,\"ua\":");
+    match e.user_agent {
+        Some(ua) => json_bytes(out, ua),
+        None => out.push_str("null"),
+    }
+    out.push_str("}\n");
+}
+
+fn opt_str(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => json_bytes(out, s.as_bytes()),
+        None => out.push_str("null"),
+    }
+}
+
+fn opt_num(out: &mut String, n: Option<u64>) {
+    match n {
+        Some(n) => {
+            let _ = write!(out, "{n}");
+        }
+        None => out.push_str("null"),
+    }
+}
+
+/// Writes `b` as a JSON string: invalid UTF-8 is replaced, quotes,
+/// backslashes and control characters are escaped.
+pub(crate) fn json_bytes(out: &mut String, b: &[u8]) {
+    out.push('"');
+    for c in String::from_utf8_lossy(b).chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `2026-11-26T13:05:01.123456Z`.
+pub(crate) fn rfc3339_micros(out: &mut String, t: SystemTime) {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let (y, m, dd) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_micros()
+    );
+}
+
+/// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_783), (2026, 11, 26));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let mut s = String::new();
+        rfc3339_micros(
+            &mut s,
+            UNIX_EPOCH + Duration::from_micros(1_795_741_501_123_456),
+        );
+        assert_eq!(s, "2026-11-27T01:05:01.123456Z");
+    }
+
+    #[test]
+    fn lines_are_valid_json_even_for_hostile_bytes() {
+        let e = Entry {
+            shard: 1,
+            id: b"abc",
+            client: "127.0.0.1:5000".parse().unwrap(),
+            method: b"GET",
+            host: b"h\"x",
+            target: b"/p\\a\xff?q=1\x01",
+            proto: "HTTP/1.1",
+            status: 200,
+            bytes_in: 10,
+            bytes_out: 20,
+            route: Some("r"),
+            upstream: None,
+            upstream_status: None,
+            connect: None,
+            head: Some(Duration::from_micros(7)),
+            total: Duration::from_micros(9),
+            error: None,
+            user_agent: Some(b"curl"),
+        };
+        let mut s = String::new();
+        format_line(&mut s, &e, 2);
+        let v: serde_json::Value = serde_json::from_str(s.trim_end()).unwrap();
+        assert_eq!(v["host"], "h\"x");
+        assert_eq!(v["query"], "q=");
+        assert_eq!(v["head_us"], 7);
+        assert_eq!(v["upstream"], serde_json::Value::Null);
+    }
+}

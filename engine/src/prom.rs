@@ -1,0 +1,418 @@
+//! `GET /metrics`: the Prometheus text exposition format (version 0.0.4).
+//!
+//! Latencies are exposed as Prometheus *histograms* (cumulative `le`
+//! buckets read from the merged HDR histograms), not summaries: bucket
+//! counts add up across instances and shards, so `histogram_quantile` over
+//! a fleet is meaningful, while pre-computed quantiles cannot be averaged.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::metrics::ShardMetrics;
+use crate::server::Shared;
+use crate::stats::{BackendStats, Latency, ShardReport};
+
+/// Bucket bounds, in seconds: 100 µs to 60 s.
+const BUCKETS: [f64; 18] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0,
+];
+
+/// How long a scrape waits for the shards.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Renders every metric.
+pub(crate) fn render(shared: &Shared) -> String {
+    let reports = shared.scrapers.collect(SCRAPE_TIMEOUT);
+    let mut out = String::with_capacity(64 << 10);
+    shard_counters(&mut out, &shared.metrics);
+    requests(&mut out, &reports);
+    kinds(&mut out, &reports);
+    durations(&mut out, &reports);
+    groups(&mut out, &reports);
+    backends(&mut out, shared, &reports);
+    control(&mut out, shared, &reports);
+    out
+}
+
+fn help(out: &mut String, name: &str, kind: &str, text: &str) {
+    let _ = writeln!(out, "# HELP {name} {text}\n# TYPE {name} {kind}");
+}
+
+/// Escapes a label value.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn shard_counters(out: &mut String, m: &[ShardMetrics]) {
+    let rows: [(&str, &str, &str, fn(&crate::metrics::ShardStats) -> u64); 5] = [
+        (
+            "coregate_connections_active",
+            "gauge",
+            "Client connections open now.",
+            |s| s.active_connections,
+        ),
+        (
+            "coregate_connections_accepted_total",
+            "counter",
+            "Client connections accepted.",
+            |s| s.accepted,
+        ),
+        (
+            "coregate_connections_refused_total",
+            "counter",
+            "Connections refused at max_connections.",
+            |s| s.refused,
+        ),
+        (
+            "coregate_bytes_received_total",
+            "counter",
+            "Bytes read from clients.",
+            |s| s.bytes_in,
+        ),
+        (
+            "coregate_bytes_sent_total",
+            "counter",
+            "Bytes written to clients.",
+            |s| s.bytes_out,
+        ),
+    ];
+    let stats: Vec<_> = m.iter().map(ShardMetrics::snapshot).collect();
+    for (name, kind, text, get) in rows {
+        help(out, name, kind, text);
+        for (shard, s) in stats.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{shard=\"{shard}\"}} {}", get(s));
+        }
+    }
+}
+
+fn requests(out: &mut String, reports: &[ShardReport]) {
+    const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+    help(
+        out,
+        "coregate_requests_total",
+        "counter",
+        "Requests answered, by shard, route and status class.",
+    );
+    for r in reports {
+        let mut routes: Vec<_> = r.routes.iter().collect();
+        routes.sort_by(|a, b| a.name.cmp(&b.name));
+        for route in routes {
+            for (class, n) in CLASSES.iter().zip(route.by_class) {
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "coregate_requests_total{{shard=\"{}\",route=\"{}\",status_class=\"{class}\"}} {n}",
+                        r.shard,
+                        esc(&route.name)
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn kinds(out: &mut String, reports: &[ShardReport]) {
+    let mut errors: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut parse: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in reports {
+        r.errors
+            .iter()
+            .for_each(|(k, v)| *errors.entry(k).or_default() += v);
+        r.parse_errors
+            .iter()
+            .for_each(|(k, v)| *parse.entry(k).or_default() += v);
+    }
+    help(
+        out,
+        "coregate_errors_total",
+        "counter",
+        "Requests that ended in a coregate error, by kind.",
+    );
+    for (k, v) in errors {
+        let _ = writeln!(out, "coregate_errors_total{{kind=\"{k}\"}} {v}");
+    }
+    help(
+        out,
+        "coregate_parse_errors_total",
+        "counter",
+        "Requests rejected by the HTTP parser, by kind.",
+    );
+    for (k, v) in parse {
+        let _ = writeln!(out, "coregate_parse_errors_total{{kind=\"{k}\"}} {v}");
+    }
+}
+
+fn merge(into: &mut Option<Latency>, h: &Option<Latency>) {
+    if let Some(h) = h {
+        match into {
+            Some(m) => {
+                let _ = m.add(h);
+            }
+            None => *into = Some(h.clone()),
+        }
+    }
+}
+
+fn histogram(out: &mut String, name: &str, label: &str, value: &str, h: &Latency) {
+    // One pass over the recorded values, not one range query per bucket.
+    let mut counts = [0u64; BUCKETS.len()];
+    for v in h.iter_recorded() {
+        let secs = h.highest_equivalent(v.value_iterated_to()) as f64 / 1e6;
+        if let Some(i) = BUCKETS.iter().position(|&le| secs <= le) {
+            counts[i] += v.count_since_last_iteration();
+        }
+    }
+    let value = esc(value);
+    let mut cumulative = 0;
+    for (le, n) in BUCKETS.iter().zip(counts) {
+        cumulative += n;
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{label}=\"{value}\",le=\"{le}\"}} {cumulative}"
+        );
+    }
+    let count = h.len();
+    let sum = h.mean() * count as f64 / 1e6;
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {count}"
+    );
+    let _ = writeln!(out, "{name}_sum{{{label}=\"{value}\"}} {sum}");
+    let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {count}");
+}
+
+fn durations(out: &mut String, reports: &[ShardReport]) {
+    let mut by_route: BTreeMap<&str, Option<Latency>> = BTreeMap::new();
+    for r in reports {
+        for route in &r.routes {
+            merge(by_route.entry(&route.name).or_default(), &route.duration);
+        }
+    }
+    let name = "coregate_request_duration_seconds";
+    help(
+        out,
+        name,
+        "histogram",
+        "Time from request head received to response sent, by route.",
+    );
+    for (route, h) in by_route {
+        if let Some(h) = h {
+            histogram(out, name, "route", route, &h);
+        }
+    }
+}
+
+#[derive(Default)]
+struct GroupTotals {
+    connects: u64,
+    reuses: u64,
+    retries: u64,
+    failed_open: u64,
+    connect: Option<Latency>,
+    header: Option<Latency>,
+}
+
+fn groups(out: &mut String, reports: &[ShardReport]) {
+    let mut totals: BTreeMap<&str, GroupTotals> = BTreeMap::new();
+    for r in reports {
+        for g in &r.groups {
+            let t = totals.entry(&g.name).or_default();
+            t.connects += g.connects;
+            t.reuses += g.reuses;
+            t.retries += g.retries;
+            t.failed_open += g.failed_open;
+            merge(&mut t.connect, &g.connect_time);
+            merge(&mut t.header, &g.header_time);
+        }
+    }
+    let rows: [(&str, &str, fn(&GroupTotals) -> u64); 4] = [
+        (
+            "coregate_upstream_connects_total",
+            "New upstream connections.",
+            |t| t.connects,
+        ),
+        (
+            "coregate_upstream_reuses_total",
+            "Requests sent on a pooled connection.",
+            |t| t.reuses,
+        ),
+        (
+            "coregate_upstream_retries_total",
+            "Requests retried.",
+            |t| t.retries,
+        ),
+        (
+            "coregate_upstream_failed_open_total",
+            "Picks made with no healthy backend (the group failed open).",
+            |t| t.failed_open,
+        ),
+    ];
+    for (name, text, get) in rows {
+        help(out, name, "counter", text);
+        for (g, t) in &totals {
+            let _ = writeln!(out, "{name}{{group=\"{}\"}} {}", esc(g), get(t));
+        }
+    }
+    let name = "coregate_upstream_connect_duration_seconds";
+    help(
+        out,
+        name,
+        "histogram",
+        "Time to connect to a backend, by group.",
+    );
+    for (g, t) in &totals {
+        if let Some(h) = &t.connect {
+            histogram(out, name, "group", g, h);
+        }
+    }
+    let name = "coregate_upstream_header_duration_seconds";
+    help(
+        out,
+        name,
+        "histogram",
+        "Time from request sent to response head received, by group.",
+    );
+    for (g, t) in &totals {
+        if let Some(h) = &t.header {
+            histogram(out, name, "group", g, h);
+        }
+    }
+}
+
+fn backend_label(a: &SocketAddr) -> String {
+    if a.port() == 0 {
+        "other".to_string()
+    } else {
+        a.to_string()
+    }
+}
+
+fn backends(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
+    let snap = shared.published.load();
+    help(
+        out,
+        "coregate_backend_healthy",
+        "gauge",
+        "Active health verdict (1 healthy, 0 not).",
+    );
+    for g in snap.groups.iter() {
+        for (b, h) in g.set.backends().iter().zip(g.healthy.iter()) {
+            let v = u8::from(h.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "coregate_backend_healthy{{group=\"{}\",backend=\"{}\"}} {v}",
+                esc(&g.name),
+                b.addr
+            );
+        }
+    }
+    help(
+        out,
+        "coregate_health_transitions_total",
+        "counter",
+        "Active health-check transitions.",
+    );
+    for g in snap.groups.iter() {
+        for (b, n) in g.set.backends().iter().zip(g.transitions.iter()) {
+            let v = n.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "coregate_health_transitions_total{{group=\"{}\",backend=\"{}\"}} {v}",
+                esc(&g.name),
+                b.addr
+            );
+        }
+    }
+    let mut per: BTreeMap<(&str, String), BackendStats> = BTreeMap::new();
+    for r in reports {
+        for g in &r.groups {
+            for (a, s) in &g.backends {
+                let t = per.entry((&g.name, backend_label(a))).or_default();
+                t.requests += s.requests;
+                t.failures += s.failures;
+                t.ejections += s.ejections;
+            }
+        }
+    }
+    let rows: [(&str, &str, fn(&BackendStats) -> u64); 3] = [
+        (
+            "coregate_backend_requests_total",
+            "Requests sent to a backend.",
+            |s| s.requests,
+        ),
+        (
+            "coregate_backend_failures_total",
+            "Requests that failed at a backend.",
+            |s| s.failures,
+        ),
+        (
+            "coregate_backend_ejections_total",
+            "Passive outlier ejections (summed over shards).",
+            |s| s.ejections,
+        ),
+    ];
+    for (name, text, get) in rows {
+        help(out, name, "counter", text);
+        for ((g, b), s) in &per {
+            let _ = writeln!(
+                out,
+                "{name}{{group=\"{}\",backend=\"{}\"}} {}",
+                esc(g),
+                esc(b),
+                get(s)
+            );
+        }
+    }
+}
+
+fn control(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
+    help(
+        out,
+        "coregate_reloads_total",
+        "counter",
+        "Configuration reloads, by result.",
+    );
+    let ok = shared.reloads.ok.load(Ordering::Relaxed);
+    let failed = shared.reloads.failed.load(Ordering::Relaxed);
+    let _ = writeln!(out, "coregate_reloads_total{{result=\"ok\"}} {ok}");
+    let _ = writeln!(out, "coregate_reloads_total{{result=\"failed\"}} {failed}");
+    help(
+        out,
+        "coregate_snapshot_version",
+        "gauge",
+        "Version of the routing snapshot being served.",
+    );
+    let _ = writeln!(
+        out,
+        "coregate_snapshot_version {}",
+        shared.published.version()
+    );
+    help(
+        out,
+        "coregate_access_log_dropped_total",
+        "counter",
+        "Access-log lines dropped because the queue was full.",
+    );
+    let dropped: u64 = reports.iter().map(|r| r.access_log_dropped).sum();
+    let _ = writeln!(out, "coregate_access_log_dropped_total {dropped}");
+    help(
+        out,
+        "coregate_shards",
+        "gauge",
+        "Shards (pinned executors) running.",
+    );
+    let _ = writeln!(out, "coregate_shards {}", shared.metrics.len());
+    help(
+        out,
+        "coregate_shards_reporting",
+        "gauge",
+        "Shards that answered this scrape.",
+    );
+    let _ = writeln!(out, "coregate_shards_reporting {}", reports.len());
+}

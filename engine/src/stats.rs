@@ -1,0 +1,283 @@
+//! Labelled, per-shard statistics, merged only when scraped.
+//!
+//! Each shard keeps plain `Cell` counters and its own HDR histograms per
+//! route, upstream group and backend (no atomics, no locks). A scrape
+//! (`GET /metrics`, `GET /stats`) asks every shard for a copy by message
+//! passing: the admin thread rings the shard's doorbell, the shard answers
+//! from its own thread, and the admin thread merges. The request path pays
+//! a few increments and one histogram record.
+//!
+//! Cardinality is bounded: the first `max_routes` routes of the config get
+//! their own series and the rest share `route="other"`; likewise backends
+//! beyond `max_backends` per group.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ahash::AHashMap;
+use hdrhistogram::Histogram;
+
+/// Highest latency recorded, in microseconds (one hour); higher values
+/// are clamped.
+const MAX_MICROS: u64 = 3_600_000_000;
+
+/// A latency histogram in microseconds (2 significant figures: about 1%
+/// precision, a few KiB each).
+pub(crate) type Latency = Histogram<u64>;
+
+fn new_latency() -> Latency {
+    match Histogram::new_with_bounds(1, MAX_MICROS, 2) {
+        Ok(h) => h,
+        // Fixed, valid bounds: unreachable, and a fresh default would do.
+        Err(_) => Histogram::new(2).unwrap_or_else(|_| std::process::abort()),
+    }
+}
+
+/// Records `d` into a lazily created histogram.
+pub(crate) fn record(h: &RefCell<Option<Box<Latency>>>, d: Duration) {
+    let us = (d.as_micros() as u64).clamp(1, MAX_MICROS);
+    let mut h = h.borrow_mut();
+    let h = h.get_or_insert_with(|| Box::new(new_latency()));
+    let _ = h.record(us);
+}
+
+/// One route's counters on one shard.
+#[derive(Default)]
+pub(crate) struct RouteStats {
+    /// Responses by status class: 1xx..5xx.
+    pub(crate) by_class: [Cell<u64>; 5],
+    pub(crate) bytes_in: Cell<u64>,
+    pub(crate) bytes_out: Cell<u64>,
+    pub(crate) duration: RefCell<Option<Box<Latency>>>,
+}
+
+// === impl RouteStats ===
+
+impl RouteStats {
+    /// Counts a finished request.
+    pub(crate) fn request(&self, status: u16, bytes_in: u64, bytes_out: u64, total: Duration) {
+        let class = usize::from((status / 100).clamp(1, 5)) - 1;
+        bump(&self.by_class[class], 1);
+        bump(&self.bytes_in, bytes_in);
+        bump(&self.bytes_out, bytes_out);
+        record(&self.duration, total);
+    }
+
+    fn report(&self, name: &str) -> RouteReport {
+        RouteReport {
+            name: name.to_string(),
+            by_class: std::array::from_fn(|i| self.by_class[i].get()),
+            bytes_in: self.bytes_in.get(),
+            bytes_out: self.bytes_out.get(),
+            duration: self.duration.borrow().as_deref().cloned(),
+        }
+    }
+}
+
+/// One upstream group's counters on one shard.
+#[derive(Default)]
+pub(crate) struct GroupStats {
+    pub(crate) connects: Cell<u64>,
+    pub(crate) reuses: Cell<u64>,
+    pub(crate) retries: Cell<u64>,
+    pub(crate) failed_open: Cell<u64>,
+    pub(crate) connect_time: RefCell<Option<Box<Latency>>>,
+    pub(crate) header_time: RefCell<Option<Box<Latency>>>,
+    /// Per backend: requests, failures, ejections.
+    pub(crate) backends: RefCell<AHashMap<SocketAddr, BackendStats>>,
+    pub(crate) max_backends: Cell<usize>,
+}
+
+/// One backend's counters on one shard.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct BackendStats {
+    pub(crate) requests: u64,
+    pub(crate) failures: u64,
+    pub(crate) ejections: u64,
+}
+
+// === impl GroupStats ===
+
+impl GroupStats {
+    /// Updates one backend's counters (backends past the cap fold into
+    /// the unspecified address, reported as `backend="other"`).
+    pub(crate) fn backend(&self, addr: SocketAddr, f: impl FnOnce(&mut BackendStats)) {
+        let mut map = self.backends.borrow_mut();
+        let key = if map.contains_key(&addr) || map.len() < self.max_backends.get() {
+            addr
+        } else {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        };
+        f(map.entry(key).or_default());
+    }
+
+    fn report(&self, name: &str) -> GroupReport {
+        GroupReport {
+            name: name.to_string(),
+            connects: self.connects.get(),
+            reuses: self.reuses.get(),
+            retries: self.retries.get(),
+            failed_open: self.failed_open.get(),
+            connect_time: self.connect_time.borrow().as_deref().cloned(),
+            header_time: self.header_time.borrow().as_deref().cloned(),
+            backends: self
+                .backends
+                .borrow()
+                .iter()
+                .map(|(a, s)| (*a, *s))
+                .collect(),
+        }
+    }
+}
+
+/// Adds `n` to a shard-local counter.
+#[inline]
+pub(crate) fn bump(c: &Cell<u64>, n: u64) {
+    c.set(c.get().wrapping_add(n));
+}
+
+/// A shard's labelled statistics, keyed by name so they survive reloads.
+#[derive(Default)]
+pub(crate) struct ShardStatsTable {
+    pub(crate) routes: RefCell<AHashMap<Box<str>, std::rc::Rc<RouteStats>>>,
+    pub(crate) groups: RefCell<AHashMap<Box<str>, std::rc::Rc<GroupStats>>>,
+    pub(crate) parse_errors: RefCell<AHashMap<&'static str, u64>>,
+    pub(crate) errors: RefCell<AHashMap<&'static str, u64>>,
+}
+
+// === impl ShardStatsTable ===
+
+impl ShardStatsTable {
+    /// Counts a coregate error of `kind`.
+    pub(crate) fn error(&self, kind: &'static str, parse: bool) {
+        *self.errors.borrow_mut().entry(kind).or_default() += 1;
+        if parse {
+            *self.parse_errors.borrow_mut().entry(kind).or_default() += 1;
+        }
+    }
+
+    /// A copy of everything, for a scrape.
+    pub(crate) fn report(&self, shard: usize) -> ShardReport {
+        ShardReport {
+            shard,
+            routes: self
+                .routes
+                .borrow()
+                .iter()
+                .map(|(n, s)| s.report(n))
+                .collect(),
+            groups: self
+                .groups
+                .borrow()
+                .iter()
+                .map(|(n, s)| s.report(n))
+                .collect(),
+            parse_errors: self
+                .parse_errors
+                .borrow()
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .collect(),
+            errors: self.errors.borrow().iter().map(|(k, v)| (*k, *v)).collect(),
+            access_log_dropped: 0,
+        }
+    }
+}
+
+/// One route's numbers in a scrape.
+#[derive(Clone)]
+pub(crate) struct RouteReport {
+    pub(crate) name: String,
+    pub(crate) by_class: [u64; 5],
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) duration: Option<Latency>,
+}
+
+/// One group's numbers in a scrape.
+#[derive(Clone)]
+pub(crate) struct GroupReport {
+    pub(crate) name: String,
+    pub(crate) connects: u64,
+    pub(crate) reuses: u64,
+    pub(crate) retries: u64,
+    pub(crate) failed_open: u64,
+    pub(crate) connect_time: Option<Latency>,
+    pub(crate) header_time: Option<Latency>,
+    pub(crate) backends: Vec<(SocketAddr, BackendStats)>,
+}
+
+/// One shard's answer to a scrape.
+pub(crate) struct ShardReport {
+    pub(crate) shard: usize,
+    pub(crate) routes: Vec<RouteReport>,
+    pub(crate) groups: Vec<GroupReport>,
+    pub(crate) parse_errors: Vec<(&'static str, u64)>,
+    pub(crate) errors: Vec<(&'static str, u64)>,
+    pub(crate) access_log_dropped: u64,
+}
+
+/// A scrape request sent to a shard.
+pub(crate) type ScrapeReply = mpsc::Sender<ShardReport>;
+
+/// The admin side of every shard's scrape inbox.
+pub(crate) struct Scrapers {
+    shards: Vec<(mpsc::Sender<ScrapeReply>, crate::shard::Doorbell)>,
+}
+
+// === impl Scrapers ===
+
+impl Scrapers {
+    pub(crate) fn new() -> Scrapers {
+        Scrapers { shards: Vec::new() }
+    }
+
+    pub(crate) fn add(&mut self, tx: mpsc::Sender<ScrapeReply>, bell: crate::shard::Doorbell) {
+        self.shards.push((tx, bell));
+    }
+
+    /// Asks every shard for its report; shards that do not answer within
+    /// `timeout` (stopping, or stuck) are left out.
+    pub(crate) fn collect(&self, timeout: Duration) -> Vec<ShardReport> {
+        let (reply, answers) = mpsc::channel();
+        let mut asked = 0;
+        for (tx, bell) in &self.shards {
+            if tx.send(reply.clone()).is_ok() {
+                bell.ring();
+                asked += 1;
+            }
+        }
+        drop(reply);
+        let deadline = std::time::Instant::now() + timeout;
+        let mut out = Vec::with_capacity(asked);
+        while out.len() < asked {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match answers.recv_timeout(left) {
+                Ok(r) => out.push(r),
+                Err(_) => break,
+            }
+        }
+        out.sort_by_key(|r| r.shard);
+        out
+    }
+}
+
+/// The shard side: answers scrapes until the shard stops.
+pub(crate) async fn serve_scrapes(
+    ctx: std::rc::Rc<crate::ctx::ShardCtx>,
+    rx: mpsc::Receiver<ScrapeReply>,
+    park: crate::shard::EventFdPark,
+) {
+    while park.wait().await.is_ok() {
+        while let Ok(reply) = rx.try_recv() {
+            let mut report = ctx.view.stats.report(ctx.id);
+            report.access_log_dropped = ctx.access_log.as_ref().map_or(0, |l| l.dropped.get());
+            let _ = reply.send(report);
+        }
+        if ctx.draining.get() {
+            return;
+        }
+    }
+}
