@@ -188,10 +188,8 @@ struct Share {
 
 impl Share {
     fn new(scenario: &Scenario, index: usize, start: Instant) -> Self {
-        let split =
-            |total: usize| total / scenario.threads + usize::from(index < total % scenario.threads);
         let first_conn = (0..index).map(|i| Self::conns_of(scenario, i)).sum();
-        let conns = split(scenario.connections);
+        let conns = Self::conns_of(scenario, index);
         let quota = match (scenario.hold, scenario.stop) {
             (Some(_), _) => Some(conns as u64),
             (None, Stop::Requests(n)) => {
@@ -306,22 +304,21 @@ impl<'a> Worker<'a> {
         self.unstarted = first;
         let mut events = Vec::with_capacity(MAX_EVENTS);
         let mut next_sweep = now + SWEEP_EVERY;
-        while !self.is_done(Instant::now()) {
-            let wait = self
-                .wait_until(next_sweep)
-                .map(|at| at.saturating_duration_since(Instant::now()));
-            let timeout = wait.map(|d| Timespec {
-                tv_sec: d.as_secs() as i64,
-                tv_nsec: i64::from(d.subsec_nanos()),
-            });
-            match epoll::wait(&self.epoll, spare_capacity(&mut events), timeout.as_ref()) {
+        let mut now = now;
+        while !self.is_done(now) {
+            let wait = self.wait_until(next_sweep).saturating_duration_since(now);
+            let timeout = Timespec {
+                tv_sec: wait.as_secs() as i64,
+                tv_nsec: i64::from(wait.subsec_nanos()),
+            };
+            match epoll::wait(&self.epoll, spare_capacity(&mut events), Some(&timeout)) {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(e) => return Err(BenchError::io("epoll_wait", "", e)),
             }
             for event in events.drain(..) {
                 self.on_event(event.data.u64(), event.flags);
             }
-            let now = Instant::now();
+            now = Instant::now();
             self.fire_timers(now);
             if now >= next_sweep {
                 self.sweep(now);
@@ -359,7 +356,7 @@ impl<'a> Worker<'a> {
     }
 
     /// The next moment something is due without any socket event.
-    fn wait_until(&self, next_sweep: Instant) -> Option<Instant> {
+    fn wait_until(&self, next_sweep: Instant) -> Instant {
         let mut at = next_sweep;
         if let Some(Reverse((timer, _))) = self.timers.peek() {
             at = at.min(*timer);
@@ -367,7 +364,7 @@ impl<'a> Worker<'a> {
         if let Some(end) = self.end {
             at = at.min(end);
         }
-        Some(at)
+        at
     }
 
     fn may_issue(&self, now: Instant) -> bool {

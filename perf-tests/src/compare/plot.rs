@@ -48,7 +48,7 @@ pub fn draw(path: &Path, title: &str, series: &[Series]) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     let x_range = (1.0..MAX_X)
         .log_scale()
-        .with_key_points(vec![1.0, 2.0, 10.0, 100.0, 1e3, 1e4, 1e5]);
+        .with_key_points(vec![2.0, 10.0, 100.0, 1e3, 1e4, 1e5]);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(16)
@@ -61,6 +61,7 @@ pub fn draw(path: &Path, title: &str, series: &[Series]) -> Result<(), String> {
         .x_desc("percentile")
         .y_desc("latency (µs)")
         .x_label_formatter(&label_of)
+        .y_label_formatter(&|us: &f64| format!("{us:.0}"))
         .draw()
         .map_err(|e| fail(&e))?;
     for (index, line) in series.iter().enumerate() {
