@@ -202,28 +202,22 @@ impl Aggregator {
             return Ok(());
         }
         let key = self.keys.id(&self.by.key(rec));
-        self.cell(ts, key)?;
-        let start = ts - ts.rem_euclid(self.width);
-        if let Some(b) = self.buckets.get_mut(&start) {
-            b.total.add(rec);
-            b.keys.entry(key).or_insert_with(Cell::new).add(rec);
-        }
+        let b = self.bucket_for(ts, key)?;
+        b.total.add(rec);
+        b.keys.entry(key).or_insert_with(Cell::new).add(rec);
         self.keys.requests[key as usize] += 1;
         self.count(rec, key);
         Ok(())
     }
 
-    /// Makes room for the cell of `ts` × `key`, counting new cells.
-    fn cell(&mut self, ts: Micros, key: KeyId) -> Result<(), AnalyticsError> {
+    /// The bucket of `ts`, with room for a `key` cell in it: fails rather
+    /// than hold more than [`MAX_CELLS`] cells.
+    fn bucket_for(&mut self, ts: Micros, key: KeyId) -> Result<&mut BucketAgg, AnalyticsError> {
         let start = ts - ts.rem_euclid(self.width);
-        let bucket = self.buckets.get(&start);
-        let new = match bucket {
+        let new = match self.buckets.get(&start) {
             None => 2,
             Some(b) => usize::from(!b.keys.contains_key(&key)),
         };
-        if new == 0 {
-            return Ok(());
-        }
         if self.cells + new > MAX_CELLS {
             return Err(AnalyticsError::TooManyCells {
                 limit: MAX_CELLS,
@@ -231,14 +225,10 @@ impl Aggregator {
             });
         }
         self.cells += new;
-        if bucket.is_none() {
-            let agg = BucketAgg {
-                total: Cell::new(),
-                keys: HashMap::new(),
-            };
-            self.buckets.insert(start, agg);
-        }
-        Ok(())
+        Ok(self.buckets.entry(start).or_insert_with(|| BucketAgg {
+            total: Cell::new(),
+            keys: HashMap::new(),
+        }))
     }
 
     /// Window-wide totals and the error table.
@@ -342,5 +332,69 @@ impl Aggregator {
             keys_folded: self.keys.folded,
             ..self.summary.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ts: Micros, route: &str, status: u16, total_us: u64) -> String {
+        format!(
+            r#"{{"ts":"{}","status":{status},"route":"{route}","total_us":{total_us}}}"#,
+            format_rfc3339(ts)
+        )
+    }
+
+    fn feed(agg: &mut Aggregator, lines: &[String]) {
+        for l in lines {
+            agg.add(&Record::parse(l.as_bytes()).unwrap()).unwrap();
+        }
+    }
+
+    #[test]
+    fn window_is_inclusive_then_exclusive() {
+        let mut agg = Aggregator::new(Dimension::Route, 10, Some(10), Some(20));
+        feed(&mut agg, &[9, 10, 19, 20].map(|t| rec(t, "a", 200, 1)));
+        let r = agg.finish(5, 1);
+        assert_eq!((r.summary.requests, r.summary.outside_window), (2, 2));
+        assert_eq!(r.buckets.len(), 1);
+        assert_eq!(r.buckets[0].seconds, 10e-6);
+    }
+
+    #[test]
+    fn keys_past_the_bound_fold_into_other() {
+        let mut agg = Aggregator::new(Dimension::Route, 1_000_000, None, None);
+        let lines: Vec<String> = (0..MAX_KEYS + 5)
+            .map(|i| rec(0, &format!("r{i}"), 200, 1))
+            .collect();
+        feed(&mut agg, &lines);
+        let r = agg.finish(1, 1);
+        assert!(r.summary.keys_folded);
+        assert_eq!(r.summary.distinct_keys, MAX_KEYS);
+        assert_eq!(r.keys, [OTHER]);
+        assert_eq!(r.buckets[0].keys[0].row.requests, 6);
+    }
+
+    #[test]
+    fn ties_rank_by_name_and_errors_by_first_seen() {
+        let mut agg = Aggregator::new(Dimension::Route, 1_000_000, None, None);
+        feed(
+            &mut agg,
+            &[
+                rec(5, "b", 503, 1),
+                rec(1, "a", 500, 1),
+                rec(2, "b", 200, 1),
+                rec(3, "a", 200, 1),
+            ],
+        );
+        let r = agg.finish(5, 1);
+        assert_eq!(r.keys, ["a", "b"]);
+        let errors: Vec<_> = r
+            .top_errors
+            .iter()
+            .map(|e| (e.error.as_str(), e.key.as_str()))
+            .collect();
+        assert_eq!(errors, [("500", "a"), ("503", "b")]);
     }
 }

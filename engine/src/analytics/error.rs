@@ -36,20 +36,20 @@ pub enum AnalyticsError {
     #[error("not a report command")]
     NotReport,
     /// An input could not be opened or read.
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {cause}")]
     Read {
         /// The file (`-` for stdin).
         path: PathBuf,
-        /// The cause.
-        source: io::Error,
+        /// The cause (shown in the message, so not also a `source()`).
+        cause: io::Error,
     },
     /// The report or the chart could not be written.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}: {cause}")]
     Write {
         /// The file (`-` for stdout).
         path: PathBuf,
-        /// The cause.
-        source: io::Error,
+        /// The cause (shown in the message, so not also a `source()`).
+        cause: io::Error,
     },
     /// More bucket × key cells than a report holds.
     #[error("more than {limit} time-bucket × key cells (reached at {at}): use a wider --bucket, a narrower --since/--until, or a --by with fewer values")]

@@ -226,9 +226,9 @@ pub fn run(args: &ReportArgs) -> Result<Report, AnalyticsError> {
         None => io::stdout()
             .lock()
             .write_all(text.as_bytes())
-            .map_err(|source| AnalyticsError::Write {
+            .map_err(|cause| AnalyticsError::Write {
                 path: "-".into(),
-                source,
+                cause,
             })?,
     }
     if let Some(path) = &args.svg {
@@ -238,9 +238,9 @@ pub fn run(args: &ReportArgs) -> Result<Report, AnalyticsError> {
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), AnalyticsError> {
-    std::fs::write(path, text).map_err(|source| AnalyticsError::Write {
+    std::fs::write(path, text).map_err(|cause| AnalyticsError::Write {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 
@@ -312,9 +312,9 @@ fn is_stdin(path: &Path) -> bool {
 /// ending, until `f` returns false. An over-long line is passed as empty
 /// (which no record parses from) so that it counts as malformed.
 fn for_each_line(path: &Path, mut f: impl FnMut(&[u8], u64) -> bool) -> Result<(), AnalyticsError> {
-    let err = |source| AnalyticsError::Read {
+    let err = |cause| AnalyticsError::Read {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let mut reader: Box<dyn BufRead> = if is_stdin(path) {
         Box::new(io::stdin().lock())

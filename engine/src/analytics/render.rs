@@ -130,7 +130,7 @@ fn summary(out: &mut String, s: &Summary) {
 }
 
 /// `1m`, `5m`, `1h`, `90s`.
-fn width(seconds: f64) -> String {
+pub(super) fn width(seconds: f64) -> String {
     let ms = (seconds * 1000.0).round() as u64;
     let s = ms / 1000;
     match s {

@@ -64,7 +64,7 @@ fn panel(out: &mut String, r: &Report, top: f64, title: &str, metric: Metric) {
         .iter()
         .flat_map(|(_, v)| v.iter().flatten())
         .fold(0.0f64, |m, &v| m.max(v));
-    let max = if max > 0.0 { max * 1.1 } else { 1.0 };
+    let max = nice_ceil(max);
     let bottom = top + PANEL_HEIGHT;
     let _ = writeln!(
         out,
@@ -148,10 +148,10 @@ fn time_axis(out: &mut String, r: &Report) {
     }
     let _ = writeln!(
         out,
-        r#"<text x="{}" y="{}" text-anchor="middle">time (UTC), {} s buckets</text>"#,
+        r#"<text x="{}" y="{}" text-anchor="middle">time (UTC), {} buckets</text>"#,
         (LEFT + RIGHT) / 2.0,
         y + 20.0,
-        r.bucket_seconds
+        super::render::width(r.bucket_seconds)
     );
 }
 
@@ -188,12 +188,26 @@ fn shorten(name: &str) -> String {
     format!("{head}…")
 }
 
+/// The smallest 1, 2 or 5 × 10ⁿ at or above `v` (1 for nothing to draw),
+/// so that quarter ticks are round numbers.
+fn nice_ceil(v: f64) -> f64 {
+    if v <= 0.0 || !v.is_finite() {
+        return 1.0;
+    }
+    let scale = 10f64.powf(v.log10().floor());
+    let step = [1.0, 2.0, 4.0, 5.0, 10.0]
+        .into_iter()
+        .find(|m| m * scale >= v)
+        .unwrap_or(10.0);
+    step * scale
+}
+
 fn tick(v: f64) -> String {
     match v {
         _ if v == 0.0 => "0".to_owned(),
-        _ if v >= 100.0 => format!("{v:.0}"),
+        _ if v >= 10.0 || v.fract() == 0.0 => format!("{v:.0}"),
         _ if v >= 1.0 => format!("{v:.1}"),
-        _ => format!("{v:.3}"),
+        _ => format!("{v:.3}").trim_end_matches('0').to_owned(),
     }
 }
 
@@ -222,6 +236,15 @@ mod tests {
         assert_eq!(d.matches('M').count(), 2, "{d}");
         assert_eq!(d.matches('L').count(), 1, "{d}");
         assert_eq!(path(&[None, None], 2, |v| v), "");
+    }
+
+    #[test]
+    fn axis_tops_are_round() {
+        assert_eq!(nice_ceil(3.7), 4.0);
+        assert_eq!(nice_ceil(80.4), 100.0);
+        assert_eq!(nice_ceil(0.012), 0.02);
+        assert_eq!(nice_ceil(5.0), 5.0);
+        assert_eq!(nice_ceil(0.0), 1.0);
     }
 
     #[test]
