@@ -63,12 +63,22 @@ pub trait Eligibility {
     fn any_eligible(&self, len: usize) -> bool {
         (0..len).any(|i| self.is_eligible(i))
     }
+
+    /// Whether all of `0..len` may be picked: the common case, which lets
+    /// an O(n) algorithm run its loop without a per-backend check.
+    fn all_eligible(&self, len: usize) -> bool {
+        (0..len).all(|i| self.is_eligible(i))
+    }
 }
 
 impl Eligibility for [bool] {
     #[inline]
     fn is_eligible(&self, idx: BackendIdx) -> bool {
         self.get(idx).copied().unwrap_or(false)
+    }
+
+    fn all_eligible(&self, len: usize) -> bool {
+        self.get(..len).is_some_and(|s| !s.contains(&false))
     }
 }
 
@@ -77,12 +87,20 @@ impl Eligibility for Vec<bool> {
     fn is_eligible(&self, idx: BackendIdx) -> bool {
         self.as_slice().is_eligible(idx)
     }
+
+    fn all_eligible(&self, len: usize) -> bool {
+        self.as_slice().all_eligible(len)
+    }
 }
 
 impl<const N: usize> Eligibility for [bool; N] {
     #[inline]
     fn is_eligible(&self, idx: BackendIdx) -> bool {
         self.as_slice().is_eligible(idx)
+    }
+
+    fn all_eligible(&self, len: usize) -> bool {
+        self.as_slice().all_eligible(len)
     }
 }
 
@@ -94,6 +112,10 @@ impl<E: Eligibility + ?Sized> Eligibility for &E {
 
     fn any_eligible(&self, len: usize) -> bool {
         (**self).any_eligible(len)
+    }
+
+    fn all_eligible(&self, len: usize) -> bool {
+        (**self).all_eligible(len)
     }
 }
 
@@ -109,6 +131,10 @@ impl Eligibility for All {
 
     fn any_eligible(&self, len: usize) -> bool {
         len > 0
+    }
+
+    fn all_eligible(&self, _len: usize) -> bool {
+        true
     }
 }
 
@@ -218,6 +244,15 @@ impl Eligibility for Eligible {
         }
         (full * 64..len.min(self.len)).any(|i| self.is_eligible(i))
     }
+
+    fn all_eligible(&self, len: usize) -> bool {
+        if len > self.len {
+            return false;
+        }
+        let full = len / 64;
+        self.words[..full].iter().all(|&w| w == u64::MAX)
+            && (full * 64..len).all(|i| self.is_eligible(i))
+    }
 }
 
 #[cfg(test)]
@@ -233,6 +268,8 @@ mod tests {
         e.set(500, true);
         assert!(!e.is_eligible(3));
         assert_eq!(e.count(), 69);
+        assert!(Eligible::all(130).all_eligible(130) && !Eligible::all(130).all_eligible(131));
+        assert!(!e.all_eligible(70) && e.all_eligible(3));
         let n = Eligible::none(130);
         assert!(!n.any_eligible(130));
         let mut one = Eligible::all(3);
@@ -246,5 +283,6 @@ mod tests {
         let v = [true, false];
         assert!(v.is_eligible(0) && !v.is_eligible(1) && !v.is_eligible(2));
         assert!(!v[..].any_eligible(0));
+        assert!(v[..].all_eligible(1) && !v[..].all_eligible(2) && !v[..].all_eligible(3));
     }
 }

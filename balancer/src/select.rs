@@ -79,6 +79,12 @@ impl<'a, E: Eligibility + ?Sized> Candidates<'a, E> {
         self.weight(idx) > 0 && self.eligible.is_eligible(idx)
     }
 
+    /// Whether the mask allows every backend (weights aside).
+    #[inline]
+    pub fn all_eligible(&self) -> bool {
+        self.eligible.all_eligible(self.len())
+    }
+
     /// Whether any backend may be picked.
     pub fn any(&self) -> bool {
         self.eligible.any_eligible(self.len()) && (0..self.len()).any(|i| self.ok(i))

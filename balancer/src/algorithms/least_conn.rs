@@ -31,27 +31,38 @@ impl Select for LeastConn {
         c: &Candidates<'_, E>,
         ctx: &mut Ctx<'_>,
     ) -> Option<BackendIdx> {
-        let weights = c.weights();
-        let n = weights.len();
-        let start = if self.next < n { self.next } else { 0 };
-        // Best so far as (index, in_flight + 1, weight); a strict `<` keeps
-        // the first of equals, counting from the cursor.
-        let (mut best, mut bl, mut bw) = (usize::MAX, 1u64, 0u64);
-        let mut i = start;
-        for _ in 0..n {
-            let w = u64::from(weights[i]);
-            if w > 0 && c.is_eligible(i) {
-                let load = u64::from(ctx.in_flight(i)) + 1;
-                if load * bw < bl * w {
-                    (best, bl, bw) = (i, load, w);
-                }
-            }
-            i = if i + 1 < n { i + 1 } else { 0 };
-        }
+        // Two copies of the loop: the common all-up case checks nothing.
+        let best = if c.all_eligible() {
+            least(c.weights(), ctx, self.next, |_| true)
+        } else {
+            least(c.weights(), ctx, self.next, |i| c.is_eligible(i))
+        };
         if best == usize::MAX {
             return None;
         }
         self.next = best + 1;
         Some(best)
     }
+}
+
+/// The first strict minimum of `(in_flight + 1) / weight` among backends
+/// `ok` allows and weight > 0, scanning from `start`; `usize::MAX` if none.
+#[inline]
+fn least(weights: &[u32], ctx: &Ctx<'_>, start: usize, ok: impl Fn(usize) -> bool) -> usize {
+    let n = weights.len();
+    // Best so far as (index, in_flight + 1, weight); cross-multiplied, so no
+    // division and no float.
+    let (mut best, mut bl, mut bw) = (usize::MAX, 1u64, 0u64);
+    let mut i = if start < n { start } else { 0 };
+    for _ in 0..n {
+        let w = u64::from(weights[i]);
+        if w > 0 && ok(i) {
+            let load = u64::from(ctx.in_flight(i)) + 1;
+            if load * bw < bl * w {
+                (best, bl, bw) = (i, load, w);
+            }
+        }
+        i = if i + 1 < n { i + 1 } else { 0 };
+    }
+    best
 }

@@ -110,7 +110,12 @@ impl Select for SmoothWeighted {
         c: &Candidates<'_, E>,
         _ctx: &mut Ctx<'_>,
     ) -> Option<BackendIdx> {
-        self.pick_among(|i| c.is_eligible(i), 0)
+        // Two copies of the loop: the common all-up case checks nothing.
+        if c.all_eligible() {
+            self.pick_among(|_| true, 0)
+        } else {
+            self.pick_among(|i| c.is_eligible(i), 0)
+        }
     }
 }
 
