@@ -649,3 +649,50 @@ fn connect(addr: SocketAddr, epoll_fd: &OwnedFd, token: u64) -> rustix::io::Resu
     epoll::add(epoll_fd, &fd, epoll::EventData::new_u64(token), interest)?;
     Ok(fd)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(connections: usize, threads: usize, stop: Stop) -> Scenario {
+        Scenario {
+            addr: "127.0.0.1:9".parse().unwrap(),
+            url: String::new(),
+            connections,
+            threads,
+            stop,
+            rate: None,
+            close: false,
+            no_body: false,
+            timeout: Duration::from_secs(1),
+            hold: None,
+            requests: vec![b"GET / HTTP/1.1\r\n\r\n".to_vec()],
+        }
+    }
+
+    #[test]
+    fn shares_cover_every_connection_and_request() {
+        let load = scenario(10, 3, Stop::Requests(1001));
+        let now = Instant::now();
+        let shares: Vec<Share> = (0..3).map(|i| Share::new(&load, i, now)).collect();
+        assert_eq!(
+            shares.iter().map(|s| s.conns).collect::<Vec<_>>(),
+            [4, 3, 3]
+        );
+        assert_eq!(
+            shares.iter().map(|s| s.first_conn).collect::<Vec<_>>(),
+            [0, 4, 7]
+        );
+        assert_eq!(shares.iter().map(|s| s.quota.unwrap()).sum::<u64>(), 1001);
+        let timed = Share::new(&scenario(4, 2, Stop::After(Duration::from_secs(1))), 1, now);
+        assert_eq!(timed.quota, None);
+    }
+
+    #[test]
+    fn hold_sends_one_request_per_connection() {
+        let mut load = scenario(7, 2, Stop::After(Duration::from_secs(1)));
+        load.hold = Some(Duration::from_secs(1));
+        let share = Share::new(&load, 1, Instant::now());
+        assert_eq!((share.conns, share.quota), (3, Some(3)));
+    }
+}

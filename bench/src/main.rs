@@ -190,3 +190,72 @@ fn build_scenario(args: &LoadArgs) -> Result<Scenario, BenchError> {
         requests: spec.build(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(args: &[&str]) -> Result<Scenario, BenchError> {
+        let cli = Cli::try_parse_from(["coregate-bench"].iter().chain(args)).unwrap();
+        build_scenario(&cli.load)
+    }
+
+    #[test]
+    fn defaults_and_options() {
+        let plain = scenario(&["http://127.0.0.1:8082/x"]).unwrap();
+        assert_eq!((plain.connections, plain.threads), (64, 1));
+        assert_eq!(plain.stop, Stop::After(scenario::DEFAULT_DURATION));
+        assert!(plain.requests[0].starts_with(b"GET /x HTTP/1.1\r\nHost: 127.0.0.1:8082\r\n"));
+        let open = scenario(&[
+            "-R",
+            "5000",
+            "-n",
+            "100",
+            "--close",
+            "-m",
+            "HEAD",
+            "http://127.0.0.1:1/",
+        ])
+        .unwrap();
+        assert_eq!(
+            (open.rate, open.stop, open.close, open.no_body),
+            (Some(5000.0), Stop::Requests(100), true, true)
+        );
+        let paths = scenario(&["--path", "/a", "--path", "/b", "http://127.0.0.1:1/"]).unwrap();
+        assert_eq!(paths.requests.len(), 2);
+    }
+
+    #[test]
+    fn bad_combinations_are_refused() {
+        assert!(scenario(&["-c", "1", "-t", "2", "http://127.0.0.1:1/"]).is_err());
+        assert!(scenario(&["-R", "0", "http://127.0.0.1:1/"]).is_err());
+        assert!(scenario(&["--hold", "1s", "-R", "10", "http://127.0.0.1:1/"]).is_err());
+        assert!(scenario(&["-H", "bad header", "http://127.0.0.1:1/"]).is_err());
+        assert!(Cli::try_parse_from([
+            "coregate-bench",
+            "-d",
+            "1s",
+            "-n",
+            "5",
+            "http://127.0.0.1:1/"
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn origin_subcommand() {
+        let cli = Cli::try_parse_from([
+            "coregate-bench",
+            "origin",
+            "--listen",
+            "127.0.0.1:0",
+            "--body-size",
+            "7",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Origin { body_size: 7, .. })
+        ));
+    }
+}
