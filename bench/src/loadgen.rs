@@ -95,11 +95,11 @@ pub fn run(scenario: &Arc<Scenario>, progress: bool) -> Result<Outcome, BenchErr
         let finished = handle
             .join()
             .map_err(|_| BenchError::InvalidOptions("a worker thread panicked".into()))?;
-        let (stats, held) = finished?;
+        let (stats, held, ended) = finished?;
+        outcome.elapsed = outcome.elapsed.max(ended.saturating_duration_since(start));
         outcome.stats.merge(&stats);
         outcome.held.extend(held);
     }
-    outcome.elapsed = start.elapsed();
     Ok(outcome)
 }
 
@@ -232,7 +232,8 @@ struct Conn {
     reader: ResponseReader,
 }
 
-type WorkerResult = Result<(Stats, Vec<OwnedFd>), BenchError>;
+/// A worker's counts, its held connections and when it stopped.
+type WorkerResult = Result<(Stats, Vec<OwnedFd>, Instant), BenchError>;
 
 /// One load thread: its epoll instance, connections and counters.
 struct Worker<'a> {
@@ -330,7 +331,7 @@ impl<'a> Worker<'a> {
         } else {
             Vec::new()
         };
-        Ok((self.stats, held))
+        Ok((self.stats, held, now))
     }
 
     /// Opens the connections and starts the first requests or slots.
