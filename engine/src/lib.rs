@@ -13,6 +13,9 @@
 
 pub mod io;
 
+#[doc(hidden)]
+pub mod bench_support;
+
 mod accesslog;
 mod admin;
 mod balance;
