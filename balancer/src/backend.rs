@@ -238,21 +238,26 @@ impl Eligibility for Eligible {
     }
 
     fn any_eligible(&self, len: usize) -> bool {
-        let full = len.min(self.len) / 64;
-        if self.words[..full].iter().any(|&w| w != 0) {
-            return true;
-        }
-        (full * 64..len.min(self.len)).any(|i| self.is_eligible(i))
+        let len = len.min(self.len);
+        let (full, tail) = (len / 64, tail_mask(len));
+        self.words[..full].iter().any(|&w| w != 0)
+            || self.words.get(full).is_some_and(|&w| w & tail != 0)
     }
 
     fn all_eligible(&self, len: usize) -> bool {
         if len > self.len {
             return false;
         }
-        let full = len / 64;
+        let (full, tail) = (len / 64, tail_mask(len));
         self.words[..full].iter().all(|&w| w == u64::MAX)
-            && (full * 64..len).all(|i| self.is_eligible(i))
+            && self.words.get(full).is_none_or(|&w| w & tail == tail)
     }
+}
+
+/// The bits of the last, partial word of a `len`-bit set (0 when whole).
+#[inline]
+fn tail_mask(len: usize) -> u64 {
+    (1u64 << (len % 64)) - 1
 }
 
 #[cfg(test)]

@@ -46,23 +46,50 @@ impl Select for LeastConn {
 }
 
 /// The first strict minimum of `(in_flight + 1) / weight` among backends
-/// `ok` allows and weight > 0, scanning from `start`; `usize::MAX` if none.
+/// `ok` allows and weight > 0, scanning from `start` round to `start - 1`;
+/// `usize::MAX` if none.
 #[inline]
 fn least(weights: &[u32], ctx: &Ctx<'_>, start: usize, ok: impl Fn(usize) -> bool) -> usize {
-    let n = weights.len();
-    // Best so far as (index, in_flight + 1, weight); cross-multiplied, so no
-    // division and no float.
-    let (mut best, mut bl, mut bw) = (usize::MAX, 1u64, 0u64);
-    let mut i = if start < n { start } else { 0 };
-    for _ in 0..n {
-        let w = u64::from(weights[i]);
-        if w > 0 && ok(i) {
-            let load = u64::from(ctx.in_flight(i)) + 1;
-            if load * bw < bl * w {
-                (best, bl, bw) = (i, load, w);
+    let n = weights.len().min(ctx.in_flight.len());
+    let start = if start < n { start } else { 0 };
+    let mut best = Best {
+        idx: usize::MAX,
+        load: 1,
+        weight: 0,
+    };
+    best.scan(start, &weights[start..n], &ctx.in_flight[start..n], &ok);
+    best.scan(0, &weights[..start], &ctx.in_flight[..start], &ok);
+    best.idx
+}
+
+/// Best so far; loads compare as `load / weight` by cross-multiplying, so
+/// no division and no float.
+struct Best {
+    idx: usize,
+    load: u64,
+    weight: u64,
+}
+
+impl Best {
+    /// Two straight slices instead of one wrapping index: the loop body has
+    /// no bounds checks.
+    #[inline]
+    fn scan(
+        &mut self,
+        base: usize,
+        weights: &[u32],
+        in_flight: &[u32],
+        ok: &impl Fn(usize) -> bool,
+    ) {
+        for (i, (&w, &f)) in weights.iter().zip(in_flight).enumerate() {
+            let (w, load) = (u64::from(w), u64::from(f) + 1);
+            if w > 0 && load * self.weight < self.load * w && ok(base + i) {
+                *self = Best {
+                    idx: base + i,
+                    load,
+                    weight: w,
+                };
             }
         }
-        i = if i + 1 < n { i + 1 } else { 0 };
     }
-    best
 }
