@@ -14,8 +14,16 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let listen: SocketAddr = args.next().unwrap_or_else(|| "127.0.0.1:8099".into()).parse().expect("LISTEN");
-    let upstream: SocketAddr = args.next().unwrap_or_else(|| "127.0.0.1:8081".into()).parse().expect("UPSTREAM");
+    let listen: SocketAddr = args
+        .next()
+        .unwrap_or_else(|| "127.0.0.1:8099".into())
+        .parse()
+        .expect("LISTEN");
+    let upstream: SocketAddr = args
+        .next()
+        .unwrap_or_else(|| "127.0.0.1:8081".into())
+        .parse()
+        .expect("UPSTREAM");
     LocalExecutorBuilder::new(Placement::Unbound)
         .io_memory(64 << 10)
         .ring_depth(128)
@@ -34,6 +42,9 @@ async fn serve(listen: SocketAddr, upstream: SocketAddr) {
         }
     };
     glommio::spawn_local(ring.clone().run()).detach();
+    if std::env::var_os("FWD_STATS").is_some() {
+        glommio::spawn_local(print_stats(ring.clone())).detach();
+    }
     let listener = Listener::new(&ring, bind(listen));
     eprintln!("forwarder: {listen} -> {upstream}");
     loop {
@@ -49,8 +60,21 @@ async fn serve(listen: SocketAddr, upstream: SocketAddr) {
     }
 }
 
+/// With `FWD_STATS` set: prints the ring's counters every 2 s.
+async fn print_stats(ring: Ring) {
+    loop {
+        glommio::timer::sleep(std::time::Duration::from_secs(2)).await;
+        eprintln!("{:?}", ring.stats());
+    }
+}
+
 fn bind(addr: SocketAddr) -> std::net::TcpListener {
-    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None).expect("socket");
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .expect("socket");
     s.set_reuse_address(true).expect("SO_REUSEADDR");
     s.set_reuse_port(true).expect("SO_REUSEPORT");
     s.bind(&addr.into()).expect("bind");

@@ -18,7 +18,12 @@ fn data(len: usize) -> Vec<u8> {
 #[test]
 fn pool_exhaustion_slows_reader_without_loss() {
     run(|| async {
-        let cfg = RingConfig { buffer_count: 4, buffer_size: 4 * KIB as u32, max_unread_bytes: 1 << 20, ..Default::default() };
+        let cfg = RingConfig {
+            buffer_count: 4,
+            buffer_size: 4 * KIB as u32,
+            max_unread_bytes: 1 << 20,
+            ..Default::default()
+        };
         let ring = ring(cfg);
         let (l, addr) = bind();
         let l = Listener::new(&ring, l);
@@ -62,7 +67,11 @@ fn pool_exhaustion_slows_reader_without_loss() {
 #[test]
 fn pool_shared_by_many_slow_readers() {
     run(|| async {
-        let cfg = RingConfig { buffer_count: 8, buffer_size: 2 * KIB as u32, ..Default::default() };
+        let cfg = RingConfig {
+            buffer_count: 8,
+            buffer_size: 2 * KIB as u32,
+            ..Default::default()
+        };
         let ring = ring(cfg);
         let addr = echo_server(&ring);
         let mut tasks = Vec::new();
@@ -101,7 +110,12 @@ fn pool_shared_by_many_slow_readers() {
 fn unread_bytes_are_bounded() {
     run(|| async {
         let max = 32 * KIB;
-        let cfg = RingConfig { buffer_count: 256, buffer_size: 4 * KIB as u32, max_unread_bytes: max, ..Default::default() };
+        let cfg = RingConfig {
+            buffer_count: 256,
+            buffer_size: 4 * KIB as u32,
+            max_unread_bytes: max,
+            ..Default::default()
+        };
         let ring = ring(cfg);
         let (l, addr) = bind();
         let l = Listener::new(&ring, l);

@@ -11,6 +11,7 @@ use futures_lite::future;
 use io_support::*;
 
 /// fd counts are process-wide: tests that compare them run one at a time.
+#[allow(clippy::disallowed_types)] // test-only, across test threads
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
@@ -36,7 +37,10 @@ fn cancel_recv_loses_nothing() {
         let mut client = TcpConn::connect(&ring, addr).await.expect("connect");
         let (mut server, _) = l.accept().await.expect("accept");
         for i in 0..20u8 {
-            assert!(timeout(5, server.recv()).await.is_none(), "nothing was sent yet");
+            assert!(
+                timeout(5, server.recv()).await.is_none(),
+                "nothing was sent yet"
+            );
             client.send(vec![i; 100]).await.expect("send");
             assert!(timeout(5, server.recv()).await.is_some() || i > 0);
         }
@@ -101,13 +105,18 @@ fn cancel_send_poisons_and_cleans_up() {
         let (server, _) = l.accept().await.expect("accept");
         // The server never reads: 64 MiB cannot fit in the socket buffers.
         let big = vec![1u8; 64 << 20];
-        assert!(timeout(200, client.send(big)).await.is_none(), "send should block");
+        assert!(
+            timeout(200, client.send(big)).await.is_none(),
+            "send should block"
+        );
         let e = client.send(&b"more"[..]).await.expect_err("poisoned");
         assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
         drop(client);
         drop(server);
         let t = Instant::now();
-        while ring.stats().ops_in_flight > base.ops_in_flight && t.elapsed() < Duration::from_secs(5) {
+        while ring.stats().ops_in_flight > base.ops_in_flight
+            && t.elapsed() < Duration::from_secs(5)
+        {
             sleep_ms(10).await;
         }
         let st = ring.stats();
@@ -146,7 +155,9 @@ fn peer_reset() {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.write_all(b"hello").unwrap();
     go_rx.recv().unwrap();
-    socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(s);
     server.join().unwrap();
 }
@@ -179,7 +190,8 @@ fn open_close_loop_leaks_nothing() {
         let t = Instant::now();
         loop {
             let st = ring.stats();
-            let settled = st.sockets_open == base.sockets_open && st.ops_in_flight == base.ops_in_flight;
+            let settled =
+                st.sockets_open == base.sockets_open && st.ops_in_flight == base.ops_in_flight;
             if (settled && fd_count() == fds) || t.elapsed() > Duration::from_secs(5) {
                 break;
             }
@@ -224,7 +236,13 @@ fn dropped_connect_closes_socket() {
         // A listener with a full backlog that never accepts: SYNs are
         // dropped, so a further connect hangs.
         let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        s.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        s.bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
         s.listen(0).unwrap();
         let addr = s.local_addr().unwrap().as_socket().unwrap();
         let mut fill = Vec::new();
@@ -239,7 +257,9 @@ fn dropped_connect_closes_socket() {
         let r = timeout(100, TcpConn::connect(&ring, addr)).await;
         assert!(r.is_none(), "connect to a full backlog should hang");
         let t = Instant::now();
-        while ring.stats().ops_in_flight > base.ops_in_flight && t.elapsed() < Duration::from_secs(3) {
+        while ring.stats().ops_in_flight > base.ops_in_flight
+            && t.elapsed() < Duration::from_secs(3)
+        {
             sleep_ms(10).await;
         }
         assert_eq!(ring.stats().ops_in_flight, base.ops_in_flight);

@@ -8,8 +8,8 @@
 mod io_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
 use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
 use engine::io::RingConfig;
@@ -28,11 +28,17 @@ fn rss_kib() -> usize {
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new limit.
 fn raise_nofile() -> u64 {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit with valid pointers to local structs.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-        let new = libc::rlimit { rlim_cur: r.rlim_max, rlim_max: r.rlim_max };
+        let new = libc::rlimit {
+            rlim_cur: r.rlim_max,
+            rlim_max: r.rlim_max,
+        };
         if libc::setrlimit(libc::RLIMIT_NOFILE, &new) == 0 {
             return r.rlim_max;
         }
@@ -71,7 +77,12 @@ fn rss_client_helper() {
 fn spawn_clients(addr: std::net::SocketAddr) -> std::process::Child {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
-        .args(["--exact", "rss_client_helper", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "rss_client_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("IO_RSS_CLIENT", addr.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -94,7 +105,10 @@ fn rss_per_idle_connection_10k() {
     }
     let limit = raise_nofile();
     if limit < (CONNS + WARM + 512) as u64 {
-        eprintln!("SKIP: RLIMIT_NOFILE {limit} too low; ulimit -n {} needed", CONNS + WARM + 512);
+        eprintln!(
+            "SKIP: RLIMIT_NOFILE {limit} too low; ulimit -n {} needed",
+            CONNS + WARM + 512
+        );
         return;
     }
     let (addr_tx, addr_rx) = mpsc::channel();
@@ -134,6 +148,9 @@ fn rss_per_idle_connection_10k() {
     server.join().unwrap();
     let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / CONNS as f64;
     eprintln!("RSS {before} KiB -> {after} KiB with {CONNS} more idle connections: {per_conn:.0} bytes each");
-    assert!(no_buffers_held, "idle connections must hold no receive buffer");
+    assert!(
+        no_buffers_held,
+        "idle connections must hold no receive buffer"
+    );
     assert!(per_conn < 8192.0, "{per_conn:.0} bytes per idle connection");
 }

@@ -155,7 +155,10 @@ fn half_close() {
         assert!(server.recv().await.expect("eof").is_none());
         assert!(server.is_closed());
         // The other direction still works after the peer's FIN.
-        server.send(&b"response"[..]).await.expect("send after peer FIN");
+        server
+            .send(&b"response"[..])
+            .await
+            .expect("send after peer FIN");
         server.shutdown_write().expect("shutdown");
         assert_eq!(recv_exact(&mut client, 8).await, b"response");
         assert!(client.recv().await.expect("eof").is_none());

@@ -15,12 +15,12 @@
 #![allow(unsafe_code)]
 
 use std::cell::Cell;
+use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::rc::{Rc, Weak};
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::types::BufRingEntry;
@@ -86,7 +86,9 @@ impl BufPool {
             ring.submitter()
                 .register_buf_ring_with_flags(entries.as_ptr() as u64, count, BGID, 0)
         };
-        reg.map_err(|e| IoSetupError::from_os("register_buf_ring", "provided buffer rings (5.19)", e))?;
+        reg.map_err(|e| {
+            IoSetupError::from_os("register_buf_ring", "provided buffer rings (5.19)", e)
+        })?;
         (0..count).for_each(|bid| pool.push(bid));
         Ok(Rc::new(pool))
     }
@@ -125,7 +127,12 @@ impl BufPool {
         }
         self.refs[usize::from(bid)].set(1);
         self.free.set(self.free.get() - 1);
-        Some(RecvBuf { pool: Rc::clone(self), bid, off: 0, len })
+        Some(RecvBuf {
+            pool: Rc::clone(self),
+            bid,
+            off: 0,
+            len,
+        })
     }
 
     /// Returns a buffer the kernel filled but nobody will read (e.g. closing socket).
@@ -178,7 +185,11 @@ impl BufPool {
 
     fn buf_ptr(&self, bid: u16) -> *mut u8 {
         // SAFETY: `bid < count`, so the offset stays inside the buffer mapping.
-        unsafe { self.mem.as_ptr().add(usize::from(bid) * self.buf_size as usize) }
+        unsafe {
+            self.mem
+                .as_ptr()
+                .add(usize::from(bid) * self.buf_size as usize)
+        }
     }
 }
 
@@ -256,8 +267,17 @@ impl RecvBuf {
     /// # Panics
     /// If `at > self.len()`.
     pub fn split_to(&mut self, at: usize) -> RecvBuf {
-        assert!(at <= self.len(), "split_to out of bounds: {at} > {}", self.len);
-        let head = RecvBuf { pool: Rc::clone(&self.pool), bid: self.bid, off: self.off, len: at as u32 };
+        assert!(
+            at <= self.len(),
+            "split_to out of bounds: {at} > {}",
+            self.len
+        );
+        let head = RecvBuf {
+            pool: Rc::clone(&self.pool),
+            bid: self.bid,
+            off: self.off,
+            len: at as u32,
+        };
         self.pool.share(self.bid);
         self.advance(at);
         head
@@ -286,7 +306,12 @@ impl Deref for RecvBuf {
         // SAFETY: this share keeps `bid` out of the kernel's ring (refs > 0),
         // so the kernel does not write it; `off + len <= buf_size` by
         // construction, and the pool (and its mapping) outlives `self`.
-        unsafe { std::slice::from_raw_parts(self.pool.buf_ptr(self.bid).add(self.off as usize), self.len()) }
+        unsafe {
+            std::slice::from_raw_parts(
+                self.pool.buf_ptr(self.bid).add(self.off as usize),
+                self.len(),
+            )
+        }
     }
 }
 
@@ -299,7 +324,10 @@ impl AsRef<[u8]> for RecvBuf {
 impl Clone for RecvBuf {
     fn clone(&self) -> Self {
         self.pool.share(self.bid);
-        RecvBuf { pool: Rc::clone(&self.pool), ..*self }
+        RecvBuf {
+            pool: Rc::clone(&self.pool),
+            ..*self
+        }
     }
 }
 
@@ -311,6 +339,9 @@ impl Drop for RecvBuf {
 
 impl fmt::Debug for RecvBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvBuf").field("bid", &self.bid).field("len", &self.len).finish()
+        f.debug_struct("RecvBuf")
+            .field("bid", &self.bid)
+            .field("len", &self.len)
+            .finish()
     }
 }

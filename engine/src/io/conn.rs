@@ -12,78 +12,16 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
 use io_uring::{cqueue, opcode, types};
 
 use super::bufring::{RecvBuf, BGID};
 use super::error::{self, from_res};
 use super::op::{ConnectHold, Hold, MsgHold, SlotState};
 use super::ring::{Inner, Ring};
+use super::send::{consume, fill_iov, sent_bytes, SendBuf};
 
 /// Most bytes one send SQE asks for (longer buffers take several).
 const MAX_SEND_CHUNK: usize = 1 << 30;
-/// Most iovecs one sendmsg carries (Linux IOV_MAX).
-const MAX_IOV: usize = 1024;
-
-/// Bytes to send: either owned `Bytes` or a received buffer forwarded as is.
-pub enum SendBuf {
-    /// Owned bytes.
-    Bytes(Bytes),
-    /// Received bytes, forwarded without a copy.
-    Recv(RecvBuf),
-}
-
-// === impl SendBuf ===
-
-impl SendBuf {
-    /// Number of bytes.
-    pub fn len(&self) -> usize {
-        self.as_slice().len()
-    }
-
-    /// Whether there are no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The bytes. Their address is stable when the `SendBuf` moves.
-    pub fn as_slice(&self) -> &[u8] {
-        match self {
-            SendBuf::Bytes(b) => b,
-            SendBuf::Recv(r) => r,
-        }
-    }
-}
-
-impl From<Bytes> for SendBuf {
-    fn from(b: Bytes) -> Self {
-        SendBuf::Bytes(b)
-    }
-}
-
-impl From<RecvBuf> for SendBuf {
-    fn from(b: RecvBuf) -> Self {
-        SendBuf::Recv(b)
-    }
-}
-
-impl From<&'static [u8]> for SendBuf {
-    fn from(b: &'static [u8]) -> Self {
-        SendBuf::Bytes(Bytes::from_static(b))
-    }
-}
-
-impl From<Vec<u8>> for SendBuf {
-    fn from(b: Vec<u8>) -> Self {
-        SendBuf::Bytes(Bytes::from(b))
-    }
-}
-
-impl fmt::Debug for SendBuf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SendBuf").field(&self.len()).finish()
-    }
-}
 
 /// Why the receive side ended.
 #[derive(Clone, Copy)]
@@ -138,7 +76,14 @@ pub(crate) struct Sock {
 impl Sock {
     fn new(ring: &Rc<Inner>, fd: OwnedFd, peer: Option<SocketAddr>) -> Rc<Sock> {
         ring.socket_opened();
-        let rx = Rx { queue: VecDeque::new(), queued: 0, end: None, arm: Arm::Idle, paused: false, waker: None };
+        let rx = Rx {
+            queue: VecDeque::new(),
+            queued: 0,
+            end: None,
+            arm: Arm::Idle,
+            paused: false,
+            waker: None,
+        };
         let sock = Rc::new(Sock {
             ring: Rc::clone(ring),
             raw: fd.as_raw_fd(),
@@ -346,7 +291,9 @@ impl Sock {
                     Hold::Send(b) => unsafe { b.as_slice().as_ptr().add(sent) },
                     _ => std::ptr::null(),
                 };
-                opcode::Send::new(types::Fd(raw), p, n).flags(libc::MSG_NOSIGNAL).build()
+                opcode::Send::new(types::Fd(raw), p, n)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
             });
             let fut = fut.map_err(|(e, _)| e)?;
             self.send_ud.set(Some(fut.user_data()));
@@ -388,7 +335,9 @@ impl Sock {
                     Hold::Msg(m) => &m.msg as *const libc::msghdr,
                     _ => std::ptr::null(),
                 };
-                opcode::SendMsg::new(types::Fd(raw), msg).flags(libc::MSG_NOSIGNAL as u32).build()
+                opcode::SendMsg::new(types::Fd(raw), msg)
+                    .flags(libc::MSG_NOSIGNAL as u32)
+                    .build()
             });
             let fut = fut.map_err(|(e, _)| e)?;
             self.send_ud.set(Some(fut.user_data()));
@@ -439,39 +388,6 @@ impl Drop for Sock {
     }
 }
 
-fn sent_bytes(res: i32) -> io::Result<usize> {
-    match res {
-        r if r > 0 => Ok(r as usize),
-        0 => Err(io::Error::new(io::ErrorKind::WriteZero, "send wrote zero bytes")),
-        r => Err(from_res(r)),
-    }
-}
-
-/// Points the header's iovecs at `bufs`, skipping `skip` bytes of the first.
-fn fill_iov(hold: &mut MsgHold, skip: usize) {
-    hold.iov.clear();
-    for (i, b) in hold.bufs.iter().take(MAX_IOV).enumerate() {
-        let s = if i == 0 { &b.as_slice()[skip..] } else { b.as_slice() };
-        hold.iov.push(libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() });
-    }
-    hold.msg.msg_iov = hold.iov.as_mut_ptr();
-    hold.msg.msg_iovlen = hold.iov.len() as _;
-}
-
-/// Drops fully sent buffers; returns how much of the new first one was sent.
-fn consume(bufs: &mut Vec<SendBuf>, mut n: usize) -> usize {
-    let full = bufs.iter().take_while(|b| {
-        let whole = n >= b.len();
-        if whole {
-            n -= b.len();
-        }
-        whole
-    });
-    let k = full.count();
-    bufs.drain(..k);
-    n
-}
-
 /// A TCP connection driven by the shard's ring.
 ///
 /// A multishot recv stays armed from creation on (it holds no buffer while
@@ -485,7 +401,9 @@ pub struct TcpConn {
 
 impl TcpConn {
     pub(crate) fn from_fd(ring: &Rc<Inner>, fd: OwnedFd, peer: Option<SocketAddr>) -> TcpConn {
-        TcpConn { sock: Sock::new(ring, fd, peer) }
+        TcpConn {
+            sock: Sock::new(ring, fd, peer),
+        }
     }
 
     /// Connects to `addr` with IORING_OP_CONNECT (TCP_NODELAY set).
@@ -493,9 +411,16 @@ impl TcpConn {
     /// Dropping the future cancels the connect and closes the socket.
     pub async fn connect(ring: &Ring, addr: SocketAddr) -> io::Result<TcpConn> {
         let ty = socket2::Type::STREAM.nonblocking().cloexec();
-        let s = socket2::Socket::new(socket2::Domain::for_address(addr), ty, Some(socket2::Protocol::TCP))?;
+        let s = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            ty,
+            Some(socket2::Protocol::TCP),
+        )?;
         s.set_nodelay(true)?;
-        let hold = Box::new(ConnectHold { fd: s.into(), addr: addr.into() });
+        let hold = Box::new(ConnectHold {
+            fd: s.into(),
+            addr: addr.into(),
+        });
         let raw = hold.fd.as_raw_fd();
         let fut = ring.inner.start(Hold::Connect(hold), true, |h| {
             let (p, len) = match h {
@@ -578,7 +503,10 @@ impl Drop for TcpConn {
 
 impl fmt::Debug for TcpConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpConn").field("fd", &self.sock.raw).field("peer", &self.sock.peer).finish()
+        f.debug_struct("TcpConn")
+            .field("fd", &self.sock.raw)
+            .field("peer", &self.sock.peer)
+            .finish()
     }
 }
 

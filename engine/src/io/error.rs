@@ -117,10 +117,16 @@ mod tests {
     fn display_names_cause_and_fix() {
         let e = IoSetupError::from_os("setup", "x", io::Error::from_raw_os_error(libc::ENOMEM));
         let s = e.to_string();
-        assert!(s.contains("ulimit -l") && s.contains("LimitMEMLOCK="), "{s}");
+        assert!(
+            s.contains("ulimit -l") && s.contains("LimitMEMLOCK="),
+            "{s}"
+        );
         let e = IoSetupError::from_os("setup", "x", io::Error::from_raw_os_error(libc::EPERM));
         let s = e.to_string();
-        assert!(s.contains("io_uring_disabled") && s.contains("seccomp"), "{s}");
+        assert!(
+            s.contains("io_uring_disabled") && s.contains("seccomp"),
+            "{s}"
+        );
         let e = IoSetupError::from_os("setup", "x", io::Error::from_raw_os_error(libc::ENOSYS));
         assert!(e.to_string().contains("seccomp"));
     }

@@ -61,23 +61,37 @@ impl ListenShared {
         if self.armed.get().is_some() || self.closed.get() {
             return;
         }
-        let sqe = opcode::AcceptMulti::new(types::Fd(self.raw)).flags(libc::SOCK_CLOEXEC).build();
-        self.armed.set(self.ring.arm(SlotState::Accept(Rc::clone(self)), sqe));
+        let sqe = opcode::AcceptMulti::new(types::Fd(self.raw))
+            .flags(libc::SOCK_CLOEXEC)
+            .build();
+        self.armed
+            .set(self.ring.arm(SlotState::Accept(Rc::clone(self)), sqe));
     }
 
-    fn poll_accept(self: &Rc<Self>, cx: &mut Context<'_>) -> Poll<io::Result<(TcpConn, SocketAddr)>> {
-        if self.closed.get() || self.ring.is_shutdown() {
-            return Poll::Ready(Err(closed()));
-        }
-        let next = self.queue.borrow_mut().pop_front();
-        if self.queue.borrow().len() <= MAX_ACCEPT_QUEUE / 2 {
-            self.paused.set(false);
-            self.arm();
-        }
-        match next {
-            Some(Ok(fd)) => return Poll::Ready(self.finish(fd)),
-            Some(Err(e)) => return Poll::Ready(Err(io::Error::from_raw_os_error(e))),
-            None => {}
+    fn poll_accept(
+        self: &Rc<Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(TcpConn, SocketAddr)>> {
+        loop {
+            if self.closed.get() || self.ring.is_shutdown() {
+                return Poll::Ready(Err(closed()));
+            }
+            let next = self.queue.borrow_mut().pop_front();
+            if self.queue.borrow().len() <= MAX_ACCEPT_QUEUE / 2 {
+                self.paused.set(false);
+                self.arm();
+            }
+            let r = match next {
+                Some(Ok(fd)) => self.finish(fd),
+                Some(Err(e)) => Err(io::Error::from_raw_os_error(e)),
+                None => break,
+            };
+            // A connection that died before we saw it is not the caller's
+            // problem: take the next one. Resource errors (EMFILE...) go up.
+            match r {
+                Err(e) if is_transient(&e) => continue,
+                r => return Poll::Ready(r),
+            }
         }
         *self.waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
@@ -86,7 +100,10 @@ impl ListenShared {
     fn finish(&self, fd: OwnedFd) -> io::Result<(TcpConn, SocketAddr)> {
         let s = socket2::SockRef::from(&fd);
         s.set_nodelay(true)?;
-        let peer = s.peer_addr()?.as_socket().ok_or_else(|| io::Error::other("accepted a non-IP socket"))?;
+        let peer = s
+            .peer_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("accepted a non-IP socket"))?;
         Ok((TcpConn::from_fd(&self.ring, fd, Some(peer)), peer))
     }
 
@@ -104,6 +121,14 @@ impl ListenShared {
         let waker = self.waker.borrow_mut().take();
         waker.into_iter().for_each(Waker::wake);
     }
+}
+
+/// Errors about one connection (reset or aborted before it was accepted).
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNABORTED | libc::ECONNRESET | libc::ENOTCONN | libc::EPROTO | libc::EPERM)
+    )
 }
 
 fn closed() -> io::Error {
@@ -135,7 +160,9 @@ impl Listener {
             closed: Cell::new(false),
             waker: RefCell::new(None),
         };
-        Listener { shared: Rc::new(shared) }
+        Listener {
+            shared: Rc::new(shared),
+        }
     }
 
     /// The next connection (TCP_NODELAY set) and its peer address.
@@ -153,7 +180,10 @@ impl Listener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         let fd = self.shared.fd.borrow();
         let fd = fd.as_ref().ok_or_else(closed)?;
-        socket2::SockRef::from(fd).local_addr()?.as_socket().ok_or_else(|| io::Error::other("not an IP socket"))
+        socket2::SockRef::from(fd)
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("not an IP socket"))
     }
 }
 
@@ -165,6 +195,8 @@ impl Drop for Listener {
 
 impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Listener").field("fd", &self.shared.raw).finish()
+        f.debug_struct("Listener")
+            .field("fd", &self.shared.raw)
+            .finish()
     }
 }

@@ -15,9 +15,10 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::conn::{SendBuf, Sock};
+use super::conn::Sock;
 use super::listener::ListenShared;
 use super::ring::Inner;
+use super::send::SendBuf;
 
 /// `user_data` bit for fire-and-forget SQEs (cancel, close): no slot.
 pub(crate) const UNTRACKED: u64 = 1 << 63;
@@ -51,7 +52,10 @@ pub(crate) struct ConnectHold {
 pub(crate) enum SlotState {
     Free,
     /// Submitted; the owning future may be waiting.
-    Waiting { waker: Option<Waker>, hold: Hold },
+    Waiting {
+        waker: Option<Waker>,
+        hold: Hold,
+    },
     /// Completed; the owning future has not collected the result yet.
     Done(Completion),
     /// The owning future was dropped; freed when the CQE arrives. The hold
@@ -154,7 +158,12 @@ pub(crate) struct OpFuture {
 
 impl OpFuture {
     pub(crate) fn new(ring: Rc<Inner>, ud: u64, cancel_on_drop: bool) -> Self {
-        OpFuture { ring, ud, cancel_on_drop, finished: false }
+        OpFuture {
+            ring,
+            ud,
+            cancel_on_drop,
+            finished: false,
+        }
     }
 
     /// The operation's `user_data` (to cancel it).
@@ -190,7 +199,11 @@ fn poll_slot(slots: &RefCell<Slots>, ud: u64, cx: &mut Context<'_>) -> Option<Co
         },
         _ => {
             debug_assert!(false, "op slot {ud:#x} lost");
-            Some(Completion { res: -libc::ECANCELED, flags: 0, hold: Hold::None })
+            Some(Completion {
+                res: -libc::ECANCELED,
+                flags: 0,
+                hold: Hold::None,
+            })
         }
     }
 }

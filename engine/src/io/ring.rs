@@ -17,19 +17,12 @@ const ENTER_GETEVENTS: u32 = 1;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::bufring::BufPool;
+use super::config::{RingConfig, RingStats, SetupMode};
 use super::conn::Sock;
 use super::error::{self, IoSetupError};
 use super::op::{Completion, Hold, OpFuture, SlotState, Slots, UNTRACKED};
 use crate::shard;
 
-/// Default submission queue entries per shard.
-pub const DEFAULT_ENTRIES: u32 = 1024;
-/// Default number of provided receive buffers per shard (a power of two).
-pub const DEFAULT_BUFFER_COUNT: u16 = 1024;
-/// Default size of each provided receive buffer.
-pub const DEFAULT_BUFFER_SIZE: u32 = 8 * 1024;
-/// Default bound on a connection's received-but-unread bytes.
-pub const DEFAULT_MAX_UNREAD_BYTES: usize = 64 * 1024;
 /// The completion queue is this many times the submission queue, because
 /// multishot operations post many CQEs per SQE.
 const CQ_FACTOR: u32 = 4;
@@ -38,88 +31,6 @@ const CQ_FACTOR: u32 = 4;
 const PARK_SAFETY: Duration = Duration::from_millis(50);
 /// How long `run` waits, after `shutdown`, for the kernel to finish cancelled ops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-
-/// Per-shard ring settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RingConfig {
-    /// Submission queue entries (the completion queue gets 4x).
-    pub entries: u32,
-    /// Provided receive buffers; a power of two, at most 32768.
-    pub buffer_count: u16,
-    /// Bytes per provided buffer.
-    pub buffer_size: u32,
-    /// Stop receiving on a connection once this many bytes wait unread.
-    pub max_unread_bytes: usize,
-}
-
-impl Default for RingConfig {
-    fn default() -> Self {
-        RingConfig {
-            entries: DEFAULT_ENTRIES,
-            buffer_count: DEFAULT_BUFFER_COUNT,
-            buffer_size: DEFAULT_BUFFER_SIZE,
-            max_unread_bytes: DEFAULT_MAX_UNREAD_BYTES,
-        }
-    }
-}
-
-impl RingConfig {
-    fn validate(&self) -> Result<(), IoSetupError> {
-        if !self.buffer_count.is_power_of_two() || self.buffer_count > 32768 {
-            return Err(IoSetupError::Config("buffer_count must be a power of two <= 32768"));
-        }
-        if self.buffer_size == 0 || self.buffer_size > 1 << 30 {
-            return Err(IoSetupError::Config("buffer_size must be in 1..=1 GiB"));
-        }
-        if self.entries == 0 || self.entries > 32768 {
-            return Err(IoSetupError::Config("entries must be in 1..=32768"));
-        }
-        if self.max_unread_bytes == 0 {
-            return Err(IoSetupError::Config("max_unread_bytes must be > 0"));
-        }
-        Ok(())
-    }
-}
-
-/// Which io_uring setup flags the kernel accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetupMode {
-    /// SINGLE_ISSUER | DEFER_TASKRUN (Linux >= 6.1): completions run only when
-    /// the driver enters the ring, in batches.
-    Deferred,
-    /// COOP_TASKRUN | TASKRUN_FLAG (Linux >= 5.19): no IPIs, task work runs
-    /// at the next kernel entry.
-    Cooperative,
-    /// No setup flags.
-    Plain,
-}
-
-/// A snapshot of one ring's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RingStats {
-    /// Setup flags in use.
-    pub mode: SetupMode,
-    /// Provided buffers in the pool.
-    pub buffers_total: u32,
-    /// Provided buffers not held by a `RecvBuf`.
-    pub buffers_free: u32,
-    /// Operations the kernel has not completed yet (incl. cancels and closes).
-    pub ops_in_flight: u32,
-    /// Connection sockets whose fd is still open.
-    pub sockets_open: u32,
-    /// Multishot recvs re-armed after the kernel ended them.
-    pub rearms: u64,
-    /// Multishot recvs ended because the buffer pool was empty.
-    pub enobufs: u64,
-    /// Receives paused because a connection reached `max_unread_bytes`.
-    pub recv_pauses: u64,
-    /// `io_uring_enter` calls.
-    pub enters: u64,
-    /// Completions reaped.
-    pub cqes: u64,
-    /// Times the driver parked on the eventfd.
-    pub parks: u64,
-}
 
 #[derive(Default)]
 struct Counters {
@@ -173,7 +84,14 @@ impl Ring {
     /// then no flags, falling back only when the kernel rejects the flags
     /// (EINVAL); any other failure is returned with its fix in the message.
     pub fn new(cfg: &RingConfig) -> Result<Ring, IoSetupError> {
-        Self::with_modes(cfg, &[SetupMode::Deferred, SetupMode::Cooperative, SetupMode::Plain])
+        Self::with_modes(
+            cfg,
+            &[
+                SetupMode::Deferred,
+                SetupMode::Cooperative,
+                SetupMode::Plain,
+            ],
+        )
     }
 
     /// Like [`Ring::new`], trying only the given setup modes in order.
@@ -274,11 +192,16 @@ impl Ring {
 
 impl fmt::Debug for Ring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ring").field("stats", &self.stats()).finish()
+        f.debug_struct("Ring")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
-fn build_uring(cfg: &RingConfig, modes: &[SetupMode]) -> Result<(IoUring, SetupMode), IoSetupError> {
+fn build_uring(
+    cfg: &RingConfig,
+    modes: &[SetupMode],
+) -> Result<(IoUring, SetupMode), IoSetupError> {
     let mut last = None;
     for &mode in modes {
         let mut b = IoUring::builder();
@@ -295,7 +218,11 @@ fn build_uring(cfg: &RingConfig, modes: &[SetupMode]) -> Result<(IoUring, SetupM
         }
     }
     let e = last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL));
-    Err(IoSetupError::from_os("setup", "the requested io_uring setup flags", e))
+    Err(IoSetupError::from_os(
+        "setup",
+        "the requested io_uring setup flags",
+        e,
+    ))
 }
 
 fn new_eventfd() -> Result<OwnedFd, IoSetupError> {
@@ -350,7 +277,10 @@ impl Inner {
             return Err((error::ring_closed(), hold));
         }
         let sqe = build(&hold);
-        let ud = self.slots.borrow_mut().insert(SlotState::Waiting { waker: None, hold });
+        let ud = self
+            .slots
+            .borrow_mut()
+            .insert(SlotState::Waiting { waker: None, hold });
         self.push(sqe.user_data(ud));
         Ok(OpFuture::new(Rc::clone(self), ud, cancel_on_drop))
     }
@@ -439,7 +369,10 @@ impl Inner {
             let n = ring.submission().len() as u32;
             bump(&self.stats.enters);
             // SAFETY: no timeout/sigmask argument is passed; the SQEs are valid (see `push`).
-            let r = unsafe { ring.submitter().enter::<libc::sigset_t>(n, 0, ENTER_GETEVENTS, None) };
+            let r = unsafe {
+                ring.submitter()
+                    .enter::<libc::sigset_t>(n, 0, ENTER_GETEVENTS, None)
+            };
             let retry = match r {
                 Ok(_) => !self.backlog.borrow().is_empty() && !ring.submission().is_full(),
                 Err(e) => e.raw_os_error() == Some(libc::EINTR),
@@ -465,7 +398,10 @@ impl Inner {
         batch.clear();
         {
             let mut ring = self.uring.borrow_mut();
-            batch.extend(ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+            batch.extend(
+                ring.completion()
+                    .map(|c| (c.user_data(), c.result(), c.flags())),
+            );
         }
         for &(ud, res, flags) in &batch {
             self.dispatch(ud, res, flags);
@@ -489,7 +425,8 @@ impl Inner {
                 Some(SlotState::Accept(l)) => Target::Accept(Rc::clone(l)),
                 Some(SlotState::Orphan(_)) => Target::Orphan,
                 Some(s @ SlotState::Waiting { .. }) => {
-                    let SlotState::Waiting { waker, hold } = std::mem::replace(s, SlotState::Free) else {
+                    let SlotState::Waiting { waker, hold } = std::mem::replace(s, SlotState::Free)
+                    else {
                         return;
                     };
                     *s = SlotState::Done(Completion { res, flags, hold });
@@ -535,7 +472,9 @@ impl Inner {
 
     fn parker(&self) -> io::Result<shard::EventFdPark> {
         let fd = self.efd.try_clone()?;
-        Ok(shard::EventFdPark::new(std::os::fd::IntoRawFd::into_raw_fd(fd)))
+        Ok(shard::EventFdPark::new(
+            std::os::fd::IntoRawFd::into_raw_fd(fd),
+        ))
     }
 
     fn finished(&self) -> bool {
@@ -551,7 +490,9 @@ impl Inner {
         self.enter();
         let n = self.reap();
         self.rearm_starved();
-        n > 0 || !self.backlog.borrow().is_empty() || !self.uring.borrow_mut().submission().is_empty()
+        n > 0
+            || !self.backlog.borrow().is_empty()
+            || !self.uring.borrow_mut().submission().is_empty()
     }
 
     async fn drive(self: &Rc<Self>, park: &shard::EventFdPark) {
@@ -621,14 +562,24 @@ impl Drop for Inner {
         let ring = self.uring.get_mut();
         for ud in &live {
             // SAFETY: a cancel SQE points at no memory.
-            let _ = unsafe { ring.submission().push(&opcode::AsyncCancel::new(*ud).build().user_data(UNTRACKED)) };
+            let _ = unsafe {
+                ring.submission()
+                    .push(&opcode::AsyncCancel::new(*ud).build().user_data(UNTRACKED))
+            };
         }
         let slots = self.slots.get_mut();
         for _ in 0..100 {
             let n = ring.submission().len() as u32;
             // SAFETY: no timeout/sigmask argument; the SQEs are cancels.
-            let _ = unsafe { ring.submitter().enter::<libc::sigset_t>(n, 0, ENTER_GETEVENTS, None) };
-            let done: Vec<u64> = ring.completion().map(|c| c.user_data()).filter(|u| u & UNTRACKED == 0).collect();
+            let _ = unsafe {
+                ring.submitter()
+                    .enter::<libc::sigset_t>(n, 0, ENTER_GETEVENTS, None)
+            };
+            let done: Vec<u64> = ring
+                .completion()
+                .map(|c| c.user_data())
+                .filter(|u| u & UNTRACKED == 0)
+                .collect();
             done.into_iter().for_each(|ud| drop(slots.remove(ud)));
             if slots.live() == 0 {
                 return;

@@ -74,7 +74,9 @@ pub async fn recv_exact(c: &mut TcpConn, n: usize) -> Vec<u8> {
 
 /// Number of open fds of this process.
 pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Sleeps on the executor.
