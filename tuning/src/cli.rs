@@ -189,7 +189,57 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Summarise JSON access logs: traffic, errors and latency over time, per route, upstream, status or consumer
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report {
+        /// Access log files, one JSON object per line; "-" reads stdin
+        #[arg(value_name = "ACCESS_LOG", required = true)]
+        logs: Vec<PathBuf>,
+
+        /// Skip lines before WHEN: an RFC 3339 time, or a duration before the newest line (1h, 30m)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+
+        /// Skip lines at or after WHEN: an RFC 3339 time, or a duration before the newest line
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
+
+        /// Break traffic down by this field
+        #[arg(long, value_name = "FIELD", default_value = "route",
+              value_parser = ["route", "upstream", "status", "consumer"])]
+        by: String,
+
+        /// Width of a time bucket, e.g. 1m, 5m, 1h
+        #[arg(long, value_name = "DUR", default_value = "1m", value_parser = parse_duration)]
+        bucket: Duration,
+
+        /// Keys shown per bucket, by request count (the total row is always shown)
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        top: usize,
+
+        /// Output format
+        #[arg(long, value_name = "FORMAT", default_value = "md", value_parser = ["md", "json"])]
+        format: String,
+
+        /// Also draw request rate and p99 latency over time into this SVG file
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+
+        /// Write the report here instead of stdout
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  coregate report /var/log/coregate/access.log --since 1h --bucket 5m
+  coregate report a.log b.log --by upstream --format json --out report.json
+  tail -n 100000 access.log | coregate report - --by status --svg report.svg
+
+WHEN is an RFC 3339 time (2026-11-26T13:00:00Z) or a duration such as 30m,
+counted back from the newest line in the logs (so old logs work too; stdin
+needs an RFC 3339 time).";
 
 /// `--admin`: an address, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -372,6 +422,60 @@ mod tests {
             })
         );
         assert!(Cli::try_parse_from(["coregate", "check"]).is_err());
+    }
+
+    #[test]
+    fn report_subcommand() {
+        let cli = Cli::try_parse_from([
+            "coregate", "report", "a.log", "-", "--since", "1h", "--by", "upstream", "--bucket",
+            "5m", "--top", "3", "--format", "json", "--svg", "r.svg",
+        ])
+        .unwrap();
+        let Some(Command::Report {
+            logs,
+            since,
+            until,
+            by,
+            bucket,
+            top,
+            format,
+            svg,
+            out,
+        }) = cli.command
+        else {
+            panic!("not a report: {cli:?}");
+        };
+        assert_eq!(logs, [PathBuf::from("a.log"), PathBuf::from("-")]);
+        assert_eq!((since.as_deref(), until), (Some("1h"), None));
+        assert_eq!((by.as_str(), format.as_str(), top), ("upstream", "json", 3));
+        assert_eq!(bucket, Duration::from_secs(300));
+        assert_eq!((svg, out), (Some("r.svg".into()), None));
+    }
+
+    #[test]
+    fn report_defaults_and_refusals() {
+        let cli = Cli::try_parse_from(["coregate", "report", "a.log"]).unwrap();
+        let Some(Command::Report {
+            by,
+            bucket,
+            top,
+            format,
+            ..
+        }) = cli.command
+        else {
+            panic!("not a report: {cli:?}");
+        };
+        assert_eq!((by.as_str(), format.as_str(), top), ("route", "md", 5));
+        assert_eq!(bucket, Duration::from_secs(60));
+        for args in [
+            &["report"][..],
+            &["report", "a.log", "--by", "host"],
+            &["report", "a.log", "--format", "csv"],
+            &["report", "a.log", "--bucket", "60"],
+        ] {
+            let r = Cli::try_parse_from(std::iter::once(&"coregate").chain(args));
+            assert!(r.is_err(), "{args:?}");
+        }
     }
 
     #[test]
