@@ -166,3 +166,37 @@ fn half_close() {
         ring.shutdown();
     });
 }
+
+/// An idle pooled connection notices the peer closing without a recv call
+/// (its multishot recv stays armed), and holds no buffer while idle.
+#[test]
+fn idle_conn_notices_peer_close() {
+    run(|| async {
+        let ring = ring(RingConfig::default());
+        let (l, addr) = bind();
+        let l = engine::io::Listener::new(&ring, l);
+        let mut up = TcpConn::connect(&ring, addr).await.expect("connect");
+        let (mut peer, _) = l.accept().await.expect("accept");
+        up.send(&b"ping"[..]).await.expect("send");
+        assert_eq!(recv_exact(&mut peer, 4).await, b"ping");
+        peer.send(&b"pong"[..]).await.expect("send");
+        assert_eq!(recv_exact(&mut up, 4).await, b"pong");
+        sleep_ms(20).await;
+        assert!(!up.is_closed());
+        let st = ring.stats();
+        assert_eq!(
+            st.buffers_free, st.buffers_total,
+            "idle conns hold no buffer"
+        );
+        drop(peer);
+        for _ in 0..100 {
+            if up.is_closed() {
+                break;
+            }
+            sleep_ms(10).await;
+        }
+        assert!(up.is_closed(), "peer close not noticed");
+        drop(up);
+        ring.shutdown();
+    });
+}

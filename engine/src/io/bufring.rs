@@ -345,3 +345,42 @@ impl fmt::Debug for RecvBuf {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn pool(count: u16) -> (IoUring, Rc<BufPool>) {
+        let ring = IoUring::new(8).expect("io_uring");
+        let pool = BufPool::new(&ring, count, 64).expect("pool");
+        (ring, pool)
+    }
+
+    #[test]
+    fn shares_return_the_buffer_once() {
+        let (_ring, pool) = pool(4);
+        assert_eq!((pool.total(), pool.free()), (4, 4));
+        let mut b = pool.claim(2, 10).expect("claim");
+        assert_eq!(pool.free(), 3);
+        let head = b.split_to(4);
+        let copy = b.clone();
+        assert_eq!((head.len(), b.len(), copy.len()), (4, 6, 6));
+        drop(head);
+        drop(b);
+        assert_eq!(pool.free(), 3, "a share is still alive");
+        drop(copy);
+        assert_eq!(pool.free(), 4);
+    }
+
+    #[test]
+    fn advance_and_split_view_the_right_bytes() {
+        let (_ring, pool) = pool(2);
+        let mut b = pool.claim(0, 8).expect("claim");
+        assert_eq!(&*b, &[0u8; 8][..]);
+        b.advance(3);
+        let h = b.split_to(2);
+        assert_eq!((h.len(), b.len()), (2, 3));
+        assert!(!h.is_empty());
+    }
+}

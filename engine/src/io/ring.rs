@@ -589,3 +589,41 @@ impl Drop for Inner {
         std::mem::forget(std::mem::take(slots));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_reports_config_errors() {
+        let cfg = RingConfig {
+            buffer_count: 3,
+            ..Default::default()
+        };
+        assert!(matches!(Ring::new(&cfg), Err(IoSetupError::Config(_))));
+    }
+
+    #[test]
+    fn new_sets_up_the_pool() {
+        let ring = Ring::new(&RingConfig::default()).expect("io_uring");
+        let st = ring.stats();
+        assert_eq!((st.buffers_total, st.buffers_free), (1024, 1024));
+        assert_eq!((st.ops_in_flight, st.sockets_open), (0, 0));
+        assert!(!ring.is_shutdown());
+        ring.shutdown();
+        assert!(ring.is_shutdown());
+    }
+
+    #[test]
+    fn every_setup_mode_builds() {
+        for mode in [
+            SetupMode::Deferred,
+            SetupMode::Cooperative,
+            SetupMode::Plain,
+        ] {
+            let ring = Ring::with_modes(&RingConfig::default(), &[mode]).expect("io_uring");
+            assert_eq!(ring.stats().mode, mode);
+        }
+        assert!(Ring::with_modes(&RingConfig::default(), &[]).is_err());
+    }
+}
