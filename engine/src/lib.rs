@@ -11,6 +11,7 @@
 //! `upstream` (per-shard connection pool), `route` (the routing snapshot),
 //! `buf` (buffer recycling), `metrics` (per-shard counters).
 
+pub mod analytics;
 pub mod io;
 
 #[doc(hidden)]

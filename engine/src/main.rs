@@ -21,6 +21,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command.clone() {
         Some(Command::Check { config }) => check(&config),
+        Some(cmd @ Command::Report { .. }) => {
+            engine::analytics::run_command(&cmd).map_err(Into::into)
+        }
         None => run(cli),
     };
     match res {
@@ -48,6 +51,10 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let t = Tuning::from_cli(cli.clone())?;
+    let watched = match (&t.source, t.reload.watch) {
+        (ConfigSource::File(p), true) => Some(p.clone()),
+        _ => None,
+    };
     let reloadable = matches!(t.source, ConfigSource::File(_));
     let source = match &t.source {
         ConfigSource::Embedded => "embedded default config".to_string(),
@@ -70,6 +77,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if reloadable {
         // Re-read the file and re-apply the flags on every reload.
         server.set_reload_source(Box::new(move || Tuning::from_cli(cli.clone())));
+    }
+    if let Some(path) = watched {
+        watch(path, server.control())?;
     }
     let stop = server.stop_handle();
     let control = server.control();
@@ -101,4 +111,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     server.wait()?;
     eprintln!("coregate: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--watch-config`: reloads when the file's modification time or size
+/// changes (polled once a second; editors that replace the file are seen
+/// too). The control thread logs each outcome.
+fn watch(path: std::path::PathBuf, control: engine::Control) -> anyhow::Result<()> {
+    let stamp = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut last = stamp(&path);
+    thread::Builder::new()
+        .name("config-watch".into())
+        .spawn(move || loop {
+            thread::sleep(std::time::Duration::from_secs(1));
+            let now = stamp(&path);
+            if now.is_some() && now != last {
+                last = now;
+                let _ = control.reload();
+            }
+        })
+        .context("starting the config watcher")?;
+    Ok(())
 }

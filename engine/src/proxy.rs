@@ -137,7 +137,7 @@ pub(crate) async fn forward(
             &mut scanner,
         )
         .await;
-        let mut may_retry =
+        let may_retry =
             |budget_needed: bool| tries < retries.attempts && (!budget_needed || budget.withdraw());
         match res {
             Ok((up, rh)) => {

@@ -221,3 +221,46 @@ fn in_process_reload_under_load_fails_nothing() {
     assert!(done.load(Ordering::Relaxed) > 100);
     assert_eq!(gw.snapshot_version(), 51);
 }
+
+#[test]
+fn watch_config_reloads_when_the_file_changes() {
+    let a = Origin::start();
+    let dir = std::env::temp_dir().join(format!("coregate-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("coregate.toml");
+    let listen = free_port();
+    let admin = free_port();
+    std::fs::write(
+        &path,
+        config(&listen.to_string(), &admin.to_string(), a.addr, "before"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(coregate_bin())
+        .arg("--config")
+        .arg(&path)
+        .arg("--watch-config")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(listen);
+    let get = || request(listen, b"GET /marker HTTP/1.1\r\nHost: x\r\n\r\n").text();
+    assert_eq!(get(), "before");
+    thread::sleep(Duration::from_millis(1100));
+    std::fs::write(
+        &path,
+        config(&listen.to_string(), &admin.to_string(), a.addr, "after!"),
+    )
+    .unwrap();
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = get();
+        if seen == "after!" {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(seen, "after!");
+    let _ = child.kill();
+    let _ = child.wait();
+}
