@@ -8,8 +8,9 @@
 //! RSS from /proc) are meant for the engine's perf tests too. It drives
 //! every proxy, coregate included, as a black box over TCP.
 //!
-//! Measured (2-core AMD EPYC VM, 5 rounds, headline scenario): nginx 1 worker
-//! vs haproxy 1 thread, see results/ and bench/README.md.
+//! Measured (2-core AMD EPYC VM, headline scenario, two batches of 5 rounds):
+//! haproxy costs 1.11–1.14× nginx's CPU per request (shared/BENCH.md's
+//! reference: 1.12×); see results/ and bench/README.md.
 
 pub mod compare;
 pub mod proc;
