@@ -64,10 +64,14 @@ pub trait Eligibility {
         (0..len).any(|i| self.is_eligible(i))
     }
 
-    /// Whether all of `0..len` may be picked: the common case, which lets
-    /// an O(n) algorithm run its loop without a per-backend check.
+    /// Whether all of `0..len` are known to be eligible: the common case,
+    /// which lets an O(n) algorithm run its loop without a per-backend
+    /// check. Answer only when it is cheap to know (a bitset compares whole
+    /// words); the default, `false`, means "unknown" and costs only that
+    /// shortcut, never a wrong pick.
     fn all_eligible(&self, len: usize) -> bool {
-        (0..len).all(|i| self.is_eligible(i))
+        let _ = len;
+        false
     }
 }
 
@@ -281,6 +285,17 @@ mod tests {
         one.fill(130, |i| i == 129);
         assert_eq!(one, Eligible::from_fn(130, |i| i == 129));
         assert!(one.any_eligible(130) && !one.any_eligible(129));
+    }
+
+    #[test]
+    fn unknown_is_not_all() {
+        struct Odd;
+        impl Eligibility for Odd {
+            fn is_eligible(&self, idx: BackendIdx) -> bool {
+                idx % 2 == 1
+            }
+        }
+        assert!(!Odd.all_eligible(0) && Odd.any_eligible(2) && !Odd.any_eligible(1));
     }
 
     #[test]
