@@ -23,7 +23,12 @@ pub struct BackendSet {
     cumulative: Box<[u64]>,
     algorithm: Algorithm,
     maglev: Option<Table>,
+    /// Address → index for larger groups (`index_of` scans small ones).
+    by_addr: Option<HashMap<SocketAddr, BackendIdx>>,
 }
+
+/// Up to this many backends, `index_of` scans: faster than hashing.
+const SCAN_MAX: usize = 16;
 
 // === impl BackendSet ===
 
@@ -55,7 +60,15 @@ impl BackendSet {
             Algorithm::Maglev => Some(Table::build(&backends, table_size)?),
             _ => None,
         };
+        let by_addr = (backends.len() > SCAN_MAX).then(|| {
+            backends
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (b.addr, i))
+                .collect()
+        });
         Ok(BackendSet {
+            by_addr,
             backends: backends.into_boxed_slice(),
             weights,
             cumulative,
@@ -90,9 +103,13 @@ impl BackendSet {
     }
 
     /// The index of the backend at `addr`. Use it to carry a pick made on an
-    /// older set over to this one (for `on_end` after a reload).
+    /// older set over to this one (for `on_end` after a reload). A scan up
+    /// to 16 backends, a hash lookup above.
     pub fn index_of(&self, addr: SocketAddr) -> Option<BackendIdx> {
-        self.backends.iter().position(|b| b.addr == addr)
+        match &self.by_addr {
+            Some(map) => map.get(&addr).copied(),
+            None => self.backends.iter().position(|b| b.addr == addr),
+        }
     }
 
     /// Sum of all weights (never 0).
@@ -175,6 +192,16 @@ mod tests {
         assert_eq!(new.carried_from(&old), vec![Some(2), None, Some(0)]);
         assert_eq!(new.total_weight(), 7);
         assert_eq!(new.index_of(b(4, 0).addr), Some(1));
+    }
+
+    #[test]
+    fn index_of_large_and_small_groups() {
+        for n in [3u16, 40] {
+            let set = BackendSet::build((0..n).map(|p| b(p, 1)).collect(), Algorithm::RoundRobin)
+                .unwrap();
+            assert!((0..n).all(|p| set.index_of(b(p, 1).addr) == Some(usize::from(p))));
+            assert_eq!(set.index_of(b(n, 1).addr), None);
+        }
     }
 
     #[test]
