@@ -65,35 +65,37 @@
 //!
 //! `cargo bench -p balancer -- --warm-up-time 1 --measurement-time 2`:
 //! `Selector::pick` with an [`Eligible`] bitset, backends weighted 1–3,
-//! median ns per pick. Each alternative ran in the same process, right
-//! after. Machine: the shared 2-vCPU AMD EPYC build VM at load average 4–6,
-//! so a single figure moves by up to ±50% between runs. The ratios below
-//! are from this one run, on the final code; earlier runs (of earlier
-//! revisions) agreed on their direction, except Maglev against ketama at 10
-//! backends, once level.
+//! median ns per pick, as the range over two runs of the final code. Each
+//! alternative ran in the same process. Machine: the shared 2-vCPU AMD EPYC
+//! build VM at load average 4–6, so one figure moves by up to ±50% between
+//! runs; compare within a row, not across rows.
 //!
-//! | algorithm | 10 | 100 | alternative (same run) | 10 | 100 |
+//! | algorithm | 10 | 100 | alternative (same runs) | 10 | 100 |
 //! |---|---:|---:|---|---:|---:|
-//! | `RoundRobin` | 8.0 | 8.7 | pingora `AtomicUsize` round-robin, alone / another thread bumping it | 13.6 / 20.1 | 16.0 / 33.8 |
-//! | `Weighted` | 18.6 | 134 | the engine's former eligibility-blind `SmoothWeighted::pick` | 22.2 | 113 |
-//! | `LeastConn` | 19.4 | 105 | collect eligible into a `Vec`, take the minimum | 181 | 579 |
-//! | `P2cEwma` | 58 | 45 | least peak-EWMA cost by a full scan | 346 | 3,597 |
-//! | `Random` | 14.8 | 31.7 | linear walk of cumulative weights | 21.8 | 49.6 |
-//! | `Maglev` | 12.3 | 21.3 | ketama ring, 160 points per backend (pingora-ketama) | 22.7 | 35.3 |
+//! | `RoundRobin` | 8.0–11.7 | 8.7–9.9 | pingora `AtomicUsize` round-robin, alone | 9.0–13.6 | 8.1–16.0 |
+//! | | | | the same, another thread bumping the counter | 12.3–20.1 | 18.0–33.8 |
+//! | `Weighted` | 18.6–22.0 | 134–153 | the engine's former eligibility-blind `SmoothWeighted::pick` | 21.8–22.2 | 113–113 |
+//! | `LeastConn` | 16.4–19.4 | 101–105 | collect eligible into a `Vec`, take the minimum | 147–181 | 578–618 |
+//! | `P2cEwma` | 47.6–57.9 | 38.1–44.5 | least peak-EWMA cost by a full scan | 281–346 | 2,975–3,597 |
+//! | `Random` | 12.4–14.8 | 17.7–31.7 | linear walk of cumulative weights | 15.5–21.8 | 35.7–49.6 |
+//! | `Maglev` | 11.0–12.3 | 9.5–21.3 | ketama ring, 160 points per backend (pingora-ketama) | 11.3–22.7 | 18.0–35.3 |
 //!
-//! With every tenth backend down, picks cost 0–40% more (same run):
-//! round-robin 9.2 / 14.2, weighted 24 / 158, least-conn 21 / 98, p2c
-//! 71 / 62, random 20 / 27, Maglev 17 / 22. [`hash_key`]: 2.3 ns for 4
-//! bytes (an IPv4 address), 1.7 ns for 16, 4.9 ns for 64.
+//! With every tenth backend down (10 / 100 backends): round-robin
+//! 9.2–10.1 / 10.0–14.2, weighted 22.5–24.4 / 134–158, least-conn
+//! 18.8–21.3 / 97.8–103, p2c 45.4–70.8 / 45.1–62.2, random 14.6–20.1 /
+//! 19.7–27.3, Maglev 12.8–16.9 / 14.6–21.5. [`hash_key`]: 1.5–2.3 ns for
+//! 4 bytes (an IPv4 address), 1.4–1.7 ns for 16, 2.9–4.9 ns for 64.
 //!
-//! What the figures say: round-robin is on a par with an uncontended atomic
-//! and ahead of a contended one, which is the case pingora's atomic exists
-//! for and a shard never has. Weighted stays within 20% of the
-//! eligibility-blind loop while everything is up (a second copy of the loop
-//! skips the checks) and pays a bit check per backend when some are down. Least-conn beats the allocating version 5–9×, p2c beats the
-//! full scan 6–80× and is flat in the backend count, Maglev beats the
-//! ketama binary search (an O(1) lookup in a 128 KiB table), and weighted
-//! random's binary search beats the linear walk from 100 backends on.
+//! What the figures say, comparing within one run. Round-robin is level
+//! with an uncontended atomic and 1.05–3.9× ahead of a contended one, the
+//! case pingora's atomic exists for and a shard never has. Weighted is
+//! level with the eligibility-blind loop at 10 backends and 18–35% behind
+//! at 100 while everything is up (a second copy of the loop skips the
+//! checks), plus a bit check per backend when some are down. Least-conn beats the
+//! allocating version 5–9×; p2c beats the full scan 6–80× and stays flat
+//! in the backend count; weighted random's binary search beats the linear
+//! walk; Maglev (one load from a 128 KiB table) is level with to 1.8×
+//! faster than ketama's binary search at 10 backends, 1.7–1.9× at 100.
 //!
 //! The hot path allocates nothing (`tests/alloc.rs` counts it), and the
 //! bench's allocating alternative (`least_conn_collect`) shows what one
