@@ -14,7 +14,8 @@ pub enum Algorithm {
     Weighted,
     /// Fewest in-flight requests per unit of weight; ties go round-robin.
     LeastConn,
-    /// Two distinct random candidates; the lower peak-EWMA cost wins.
+    /// Two distinct random candidates; the lower peak-EWMA cost
+    /// (`ewma × (in_flight + 1) / weight`) wins.
     P2cEwma,
     /// Random, in proportion to weight.
     Random,
