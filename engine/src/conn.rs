@@ -79,7 +79,10 @@ async fn serve_one(c: &mut Client, ctx: &ShardCtx) -> Next {
     c.served += 1;
     bump(&ctx.metrics().requests, 1);
     ctx.in_flight.set(ctx.in_flight.get() + 1);
-    let next = handle(c, ctx, head).await;
+    // The request's state machine (forwarding, streaming, retries) is
+    // about 10 KiB; boxing it keeps an idle keep-alive connection down to
+    // the small head-reading state instead of reserving that for its life.
+    let next = Box::pin(handle(c, ctx, head)).await;
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     next
 }

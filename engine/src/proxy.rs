@@ -391,6 +391,16 @@ fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
     ops.write(&mut out);
     if let Some(authority) = req.target.authority {
         parser::write_header(b"host", authority, &mut out);
+    } else if h.host().is_none() {
+        // An HTTP/1.0 request may lack Host; the HTTP/1.1 request sent on
+        // must have one. Like nginx's $proxy_host, name the upstream group.
+        let group = req
+            .view
+            .snap
+            .groups
+            .get(req.group)
+            .map_or("upstream", |g| &*g.name);
+        parser::write_header(b"host", group.as_bytes(), &mut out);
     }
     match h.body() {
         BodyKind::Chunked => parser::write_header(b"transfer-encoding", b"chunked", &mut out),

@@ -171,6 +171,17 @@ fn pipelined_requests_are_answered_in_order() {
 }
 
 #[test]
+fn http_1_0_without_host_gets_one_upstream() {
+    let origin = Origin::start();
+    let gw = start_quick(&[origin.addr], 1);
+    let r = request(gw.local_addrs()[0], b"GET /seen HTTP/1.0\r\n\r\n");
+    assert_eq!(r.status, 200);
+    let seen = r.text();
+    assert!(seen.starts_with("GET /seen HTTP/1.1"), "{seen}");
+    assert!(seen.lines().any(|l| l == "host: default"), "{seen}");
+}
+
+#[test]
 fn http_1_0_with_and_without_keep_alive() {
     let origin = Origin::start();
     let gw = start_quick(&[origin.addr], 1);
