@@ -5,8 +5,10 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -497,6 +499,9 @@ impl Inner {
 
     async fn drive(self: &Rc<Self>, park: &shard::EventFdPark) {
         self.parked.set(false);
+        // The eventfd read stays in flight across a safety-timer wake-up:
+        // dropping it could let a late completion consume a signal unseen.
+        let mut wait: Option<EventWait<'_>> = None;
         loop {
             let busy = self.round();
             if self.finished() {
@@ -506,19 +511,23 @@ impl Inner {
                 shard::yield_now().await;
                 continue;
             }
-            self.park(park).await;
+            self.park(park, &mut wait).await;
         }
     }
 
-    async fn park(&self, park: &shard::EventFdPark) {
+    async fn park<'p>(&self, park: &'p shard::EventFdPark, wait: &mut Option<EventWait<'p>>) {
         bump(&self.stats.parks);
         self.parked.set(true);
-        let woke = futures_lite::future::or(async { park.wait().await.is_ok() }, async {
+        let read = wait.get_or_insert_with(|| Box::pin(park.wait()));
+        let woke = futures_lite::future::or(async { Some(read.as_mut().await) }, async {
             shard::sleep(PARK_SAFETY).await;
-            true
+            None
         });
-        if !woke.await {
-            shard::sleep(Duration::from_millis(1)).await;
+        if let Some(r) = woke.await {
+            *wait = None;
+            if r.is_err() {
+                shard::sleep(Duration::from_millis(1)).await;
+            }
         }
         self.parked.set(false);
         self.kicked.set(false);
@@ -541,6 +550,9 @@ impl Inner {
         }
     }
 }
+
+/// A pending read of the ring's eventfd (on glommio's ring).
+type EventWait<'p> = Pin<Box<dyn Future<Output = io::Result<()>> + 'p>>;
 
 enum Target {
     Recv(Rc<Sock>),
