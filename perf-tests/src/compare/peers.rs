@@ -176,7 +176,12 @@ impl Proxy {
                     "--admin",
                     "off",
                 ];
-                flags.map(str::to_owned).to_vec()
+                let mut args = flags.map(str::to_owned).to_vec();
+                // Extra coregate flags for A/B runs (e.g. `--metrics-off`).
+                if let Ok(extra) = std::env::var("COREGATE_EXTRA_ARGS") {
+                    args.extend(extra.split_whitespace().map(str::to_owned));
+                }
+                args
             }
             Kind::Nginx => {
                 let conf = scratch.render(
