@@ -90,34 +90,52 @@ async fn serve_one(c: &mut Client, ctx: &ShardCtx) -> Next {
 /// Reads until a complete request head is parsed. `Ok(None)` means the
 /// client closed or went quiet between requests: close without a response.
 async fn read_head(c: &mut Client, ctx: &ShardCtx) -> Result<Option<RequestHead>, ProxyError> {
-    let started = Instant::now();
-    loop {
-        if !c.buf.is_empty() {
-            if let Some(head) = parser::parse_request(c.buf.get(&ctx.bufs), &ctx.limits())? {
+    // A pipelined request may be buffered already.
+    if let Some(head) = try_parse(c, ctx)? {
+        return Ok(Some(head));
+    }
+    let t = ctx.timeouts();
+    if c.buf.is_empty() && c.served > 0 {
+        // An idle keep-alive connection: wait for the next request's first
+        // bytes; silence or a close just ends the connection.
+        match shard::timeout(t.client_keepalive, c.io.recv()).await {
+            Ok(Ok(Some(data))) => append(c, ctx, &data),
+            _ => return Ok(None),
+        }
+        if let Some(head) = try_parse(c, ctx)? {
+            return Ok(Some(head));
+        }
+    }
+    // One deadline for the whole head, however it trickles in (slowloris).
+    let rest = async {
+        loop {
+            match c.io.recv().await {
+                Ok(Some(data)) => append(c, ctx, &data),
+                _ if c.buf.is_empty() => return Ok(None),
+                _ => return Err(ProxyError::ClientClosed),
+            }
+            if let Some(head) = try_parse(c, ctx)? {
                 return Ok(Some(head));
             }
         }
-        let idle = c.buf.is_empty();
-        let limit = if idle && c.served > 0 {
-            ctx.timeouts().client_keepalive
-        } else {
-            ctx.timeouts().client_header
-        };
-        let left = limit.saturating_sub(started.elapsed());
-        let got = match shard::timeout(left, c.io.recv()).await {
-            Ok(got) => got,
-            Err(_) if idle => return Ok(None),
-            Err(_) => return Err(ProxyError::ClientHeaderTimeout),
-        };
-        match got {
-            Ok(Some(data)) => {
-                bump(&ctx.metrics().bytes_in, data.len() as u64);
-                c.buf.get(&ctx.bufs).extend_from_slice(&data);
-            }
-            Ok(None) | Err(_) if idle => return Ok(None),
-            Ok(None) | Err(_) => return Err(ProxyError::ClientClosed),
-        }
+    };
+    match shard::timeout(t.client_header, rest).await {
+        Ok(res) => res,
+        Err(_) if c.buf.is_empty() => Ok(None),
+        Err(_) => Err(ProxyError::ClientHeaderTimeout),
     }
+}
+
+fn try_parse(c: &mut Client, ctx: &ShardCtx) -> Result<Option<RequestHead>, ProxyError> {
+    if c.buf.is_empty() {
+        return Ok(None);
+    }
+    Ok(parser::parse_request(c.buf.get(&ctx.bufs), &ctx.limits())?)
+}
+
+fn append(c: &mut Client, ctx: &ShardCtx, data: &[u8]) {
+    bump(&ctx.metrics().bytes_in, data.len() as u64);
+    c.buf.get(&ctx.bufs).extend_from_slice(data);
 }
 
 /// Routes one request and answers it.

@@ -92,11 +92,8 @@ pub(crate) async fn forward(
     let _pending = Held::new(&gs.pending);
     let retries = req.route.retries;
     let budget = &req.view.budgets[req.route_idx];
-    budget.deposit(
-        retries.budget_percent,
-        retries.min_per_second,
-        Instant::now(),
-    );
+    let mut now = Instant::now();
+    budget.deposit(retries.budget_percent, retries.min_per_second, now);
     let deadlines = deadlines(ctx, req.route);
 
     let head = encode_request(c, &req);
@@ -114,23 +111,25 @@ pub(crate) async fn forward(
     let mut exclude = None;
     let mut tries = 0u32;
     let mut stale_retried = false;
+    let mut first = true;
     loop {
-        let picked = gs
-            .pick(g, hash, exclude, Instant::now())
-            .ok_or(ProxyError::NoRoute)?;
+        if !std::mem::take(&mut first) {
+            now = Instant::now();
+        }
+        let picked = gs.pick(g, hash, exclude, now).ok_or(ProxyError::NoRoute)?;
         if picked.failed_open {
             bump(&ctx.metrics().failed_open, 1);
             crate::stats::bump(&gs.stats.failed_open, 1);
         }
         c.trace.upstream = Some(picked.addr);
-        let started = Instant::now();
+        let started = now;
         let res = attempt(
             c,
             ctx,
             &req,
             gs,
             g,
-            picked.addr,
+            (picked.addr, started),
             deadlines,
             &head,
             &first_body,
@@ -140,13 +139,13 @@ pub(crate) async fn forward(
         let may_retry =
             |budget_needed: bool| tries < retries.attempts && (!budget_needed || budget.withdraw());
         match res {
-            Ok((up, rh)) => {
+            Ok((up, rh, head_at)) => {
                 let status = rh.status();
-                let latency = started.elapsed();
+                let latency = head_at - started;
                 let failed = (500..600).contains(&status) && g.outlier_on_5xx;
                 if retry_on_status(&retries, status) && replayable && idempotent && may_retry(true)
                 {
-                    end(ctx, gs, g, picked.addr, latency, false);
+                    end(ctx, gs, g, picked.addr, latency, false, head_at);
                     bump(&ctx.metrics().upstream_retries, 1);
                     crate::stats::bump(&gs.stats.retries, 1);
                     crate::stats::bump(&gs.stats.retries, 1);
@@ -156,7 +155,15 @@ pub(crate) async fn forward(
                     continue;
                 }
                 let out = relay_response(c, ctx, &req, up, rh, deadlines).await;
-                end(ctx, gs, g, picked.addr, latency, !failed && out.is_ok());
+                end(
+                    ctx,
+                    gs,
+                    g,
+                    picked.addr,
+                    latency,
+                    !failed && out.is_ok(),
+                    head_at,
+                );
                 return out;
             }
             Err(Attempt::Stale) if !stale_retried => {
@@ -168,12 +175,14 @@ pub(crate) async fn forward(
                 crate::stats::bump(&gs.stats.retries, 1);
             }
             Err(Attempt::Stale) => {
-                end(ctx, gs, g, picked.addr, started.elapsed(), false);
+                let t = Instant::now();
+                end(ctx, gs, g, picked.addr, t - started, false, t);
                 return Err(ProxyError::UpstreamClosed);
             }
             Err(Attempt::Fail(e)) => {
                 let upstream_fault = e.side() == Side::Upstream && e != ProxyError::Overloaded;
-                end(ctx, gs, g, picked.addr, started.elapsed(), !upstream_fault);
+                let t = Instant::now();
+                end(ctx, gs, g, picked.addr, t - started, !upstream_fault, t);
                 // Nothing was sent on a failed connect: always safe to retry.
                 let connect = matches!(
                     e,
@@ -204,8 +213,16 @@ fn retry_on_status(r: &tuning::Retries, status: u16) -> bool {
 }
 
 /// Records the end of a request on the backend, counting ejections.
-fn end(ctx: &ShardCtx, gs: &GroupState, g: &Group, addr: SocketAddr, latency: Duration, ok: bool) {
-    let ejected = gs.end(g, addr, latency, ok, Instant::now()) == Some(Transition::Unhealthy);
+fn end(
+    ctx: &ShardCtx,
+    gs: &GroupState,
+    g: &Group,
+    addr: SocketAddr,
+    latency: Duration,
+    ok: bool,
+    now: Instant,
+) {
+    let ejected = gs.end(g, addr, latency, ok, now) == Some(Transition::Unhealthy);
     if ejected {
         bump(&ctx.metrics().ejections, 1);
     }
@@ -272,15 +289,14 @@ async fn attempt(
     req: &Request<'_>,
     gs: &GroupState,
     g: &Group,
-    addr: SocketAddr,
+    (addr, t0): (SocketAddr, Instant),
     deadlines: Deadlines,
     head: &Bytes,
     first_body: &Option<Bytes>,
     scanner: &mut BodyScanner,
-) -> Result<(UpConn, ResponseHead), Attempt> {
-    let t0 = Instant::now();
+) -> Result<(UpConn, ResponseHead, Instant), Attempt> {
     let (mut up, reused) = acquire(ctx, gs, g, addr, deadlines.connect).await?;
-    let sent_at = Instant::now();
+    let sent_at = if reused { t0 } else { Instant::now() };
     if !reused {
         let d = sent_at - t0;
         c.trace.connect = Some(d);
@@ -312,12 +328,13 @@ async fn attempt(
         reused && req.head.body() == BodyKind::Empty && req.head.method().is_idempotent();
     match read_response_head(ctx, &mut up, req.head.method(), deadlines.header).await {
         Ok(rh) => {
-            let d = sent_at.elapsed();
+            let head_at = Instant::now();
+            let d = head_at - sent_at;
             c.trace.head = Some(d);
             if ctx.metrics_on {
                 crate::stats::record(&gs.stats.header_time, d);
             }
-            Ok((up, rh))
+            Ok((up, rh, head_at))
         }
         Err(ProxyError::UpstreamClosed) if replayable => Err(Attempt::Stale),
         Err(e) => Err(e.into()),

@@ -34,6 +34,9 @@ pub(crate) struct Pool {
     idle: RefCell<AHashMap<SocketAddr, Vec<Idle>>>,
     max_idle: usize,
     idle_timeout: Duration,
+    /// A coarse clock, advanced by `sweep` (once a second): idle ages do
+    /// not need a clock read per request.
+    now: std::cell::Cell<Instant>,
 }
 
 // === impl Pool ===
@@ -44,6 +47,7 @@ impl Pool {
             idle: RefCell::new(AHashMap::new()),
             max_idle,
             idle_timeout,
+            now: std::cell::Cell::new(Instant::now()),
         }
     }
 
@@ -52,7 +56,8 @@ impl Pool {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&addr)?;
         while let Some(i) = list.pop() {
-            if !i.conn.io.is_closed() && i.since.elapsed() < self.idle_timeout {
+            let age = self.now.get().saturating_duration_since(i.since);
+            if !i.conn.io.is_closed() && age < self.idle_timeout {
                 return Some(i.conn);
             }
         }
@@ -72,7 +77,7 @@ impl Pool {
         }
         list.push(Idle {
             conn,
-            since: Instant::now(),
+            since: self.now.get(),
         });
     }
 
@@ -80,9 +85,13 @@ impl Pool {
     /// the upstream already closed.
     pub(crate) fn sweep(&self) {
         let timeout = self.idle_timeout;
+        let now = Instant::now();
+        self.now.set(now);
         let mut idle = self.idle.borrow_mut();
         for list in idle.values_mut() {
-            list.retain(|i| !i.conn.io.is_closed() && i.since.elapsed() < timeout);
+            list.retain(|i| {
+                !i.conn.io.is_closed() && now.saturating_duration_since(i.since) < timeout
+            });
         }
         idle.retain(|_, l| !l.is_empty());
     }
