@@ -121,38 +121,38 @@ impl From<ParseError> for ProxyError {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// A listening socket could not be set up.
-    #[error("cannot listen on {addr}: {source}{hint}")]
+    #[error("cannot listen on {addr}: {cause}{hint}")]
     Listen {
         /// The address asked for.
         addr: SocketAddr,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
         /// A fix, when one is known.
         hint: &'static str,
     },
     /// A shard's executor could not start.
-    #[error("cannot start shard {shard} on cpu {cpu:?}: {source}")]
+    #[error("cannot start shard {shard} on cpu {cpu:?}: {cause}")]
     Shard {
         /// The shard index.
         shard: usize,
         /// The CPU it was to be pinned to.
         cpu: Option<usize>,
         /// The cause.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The shard's io_uring could not be set up.
-    #[error("shard {shard}: {source}")]
+    #[error("shard {shard}: {cause}")]
     Io {
         /// The shard index.
         shard: usize,
         /// The cause and its fix.
-        source: crate::io::IoSetupError,
+        cause: crate::io::IoSetupError,
     },
     /// The access log could not be opened.
-    #[error("cannot open the access log: {source}")]
+    #[error("cannot open the access log: {cause}")]
     AccessLog {
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// A shard ended before it said it was ready.
     #[error("shard {shard} stopped during start-up")]
@@ -175,6 +175,10 @@ impl EngineError {
             Some(libc::EACCES) => " (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
             _ => "",
         };
-        EngineError::Listen { addr, source, hint }
+        EngineError::Listen {
+            addr,
+            cause: source,
+            hint,
+        }
     }
 }

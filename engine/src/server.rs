@@ -81,11 +81,21 @@ impl Server {
     /// Binds every listener, starts one pinned shard per CPU and returns once
     /// all of them serve, or with the first start-up error.
     pub fn start(t: Tuning) -> Result<Server, EngineError> {
+        // Probe io_uring here, on the calling thread, before any executor
+        // starts: glommio itself panics when io_uring is unavailable, and the
+        // operator should get one line naming the cause and the fix instead.
+        drop(
+            io::Ring::new(&ring_config(&t)).map_err(|source| EngineError::Io {
+                shard: 0,
+                cause: source,
+            })?,
+        );
         let t = Arc::new(t);
         let published = Arc::new(Published::new(Snapshot::build(&t, 1, None)));
         let metrics: Arc<[ShardMetrics]> = (0..t.shards).map(|_| ShardMetrics::default()).collect();
         let reloads = Arc::new(ReloadStats::default());
-        let log = Sink::start(&t.access_log).map_err(|source| EngineError::AccessLog { source })?;
+        let log = Sink::start(&t.access_log)
+            .map_err(|source| EngineError::AccessLog { cause: source })?;
         let mut scrapers = Scrapers::new();
         let mut inboxes = Vec::with_capacity(t.shards);
         for shard in 0..t.shards {
@@ -93,7 +103,7 @@ impl Server {
             let (bell, park) = Doorbell::new().map_err(|source| EngineError::Shard {
                 shard,
                 cpu: None,
-                source,
+                cause: source,
             })?;
             scrapers.add(tx, bell);
             inboxes.push((rx, park));
@@ -111,7 +121,7 @@ impl Server {
                 EngineError::Shard {
                     shard: 0,
                     cpu: None,
-                    source,
+                    cause: source,
                 }
             })?;
         let (per_shard, addrs) = bind_listeners(&t)?;
@@ -145,7 +155,7 @@ impl Server {
                     return Err(EngineError::Shard {
                         shard: id,
                         cpu,
-                        source,
+                        cause: source,
                     });
                 }
             }
@@ -246,7 +256,7 @@ impl Server {
                 first.get_or_insert(EngineError::Shard {
                     shard,
                     cpu: None,
-                    source,
+                    cause: source,
                 });
             }
         }
@@ -313,7 +323,7 @@ async fn shard_main(a: ShardArgs) {
         Err(source) => {
             let _ = a.ready.send(Err(EngineError::Io {
                 shard: a.id,
-                source,
+                cause: source,
             }));
             return;
         }
