@@ -30,6 +30,8 @@ pub(crate) fn render(shared: &Shared) -> String {
     let mut out = String::with_capacity(64 << 10);
     shard_counters(&mut out, &shared.metrics);
     requests(&mut out, &reports);
+    route_bytes(&mut out, &reports);
+    upstream_connections(&mut out, &reports);
     kinds(&mut out, &reports);
     durations(&mut out, &reports);
     groups(&mut out, &reports);
@@ -114,6 +116,58 @@ fn requests(out: &mut String, reports: &[ShardReport]) {
                 }
             }
         }
+    }
+}
+
+fn route_bytes(out: &mut String, reports: &[ShardReport]) {
+    let mut by_route: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for r in reports {
+        for route in &r.routes {
+            let t = by_route.entry(&route.name).or_default();
+            t.0 += route.bytes_in;
+            t.1 += route.bytes_out;
+        }
+    }
+    let rows: [(&str, &str, fn(&(u64, u64)) -> u64); 2] = [
+        (
+            "coregate_route_bytes_received_total",
+            "Request bytes read from clients, by route.",
+            |t| t.0,
+        ),
+        (
+            "coregate_route_bytes_sent_total",
+            "Response bytes written to clients, by route.",
+            |t| t.1,
+        ),
+    ];
+    for (name, text, get) in rows {
+        help(out, name, "counter", text);
+        for (route, t) in &by_route {
+            let _ = writeln!(out, "{name}{{route=\"{}\"}} {}", esc(route), get(t));
+        }
+    }
+}
+
+fn upstream_connections(out: &mut String, reports: &[ShardReport]) {
+    let name = "coregate_upstream_connections";
+    help(
+        out,
+        name,
+        "gauge",
+        "Upstream connections open, by shard and state (active or idle in the pool).",
+    );
+    for r in reports {
+        let active = r.upstream_open.saturating_sub(r.upstream_idle);
+        let _ = writeln!(
+            out,
+            "{name}{{shard=\"{}\",state=\"active\"}} {active}",
+            r.shard
+        );
+        let _ = writeln!(
+            out,
+            "{name}{{shard=\"{}\",state=\"idle\"}} {}",
+            r.shard, r.upstream_idle
+        );
     }
 }
 

@@ -138,6 +138,11 @@ impl ShardView {
         self.local.borrow()
     }
 
+    /// Upstream connections open on this shard, over every group.
+    pub(crate) fn upstream_connections(&self) -> usize {
+        self.states.borrow().values().map(|s| s.conns.get()).sum()
+    }
+
     #[cold]
     fn refresh(&self) {
         let snap = self.published.load();

@@ -182,6 +182,8 @@ impl ShardStatsTable {
                 .collect(),
             errors: self.errors.borrow().iter().map(|(k, v)| (*k, *v)).collect(),
             access_log_dropped: 0,
+            upstream_open: 0,
+            upstream_idle: 0,
         }
     }
 }
@@ -217,6 +219,10 @@ pub(crate) struct ShardReport {
     pub(crate) parse_errors: Vec<(&'static str, u64)>,
     pub(crate) errors: Vec<(&'static str, u64)>,
     pub(crate) access_log_dropped: u64,
+    /// Upstream connections open on this shard, pooled idle ones included.
+    pub(crate) upstream_open: u64,
+    /// Of those, idle in the pool.
+    pub(crate) upstream_idle: u64,
 }
 
 /// A scrape request sent to a shard.
@@ -274,6 +280,8 @@ pub(crate) async fn serve_scrapes(
         while let Ok(reply) = rx.try_recv() {
             let mut report = ctx.view.stats.report(ctx.id);
             report.access_log_dropped = ctx.access_log.as_ref().map_or(0, |l| l.dropped.get());
+            report.upstream_open = ctx.view.upstream_connections() as u64;
+            report.upstream_idle = ctx.pool.idle_count() as u64;
             let _ = reply.send(report);
         }
         if ctx.draining.get() {

@@ -135,6 +135,21 @@ fn metrics_and_stats_count_exactly_what_was_sent() {
         1.0
     );
     assert_eq!(sum(&m, "coregate_snapshot_version", &[]), 1.0);
+    assert!(sum(&m, "coregate_route_bytes_sent_total", &[("route", "api")]) > 30.0 * 50.0);
+    assert!(
+        sum(
+            &m,
+            "coregate_route_bytes_received_total",
+            &[("route", "hello")]
+        ) > 7.0 * 20.0
+    );
+    // Every upstream connection coregate opened is pooled and idle now.
+    let idle = sum(&m, "coregate_upstream_connections", &[("state", "idle")]);
+    assert!(idle >= 1.0, "{idle}");
+    assert_eq!(
+        sum(&m, "coregate_upstream_connections", &[("state", "active")]),
+        0.0
+    );
     // The route's latency histogram counted every request exactly once.
     let count = m.samples.iter().find(|s| {
         s.metric == "coregate_request_duration_seconds" && s.labels.get("route") == Some("api")
