@@ -28,6 +28,8 @@ pub(crate) struct Client {
     served: u64,
     /// The current request's trace.
     pub(crate) trace: Trace,
+    /// Which of the configured listen addresses accepted it.
+    listener: usize,
 }
 
 /// What happened to the connection after a request.
@@ -40,7 +42,7 @@ pub(crate) enum Next {
 }
 
 /// Serves one accepted connection until it closes.
-pub(crate) async fn serve(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>) {
+pub(crate) async fn serve(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>, listener: usize) {
     ctx.connections.set(ctx.connections.get() + 1);
     bump(&ctx.metrics().active_connections, 1);
     let mut c = Client {
@@ -49,6 +51,7 @@ pub(crate) async fn serve(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>) {
         buf: ConnBuf::default(),
         served: 0,
         trace: Trace::default(),
+        listener,
     };
     while serve_one(&mut c, &ctx).await == Next::KeepAlive {
         c.buf.release(&ctx.bufs);
@@ -98,7 +101,10 @@ async fn read_head(c: &mut Client, ctx: &ShardCtx) -> Result<Option<RequestHead>
     if c.buf.is_empty() && c.served > 0 {
         // An idle keep-alive connection: wait for the next request's first
         // bytes; silence or a close just ends the connection.
-        match shard::timeout(t.client_keepalive, c.io.recv()).await {
+        bump(&ctx.metrics().idle_connections, 1);
+        let got = shard::timeout(t.client_keepalive, c.io.recv()).await;
+        drop_one(&ctx.metrics().idle_connections);
+        match got {
             Ok(Ok(Some(data))) => append(c, ctx, &data),
             _ => return Ok(None),
         }
@@ -225,6 +231,7 @@ fn finish(c: &Client, ctx: &ShardCtx, d: Done<'_>) {
     if let (Some(stats), true) = (stats, ctx.metrics_on) {
         stats.request(t.status, t.bytes_in, t.bytes_out, total);
     }
+    ctx.view.stats.listener(c.listener, t.status);
     let Some(log) = &ctx.access_log else { return };
     if !log.wants(t.status, t.error.is_some()) {
         return;

@@ -49,6 +49,8 @@ counters! {
     refused,
     /// Client connections open now.
     active_connections,
+    /// Of those, idle between keep-alive requests.
+    idle_connections,
     /// Requests whose head was read.
     requests,
     /// Responses sent, 1xx..5xx.

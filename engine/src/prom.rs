@@ -30,6 +30,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     let mut out = String::with_capacity(64 << 10);
     shard_counters(&mut out, &shared.metrics);
     requests(&mut out, &reports);
+    listeners(&mut out, shared, &reports);
     route_bytes(&mut out, &reports);
     upstream_connections(&mut out, &reports);
     kinds(&mut out, &reports);
@@ -52,12 +53,18 @@ fn esc(v: &str) -> String {
 }
 
 fn shard_counters(out: &mut String, m: &[ShardMetrics]) {
-    let rows: [(&str, &str, &str, fn(&crate::metrics::ShardStats) -> u64); 5] = [
+    let rows: [(&str, &str, &str, fn(&crate::metrics::ShardStats) -> u64); 6] = [
         (
             "coregate_connections_active",
             "gauge",
             "Client connections open now.",
             |s| s.active_connections,
+        ),
+        (
+            "coregate_connections_idle",
+            "gauge",
+            "Client connections idle between keep-alive requests.",
+            |s| s.idle_connections,
         ),
         (
             "coregate_connections_accepted_total",
@@ -112,6 +119,34 @@ fn requests(out: &mut String, reports: &[ShardReport]) {
                         "coregate_requests_total{{shard=\"{}\",route=\"{}\",status_class=\"{class}\"}} {n}",
                         r.shard,
                         esc(&route.name)
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn listeners(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
+    const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+    let name = "coregate_listener_requests_total";
+    help(
+        out,
+        name,
+        "counter",
+        "Requests answered, by shard, listen address and status class.",
+    );
+    for r in reports {
+        for (i, counts) in r.listeners.iter().enumerate() {
+            let addr = shared
+                .listen
+                .get(i)
+                .map_or_else(|| i.to_string(), |a| a.to_string());
+            for (class, n) in CLASSES.iter().zip(counts) {
+                if *n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{shard=\"{}\",listener=\"{addr}\",status_class=\"{class}\"}} {n}",
+                        r.shard
                     );
                 }
             }

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) scrapers: Scrapers,
     /// The access log writer, when the log is on.
     pub(crate) log: Option<Sink>,
+    /// The bound listen addresses, in configuration order.
+    pub(crate) listen: Vec<SocketAddr>,
 }
 
 // === impl Shared ===
@@ -108,7 +110,9 @@ impl Server {
             scrapers.add(tx, bell);
             inboxes.push((rx, park));
         }
+        let (per_shard, addrs) = bind_listeners(&t)?;
         let shared = Arc::new(Shared {
+            listen: addrs.clone(),
             stop: AtomicBool::new(false),
             metrics: metrics.clone(),
             published: published.clone(),
@@ -124,7 +128,6 @@ impl Server {
                     cause: source,
                 }
             })?;
-        let (per_shard, addrs) = bind_listeners(&t)?;
         let cpus = placement(&t);
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut server = Server {
@@ -348,8 +351,8 @@ async fn shard_main(a: ShardArgs) {
         .into_iter()
         .map(|l| Rc::new(io::Listener::new(&ring, l)))
         .collect();
-    for l in &listeners {
-        shard::spawn_local(accept_loop(l.clone(), ctx.clone()));
+    for (i, l) in listeners.iter().enumerate() {
+        shard::spawn_local(accept_loop(l.clone(), ctx.clone(), i));
     }
     shard::spawn_local(sweep_loop(ctx.clone()));
     if a.id == 0 {
@@ -376,7 +379,7 @@ async fn shard_main(a: ShardArgs) {
     ring.shutdown();
 }
 
-async fn accept_loop(l: Rc<io::Listener>, ctx: Rc<ShardCtx>) {
+async fn accept_loop(l: Rc<io::Listener>, ctx: Rc<ShardCtx>, listener: usize) {
     loop {
         match l.accept().await {
             Ok((conn, peer)) => {
@@ -385,7 +388,7 @@ async fn accept_loop(l: Rc<io::Listener>, ctx: Rc<ShardCtx>) {
                     continue;
                 }
                 bump(&ctx.metrics().accepted, 1);
-                shard::spawn_local(conn::serve(conn, peer, ctx.clone()));
+                shard::spawn_local(conn::serve(conn, peer, ctx.clone(), listener));
             }
             Err(_) if ctx.draining.get() => return,
             Err(e) => match e.raw_os_error() {

@@ -145,6 +145,8 @@ pub(crate) struct ShardStatsTable {
     pub(crate) groups: RefCell<AHashMap<Box<str>, std::rc::Rc<GroupStats>>>,
     pub(crate) parse_errors: RefCell<AHashMap<&'static str, u64>>,
     pub(crate) errors: RefCell<AHashMap<&'static str, u64>>,
+    /// Responses by listener (index into the listen addresses) and class.
+    pub(crate) listeners: RefCell<Vec<[u64; 5]>>,
 }
 
 // === impl ShardStatsTable ===
@@ -156,6 +158,16 @@ impl ShardStatsTable {
         if parse {
             *self.parse_errors.borrow_mut().entry(kind).or_default() += 1;
         }
+    }
+
+    /// Counts a response on listener `idx`.
+    pub(crate) fn listener(&self, idx: usize, status: u16) {
+        let mut l = self.listeners.borrow_mut();
+        if l.len() <= idx {
+            l.resize(idx + 1, [0; 5]);
+        }
+        let class = usize::from((status / 100).clamp(1, 5)) - 1;
+        l[idx][class] += 1;
     }
 
     /// A copy of everything, for a scrape.
@@ -182,6 +194,7 @@ impl ShardStatsTable {
                 .collect(),
             errors: self.errors.borrow().iter().map(|(k, v)| (*k, *v)).collect(),
             access_log_dropped: 0,
+            listeners: self.listeners.borrow().clone(),
             upstream_open: 0,
             upstream_idle: 0,
         }
@@ -219,6 +232,8 @@ pub(crate) struct ShardReport {
     pub(crate) parse_errors: Vec<(&'static str, u64)>,
     pub(crate) errors: Vec<(&'static str, u64)>,
     pub(crate) access_log_dropped: u64,
+    /// Responses by listener index and status class.
+    pub(crate) listeners: Vec<[u64; 5]>,
     /// Upstream connections open on this shard, pooled idle ones included.
     pub(crate) upstream_open: u64,
     /// Of those, idle in the pool.

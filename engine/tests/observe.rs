@@ -120,6 +120,16 @@ fn metrics_and_stats_count_exactly_what_was_sent() {
         3.0
     );
     assert_eq!(sum(&m, "coregate_requests_total", &[]), 40.0);
+    let listener = addr.to_string();
+    assert_eq!(
+        sum(
+            &m,
+            "coregate_listener_requests_total",
+            &[("listener", &listener)]
+        ),
+        40.0
+    );
+    assert_eq!(sum(&m, "coregate_connections_idle", &[]), 0.0);
     assert_eq!(sum(&m, "coregate_parse_errors_total", &[]), 2.0);
     assert_eq!(
         sum(&m, "coregate_errors_total", &[("kind", "no_route")]),
