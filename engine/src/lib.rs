@@ -28,6 +28,7 @@ mod error;
 mod health;
 mod listener;
 mod metrics;
+mod prom;
 mod proxy;
 mod report;
 mod route;
@@ -35,7 +36,6 @@ mod server;
 mod shard;
 mod snapshot;
 mod stats;
-mod prom;
 mod upstream;
 
 pub use control::{Control, ReloadError, ReloadReport, ReloadSource};
