@@ -130,18 +130,6 @@ impl GroupState {
         }
         t
     }
-
-    /// Whether `addr` is ejected on this shard now.
-    pub(crate) fn is_ejected(&self, addr: SocketAddr, now: Instant) -> bool {
-        let idx = self.set.borrow().index_of(addr);
-        idx.is_some_and(|i| self.outlier.borrow().is_ejected(i, now))
-    }
-
-    /// In-flight requests to `addr` on this shard.
-    pub(crate) fn in_flight(&self, addr: SocketAddr) -> u32 {
-        let idx = self.set.borrow().index_of(addr);
-        idx.map_or(0, |i| self.selector.borrow().in_flight(i))
-    }
 }
 
 fn snapshot_checks(g: &Group) -> Vec<u64> {

@@ -305,11 +305,6 @@ impl RequestId<'_> {
             RequestId::Fresh(b) => b,
         }
     }
-
-    /// Whether the client sent this id.
-    pub(crate) fn from_client(&self) -> bool {
-        matches!(self, RequestId::Client(_))
-    }
 }
 
 /// The parts of a request target that routing needs.

@@ -12,7 +12,7 @@ macro_rules! counters {
         /// One shard's counters.
         #[derive(Debug, Default)]
         #[repr(align(128))]
-        pub struct ShardMetrics {
+        pub(crate) struct ShardMetrics {
             $(#[$doc] pub(crate) $name: AtomicU64,)*
         }
 
@@ -26,7 +26,7 @@ macro_rules! counters {
 
         impl ShardMetrics {
             /// Reads every counter.
-            pub fn snapshot(&self) -> ShardStats {
+            pub(crate) fn snapshot(&self) -> ShardStats {
                 ShardStats { $($name: self.$name.load(Ordering::Relaxed),)* }
             }
         }

@@ -20,11 +20,6 @@ where
     glommio::spawn_local(fut).detach();
 }
 
-/// Yields to other tasks on this shard if this task has run for its slice.
-pub(crate) async fn yield_if_needed() {
-    glommio::yield_if_needed().await;
-}
-
 /// Yields to other tasks on this shard unconditionally.
 pub(crate) async fn yield_now() {
     glommio::executor().yield_now().await;
