@@ -132,6 +132,30 @@ impl GroupState {
     }
 }
 
+// === impl GroupState ===
+
+impl GroupState {
+    /// Per backend on this shard: address, in-flight requests, latency
+    /// estimate (ns) and whether it is passively ejected now.
+    pub(crate) fn backends(&self, now: Instant) -> Vec<(SocketAddr, u32, u64, bool)> {
+        let set = self.set.borrow();
+        let sel = self.selector.borrow();
+        let outlier = self.outlier.borrow();
+        set.backends()
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                (
+                    b.addr,
+                    sel.in_flight(i),
+                    sel.ewma_ns(i, now),
+                    outlier.is_ejected(i, now),
+                )
+            })
+            .collect()
+    }
+}
+
 fn snapshot_checks(g: &Group) -> Vec<u64> {
     g.checks_ok
         .iter()

@@ -55,8 +55,37 @@ pub(crate) fn routes_json(shared: &Shared) -> String {
 }
 
 /// `GET /upstreams`.
+/// `GET /upstreams`: each backend with its health verdict and, from every
+/// shard (asked by message passing), in-flight requests, latency estimate
+/// and passive ejection.
 pub(crate) fn upstreams_json(shared: &Shared) -> String {
-    pretty(&upstreams(&shared.published.load()))
+    let reports = shared.scrapers.collect(std::time::Duration::from_secs(2));
+    let mut v = upstreams(&shared.published.load());
+    for group in v.as_array_mut().into_iter().flatten() {
+        let name = group["name"].as_str().unwrap_or_default().to_string();
+        for b in group["backends"].as_array_mut().into_iter().flatten() {
+            let addr = b["address"].as_str().unwrap_or_default().to_string();
+            let shards: Vec<Value> = reports
+                .iter()
+                .flat_map(|r| {
+                    let (name, addr) = (&name, &addr);
+                    r.backends
+                        .iter()
+                        .filter(move |s| *s.0 == **name && s.1.to_string() == *addr)
+                        .map(move |s| {
+                            json!({ "shard": r.shard, "in_flight": s.2, "ewma_ms": s.3 as f64 / 1e6, "ejected": s.4 })
+                        })
+                })
+                .collect();
+            b["in_flight"] = json!(shards
+                .iter()
+                .map(|s| s["in_flight"].as_u64().unwrap_or(0))
+                .sum::<u64>());
+            b["ejected_on_shards"] = json!(shards.iter().filter(|s| s["ejected"] == true).count());
+            b["shards"] = Value::Array(shards);
+        }
+    }
+    pretty(&v)
 }
 
 fn routes(snap: &Snapshot) -> Value {

@@ -10,6 +10,7 @@
 //! old snapshot and no request ever touches a shared reference count.
 
 use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -139,6 +140,21 @@ impl ShardView {
     }
 
     /// Upstream connections open on this shard, over every group.
+    /// Per group and backend on this shard: in-flight requests, latency
+    /// estimate (ns) and passive ejection.
+    pub(crate) fn backend_states(&self) -> Vec<(Box<str>, SocketAddr, u32, u64, bool)> {
+        let now = std::time::Instant::now();
+        let states = self.states.borrow();
+        states
+            .iter()
+            .flat_map(|(name, s)| {
+                s.backends(now)
+                    .into_iter()
+                    .map(move |(a, f, e, j)| (name.clone(), a, f, e, j))
+            })
+            .collect()
+    }
+
     pub(crate) fn upstream_connections(&self) -> usize {
         self.states.borrow().values().map(|s| s.conns.get()).sum()
     }

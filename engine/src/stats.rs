@@ -195,6 +195,7 @@ impl ShardStatsTable {
             errors: self.errors.borrow().iter().map(|(k, v)| (*k, *v)).collect(),
             access_log_dropped: 0,
             listeners: self.listeners.borrow().clone(),
+            backends: Vec::new(),
             upstream_open: 0,
             upstream_idle: 0,
         }
@@ -234,6 +235,9 @@ pub(crate) struct ShardReport {
     pub(crate) access_log_dropped: u64,
     /// Responses by listener index and status class.
     pub(crate) listeners: Vec<[u64; 5]>,
+    /// Per group and backend: in-flight requests, latency estimate (ns),
+    /// passively ejected.
+    pub(crate) backends: Vec<(Box<str>, SocketAddr, u32, u64, bool)>,
     /// Upstream connections open on this shard, pooled idle ones included.
     pub(crate) upstream_open: u64,
     /// Of those, idle in the pool.
@@ -296,6 +300,7 @@ pub(crate) async fn serve_scrapes(
             let mut report = ctx.view.stats.report(ctx.id);
             report.access_log_dropped = ctx.access_log.as_ref().map_or(0, |l| l.dropped.get());
             report.upstream_open = ctx.view.upstream_connections() as u64;
+            report.backends = ctx.view.backend_states();
             report.upstream_idle = ctx.pool.idle_count() as u64;
             let _ = reply.send(report);
         }

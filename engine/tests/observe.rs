@@ -193,6 +193,17 @@ fn metrics_and_stats_count_exactly_what_was_sent() {
         .map(|s| sum(&m, "coregate_requests_total", &[("shard", &s.to_string())]))
         .sum();
     assert_eq!(per_shard, 40.0);
+    let ups: serde_json::Value = serde_json::from_str(&get(admin, "/upstreams")).unwrap();
+    let b = &ups[0]["backends"][0];
+    assert_eq!(b["healthy"], true);
+    assert_eq!(b["in_flight"], 0);
+    assert_eq!(b["ejected_on_shards"], 0);
+    let shards = b["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 2, "{ups}");
+    assert!(
+        shards.iter().any(|s| s["ewma_ms"].as_f64().unwrap() > 0.0),
+        "{ups}"
+    );
     let stats: serde_json::Value = serde_json::from_str(&get(admin, "/stats")).unwrap();
     assert_eq!(stats["total"]["requests"], 40);
     assert_eq!(stats["total"]["responses_2xx"], 32);
