@@ -4,7 +4,8 @@
 # restarted every run; interleaved; CPU from /proc/PID/task/*/schedstat.
 # Ports shifted by +10000 so other benches on this host do not collide.
 # Build first: cargo build --release -p engine --example forwarder
-# Usage: perf-tests/forwarder.sh [ROUNDS] [SECONDS]   (TARGETS="nginx fwd" by default)
+# Usage: perf-tests/forwarder.sh [ROUNDS] [SECONDS]   (TARGETS="nginx fwd" by default;
+#   also glh2 (GLH2=path) and ep/ur/urm (EXP=dir) for reference forwarders)
 set -euo pipefail
 rounds=${1:-5}; dur=${2:-10}; fwd=${FWD:-$(cd "$(dirname "$0")/.." && pwd)/target/release/examples/forwarder}
 run=$(mktemp -d /tmp/iobench.XXXXXX)
@@ -27,8 +28,17 @@ for r in $(seq $rounds); do
       taskset -c 1 nginx -c $run/proxy.conf -p $run/run/nginx-proxy/ -e $run/run/nginx-proxy/error.log > /dev/null 2>&1 & pid=$!
       port=18082
     elif [ $target = glh2 ]; then
-      taskset -c 1 /work/tgt/glh2/release/glh2 127.0.0.1:18098 127.0.0.1:18081 > /dev/null 2>&1 & pid=$!
+      taskset -c 1 ${GLH2:-glh2} 127.0.0.1:18098 127.0.0.1:18081 > /dev/null 2>&1 & pid=$!
       port=18098
+    elif [ $target = ep ] || [ $target = ur ] || [ $target = urm ]; then
+      # the io-floor experiment's reference forwarders (EXP=its target/release)
+      bin=$target; opts=; [ $target = urm ] && { bin=ur; opts=multi; }
+      taskset -c 1 ${EXP:?set EXP to the experiment binaries}/$bin 127.0.0.1:18097 127.0.0.1:18081 $opts > /dev/null 2>&1 & pid=$!
+      port=18097
+    elif [ $target = fwd0 ]; then
+      # the forwarder with the driver's direct wait turned off
+      FWD_DIRECT_US=0 taskset -c 1 $fwd 127.0.0.1:18099 127.0.0.1:18081 > /dev/null 2>&1 & pid=$!
+      port=18099
     else
       taskset -c 1 $fwd 127.0.0.1:18099 127.0.0.1:18081 > /dev/null 2>&1 & pid=$!
       port=18099

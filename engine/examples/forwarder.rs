@@ -34,7 +34,12 @@ fn main() {
 }
 
 async fn serve(listen: SocketAddr, upstream: SocketAddr) {
-    let ring = match Ring::new(&RingConfig::default()) {
+    // FWD_DIRECT_US: the driver's direct-wait window (0 turns it off).
+    let mut cfg = RingConfig::default();
+    if let Some(us) = std::env::var("FWD_DIRECT_US").ok().and_then(|v| v.parse().ok()) {
+        cfg.direct_wait = std::time::Duration::from_micros(us);
+    }
+    let ring = match Ring::new(&cfg) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("forwarder: {e}");
@@ -50,7 +55,7 @@ async fn serve(listen: SocketAddr, upstream: SocketAddr) {
     loop {
         match listener.accept().await {
             Ok((client, _)) => {
-                glommio::spawn_local(relay(ring.clone(), client, upstream)).detach();
+                engine::io::spawn(relay(ring.clone(), client, upstream));
             }
             Err(e) => {
                 eprintln!("accept: {e}");

@@ -316,6 +316,7 @@ fn ring_config(t: &Tuning) -> io::RingConfig {
         buffer_count: t.io.buffers,
         buffer_size: t.io.buffer_size,
         max_unread_bytes: t.io.max_unread,
+        direct_wait: t.io.direct_wait,
     }
 }
 

@@ -12,12 +12,24 @@ use std::time::Duration;
 
 use glommio::io::BufferedFile;
 
+thread_local! {
+    /// Set when a task was spawned since the io driver last looked: the new
+    /// task is runnable but has not run, so the driver must not block.
+    static SPAWNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Spawns a detached task on the current shard.
 pub(crate) fn spawn_local<F>(fut: F)
 where
     F: Future<Output = ()> + 'static,
 {
+    SPAWNED.with(|s| s.set(true));
     glommio::spawn_local(fut).detach();
+}
+
+/// Whether a task was spawned since the last call (and clears the mark).
+pub(crate) fn take_spawned() -> bool {
+    SPAWNED.with(|s| s.replace(false))
 }
 
 /// Yields to other tasks on this shard unconditionally.

@@ -57,6 +57,7 @@ impl Key {
     pub(crate) const BUFFERS: Key = Key::new("io-buffers", "io.buffers");
     pub(crate) const BUFFER_SIZE: Key = Key::new("io-buffer-size", "io.buffer_size");
     pub(crate) const MAX_UNREAD: Key = Key::new("io-max-unread", "io.max_unread");
+    pub(crate) const DIRECT_WAIT: Key = Key::new("io-direct-wait", "io.direct_wait");
     pub(crate) const MAX_IDLE: Key = Key::new("upstream-max-idle", "pool.max_idle");
     pub(crate) const WATCH_CONFIG: Key = Key::new("watch-config", "server.watch_config");
     pub(crate) const METRICS_ENABLED: Key = Key::new("metrics-off", "metrics.enabled");

@@ -126,6 +126,12 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "I/O and pooling")]
     pub io_max_unread: Option<u64>,
 
+    /// After the shard's io driver parks through the executor, how long it
+    /// then waits for socket events in its own ring (one syscall per wake-up);
+    /// the executor's timers may run this late. 0ms = off [default: 1ms]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "I/O and pooling")]
+    pub io_direct_wait: Option<Duration>,
+
     /// Pooled idle connections per shard per backend, 0 = no pooling [default: 256]
     #[arg(long, value_name = "N", help_heading = "I/O and pooling")]
     pub upstream_max_idle: Option<u64>,
@@ -319,6 +325,7 @@ mod tests {
             format!("[default: {DEFAULT_IO_BUFFERS}]"),
             format!("[default: {DEFAULT_IO_BUFFER_SIZE}]"),
             format!("[default: {DEFAULT_IO_MAX_UNREAD}]"),
+            d(DEFAULT_IO_DIRECT_WAIT),
             format!("[default: {DEFAULT_METRICS_MAX_ROUTES}]"),
             format!("[default: {DEFAULT_ACCESS_LOG_SAMPLE}]"),
             format!("[default: {DEFAULT_ACCESS_LOG_QUEUE}]"),

@@ -47,6 +47,11 @@ pub const DEFAULT_IO_BUFFERS: u16 = 1024;
 pub const DEFAULT_IO_BUFFER_SIZE: u32 = 16384;
 /// `--io-max-unread`: bytes read but not yet consumed, per connection.
 pub const DEFAULT_IO_MAX_UNREAD: usize = 262_144;
+/// `--io-direct-wait`: how long after parking through the executor a shard's
+/// io driver may block in its own ring.
+pub const DEFAULT_IO_DIRECT_WAIT: Duration = Duration::from_millis(1);
+/// Upper bound of `--io-direct-wait`.
+pub const MAX_IO_DIRECT_WAIT: Duration = Duration::from_secs(1);
 
 /// `--upstream-max-idle`: pooled idle connections per shard per backend.
 pub const DEFAULT_UPSTREAM_MAX_IDLE: usize = 256;

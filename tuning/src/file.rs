@@ -90,6 +90,7 @@ pub(crate) struct IoFile {
     pub(crate) buffers: Option<Spanned<i64>>,
     pub(crate) buffer_size: Option<Spanned<IntOrText>>,
     pub(crate) max_unread: Option<Spanned<IntOrText>>,
+    pub(crate) direct_wait: Option<Spanned<String>>,
 }
 
 /// `[pool]`.

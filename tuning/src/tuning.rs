@@ -93,6 +93,9 @@ pub struct Io {
     pub buffer_size: u32,
     /// Bytes read but not yet consumed that one connection may hold.
     pub max_unread: usize,
+    /// How long the io driver may block in its own ring after parking
+    /// through the executor (zero: never).
+    pub direct_wait: Duration,
 }
 
 /// Upstream connection pool.
@@ -274,6 +277,7 @@ impl Default for Io {
             buffers: DEFAULT_IO_BUFFERS,
             buffer_size: DEFAULT_IO_BUFFER_SIZE,
             max_unread: DEFAULT_IO_MAX_UNREAD,
+            direct_wait: DEFAULT_IO_DIRECT_WAIT,
         }
     }
 }

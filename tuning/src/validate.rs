@@ -15,7 +15,7 @@ use crate::error::{Location, TuningError};
 use crate::file::{CpuSpec, FileConfig, Loaded};
 use crate::host::Host;
 use crate::tuning::{ConfigSource, Io, Limits, Pool, Timeouts, Tuning};
-use crate::units::{body_limit, check_distinct, parse_cpu_list};
+use crate::units::{body_limit, check_distinct, format_duration, parse_cpu_list, parse_duration};
 use crate::{observing, routes};
 
 /// Name under which errors in the embedded default config are reported.
@@ -465,7 +465,18 @@ fn io(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Io {
             ),
         );
     }
+    let direct_wait = c.pick(cli.io_direct_wait, Key::DIRECT_WAIT, r.direct_wait.as_ref(), |text| {
+        parse_duration(text)
+    });
+    let direct_wait = c.accept(direct_wait, |d| match *d <= MAX_IO_DIRECT_WAIT {
+        true => Ok(()),
+        false => Err(format!(
+            "must be at most {}",
+            format_duration(MAX_IO_DIRECT_WAIT)
+        )),
+    });
     Io {
+        direct_wait: direct_wait.map_or(DEFAULT_IO_DIRECT_WAIT, |g| g.value),
         ring_entries: cast(ring, DEFAULT_IO_RING_ENTRIES),
         buffers: cast(buffers, DEFAULT_IO_BUFFERS),
         buffer_size,

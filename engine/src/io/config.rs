@@ -1,5 +1,7 @@
 //! The ring's settings, the setup mode the kernel accepted, and counters.
 
+use std::time::Duration;
+
 use super::error::IoSetupError;
 
 /// Default submission queue entries per shard.
@@ -10,6 +12,9 @@ pub const DEFAULT_BUFFER_COUNT: u16 = 1024;
 pub const DEFAULT_BUFFER_SIZE: u32 = 8 * 1024;
 /// Default bound on a connection's received-but-unread bytes.
 pub const DEFAULT_MAX_UNREAD_BYTES: usize = 64 * 1024;
+/// Default window in which the driver waits in its own ring (see
+/// [`RingConfig::direct_wait`]).
+pub const DEFAULT_DIRECT_WAIT: Duration = Duration::from_millis(1);
 
 /// Per-shard ring settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +27,13 @@ pub struct RingConfig {
     pub buffer_size: u32,
     /// Stop receiving on a connection once this many bytes wait unread.
     pub max_unread_bytes: usize,
+    /// After each park through glommio, for this long, an idle driver waits
+    /// for completions by blocking in its own ring's `io_uring_enter`
+    /// instead of parking through glommio's ring and the eventfd (one
+    /// syscall per wake-up instead of three and an eventfd signal). glommio's
+    /// own timers and eventfds are served at the end of the window, so this
+    /// bounds how late they can run. Zero turns it off.
+    pub direct_wait: Duration,
 }
 
 impl Default for RingConfig {
@@ -31,6 +43,7 @@ impl Default for RingConfig {
             buffer_count: DEFAULT_BUFFER_COUNT,
             buffer_size: DEFAULT_BUFFER_SIZE,
             max_unread_bytes: DEFAULT_MAX_UNREAD_BYTES,
+            direct_wait: DEFAULT_DIRECT_WAIT,
         }
     }
 }
@@ -47,6 +60,9 @@ impl RingConfig {
         }
         if self.entries == 0 || self.entries > 32768 {
             return Err(IoSetupError::Config("entries must be in 1..=32768"));
+        }
+        if self.direct_wait > Duration::from_secs(1) {
+            return Err(IoSetupError::Config("direct_wait must be at most 1 s"));
         }
         if self.max_unread_bytes == 0 {
             return Err(IoSetupError::Config("max_unread_bytes must be > 0"));
@@ -93,6 +109,8 @@ pub struct RingStats {
     pub cqes: u64,
     /// Times the driver parked on the eventfd.
     pub parks: u64,
+    /// Times the driver blocked in its own ring waiting for a completion.
+    pub direct_waits: u64,
 }
 
 #[cfg(test)]

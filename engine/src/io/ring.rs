@@ -43,6 +43,7 @@ struct Counters {
     enters: Cell<u64>,
     cqes: Cell<u64>,
     parks: Cell<u64>,
+    direct_waits: Cell<u64>,
 }
 
 fn bump(c: &Cell<u64>) {
@@ -73,6 +74,9 @@ pub(crate) struct Inner {
     untracked: Cell<u32>,
     cqes: RefCell<Vec<(u64, i32, u32)>>,
     pub(crate) max_unread: usize,
+    direct_wait: Cell<Duration>,
+    /// Whether the kernel signals the eventfd (IORING_CQ_EVENTFD_DISABLED clear).
+    eventfd_on: Cell<bool>,
     mode: SetupMode,
     stats: Counters,
 }
@@ -120,6 +124,8 @@ impl Ring {
             untracked: Cell::new(0),
             cqes: RefCell::new(Vec::with_capacity(256)),
             max_unread: cfg.max_unread_bytes,
+            direct_wait: Cell::new(cfg.direct_wait),
+            eventfd_on: Cell::new(true),
             mode,
             stats: Counters::default(),
         };
@@ -134,7 +140,9 @@ impl Ring {
     /// non-blocking `io_uring_enter`, waking the futures that wait on them.
     /// After a round that reaped anything it yields, so the woken tasks run
     /// and queue their next SQEs, which the following round submits as one
-    /// batch. After an empty round it parks on the ring's eventfd. Returns
+    /// batch. After an empty round it parks on the ring's eventfd; for
+    /// [`RingConfig::direct_wait`] after each such park, it instead blocks in
+    /// its own ring until a completion arrives (see `drive`). Returns
     /// once [`Ring::shutdown`] was called and the kernel has finished every
     /// operation (or after a grace period).
     pub async fn run(self) {
@@ -178,6 +186,7 @@ impl Ring {
             enters: s.enters.get(),
             cqes: s.cqes.get(),
             parks: s.parks.get(),
+            direct_waits: s.direct_waits.get(),
         }
     }
 
@@ -488,8 +497,20 @@ impl Inner {
     }
 
     /// One round: submit, reap, re-arm. Returns whether it found work.
-    fn round(self: &Rc<Self>) -> bool {
-        self.enter();
+    ///
+    /// With `wait_until`, an enter that finds no completion blocks until one
+    /// arrives or the deadline passes.
+    fn round(self: &Rc<Self>, wait_until: Option<Instant>) -> bool {
+        let left = wait_until.and_then(|u| u.checked_duration_since(Instant::now()));
+        // Nobody reads the eventfd before the next park through glommio, so
+        // the kernel need not signal it meanwhile; it is switched back on for
+        // the round before such a park, whose enter drains the pending work
+        // (a later completion then signals it again: no lost wake-up).
+        self.set_eventfd(left.is_none());
+        match left {
+            Some(left) => self.enter_waiting(left),
+            None => self.enter(),
+        }
         let n = self.reap();
         self.rearm_starved();
         n > 0
@@ -497,13 +518,62 @@ impl Inner {
             || !self.uring.borrow_mut().submission().is_empty()
     }
 
+    /// Switches the kernel's eventfd notifications on or off (a flag in the
+    /// completion ring, no syscall).
+    fn set_eventfd(&self, on: bool) {
+        if self.eventfd_on.replace(on) == on {
+            return;
+        }
+        let mut ring = self.uring.borrow_mut();
+        if on {
+            ring.completion().enable_eventfd();
+        } else {
+            ring.completion().disable_eventfd();
+        }
+    }
+
+    /// Submits queued SQEs and blocks until a completion is ready or `left`
+    /// has passed (IORING_ENTER_EXT_ARG timeout).
+    fn enter_waiting(&self, left: Duration) {
+        let mut ring = self.uring.borrow_mut();
+        self.flush_backlog(&mut ring);
+        if !ring.completion().is_empty() || !self.backlog.borrow().is_empty() {
+            drop(ring);
+            return self.enter();
+        }
+        bump(&self.stats.enters);
+        bump(&self.stats.direct_waits);
+        let ts = types::Timespec::from(left);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        // ETIME (the deadline passed) and EINTR are normal ends of the wait;
+        // the caller reaps whatever arrived either way. EINVAL means a kernel
+        // without IORING_ENTER_EXT_ARG (< 5.11): park through glommio only.
+        if let Err(e) = ring.submitter().submit_with_args(1, &args) {
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                self.direct_wait.set(Duration::ZERO);
+            }
+        }
+    }
+
+    /// The driver: rounds while there is work, yielding between them so the
+    /// woken tasks run and queue their next SQEs.
+    ///
+    /// With nothing to do it parks through glommio (an eventfd read on
+    /// glommio's ring, which also serves glommio's timers and other fds).
+    /// For `direct_wait` after each such park it blocks in this ring instead:
+    /// every task on the shard is woken either by this ring's completions,
+    /// which the driver reaps, or by glommio's reactor, which runs at the end
+    /// of the window, so the wait starves nobody for longer than the window.
+    /// A task spawned since the last round counts as work (it has not run
+    /// yet), so the driver yields to it before waiting.
     async fn drive(self: &Rc<Self>, park: &shard::EventFdPark) {
         self.parked.set(false);
         // The eventfd read stays in flight across a safety-timer wake-up:
         // dropping it could let a late completion consume a signal unseen.
         let mut wait: Option<EventWait<'_>> = None;
+        let mut direct_until: Option<Instant> = None;
         loop {
-            let busy = self.round();
+            let busy = self.round(direct_until) | shard::take_spawned();
             if self.finished() {
                 break;
             }
@@ -511,7 +581,17 @@ impl Inner {
                 shard::yield_now().await;
                 continue;
             }
+            if !self.eventfd_on.get() {
+                // A direct wait ended empty: the next round turns the eventfd
+                // back on before the enter that precedes parking.
+                continue;
+            }
+            direct_until = None;
             self.park(park, &mut wait).await;
+            let window = self.direct_wait.get();
+            if !window.is_zero() {
+                direct_until = Some(Instant::now() + window);
+            }
         }
     }
 
@@ -537,7 +617,7 @@ impl Inner {
     async fn drive_polling(self: &Rc<Self>) {
         loop {
             self.parked.set(false);
-            let busy = self.round();
+            let busy = self.round(None);
             if self.finished() {
                 break;
             }

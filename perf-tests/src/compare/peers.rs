@@ -125,8 +125,21 @@ impl Proxy {
                 "haproxy is not installed: apt-get install -y haproxy, or rerun with --install",
             ),
         ];
-        entries
-            .into_iter()
+        // An A/B variant of coregate, interleaved like the others, when
+        // COREGATE_B_ARGS gives its extra flags (e.g. `--io-direct-wait 0ms`).
+        let variant = std::env::var_os("COREGATE_B_ARGS").map(|_| {
+            (
+                Kind::Coregate,
+                "coregate-b",
+                "127.0.0.1:8086",
+                entries[0].3.clone(),
+                entries[0].4,
+            )
+        });
+        let [first, rest @ ..] = entries;
+        std::iter::once(first)
+            .chain(variant)
+            .chain(rest)
             .map(|(kind, name, addr, binary, why)| {
                 let missing = if skip.iter().any(|s| s == name) {
                     Some("skipped with --skip".to_owned())
@@ -164,9 +177,10 @@ impl Proxy {
     fn args(&self, scratch: &Scratch, tweaks: Tweaks) -> std::io::Result<Vec<String>> {
         Ok(match self.kind {
             Kind::Coregate => {
+                let listen = self.addr.to_string();
                 let flags = [
                     "--listen",
-                    "127.0.0.1:8085",
+                    &listen,
                     "--upstream",
                     ORIGIN_ADDR,
                     "--shards",
@@ -177,8 +191,13 @@ impl Proxy {
                     "off",
                 ];
                 let mut args = flags.map(str::to_owned).to_vec();
-                // Extra coregate flags for A/B runs (e.g. `--metrics-off`).
-                if let Ok(extra) = std::env::var("COREGATE_EXTRA_ARGS") {
+                // Extra coregate flags for A/B runs (e.g. `--metrics-off`);
+                // the `coregate-b` variant takes COREGATE_B_ARGS instead.
+                let var = match self.name {
+                    "coregate-b" => "COREGATE_B_ARGS",
+                    _ => "COREGATE_EXTRA_ARGS",
+                };
+                if let Ok(extra) = std::env::var(var) {
                     args.extend(extra.split_whitespace().map(str::to_owned));
                 }
                 args
