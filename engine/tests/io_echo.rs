@@ -29,6 +29,27 @@ fn echo_ring_client() {
     });
 }
 
+/// TCP_NODELAY on both ends: set on the listening socket once, so accepted
+/// sockets inherit it without a setsockopt each, and set on connect.
+#[test]
+fn accepted_and_connected_sockets_have_nodelay() {
+    run(|| async {
+        let ring = ring(RingConfig::default());
+        let (l, addr) = bind();
+        let l = engine::io::Listener::new(&ring, l);
+        let c = TcpConn::connect(&ring, addr).await.expect("connect");
+        let (a, _) = l.accept().await.expect("accept");
+        for fd in [a.fd(), c.fd()] {
+            // SAFETY: the fd stays open while `a` and `c` live.
+            #[allow(unsafe_code)]
+            let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            assert!(socket2::SockRef::from(&b).nodelay().expect("getsockopt"));
+        }
+        drop((a, c));
+        ring.shutdown();
+    });
+}
+
 #[test]
 fn echo_std_client() {
     let (tx, rx) = std::sync::mpsc::channel();

@@ -29,6 +29,9 @@ pub(crate) struct ListenShared {
     armed: Cell<Option<u64>>,
     paused: Cell<bool>,
     closed: Cell<bool>,
+    /// TCP_NODELAY is set on the listening socket, so accepted sockets
+    /// inherit it (Linux copies it at accept): no setsockopt per connection.
+    inherits_nodelay: bool,
     waker: RefCell<Option<Waker>>,
 }
 
@@ -99,7 +102,9 @@ impl ListenShared {
 
     fn finish(&self, fd: OwnedFd) -> io::Result<(TcpConn, SocketAddr)> {
         let s = socket2::SockRef::from(&fd);
-        s.set_nodelay(true)?;
+        if !self.inherits_nodelay {
+            s.set_nodelay(true)?;
+        }
         let peer = s
             .peer_addr()?
             .as_socket()
@@ -150,6 +155,7 @@ impl Listener {
     /// armed on the first `accept`.
     pub fn new(ring: &Ring, listener: std::net::TcpListener) -> Listener {
         let fd = OwnedFd::from(listener);
+        let inherits_nodelay = socket2::SockRef::from(&fd).set_nodelay(true).is_ok();
         let shared = ListenShared {
             ring: Rc::clone(&ring.inner),
             raw: fd.as_raw_fd(),
@@ -158,6 +164,7 @@ impl Listener {
             armed: Cell::new(None),
             paused: Cell::new(false),
             closed: Cell::new(false),
+            inherits_nodelay,
             waker: RefCell::new(None),
         };
         Listener {

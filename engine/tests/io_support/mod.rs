@@ -53,7 +53,7 @@ pub fn echo_server(ring: &Ring) -> SocketAddr {
     let l = Listener::new(ring, l);
     glommio::spawn_local(async move {
         while let Ok((c, _)) = l.accept().await {
-            glommio::spawn_local(echo(c)).detach();
+            engine::io::spawn(echo(c));
         }
     })
     .detach();
