@@ -82,6 +82,7 @@ fn bind(addr: SocketAddr) -> std::net::TcpListener {
     .expect("socket");
     s.set_reuse_address(true).expect("SO_REUSEADDR");
     s.set_reuse_port(true).expect("SO_REUSEPORT");
+    s.set_nodelay(true).expect("TCP_NODELAY");
     s.bind(&addr.into()).expect("bind");
     s.listen(4096).expect("listen");
     s.into()

@@ -50,6 +50,9 @@ pub enum ProxyError {
     UpstreamTruncated,
     /// The group's circuit breaker is open (connection or pending limit).
     Overloaded,
+    /// An Upgrade tunnel carried nothing either way for `tunnel_idle` (the
+    /// 101 was already sent: both sides are closed).
+    TunnelIdle,
 }
 
 // === impl ProxyError ===
@@ -65,7 +68,8 @@ impl ProxyError {
             ProxyError::MethodNotAllowed => 405,
             ProxyError::UpstreamConnectTimeout
             | ProxyError::UpstreamHeaderTimeout
-            | ProxyError::UpstreamBodyTimeout => 504,
+            | ProxyError::UpstreamBodyTimeout
+            | ProxyError::TunnelIdle => 504,
             ProxyError::ClientClosed => 400,
             ProxyError::Overloaded => 503,
             ProxyError::UpstreamConnect
@@ -84,7 +88,7 @@ impl ProxyError {
             | ProxyError::ClientClosed
             | ProxyError::BodyTooLarge
             | ProxyError::MethodNotAllowed => Side::Downstream,
-            ProxyError::NoRoute => Side::Internal,
+            ProxyError::NoRoute | ProxyError::TunnelIdle => Side::Internal,
             _ => Side::Upstream,
         }
     }
@@ -107,6 +111,7 @@ impl ProxyError {
             ProxyError::UpstreamBadResponse => "upstream_bad_response",
             ProxyError::UpstreamTruncated => "upstream_truncated",
             ProxyError::Overloaded => "upstream_overloaded",
+            ProxyError::TunnelIdle => "tunnel_idle_timeout",
         }
     }
 }

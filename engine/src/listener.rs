@@ -41,6 +41,9 @@ fn bind(addr: SocketAddr, backlog: i32) -> Result<TcpListener, EngineError> {
         socket.set_only_v6(true).map_err(err)?;
     }
     socket.set_nonblocking(true).map_err(err)?;
+    // Before listen(2), so every accepted socket inherits it (no
+    // setsockopt per connection).
+    socket.set_nodelay(true).map_err(err)?;
     socket.bind(&addr.into()).map_err(err)?;
     socket.listen(backlog).map_err(err)?;
     Ok(socket.into())

@@ -75,6 +75,8 @@ counters! {
     upstream_errors,
     /// Upgrade tunnels opened.
     tunnels,
+    /// Upgrade tunnels closed by `tunnel_idle` (nothing moved either way).
+    tunnel_timeouts,
     /// Picks made with no healthy backend left (the group failed open).
     failed_open,
     /// Backends ejected by passive outlier detection.

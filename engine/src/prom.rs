@@ -53,7 +53,7 @@ fn esc(v: &str) -> String {
 }
 
 fn shard_counters(out: &mut String, m: &[ShardMetrics]) {
-    let rows: [(&str, &str, &str, fn(&crate::metrics::ShardStats) -> u64); 6] = [
+    let rows: [(&str, &str, &str, fn(&crate::metrics::ShardStats) -> u64); 8] = [
         (
             "coregate_connections_active",
             "gauge",
@@ -89,6 +89,18 @@ fn shard_counters(out: &mut String, m: &[ShardMetrics]) {
             "counter",
             "Bytes written to clients.",
             |s| s.bytes_out,
+        ),
+        (
+            "coregate_tunnels_total",
+            "counter",
+            "Upgrade tunnels opened (after a 101).",
+            |s| s.tunnels,
+        ),
+        (
+            "coregate_tunnel_idle_timeouts_total",
+            "counter",
+            "Upgrade tunnels closed after tunnel_idle with no bytes either way.",
+            |s| s.tunnel_timeouts,
         ),
     ];
     let stats: Vec<_> = m.iter().map(ShardMetrics::snapshot).collect();

@@ -148,8 +148,6 @@ pub(crate) async fn forward(
                     end(ctx, gs, g, picked.addr, latency, false, head_at);
                     bump(&ctx.metrics().upstream_retries, 1);
                     crate::stats::bump(&gs.stats.retries, 1);
-                    crate::stats::bump(&gs.stats.retries, 1);
-                    crate::stats::bump(&gs.stats.retries, 1);
                     tries += 1;
                     exclude = Some(picked.idx);
                     continue;
@@ -172,7 +170,6 @@ pub(crate) async fn forward(
                 stale_retried = true;
                 bump(&ctx.metrics().upstream_retries, 1);
                 crate::stats::bump(&gs.stats.retries, 1);
-                crate::stats::bump(&gs.stats.retries, 1);
             }
             Err(Attempt::Stale) => {
                 let t = Instant::now();
@@ -190,8 +187,6 @@ pub(crate) async fn forward(
                 );
                 if connect && retries.on.connect_failure && may_retry(true) {
                     bump(&ctx.metrics().upstream_retries, 1);
-                    crate::stats::bump(&gs.stats.retries, 1);
-                    crate::stats::bump(&gs.stats.retries, 1);
                     crate::stats::bump(&gs.stats.retries, 1);
                     tries += 1;
                     exclude = Some(picked.idx);
@@ -876,23 +871,56 @@ async fn tunnel(c: &mut Client, ctx: &ShardCtx, mut up: UpConn) -> Result<(), Pr
     }
     let (mut cr, mut cw) = c.io.split();
     let (mut ur, mut uw) = up.io.split();
+    // Bytes moved either way since the idle watch last looked.
+    let moved = std::cell::Cell::new(true);
     let down = async {
         while let Ok(Some(d)) = cr.recv().await {
+            moved.set(true);
             if uw.send(d).await.is_err() {
                 break;
             }
+            moved.set(true);
         }
         let _ = uw.shutdown_write();
     };
     let upward = async {
         while let Ok(Some(d)) = ur.recv().await {
+            moved.set(true);
             if cw.send(d).await.is_err() {
                 break;
             }
+            moved.set(true);
         }
         let _ = cw.shutdown_write();
     };
-    futures_lite::future::zip(down, upward).await;
+    // Closes a tunnel that carried nothing either way for `tunnel_idle`
+    // (a peer gone without a FIN would otherwise hold it forever). Checked
+    // in quarter periods, so it fires between 1 and 1.25 idle periods.
+    let idle = ctx.timeouts().tunnel_idle;
+    let watch = async {
+        let mut quiet = Duration::ZERO;
+        while quiet < idle {
+            let step = (idle / 4).max(Duration::from_millis(1));
+            shard::sleep(step).await;
+            quiet = if moved.replace(false) { Duration::ZERO } else { quiet + step };
+        }
+    };
+    let both = async {
+        futures_lite::future::zip(down, upward).await;
+        false
+    };
+    let idled = futures_lite::future::or(both, async {
+        watch.await;
+        true
+    })
+    .await;
+    if idled {
+        // Not a failure of either side: no error response (the 101 went
+        // out), no mark against the backend. Logged and counted, then both
+        // connections close.
+        bump(&ctx.metrics().tunnel_timeouts, 1);
+        c.trace.error = Some(ProxyError::TunnelIdle);
+    }
     Ok(())
 }
 

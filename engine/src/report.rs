@@ -42,6 +42,7 @@ pub(crate) fn config_json(shared: &Shared) -> String {
             "upstream_connect": snap.timeouts.upstream_connect.as_millis() as u64,
             "upstream_header": snap.timeouts.upstream_header.as_millis() as u64,
             "upstream_body": snap.timeouts.upstream_body.as_millis() as u64,
+            "tunnel_idle": snap.timeouts.tunnel_idle.as_millis() as u64,
         },
         "routes": routes(&snap),
         "upstreams": upstreams(&snap),

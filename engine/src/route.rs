@@ -38,6 +38,7 @@ pub(crate) struct Timeouts {
     pub(crate) upstream_connect: Duration,
     pub(crate) upstream_header: Duration,
     pub(crate) upstream_body: Duration,
+    pub(crate) tunnel_idle: Duration,
 }
 
 /// A compiled route.
@@ -470,6 +471,7 @@ fn timeouts(t: &Tuning) -> Timeouts {
         upstream_connect: t.timeouts.upstream_connect,
         upstream_header: t.timeouts.upstream_header,
         upstream_body: t.timeouts.upstream_body,
+        tunnel_idle: t.timeouts.tunnel_idle,
     }
 }
 

@@ -430,3 +430,30 @@ fn a_full_log_queue_drops_and_counts_lines_but_never_a_request() {
     );
     assert_eq!(written + dropped, n);
 }
+
+/// Each retry is counted once per group in /metrics, and agrees with the
+/// shard counter (connect failures against a closed port, retried on the
+/// live backend).
+#[test]
+fn group_retries_are_counted_once() {
+    let live = Origin::start();
+    let dead = free_port();
+    let t = config(&format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nshards = 1\nadmin = \"127.0.0.1:0\"\n\n\
+         [upstreams.app]\nbackends = [\"{dead}\", \"{}\"]\nalgorithm = \"round_robin\"\n\
+         [upstreams.app.outlier]\nconsecutive_failures = 0\n\n\
+         [[routes]]\nname = \"all\"\nupstream = \"app\"\n\
+         retries = {{ attempts = 1, on = [\"connect_failure\"], budget_percent = 100, min_per_second = 100 }}\n",
+        live.addr
+    ));
+    let gw = start(t);
+    for _ in 0..20 {
+        let r = request(gw.local_addrs()[0], b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.status, 200);
+    }
+    let shard: u64 = gw.stats().iter().map(|s| s.upstream_retries).sum();
+    assert!(shard >= 5, "retries happened: {shard}");
+    let m = parse(&get(gw.admin_addr().unwrap(), "/metrics"));
+    let group = sum(&m, "coregate_upstream_retries_total", &[("group", "app")]);
+    assert_eq!(group, shard as f64);
+}

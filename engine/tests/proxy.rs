@@ -133,7 +133,7 @@ fn a_100_mib_body_each_way_keeps_its_checksum() {
     assert_eq!(checksum(&r.body), checksum(&expected));
 
     let upload = pattern(n);
-    let mut s = TcpStream::connect(addr).unwrap();
+    let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut w = s.try_clone().unwrap();
     let writer = std::thread::spawn(move || {
@@ -272,6 +272,35 @@ fn upgrade_tunnels_both_ways() {
     }
     c.w.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(c.is_closed(), "the tunnel closes when the client does");
+}
+
+/// A tunnel that moves bytes stays open past `tunnel_idle`; one that goes
+/// quiet is closed on both sides after it, and counted.
+#[test]
+fn idle_tunnel_is_closed_after_tunnel_idle() {
+    let origin = Origin::start();
+    let mut t = quick_tuning(&[origin.addr]);
+    t.timeouts.tunnel_idle = Duration::from_millis(400);
+    let gw = start(t);
+    let mut c = Client::connect(gw.local_addrs()[0]);
+    c.send(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    assert_eq!(c.read(true).unwrap().status, 101);
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(150));
+        c.send(b"ping");
+        let mut back = [0u8; 4];
+        c.r.read_exact(&mut back).expect("an active tunnel stays open");
+        assert_eq!(&back, b"ping");
+    }
+    let quiet = Instant::now();
+    assert!(c.is_closed(), "the idle tunnel is closed");
+    let waited = quiet.elapsed();
+    assert!(
+        waited >= Duration::from_millis(350) && waited < Duration::from_secs(3),
+        "closed after {waited:?}"
+    );
+    let closed: u64 = gw.stats().iter().map(|s| s.tunnel_timeouts).sum();
+    assert_eq!(closed, 1);
 }
 
 #[test]

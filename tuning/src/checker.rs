@@ -48,6 +48,7 @@ impl Key {
     pub(crate) const UPSTREAM_IDLE: Key =
         Key::new("upstream-idle-timeout", "timeouts.upstream_idle");
     pub(crate) const DRAIN: Key = Key::new("drain-timeout", "timeouts.drain");
+    pub(crate) const TUNNEL_IDLE: Key = Key::new("tunnel-idle-timeout", "timeouts.tunnel_idle");
     pub(crate) const MAX_HEAD_BYTES: Key = Key::new("max-head-bytes", "limits.max_head_bytes");
     pub(crate) const MAX_HEADERS: Key = Key::new("max-headers", "limits.max_headers");
     pub(crate) const MAX_TARGET_BYTES: Key =

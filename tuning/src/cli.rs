@@ -86,6 +86,10 @@ pub struct Cli {
     #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub upstream_body_timeout: Option<Duration>,
 
+    /// Upgrade tunnels (WebSocket...) with no bytes either way for this long are closed [default: 1h]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
+    pub tunnel_idle_timeout: Option<Duration>,
+
     /// How long a pooled backend connection may idle [default: 60s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub upstream_idle_timeout: Option<Duration>,
@@ -317,6 +321,7 @@ mod tests {
             d(DEFAULT_UPSTREAM_CONNECT_TIMEOUT),
             d(DEFAULT_UPSTREAM_HEADER_TIMEOUT),
             d(DEFAULT_DRAIN_TIMEOUT),
+            d(DEFAULT_TUNNEL_IDLE_TIMEOUT),
             format!("[default: {DEFAULT_UPSTREAM_MAX_IDLE}]"),
             format!("[default: {DEFAULT_MAX_HEAD_BYTES}]"),
             format!("[default: {DEFAULT_MAX_HEADERS}]"),

@@ -27,6 +27,9 @@ pub const DEFAULT_UPSTREAM_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_UPSTREAM_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// `--upstream-idle-timeout`: how long a pooled upstream connection may idle.
 pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// `--tunnel-idle-timeout`: an Upgrade tunnel with no bytes either way for
+/// this long is closed (haproxy's `timeout tunnel`).
+pub const DEFAULT_TUNNEL_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// `--drain-timeout`: grace period for open connections on shutdown.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -51,7 +54,7 @@ pub const DEFAULT_IO_MAX_UNREAD: usize = 262_144;
 /// io driver may block in its own ring.
 pub const DEFAULT_IO_DIRECT_WAIT: Duration = Duration::from_millis(1);
 /// Upper bound of `--io-direct-wait`.
-pub const MAX_IO_DIRECT_WAIT: Duration = Duration::from_secs(1);
+pub const MAX_IO_DIRECT_WAIT: Duration = Duration::from_millis(10);
 
 /// `--upstream-max-idle`: pooled idle connections per shard per backend.
 pub const DEFAULT_UPSTREAM_MAX_IDLE: usize = 256;

@@ -72,6 +72,7 @@ pub(crate) struct TimeoutsFile {
     pub(crate) upstream_body: Option<Spanned<String>>,
     pub(crate) upstream_idle: Option<Spanned<String>>,
     pub(crate) drain: Option<Spanned<String>>,
+    pub(crate) tunnel_idle: Option<Spanned<String>>,
 }
 
 /// `[limits]`.

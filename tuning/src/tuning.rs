@@ -65,6 +65,8 @@ pub struct Timeouts {
     pub upstream_body: Duration,
     /// How long a pooled upstream connection may sit idle.
     pub upstream_idle: Duration,
+    /// An Upgrade tunnel with no bytes either way for this long is closed.
+    pub tunnel_idle: Duration,
     /// Grace period for open connections on shutdown.
     pub drain: Duration,
 }
@@ -255,6 +257,7 @@ impl Default for Timeouts {
             upstream_body: DEFAULT_UPSTREAM_BODY_TIMEOUT,
             upstream_idle: DEFAULT_UPSTREAM_IDLE_TIMEOUT,
             drain: DEFAULT_DRAIN_TIMEOUT,
+            tunnel_idle: DEFAULT_TUNNEL_IDLE_TIMEOUT,
         }
     }
 }

@@ -375,6 +375,13 @@ fn timeouts(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Timeouts {
             DEFAULT_UPSTREAM_IDLE_TIMEOUT,
             false,
         ),
+        tunnel_idle: c.duration(
+            cli.tunnel_idle_timeout,
+            Key::TUNNEL_IDLE,
+            t.tunnel_idle.as_ref(),
+            DEFAULT_TUNNEL_IDLE_TIMEOUT,
+            false,
+        ),
         drain: c.duration(
             cli.drain_timeout,
             Key::DRAIN,

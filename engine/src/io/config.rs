@@ -61,8 +61,8 @@ impl RingConfig {
         if self.entries == 0 || self.entries > 32768 {
             return Err(IoSetupError::Config("entries must be in 1..=32768"));
         }
-        if self.direct_wait > Duration::from_secs(1) {
-            return Err(IoSetupError::Config("direct_wait must be at most 1 s"));
+        if self.direct_wait > Duration::from_millis(10) {
+            return Err(IoSetupError::Config("direct_wait must be at most 10 ms"));
         }
         if self.max_unread_bytes == 0 {
             return Err(IoSetupError::Config("max_unread_bytes must be > 0"));

@@ -29,8 +29,9 @@ pub(crate) struct ListenShared {
     armed: Cell<Option<u64>>,
     paused: Cell<bool>,
     closed: Cell<bool>,
-    /// TCP_NODELAY is set on the listening socket, so accepted sockets
-    /// inherit it (Linux copies it at accept): no setsockopt per connection.
+    /// TCP_NODELAY was set on the listening socket before it listened, so
+    /// accepted sockets inherit it (Linux copies it when the handshake
+    /// completes): no setsockopt per connection.
     inherits_nodelay: bool,
     waker: RefCell<Option<Waker>>,
 }
@@ -155,7 +156,12 @@ impl Listener {
     /// armed on the first `accept`.
     pub fn new(ring: &Ring, listener: std::net::TcpListener) -> Listener {
         let fd = OwnedFd::from(listener);
-        let inherits_nodelay = socket2::SockRef::from(&fd).set_nodelay(true).is_ok();
+        // Inheritance covers every queued connection only if the flag was
+        // set before listen(2) (the engine's listeners are built that way);
+        // otherwise set it per accepted socket.
+        let s = socket2::SockRef::from(&fd);
+        let inherits_nodelay = s.nodelay().unwrap_or(false);
+        let _ = s.set_nodelay(true);
         let shared = ListenShared {
             ring: Rc::clone(&ring.inner),
             raw: fd.as_raw_fd(),

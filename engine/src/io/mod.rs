@@ -107,6 +107,23 @@
 //! strace under load: 0.16 syscalls per proxied request in all (0.1-0.2
 //! `io_uring_enter` on this ring, the rest glommio's).
 //!
+//! Later batch with the io-floor experiment's raw forwarders as references
+//! (2026-11-26 15:10, direct waits on, 6 rounds each, interleaved;
+//! results/2026-11-26-forwarder-2.md):
+//!
+//! | proxy | CPU µs/req median | busy | ÷ nginx, paired median |
+//! |---|---|---|---|
+//! | nginx 1 worker | 13.23 | 0.99 | 1 |
+//! | forwarder (this layer) | 10.99 | 0.88 | **0.886** |
+//! | `ur multi` (raw io_uring, no executor) | 10.23 | 0.82 | 0.846 |
+//! | `ep` (raw epoll) | 9.86 | 0.78 | 0.752 |
+//!
+//! On this host the experiment's own raw io_uring forwarder no longer
+//! reaches 0.8x (it recorded 0.71-0.74x), so the ≤ 0.8x target is below
+//! what a completion-based ring measures here. This layer is 7% above the
+//! raw ring with the same number of `io_uring_enter` calls and completions
+//! per request; the rest is user space (futures, glommio's task wake-ups).
+//!
 //! Reproduce: origin and proxy configs from shared/bench (ports shifted),
 //! `taskset -c 1 forwarder 127.0.0.1:18099 127.0.0.1:18081`, warm-up
 //! `wrk -t1 -c64 -d3s`, then `taskset -c 0 wrk -t1 -c64 -d10s`; CPU is the

@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     cqes: RefCell<Vec<(u64, i32, u32)>>,
     pub(crate) max_unread: usize,
     direct_wait: Cell<Duration>,
+    /// End of the current direct-wait window, if one is open.
+    direct_until: Cell<Option<Instant>>,
     /// Whether the kernel signals the eventfd (IORING_CQ_EVENTFD_DISABLED clear).
     eventfd_on: Cell<bool>,
     mode: SetupMode,
@@ -125,6 +127,7 @@ impl Ring {
             cqes: RefCell::new(Vec::with_capacity(256)),
             max_unread: cfg.max_unread_bytes,
             direct_wait: Cell::new(cfg.direct_wait),
+            direct_until: Cell::new(None),
             eventfd_on: Cell::new(true),
             mode,
             stats: Counters::default(),
@@ -498,10 +501,13 @@ impl Inner {
 
     /// One round: submit, reap, re-arm. Returns whether it found work.
     ///
-    /// With `wait_until`, an enter that finds no completion blocks until one
-    /// arrives or the deadline passes.
-    fn round(self: &Rc<Self>, wait_until: Option<Instant>) -> bool {
-        let left = wait_until.and_then(|u| u.checked_duration_since(Instant::now()));
+    /// With `wait` and a direct-wait window open, an enter that finds no
+    /// completion blocks until one arrives or the window closes.
+    fn round(self: &Rc<Self>, wait: bool) -> bool {
+        let left = match self.direct_until.get() {
+            Some(until) if wait => until.checked_duration_since(Instant::now()),
+            _ => None,
+        };
         // Nobody reads the eventfd before the next park through glommio, so
         // the kernel need not signal it meanwhile; it is switched back on for
         // the round before such a park, whose enter drains the pending work
@@ -545,12 +551,17 @@ impl Inner {
         bump(&self.stats.direct_waits);
         let ts = types::Timespec::from(left);
         let args = types::SubmitArgs::new().timespec(&ts);
-        // ETIME (the deadline passed) and EINTR are normal ends of the wait;
-        // the caller reaps whatever arrived either way. EINVAL means a kernel
-        // without IORING_ENTER_EXT_ARG (< 5.11): park through glommio only.
-        if let Err(e) = ring.submitter().submit_with_args(1, &args) {
-            if e.raw_os_error() == Some(libc::EINVAL) {
-                self.direct_wait.set(Duration::ZERO);
+        match ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => {}
+            // The window ran out, or a signal: normal ends of the wait.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
+            Err(e) => {
+                // Anything else would return at once again: close the window
+                // (and for good without IORING_ENTER_EXT_ARG, Linux < 5.11).
+                self.direct_until.set(None);
+                if e.raw_os_error() == Some(libc::EINVAL) {
+                    self.direct_wait.set(Duration::ZERO);
+                }
             }
         }
     }
@@ -560,20 +571,22 @@ impl Inner {
     ///
     /// With nothing to do it parks through glommio (an eventfd read on
     /// glommio's ring, which also serves glommio's timers and other fds).
-    /// For `direct_wait` after each such park it blocks in this ring instead:
-    /// every task on the shard is woken either by this ring's completions,
-    /// which the driver reaps, or by glommio's reactor, which runs at the end
-    /// of the window, so the wait starves nobody for longer than the window.
-    /// A task spawned since the last round counts as work (it has not run
-    /// yet), so the driver yields to it before waiting.
+    /// For `direct_wait` after each such park it blocks in this ring instead.
+    /// That starves nobody for longer than the window because a task on a
+    /// shard becomes runnable only by this ring's completions (the driver
+    /// reaps them and yields), by glommio's reactor (which runs when the
+    /// driver parks: it yields once after each park so the tasks that park
+    /// woke run first, and parks again when the window closes), or by being
+    /// spawned (`shard::spawn_local` marks it, and the driver yields instead
+    /// of waiting). Tasks on a shard do not wake each other directly.
     async fn drive(self: &Rc<Self>, park: &shard::EventFdPark) {
         self.parked.set(false);
         // The eventfd read stays in flight across a safety-timer wake-up:
         // dropping it could let a late completion consume a signal unseen.
         let mut wait: Option<EventWait<'_>> = None;
-        let mut direct_until: Option<Instant> = None;
         loop {
-            let busy = self.round(direct_until) | shard::take_spawned();
+            let spawned = shard::take_spawned();
+            let busy = self.round(!spawned) | spawned;
             if self.finished() {
                 break;
             }
@@ -586,12 +599,14 @@ impl Inner {
                 // back on before the enter that precedes parking.
                 continue;
             }
-            direct_until = None;
+            self.direct_until.set(None);
             self.park(park, &mut wait).await;
             let window = self.direct_wait.get();
             if !window.is_zero() {
-                direct_until = Some(Instant::now() + window);
+                self.direct_until.set(Some(Instant::now() + window));
             }
+            // Let whatever glommio's reactor woke with us run first.
+            shard::yield_now().await;
         }
     }
 
@@ -617,7 +632,7 @@ impl Inner {
     async fn drive_polling(self: &Rc<Self>) {
         loop {
             self.parked.set(false);
-            let busy = self.round(None);
+            let busy = self.round(false);
             if self.finished() {
                 break;
             }
