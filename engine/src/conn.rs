@@ -53,7 +53,17 @@ pub(crate) async fn serve(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>, list
         trace: Trace::default(),
         listener,
     };
-    while serve_one(&mut c, &ctx).await == Next::KeepAlive {
+    loop {
+        match serve_one(&mut c, &ctx).await {
+            Ok(Next::KeepAlive) => {}
+            Ok(Next::Close) => break,
+            Err(e) => {
+                // A request head that could not be read: answer, then close.
+                let id = RequestId::Fresh(ctx.request_id());
+                send_error(&mut c, &ctx, e, &id, Version::Http11).await;
+                break;
+            }
+        }
         c.buf.release(&ctx.bufs);
         if ctx.draining.get() {
             break;
@@ -63,20 +73,23 @@ pub(crate) async fn serve(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>, list
     ctx.connections.set(ctx.connections.get() - 1);
 }
 
-async fn serve_one(c: &mut Client, ctx: &ShardCtx) -> Next {
+/// Reads and serves one request. `Err` is a request head that could not be
+/// read, for the caller to answer: nothing here awaits while the parsed
+/// head (about 1.1 KiB) is held, so it never becomes part of the
+/// connection's long-lived state.
+async fn serve_one(c: &mut Client, ctx: &ShardCtx) -> Result<Next, ProxyError> {
     let head = match read_head(c, ctx).await {
         Ok(Some(head)) => head,
-        Ok(None) => return Next::Close,
+        Ok(None) => return Ok(Next::Close),
         Err(e) => {
             if let ProxyError::Parse(p) = e {
                 bump(&ctx.metrics().parse_errors, 1);
                 ctx.view.stats.error(p.as_str(), true);
             }
-            if e != ProxyError::ClientClosed {
-                let id = RequestId::Fresh(ctx.request_id());
-                send_error(c, ctx, e, &id, Version::Http11).await;
-            }
-            return Next::Close;
+            return match e {
+                ProxyError::ClientClosed => Ok(Next::Close),
+                e => Err(e),
+            };
         }
     };
     c.served += 1;
@@ -87,7 +100,7 @@ async fn serve_one(c: &mut Client, ctx: &ShardCtx) -> Next {
     // the small head-reading state instead of reserving that for its life.
     let next = Box::pin(handle(c, ctx, head)).await;
     ctx.in_flight.set(ctx.in_flight.get() - 1);
-    next
+    Ok(next)
 }
 
 /// Reads until a complete request head is parsed. `Ok(None)` means the
