@@ -32,6 +32,8 @@ use crate::upstream::UpConn;
 /// Bodies smaller than this are copied next to their head so both leave in
 /// one send.
 const COALESCE_MAX: usize = 16 << 10;
+/// Receive buffers already queued that one response send may gather.
+const MAX_GATHER: usize = 8;
 
 /// A routed request on its way upstream.
 pub(crate) struct Request<'a> {
@@ -364,6 +366,7 @@ async fn acquire(
     let up = UpConn {
         io,
         buf: Default::default(),
+        early: None,
         addr,
         _slot: Some(slot),
     };
@@ -533,7 +536,13 @@ async fn read_response_head(
         if !up.buf.is_empty() {
             seen_bytes = true;
             match parser::parse_response(up.buf.get(&ctx.bufs), &ctx.limits(), method) {
-                Ok(Some(rh)) if rh.status() < 200 && rh.status() != 101 => continue,
+                Ok(Some(rh)) if rh.status() < 200 && rh.status() != 101 => {
+                    // What followed an interim response is the next head.
+                    if let Some(e) = up.early.take() {
+                        up.buf.get(&ctx.bufs).extend_from_slice(&e);
+                    }
+                    continue;
+                }
                 Ok(Some(rh)) => return Ok(rh),
                 Ok(None) => {}
                 Err(_) => return Err(ProxyError::UpstreamBadResponse),
@@ -541,11 +550,41 @@ async fn read_response_head(
         }
         match shard::timeout(timeout, up.io.recv()).await {
             Err(_) => return Err(ProxyError::UpstreamHeaderTimeout),
-            Ok(Ok(Some(d))) => up.buf.get(&ctx.bufs).extend_from_slice(&d),
+            Ok(Ok(Some(d))) => stash_head(ctx, up, d),
             Ok(Ok(None) | Err(_)) if !seen_bytes => return Err(ProxyError::UpstreamClosed),
             Ok(Ok(None) | Err(_)) => return Err(ProxyError::UpstreamBadResponse),
         }
     }
+}
+
+/// Buffers upstream bytes while a response head is awaited. When they
+/// start a head and hold all of it, only the head is copied into `up.buf`;
+/// the body bytes after it stay in their receive buffer (`up.early`) and are
+/// forwarded without a copy.
+fn stash_head(ctx: &ShardCtx, up: &mut UpConn, mut d: RecvBuf) {
+    if up.buf.is_empty() && up.early.is_none() {
+        if let Some(end) = head_end(&d).filter(|&end| end < d.len()) {
+            up.buf.get(&ctx.bufs).extend_from_slice(&d[..end]);
+            d.advance(end);
+            up.early = Some(d);
+            return;
+        }
+    }
+    up.buf.get(&ctx.bufs).extend_from_slice(&d);
+}
+
+/// Where a head that starts at `b[0]` ends (just past its blank line).
+/// Bare-LF heads are not looked for: the parser rejects them anyway.
+fn head_end(b: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|&x| x == b'\n') {
+        let at = from + i;
+        if at >= 3 && &b[at - 3..=at] == b"\r\n\r\n" {
+            return Some(at + 1);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// How the response body is carried to the client.
@@ -706,7 +745,17 @@ impl Relay {
             let buffered = up.buf.get(&ctx.bufs);
             done = self.frame(buffered, &mut out, ctx)?;
         }
-        self.flush(c, ctx, &mut out, None).await?;
+        match up.early.take() {
+            Some(early) if !done => done = self.forward(c, ctx, up, early, &mut out).await?,
+            Some(early) => {
+                // Bytes after a response with no body: tunnel data after a
+                // 101 (kept for the tunnel), else a confused upstream.
+                up.early = Some(early);
+                self.upstream_clean = false;
+                self.flush(c, ctx, &mut out, None).await?;
+            }
+            None => self.flush(c, ctx, &mut out, None).await?,
+        }
         while !done {
             let data = match shard::timeout(self.body_timeout, up.io.recv()).await {
                 Err(_) => return Err(ProxyError::UpstreamTruncated),
@@ -775,17 +824,24 @@ impl Relay {
     ) -> Result<bool, ProxyError> {
         match self.mode {
             Mode::Raw | Mode::UntilClose => {
-                let s = self
-                    .scanner
-                    .scan(&data, &ctx.limits())
-                    .map_err(|_| ProxyError::UpstreamTruncated)?;
-                if s.consumed < data.len() {
-                    // Bytes after the response: the upstream is confused.
-                    self.upstream_clean = false;
-                    data = data.split_to(s.consumed);
+                let mut done = self.take_raw(ctx, &mut data)?;
+                // More of the body may be here already (a response larger
+                // than one receive buffer arrives as several): send it all
+                // in one go, one segment instead of one per buffer.
+                let mut more = Vec::new();
+                while !done && more.len() < MAX_GATHER {
+                    let Some(Ok(Some(mut next))) = up.io.try_recv() else {
+                        break;
+                    };
+                    done = self.take_raw(ctx, &mut next)?;
+                    more.push(next);
                 }
-                self.flush(c, ctx, out, Some(data)).await?;
-                Ok(s.done)
+                if more.is_empty() {
+                    self.flush(c, ctx, out, Some(data)).await?;
+                } else {
+                    self.flush_gathered(c, ctx, out, data, more).await?;
+                }
+                Ok(done)
             }
             _ => {
                 let buf = up.buf.get(&ctx.bufs);
@@ -815,6 +871,52 @@ impl Relay {
             }
             _ => Err(ProxyError::UpstreamTruncated),
         }
+    }
+
+    /// Scans raw body bytes, cutting off anything after the body's end;
+    /// returns whether the body is complete.
+    fn take_raw(&mut self, ctx: &ShardCtx, data: &mut RecvBuf) -> Result<bool, ProxyError> {
+        let s = self
+            .scanner
+            .scan(data, &ctx.limits())
+            .map_err(|_| ProxyError::UpstreamTruncated)?;
+        if s.consumed < data.len() {
+            // Bytes after the response: the upstream is confused.
+            self.upstream_clean = false;
+            *data = data.split_to(s.consumed);
+        }
+        Ok(s.done)
+    }
+
+    /// Sends what `out` holds, then `first` and `more` (zero copy unless
+    /// small), with one send.
+    async fn flush_gathered(
+        &self,
+        c: &mut Client,
+        ctx: &ShardCtx,
+        out: &mut BytesMut,
+        first: RecvBuf,
+        more: Vec<RecvBuf>,
+    ) -> Result<(), ProxyError> {
+        let n = out.len() + first.len() + more.iter().map(|d| d.len()).sum::<usize>();
+        let sent = if n <= COALESCE_MAX {
+            out.extend_from_slice(&first);
+            more.iter().for_each(|d| out.extend_from_slice(d));
+            drop((first, more));
+            c.io.send(out.split().freeze()).await
+        } else {
+            let mut bufs = Vec::with_capacity(more.len() + 2);
+            if !out.is_empty() {
+                bufs.push(SendBuf::from(out.split().freeze()));
+            }
+            bufs.push(first.into());
+            bufs.extend(more.into_iter().map(SendBuf::from));
+            c.io.send_vectored(bufs).await
+        };
+        sent.map_err(|_| ProxyError::ClientClosed)?;
+        bump(&ctx.metrics().bytes_out, n as u64);
+        c.trace.bytes_out += n as u64;
+        Ok(())
     }
 
     /// Sends what `out` holds, then `data` if any (zero copy), in one go.
@@ -862,6 +964,18 @@ fn rechunk(buf: &BytesMut, out: &mut BytesMut) {
 /// Carries bytes both ways after a 101 until either side closes.
 async fn tunnel(c: &mut Client, ctx: &ShardCtx, mut up: UpConn) -> Result<(), ProxyError> {
     bump(&ctx.metrics().tunnels, 1);
+    // Upstream bytes that arrived with the 101 go to the client first.
+    if !up.buf.is_empty() {
+        let early = up.buf.get(&ctx.bufs).split().freeze();
+        c.io.send(early)
+            .await
+            .map_err(|_| ProxyError::ClientClosed)?;
+    }
+    if let Some(early) = up.early.take() {
+        c.io.send(early)
+            .await
+            .map_err(|_| ProxyError::ClientClosed)?;
+    }
     if !c.buf.is_empty() {
         let early = c.buf.get(&ctx.bufs).split().freeze();
         up.io
@@ -939,6 +1053,15 @@ mod tests {
         assert_eq!(mode_for(CloseDelimited, Http11, false), Mode::UntilClose);
         assert_eq!(mode_for(CloseDelimited, Http10, true), Mode::UntilClose);
         assert_eq!(mode_for(Empty, Http11, true), Mode::Empty);
+    }
+
+    #[test]
+    fn head_end_finds_the_blank_line() {
+        assert_eq!(head_end(b"HTTP/1.1 200 OK\r\n\r\nbody"), Some(19));
+        assert_eq!(head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"), Some(25));
+        assert_eq!(head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n"), None);
+        assert_eq!(head_end(b"\n\n\r\n"), None);
+        assert_eq!(head_end(b""), None);
     }
 
     #[test]

@@ -12,12 +12,16 @@ use std::time::{Duration, Instant};
 use ahash::AHashMap;
 
 use crate::buf::{BufPool, ConnBuf};
-use crate::io::TcpConn;
+use crate::io::{RecvBuf, TcpConn};
 
 /// An upstream connection with its read buffer.
 pub(crate) struct UpConn {
     pub(crate) io: TcpConn,
     pub(crate) buf: ConnBuf,
+    /// Bytes received right after a complete response head (the start of
+    /// its body, or tunnel data after a 101), kept in their receive buffer
+    /// instead of being copied into `buf`; they come after `buf`'s bytes.
+    pub(crate) early: Option<RecvBuf>,
     pub(crate) addr: SocketAddr,
     /// The connection's place in its group's connection limit, freed when
     /// the connection closes.
@@ -66,7 +70,11 @@ impl Pool {
 
     /// Keeps a connection whose last response was complete, if there is room.
     pub(crate) fn checkin(&self, mut conn: UpConn, bufs: &BufPool) {
-        if self.max_idle == 0 || !conn.buf.is_empty() || conn.io.is_closed() {
+        if self.max_idle == 0
+            || !conn.buf.is_empty()
+            || conn.early.is_some()
+            || conn.io.is_closed()
+        {
             return;
         }
         conn.buf.release(bufs);

@@ -274,6 +274,32 @@ fn upgrade_tunnels_both_ways() {
     assert!(c.is_closed(), "the tunnel closes when the client does");
 }
 
+/// Upstream bytes that arrive with the 101 reach the client.
+#[test]
+fn tunnel_carries_data_sent_with_the_101() {
+    let origin = Origin::start();
+    let gw = start_quick(&[origin.addr], 1);
+    let mut c = Client::connect(gw.local_addrs()[0]);
+    c.send(b"GET /ws-hello HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    assert_eq!(c.read(true).unwrap().status, 101);
+    let mut hello = [0u8; 5];
+    c.r.read_exact(&mut hello).expect("server-first bytes");
+    assert_eq!(&hello, b"hello");
+}
+
+/// An interim response and the final one in the same packet: the interim
+/// one is skipped and the final one relayed whole.
+#[test]
+fn interim_response_in_the_same_read_as_the_final_one() {
+    let origin = Origin::start();
+    let gw = start_quick(&[origin.addr], 1);
+    let addr = gw.local_addrs()[0];
+    for _ in 0..3 {
+        let r = request(addr, b"GET /interim HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((r.status, r.text().as_str()), (200, "final"));
+    }
+}
+
 /// A tunnel that moves bytes stays open past `tunnel_idle`; one that goes
 /// quiet is closed on both sides after it, and counted.
 #[test]

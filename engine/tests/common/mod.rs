@@ -170,6 +170,18 @@ fn serve(s: TcpStream, conn: usize, port: u16, requests: &AtomicUsize) -> std::i
                 s2.set_linger(Some(Duration::ZERO))?;
                 return Ok(());
             }
+            "/ws-hello" => {
+                // The 101 and the server's first message in one write.
+                write!(w, "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\nhello")?;
+                w.flush()?;
+                let mut buf = [0u8; 64];
+                while r.get_mut().read(&mut buf)? > 0 {}
+                return Ok(());
+            }
+            "/interim" => {
+                // An interim 103 and the final response in one write.
+                write!(w, "HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\n{common}content-length: 5\r\n\r\nfinal")?;
+            }
             "/ws" => {
                 write!(w, "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n")?;
                 let mut buf = [0u8; 4096];
