@@ -127,12 +127,17 @@ impl Proxy {
         ];
         // An A/B variant of coregate, interleaved like the others, when
         // COREGATE_B_ARGS gives its extra flags (e.g. `--io-direct-wait 0ms`).
+        // COREGATE_B_BIN runs another coregate binary as the variant (an
+        // older commit's build, for instance).
         let variant = std::env::var_os("COREGATE_B_ARGS").map(|_| {
+            let binary = std::env::var_os("COREGATE_B_BIN")
+                .map(PathBuf::from)
+                .or_else(|| entries[0].3.clone());
             (
                 Kind::Coregate,
                 "coregate-b",
                 "127.0.0.1:8086",
-                entries[0].3.clone(),
+                binary,
                 entries[0].4,
             )
         });
