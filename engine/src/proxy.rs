@@ -100,7 +100,20 @@ pub(crate) async fn forward(
 
     let head = encode_request(c, &req);
     let mut scanner = BodyScanner::new(body);
-    let first_body = take_buffered_body(c, ctx, &mut scanner)?;
+    let mut first_body: Vec<Bytes> = take_buffered_body(c, ctx, &mut scanner)?
+        .into_iter()
+        .collect();
+    // Body bytes already queued behind the head go out with it (one send,
+    // and a body that is now whole can be replayed on a retry).
+    while !scanner.is_done() && first_body.len() <= MAX_GATHER {
+        let Some(Ok(Some(mut d))) = c.io.try_recv() else {
+            break;
+        };
+        take_request_body(c, ctx, &mut scanner, &mut d)?;
+        if !d.is_empty() {
+            first_body.push(d.to_bytes());
+        }
+    }
     // Replayable: the whole body (if any) is in hand, so a retry can resend it.
     let replayable = scanner.is_done();
     let idempotent = req.head.method().is_idempotent() || retries.non_idempotent;
@@ -289,7 +302,7 @@ async fn attempt(
     (addr, t0): (SocketAddr, Instant),
     deadlines: Deadlines,
     head: &Bytes,
-    first_body: &Option<Bytes>,
+    first_body: &[Bytes],
     scanner: &mut BodyScanner,
 ) -> Result<(UpConn, ResponseHead, Instant), Attempt> {
     let (mut up, reused) = acquire(ctx, gs, g, addr, deadlines.connect).await?;
@@ -301,13 +314,13 @@ async fn attempt(
             crate::stats::record(&gs.stats.connect_time, d);
         }
     }
-    let sent = match first_body {
-        Some(b) => {
-            up.io
-                .send_vectored(vec![head.clone().into(), b.clone().into()])
-                .await
-        }
-        None => up.io.send(head.clone()).await,
+    let sent = if first_body.is_empty() {
+        up.io.send(head.clone()).await
+    } else {
+        let mut bufs = Vec::with_capacity(first_body.len() + 1);
+        bufs.push(SendBuf::from(head.clone()));
+        bufs.extend(first_body.iter().cloned().map(SendBuf::from));
+        up.io.send_vectored(bufs).await
     };
     if sent.is_err() {
         return Err(if reused {
@@ -504,21 +517,52 @@ async fn stream_request_body(
             Ok(Ok(Some(d))) => d,
             Ok(Ok(None) | Err(_)) => return Err(ProxyError::ClientClosed),
         };
-        bump(&ctx.metrics().bytes_in, data.len() as u64);
-        c.trace.bytes_in += data.len() as u64;
-        let s = scanner.scan(&data, &ctx.limits())?;
-        check_body(ctx, scanner)?;
-        if s.consumed < data.len() {
-            // The rest is the next pipelined request.
-            let body = data.split_to(s.consumed);
-            c.buf.get(&ctx.bufs).extend_from_slice(&data);
-            data = body;
+        take_request_body(c, ctx, scanner, &mut data)?;
+        // More of the body may be queued already: send it in the same go.
+        let mut more = Vec::new();
+        while !scanner.is_done() && more.len() < MAX_GATHER {
+            let Some(Ok(Some(mut next))) = c.io.try_recv() else {
+                break;
+            };
+            take_request_body(c, ctx, scanner, &mut next)?;
+            more.push(next);
         }
-        if !data.is_empty() {
-            up.send(data)
-                .await
-                .map_err(|_| ProxyError::UpstreamClosed)?;
-        }
+        more.retain(|d| !d.is_empty());
+        let sent = if more.is_empty() {
+            if data.is_empty() {
+                continue;
+            }
+            up.send(data).await
+        } else {
+            let mut bufs = Vec::with_capacity(more.len() + 1);
+            if !data.is_empty() {
+                bufs.push(SendBuf::from(data));
+            }
+            bufs.extend(more.into_iter().map(SendBuf::from));
+            up.send_vectored(bufs).await
+        };
+        sent.map_err(|_| ProxyError::UpstreamClosed)?;
+    }
+    Ok(())
+}
+
+/// Counts and scans request body bytes; bytes past the body's end (the next
+/// pipelined request) go back to the client's buffer.
+fn take_request_body(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    scanner: &mut BodyScanner,
+    data: &mut RecvBuf,
+) -> Result<(), ProxyError> {
+    bump(&ctx.metrics().bytes_in, data.len() as u64);
+    c.trace.bytes_in += data.len() as u64;
+    let s = scanner.scan(data, &ctx.limits())?;
+    check_body(ctx, scanner)?;
+    if s.consumed < data.len() {
+        // The rest is the next pipelined request.
+        let body = data.split_to(s.consumed);
+        c.buf.get(&ctx.bufs).extend_from_slice(data);
+        *data = body;
     }
     Ok(())
 }
