@@ -36,7 +36,10 @@ fn main() {
 async fn serve(listen: SocketAddr, upstream: SocketAddr) {
     // FWD_DIRECT_US: the driver's direct-wait window (0 turns it off).
     let mut cfg = RingConfig::default();
-    if let Some(us) = std::env::var("FWD_DIRECT_US").ok().and_then(|v| v.parse().ok()) {
+    if let Some(us) = std::env::var("FWD_DIRECT_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         cfg.direct_wait = std::time::Duration::from_micros(us);
     }
     let ring = match Ring::new(&cfg) {

@@ -1060,7 +1060,11 @@ async fn tunnel(c: &mut Client, ctx: &ShardCtx, mut up: UpConn) -> Result<(), Pr
         while quiet < idle {
             let step = (idle / 4).max(Duration::from_millis(1));
             shard::sleep(step).await;
-            quiet = if moved.replace(false) { Duration::ZERO } else { quiet + step };
+            quiet = if moved.replace(false) {
+                Duration::ZERO
+            } else {
+                quiet + step
+            };
         }
     };
     let both = async {

@@ -70,10 +70,7 @@ impl Pool {
 
     /// Keeps a connection whose last response was complete, if there is room.
     pub(crate) fn checkin(&self, mut conn: UpConn, bufs: &BufPool) {
-        if self.max_idle == 0
-            || !conn.buf.is_empty()
-            || conn.early.is_some()
-            || conn.io.is_closed()
+        if self.max_idle == 0 || !conn.buf.is_empty() || conn.early.is_some() || conn.io.is_closed()
         {
             return;
         }

@@ -280,7 +280,9 @@ fn tunnel_carries_data_sent_with_the_101() {
     let origin = Origin::start();
     let gw = start_quick(&[origin.addr], 1);
     let mut c = Client::connect(gw.local_addrs()[0]);
-    c.send(b"GET /ws-hello HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    c.send(
+        b"GET /ws-hello HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
     assert_eq!(c.read(true).unwrap().status, 101);
     let mut hello = [0u8; 5];
     c.r.read_exact(&mut hello).expect("server-first bytes");
@@ -315,7 +317,8 @@ fn idle_tunnel_is_closed_after_tunnel_idle() {
         std::thread::sleep(Duration::from_millis(150));
         c.send(b"ping");
         let mut back = [0u8; 4];
-        c.r.read_exact(&mut back).expect("an active tunnel stays open");
+        c.r.read_exact(&mut back)
+            .expect("an active tunnel stays open");
         assert_eq!(&back, b"ping");
     }
     let quiet = Instant::now();

@@ -472,9 +472,12 @@ fn io(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Io {
             ),
         );
     }
-    let direct_wait = c.pick(cli.io_direct_wait, Key::DIRECT_WAIT, r.direct_wait.as_ref(), |text| {
-        parse_duration(text)
-    });
+    let direct_wait = c.pick(
+        cli.io_direct_wait,
+        Key::DIRECT_WAIT,
+        r.direct_wait.as_ref(),
+        |text| parse_duration(text),
+    );
     let direct_wait = c.accept(direct_wait, |d| match *d <= MAX_IO_DIRECT_WAIT {
         true => Ok(()),
         false => Err(format!(

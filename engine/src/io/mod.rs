@@ -130,8 +130,8 @@
 //! schedstat delta of every thread of the proxy's processes.
 pub use self::bufring::RecvBuf;
 pub use self::config::{
-    RingConfig, RingStats, SetupMode, DEFAULT_BUFFER_COUNT, DEFAULT_BUFFER_SIZE, DEFAULT_ENTRIES,
-    DEFAULT_DIRECT_WAIT, DEFAULT_MAX_UNREAD_BYTES,
+    RingConfig, RingStats, SetupMode, DEFAULT_BUFFER_COUNT, DEFAULT_BUFFER_SIZE,
+    DEFAULT_DIRECT_WAIT, DEFAULT_ENTRIES, DEFAULT_MAX_UNREAD_BYTES,
 };
 pub use self::conn::{RecvHalf, SendHalf, TcpConn};
 pub use self::error::IoSetupError;
