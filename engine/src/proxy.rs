@@ -796,9 +796,9 @@ impl Relay {
                 // 101 (kept for the tunnel), else a confused upstream.
                 up.early = Some(early);
                 self.upstream_clean = false;
-                self.flush(c, ctx, &mut out, None).await?;
+                self.flush(c, ctx, &mut out, None, Vec::new()).await?;
             }
-            None => self.flush(c, ctx, &mut out, None).await?,
+            None => self.flush(c, ctx, &mut out, None, Vec::new()).await?,
         }
         while !done {
             let data = match shard::timeout(self.body_timeout, up.io.recv()).await {
@@ -880,11 +880,7 @@ impl Relay {
                     done = self.take_raw(ctx, &mut next)?;
                     more.push(next);
                 }
-                if more.is_empty() {
-                    self.flush(c, ctx, out, Some(data)).await?;
-                } else {
-                    self.flush_gathered(c, ctx, out, data, more).await?;
-                }
+                self.flush(c, ctx, out, Some(data), more).await?;
                 Ok(done)
             }
             _ => {
@@ -892,7 +888,7 @@ impl Relay {
                 buf.extend_from_slice(&data);
                 drop(data);
                 let done = self.frame(buf, out, ctx)?;
-                self.flush(c, ctx, out, None).await?;
+                self.flush(c, ctx, out, None, Vec::new()).await?;
                 Ok(done)
             }
         }
@@ -911,7 +907,7 @@ impl Relay {
             Mode::UntilClose => Ok(()),
             Mode::Rechunk => {
                 parser::encode_last_chunk(out);
-                self.flush(c, ctx, out, None).await
+                self.flush(c, ctx, out, None, Vec::new()).await
             }
             _ => Err(ProxyError::UpstreamTruncated),
         }
@@ -933,60 +929,40 @@ impl Relay {
     }
 
     /// Sends what `out` holds, then `first` and `more` (zero copy unless
-    /// small), with one send.
-    async fn flush_gathered(
-        &self,
-        c: &mut Client,
-        ctx: &ShardCtx,
-        out: &mut BytesMut,
-        first: RecvBuf,
-        more: Vec<RecvBuf>,
-    ) -> Result<(), ProxyError> {
-        let n = out.len() + first.len() + more.iter().map(|d| d.len()).sum::<usize>();
-        let sent = if n <= COALESCE_MAX {
-            out.extend_from_slice(&first);
-            more.iter().for_each(|d| out.extend_from_slice(d));
-            drop((first, more));
-            c.io.send(out.split().freeze()).await
-        } else {
-            let mut bufs = Vec::with_capacity(more.len() + 2);
-            if !out.is_empty() {
-                bufs.push(SendBuf::from(out.split().freeze()));
-            }
-            bufs.push(first.into());
-            bufs.extend(more.into_iter().map(SendBuf::from));
-            c.io.send_vectored(bufs).await
-        };
-        sent.map_err(|_| ProxyError::ClientClosed)?;
-        bump(&ctx.metrics().bytes_out, n as u64);
-        c.trace.bytes_out += n as u64;
-        Ok(())
-    }
-
-    /// Sends what `out` holds, then `data` if any (zero copy), in one go.
+    /// they are small enough to be copied next to `out`), with one send.
+    /// `more` is empty (no allocation) unless buffers were gathered.
     async fn flush(
         &self,
         c: &mut Client,
         ctx: &ShardCtx,
         out: &mut BytesMut,
-        data: Option<RecvBuf>,
+        first: Option<RecvBuf>,
+        more: Vec<RecvBuf>,
     ) -> Result<(), ProxyError> {
-        let n = out.len() + data.as_ref().map_or(0, |d| d.len());
+        let data_len =
+            first.as_ref().map_or(0, |d| d.len()) + more.iter().map(|d| d.len()).sum::<usize>();
+        let n = out.len() + data_len;
         if n == 0 {
             return Ok(());
         }
-        let sent = match data {
-            Some(d) if out.is_empty() => c.io.send(d).await,
-            Some(d) if d.len() <= COALESCE_MAX => {
+        let sent = match first {
+            None => c.io.send(out.split().freeze()).await,
+            Some(d) if out.is_empty() && more.is_empty() => c.io.send(d).await,
+            Some(d) if data_len <= COALESCE_MAX => {
                 out.extend_from_slice(&d);
-                drop(d);
+                more.iter().for_each(|m| out.extend_from_slice(m));
+                drop((d, more));
                 c.io.send(out.split().freeze()).await
             }
             Some(d) => {
-                c.io.send_vectored(vec![SendBuf::from(out.split().freeze()), d.into()])
-                    .await
+                let mut bufs = Vec::with_capacity(more.len() + 2);
+                if !out.is_empty() {
+                    bufs.push(SendBuf::from(out.split().freeze()));
+                }
+                bufs.push(d.into());
+                bufs.extend(more.into_iter().map(SendBuf::from));
+                c.io.send_vectored(bufs).await
             }
-            None => c.io.send(out.split().freeze()).await,
         };
         sent.map_err(|_| ProxyError::ClientClosed)?;
         bump(&ctx.metrics().bytes_out, n as u64);
