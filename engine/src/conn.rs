@@ -14,7 +14,7 @@ use parser::{BodyKind, Method, RequestHead, Version};
 use crate::buf::ConnBuf;
 use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
-use crate::io::TcpConn;
+use crate::io::{SendBuf, TcpConn};
 use crate::metrics::{bump, drop_one};
 use crate::route::{Action, Canned};
 use crate::shard;
@@ -41,10 +41,45 @@ pub(crate) enum Next {
     Close,
 }
 
+/// Serves an accepted connection in a task of its own. A panic while
+/// serving it closes this connection only; it is logged and counted in
+/// `coregate_panics_total`, and the shard goes on.
+pub(crate) fn spawn(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>, listener: usize) {
+    let on_panic = {
+        let ctx = ctx.clone();
+        move |msg: &str| {
+            bump(&ctx.metrics().panics, 1);
+            eprintln!(
+                "coregate: shard {}: panic serving {peer}: {msg}; connection closed",
+                ctx.id
+            );
+        }
+    };
+    shard::spawn_guarded(serve(io, peer, ctx, listener), on_panic);
+}
+
+/// Keeps the shard's connection gauges right however `serve` ends (a panic
+/// included).
+struct Open<'a>(&'a ShardCtx);
+
+impl<'a> Open<'a> {
+    fn new(ctx: &'a ShardCtx) -> Self {
+        ctx.connections.set(ctx.connections.get() + 1);
+        bump(&ctx.metrics().active_connections, 1);
+        Open(ctx)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        drop_one(&self.0.metrics().active_connections);
+        self.0.connections.set(self.0.connections.get() - 1);
+    }
+}
+
 /// Serves one accepted connection until it closes.
 pub(crate) async fn serve(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>, listener: usize) {
-    ctx.connections.set(ctx.connections.get() + 1);
-    bump(&ctx.metrics().active_connections, 1);
+    let _open = Open::new(&ctx);
     let mut c = Client {
         io,
         peer,
@@ -69,8 +104,6 @@ pub(crate) async fn serve(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>, list
             break;
         }
     }
-    drop_one(&ctx.metrics().active_connections);
-    ctx.connections.set(ctx.connections.get() - 1);
 }
 
 /// Reads and serves one request. `Err` is a request head that could not be
@@ -98,9 +131,28 @@ async fn serve_one(c: &mut Client, ctx: &ShardCtx) -> Result<Next, ProxyError> {
     // The request's state machine (forwarding, streaming, retries) is
     // about 10 KiB; boxing it keeps an idle keep-alive connection down to
     // the small head-reading state instead of reserving that for its life.
-    let next = Box::pin(handle(c, ctx, head)).await;
+    let next = Box::pin(handle_guarded(c, ctx, head)).await;
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     Ok(next)
+}
+
+/// [`handle`], with a panic turned into closing this connection, logged
+/// with the request's id.
+async fn handle_guarded(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
+    let id = request_id(&head, ctx);
+    match shard::catch_panic(handle(c, ctx, &head, &id)).await {
+        Ok(next) => next,
+        Err(p) => {
+            bump(&ctx.metrics().panics, 1);
+            eprintln!(
+                "coregate: shard {}: panic in request {}: {}; connection closed",
+                ctx.id,
+                String::from_utf8_lossy(id.as_bytes()),
+                shard::panic_message(&*p)
+            );
+            Next::Close
+        }
+    }
 }
 
 /// Reads until a complete request head is parsed. `Ok(None)` means the
@@ -158,50 +210,46 @@ fn append(c: &mut Client, ctx: &ShardCtx, data: &[u8]) {
 }
 
 /// Routes one request and answers it.
-async fn handle(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
+async fn handle(c: &mut Client, ctx: &ShardCtx, head: &RequestHead, id: &RequestId<'_>) -> Next {
     let started = Instant::now();
     c.trace = Trace {
         bytes_in: head.as_bytes().len() as u64,
         ..Trace::default()
     };
-    let id = request_id(&head, ctx);
+    #[cfg(feature = "fault-injection")]
+    inject_fault(ctx, head);
     let view = ctx.snap();
     let target = Target::parse(head.target());
     let host = target.authority.or_else(|| head.host()).unwrap_or_default();
-    let found = view.snap.find(host, target.path, &head);
+    let found = view.snap.find(host, target.path, head);
     let next = match found {
         _ if head.method() == Method::Connect => {
             c.trace.error = Some(ProxyError::MethodNotAllowed);
-            send_error(c, ctx, ProxyError::MethodNotAllowed, &id, head.version()).await;
+            send_error(c, ctx, ProxyError::MethodNotAllowed, id, head.version()).await;
             Next::Close
         }
         None => {
             c.trace.error = Some(ProxyError::NoRoute);
-            send_error(c, ctx, ProxyError::NoRoute, &id, head.version()).await;
+            send_error(c, ctx, ProxyError::NoRoute, id, head.version()).await;
             Next::Close
         }
         Some((_, route)) => match &route.action {
-            Action::Respond(canned) => respond(c, ctx, &head, canned, &id).await,
+            Action::Respond(canned) => respond(c, ctx, head, canned, id).await,
             Action::Proxy(group) => {
                 let req = crate::proxy::Request {
                     view: &view,
                     route,
                     route_idx: found.map_or(0, |(i, _)| i),
-                    head: &head,
+                    head,
                     target: &target,
-                    id: &id,
+                    id,
                     group: *group,
+                    upgrade: route.upgrade(head),
                 };
                 match crate::proxy::forward(c, ctx, req).await {
                     Ok(next) => next,
                     Err(e) => {
-                        c.trace.error = Some(e);
-                        if e.side() != crate::error::Side::Downstream {
-                            bump(&ctx.metrics().upstream_errors, 1);
-                        }
-                        if e != ProxyError::ClientClosed && e != ProxyError::UpstreamTruncated {
-                            send_error(c, ctx, e, &id, head.version()).await;
-                        }
+                        forward_failed(c, ctx, e, id).await;
                         Next::Close
                     }
                 }
@@ -209,8 +257,8 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
         },
     };
     let done = Done {
-        head: &head,
-        id: &id,
+        head,
+        id,
         host,
         view: &view,
         route: found.map(|(i, _)| i),
@@ -218,6 +266,67 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
     };
     finish(c, ctx, done);
     next
+}
+
+/// Test-only faults, asked for with `x-coregate-fault`: `panic` panics
+/// this request's task; `core` makes the shard's accept loop panic at its
+/// next connection.
+#[cfg(feature = "fault-injection")]
+fn inject_fault(ctx: &ShardCtx, head: &RequestHead) {
+    match head.header("x-coregate-fault") {
+        Some(b"panic") => panic!("fault injection: request"),
+        Some(b"core") => ctx.fault_core.set(true),
+        _ => {}
+    }
+}
+
+/// Answers a request that could not be forwarded, or, when its response
+/// had started, resets the connection so the client sees it cut short.
+async fn forward_failed(c: &mut Client, ctx: &ShardCtx, e: ProxyError, id: &RequestId<'_>) {
+    c.trace.error = Some(e);
+    if e.side() != crate::error::Side::Downstream {
+        bump(&ctx.metrics().upstream_errors, 1);
+    }
+    if c.trace.committed {
+        if e != ProxyError::ClientClosed {
+            c.io.abort_on_close();
+        }
+        return;
+    }
+    if !matches!(e, ProxyError::ClientClosed | ProxyError::ClientSendTimeout) {
+        send_error(c, ctx, e, id, Version::Http11).await;
+    }
+}
+
+/// Sends to the client, giving up after `client_send`: a client that
+/// reads too slowly (or not at all) cannot hold the connection, the
+/// upstream connection and their buffers forever.
+pub(crate) async fn send_client(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    buf: SendBuf,
+) -> Result<(), ProxyError> {
+    timed_send(ctx.timeouts().client_send, c.io.send(buf)).await
+}
+
+/// As [`send_client`], several buffers in one sendmsg.
+pub(crate) async fn send_client_vectored(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    bufs: Vec<SendBuf>,
+) -> Result<(), ProxyError> {
+    timed_send(ctx.timeouts().client_send, c.io.send_vectored(bufs)).await
+}
+
+async fn timed_send(
+    limit: Duration,
+    send: impl std::future::Future<Output = std::io::Result<()>>,
+) -> Result<(), ProxyError> {
+    match shard::timeout(limit, send).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(ProxyError::ClientClosed),
+        Err(_) => Err(ProxyError::ClientSendTimeout),
+    }
 }
 
 /// A request that is answered, for statistics and the access log.
@@ -289,6 +398,9 @@ pub(crate) struct Trace {
     pub(crate) connect: Option<Duration>,
     pub(crate) head: Option<Duration>,
     pub(crate) error: Option<ProxyError>,
+    /// Response bytes went out: an error can no longer be answered, only
+    /// signalled by an abortive close.
+    pub(crate) committed: bool,
 }
 
 /// The request id: the client's `X-Request-Id` when it sent a sane one,
@@ -443,7 +555,8 @@ pub(crate) async fn send_counted(
     let len = out.len() as u64;
     ctx.metrics().response(status);
     c.trace.status = status;
-    match c.io.send(out.freeze()).await {
+    c.trace.committed = true;
+    match send_client(c, ctx, out.freeze().into()).await {
         Ok(()) => {
             bump(&ctx.metrics().bytes_out, len);
             c.trace.bytes_out += len;

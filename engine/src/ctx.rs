@@ -27,6 +27,9 @@ pub(crate) struct ShardCtx {
     pub(crate) bufs: BufPool,
     pub(crate) metrics: Arc<[ShardMetrics]>,
     pub(crate) draining: Cell<bool>,
+    /// Test-only: the accept loop panics at its next connection.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fault_core: Cell<bool>,
     pub(crate) connections: Cell<usize>,
     pub(crate) in_flight: Cell<usize>,
     ids: RequestIds,
@@ -54,6 +57,8 @@ impl ShardCtx {
             bufs: BufPool::default(),
             metrics,
             draining: Cell::new(false),
+            #[cfg(feature = "fault-injection")]
+            fault_core: Cell::new(false),
             connections: Cell::new(0),
             in_flight: Cell::new(0),
             ids: RequestIds::new(id),
@@ -70,6 +75,12 @@ impl ShardCtx {
     #[inline]
     pub(crate) fn limits(&self) -> parser::Limits {
         self.view.current().snap.limits
+    }
+
+    /// Upstream response limits of the current snapshot.
+    #[inline]
+    pub(crate) fn response_limits(&self) -> parser::Limits {
+        self.view.current().snap.response_limits
     }
 
     /// Timeouts of the current snapshot.

@@ -24,8 +24,12 @@ pub enum ProxyError {
     Parse(ParseError),
     /// The client was too slow sending its request head.
     ClientHeaderTimeout,
-    /// The client stalled while sending its body.
+    /// The client stalled while sending its body, or sent it slower than
+    /// `client_body_min_rate`.
     ClientBodyTimeout,
+    /// A send to the client did not complete within `client_send` (the
+    /// client reads too slowly or not at all).
+    ClientSendTimeout,
     /// The client went away (EOF or reset) mid-request.
     ClientClosed,
     /// The request body is larger than `max_body_bytes`.
@@ -62,7 +66,9 @@ impl ProxyError {
     pub fn status(self) -> u16 {
         match self {
             ProxyError::Parse(e) => e.status(),
-            ProxyError::ClientHeaderTimeout | ProxyError::ClientBodyTimeout => 408,
+            ProxyError::ClientHeaderTimeout
+            | ProxyError::ClientBodyTimeout
+            | ProxyError::ClientSendTimeout => 408,
             ProxyError::BodyTooLarge => 413,
             ProxyError::NoRoute => 404,
             ProxyError::MethodNotAllowed => 405,
@@ -85,6 +91,7 @@ impl ProxyError {
             ProxyError::Parse(_)
             | ProxyError::ClientHeaderTimeout
             | ProxyError::ClientBodyTimeout
+            | ProxyError::ClientSendTimeout
             | ProxyError::ClientClosed
             | ProxyError::BodyTooLarge
             | ProxyError::MethodNotAllowed => Side::Downstream,
@@ -99,6 +106,7 @@ impl ProxyError {
             ProxyError::Parse(e) => e.as_str(),
             ProxyError::ClientHeaderTimeout => "client_header_timeout",
             ProxyError::ClientBodyTimeout => "client_body_timeout",
+            ProxyError::ClientSendTimeout => "client_send_timeout",
             ProxyError::ClientClosed => "client_closed",
             ProxyError::BodyTooLarge => "body_too_large",
             ProxyError::NoRoute => "no_route",

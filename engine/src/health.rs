@@ -35,7 +35,9 @@ struct GroupChecks {
     busy: Vec<bool>,
 }
 
-type Results = Rc<RefCell<Vec<(Box<str>, SocketAddr, bool)>>>;
+/// A finished check: group, snapshot version it was started under, the
+/// backend's address, and the verdict.
+type Results = Rc<RefCell<Vec<(Box<str>, u64, SocketAddr, bool)>>>;
 
 /// Runs the checks of every group that has a `health_check`, until the
 /// shard drains.
@@ -45,53 +47,31 @@ pub(crate) async fn run(ctx: Rc<ShardCtx>) {
     while !ctx.draining.get() {
         let view = ctx.snap();
         let snap = &view.snap;
+        let now = Instant::now();
+        // Follow reloads first, so that results are applied to state sized
+        // for the snapshot they are looked up in.
         groups.retain(|name, _| {
             snap.groups
                 .iter()
                 .any(|g| g.name == *name && g.health_check.is_some())
         });
-        let done: Vec<_> = results.borrow_mut().drain(..).collect();
-        for (name, addr, ok) in done {
-            let Some(g) = snap.groups.iter().find(|g| g.name == name) else {
-                continue;
-            };
-            let Some(state) = groups.get_mut(&name) else {
-                continue;
-            };
-            let Some(idx) = g.set.index_of(addr) else {
-                continue;
-            };
-            state.busy[idx] = false;
-            if ok {
-                if let Some(n) = g.checks_ok.get(idx) {
-                    n.fetch_add(1, Ordering::Release);
-                }
-            }
-            if let Some(t) = state.verdicts.record(idx, ok) {
-                publish(g, idx, t);
-            }
-        }
-        let now = Instant::now();
         for g in snap.groups.iter() {
             let Some(hc) = &g.health_check else { continue };
-            let state = groups
+            groups
                 .entry(g.name.clone())
-                .or_insert_with(|| GroupChecks::new(g, hc, snap.version, now));
-            state.follow(g, hc, snap.version, now);
-            for idx in 0..g.set.len() {
-                if state.busy[idx] || now < state.next_due[idx] {
-                    continue;
-                }
-                state.busy[idx] = true;
-                state.next_due[idx] = now + hc.interval;
-                let (Some(addr), results) = (g.addr(idx), results.clone()) else {
-                    continue;
-                };
-                let (ring, name, hc) = (ctx.ring.clone(), g.name.clone(), hc.clone());
-                shard::spawn_local(async move {
-                    let ok = check(&ring, addr, &hc).await;
-                    results.borrow_mut().push((name, addr, ok));
-                });
+                .or_insert_with(|| GroupChecks::new(g, hc, snap.version, now))
+                .follow(g, hc, snap.version, now);
+        }
+        let done: Vec<_> = results.borrow_mut().drain(..).collect();
+        for (name, version, addr, ok) in done {
+            let g = snap.groups.iter().find(|g| g.name == name);
+            if let (Some(g), Some(state)) = (g, groups.get_mut(&name)) {
+                state.apply(g, version, addr, ok);
+            }
+        }
+        for g in snap.groups.iter() {
+            if let Some(state) = groups.get_mut(&g.name) {
+                state.start_due(&ctx, g, &results, now);
             }
         }
         drop(view);
@@ -117,6 +97,60 @@ impl GroupChecks {
             verdicts,
             next_due: vec![now; g.set.len()],
             busy: vec![false; g.set.len()],
+        }
+    }
+
+    /// Applies one check's verdict. A check started under another snapshot
+    /// is ignored: its backend may have moved or gone, and its slot was
+    /// reset when the state followed the reload.
+    fn apply(&mut self, g: &Group, version: u64, addr: SocketAddr, ok: bool) {
+        if version != self.version {
+            return;
+        }
+        let Some(idx) = g.set.index_of(addr) else {
+            return;
+        };
+        let Some(busy) = self.busy.get_mut(idx) else {
+            return;
+        };
+        *busy = false;
+        if ok {
+            if let Some(n) = g.checks_ok.get(idx) {
+                n.fetch_add(1, Ordering::Release);
+            }
+        }
+        if let Some(t) = self.verdicts.record(idx, ok) {
+            publish(g, idx, t);
+        }
+    }
+
+    /// Starts the checks that are due and not already running.
+    fn start_due(&mut self, ctx: &ShardCtx, g: &Group, results: &Results, now: Instant) {
+        let Some(hc) = &g.health_check else { return };
+        let slots = self.busy.iter_mut().zip(self.next_due.iter_mut());
+        for (idx, (busy, due)) in slots.enumerate() {
+            if *busy || now < *due {
+                continue;
+            }
+            let Some(addr) = g.addr(idx) else { continue };
+            *busy = true;
+            *due = now + hc.interval;
+            let (ring, results) = (ctx.ring.clone(), results.clone());
+            let (name, hc, version) = (g.name.clone(), hc.clone(), self.version);
+            let failed = results.clone();
+            let (failed_name, failed_version) = (name.clone(), version);
+            shard::spawn_guarded(
+                async move {
+                    let ok = check(&ring, addr, &hc).await;
+                    results.borrow_mut().push((name, version, addr, ok));
+                },
+                move |msg| {
+                    eprintln!("coregate: health check of {addr} panicked: {msg}");
+                    failed
+                        .borrow_mut()
+                        .push((failed_name, failed_version, addr, false));
+                },
+            );
         }
     }
 

@@ -42,3 +42,4 @@ pub use control::{Control, ReloadError, ReloadReport, ReloadSource};
 pub use error::{EngineError, ProxyError, Side};
 pub use metrics::ShardStats;
 pub use server::{Server, StopHandle};
+pub use shard::CORE_PANIC_EXIT;

@@ -77,6 +77,8 @@ counters! {
     tunnels,
     /// Upgrade tunnels closed by `tunnel_idle` (nothing moved either way).
     tunnel_timeouts,
+    /// Connection tasks ended by a panic (each closed that connection only).
+    panics,
     /// Picks made with no healthy backend left (the group failed open).
     failed_open,
     /// Backends ejected by passive outlier detection.

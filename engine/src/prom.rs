@@ -53,7 +53,7 @@ fn esc(v: &str) -> String {
 }
 
 fn shard_counters(out: &mut String, m: &[ShardMetrics]) {
-    let rows: [(&str, &str, &str, fn(&crate::metrics::ShardStats) -> u64); 8] = [
+    let rows: [(&str, &str, &str, fn(&crate::metrics::ShardStats) -> u64); 9] = [
         (
             "coregate_connections_active",
             "gauge",
@@ -101,6 +101,12 @@ fn shard_counters(out: &mut String, m: &[ShardMetrics]) {
             "counter",
             "Upgrade tunnels closed after tunnel_idle with no bytes either way.",
             |s| s.tunnel_timeouts,
+        ),
+        (
+            "coregate_panics_total",
+            "counter",
+            "Connections closed by a panic in their task (the shard went on).",
+            |s| s.panics,
         ),
     ];
     let stats: Vec<_> = m.iter().map(ShardMetrics::snapshot).collect();

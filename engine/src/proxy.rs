@@ -19,12 +19,12 @@ use parser::{
 };
 
 use crate::balance::{GroupState, Held};
-use crate::conn::{reason, Client, Next, RequestId, Target};
+use crate::conn::{reason, send_client, send_client_vectored, Client, Next, RequestId, Target};
 use crate::ctx::ShardCtx;
 use crate::error::{ProxyError, Side};
 use crate::io::{RecvBuf, SendBuf, TcpConn};
 use crate::metrics::bump;
-use crate::route::{Group, HeaderOps, Route};
+use crate::route::{Group, HeaderOps, Route, Timeouts};
 use crate::shard;
 use crate::snapshot::SnapView;
 use crate::upstream::UpConn;
@@ -44,6 +44,9 @@ pub(crate) struct Request<'a> {
     pub(crate) target: &'a Target<'a>,
     pub(crate) id: &'a RequestId<'a>,
     pub(crate) group: usize,
+    /// The protocol the client asked to switch to, when the route allows
+    /// it: the only protocol a `101` may switch to.
+    pub(crate) upgrade: Option<&'a [u8]>,
 }
 
 /// The upstream timeouts that apply to one request: the route's, else the
@@ -315,12 +318,15 @@ async fn attempt(
         }
     }
     let sent = if first_body.is_empty() {
-        up.io.send(head.clone()).await
+        shard::timeout(deadlines.body, up.io.send(head.clone())).await
     } else {
         let mut bufs = Vec::with_capacity(first_body.len() + 1);
         bufs.push(SendBuf::from(head.clone()));
         bufs.extend(first_body.iter().cloned().map(SendBuf::from));
-        up.io.send_vectored(bufs).await
+        shard::timeout(deadlines.body, up.io.send_vectored(bufs)).await
+    };
+    let Ok(sent) = sent else {
+        return Err(ProxyError::UpstreamBodyTimeout.into());
     };
     if sent.is_err() {
         return Err(if reused {
@@ -330,13 +336,18 @@ async fn attempt(
         });
     }
     if !scanner.is_done() {
-        stream_request_body(c, ctx, &mut up.io, scanner).await?;
+        stream_request_body(c, ctx, &mut up.io, scanner, deadlines.body).await?;
     }
     // A stale pooled connection shows up as EOF before any response byte.
     // Only a request whose bytes can all be sent again is retried.
     let replayable =
         reused && req.head.body() == BodyKind::Empty && req.head.method().is_idempotent();
     match read_response_head(ctx, &mut up, req.head.method(), deadlines.header).await {
+        Ok(rh) if rh.status() == 101 && !switch_allowed(req, &rh) => {
+            // The upstream switched protocols unasked: the connection now
+            // speaks something else and must never carry another request.
+            Err(ProxyError::UpstreamBadResponse.into())
+        }
         Ok(rh) => {
             let head_at = Instant::now();
             let d = head_at - sent_at;
@@ -348,6 +359,15 @@ async fn attempt(
         }
         Err(ProxyError::UpstreamClosed) if replayable => Err(Attempt::Stale),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a `101` switches to the protocol the client asked for and the
+/// route allows (nothing else may be tunnelled).
+fn switch_allowed(req: &Request<'_>, rh: &ResponseHead) -> bool {
+    match (req.upgrade, rh.header("upgrade")) {
+        (Some(asked), Some(got)) => got.trim_ascii().eq_ignore_ascii_case(asked),
+        _ => false,
     }
 }
 
@@ -405,7 +425,7 @@ fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
     parser::write_request_line(h.method_bytes(), target, Version::Http11, &mut out);
     let mut has_xff = false;
     for (name, value) in h.headers() {
-        if h.is_hop_by_hop(name) || is_rewritten(name) {
+        if h.is_hop_by_hop(name) || is_rewritten(name) || is_upgrade_only(name) {
             has_xff |= name.eq_ignore_ascii_case(b"x-forwarded-for");
             continue;
         }
@@ -434,11 +454,9 @@ fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
         BodyKind::Chunked => parser::write_header(b"transfer-encoding", b"chunked", &mut out),
         BodyKind::Length(_) | BodyKind::Empty | BodyKind::CloseDelimited => {}
     }
-    if h.is_upgrade() {
-        if let Some(proto) = h.upgrade() {
-            parser::write_header(b"connection", b"upgrade", &mut out);
-            parser::write_header(b"upgrade", proto, &mut out);
-        }
+    if let Some(proto) = req.upgrade {
+        parser::write_header(b"connection", b"upgrade", &mut out);
+        parser::write_header(b"upgrade", proto, &mut out);
     }
     write_forwarded_for(&mut out, h, c.peer, has_xff);
     parser::write_header(b"x-forwarded-proto", b"http", &mut out);
@@ -448,6 +466,12 @@ fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
     parser::write_header(b"x-request-id", req.id.as_bytes(), &mut out);
     parser::end_head(&mut out);
     out.freeze()
+}
+
+/// Headers that only mean something with an h2c upgrade, which is never
+/// forwarded (`HTTP2-Settings`, even when `Connection` does not list it).
+fn is_upgrade_only(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"http2-settings")
 }
 
 /// Headers coregate sets itself, dropped from the client's copy.
@@ -505,14 +529,22 @@ fn check_body(ctx: &ShardCtx, scanner: &BodyScanner) -> Result<(), ProxyError> {
 }
 
 /// Streams the rest of the request body from the client to the upstream.
+/// Each read waits at most `client_body`, and the body as a whole must keep
+/// up `client_body_min_rate` once `client_body` has passed (a client that
+/// trickles a byte a second is cut); each send to the upstream waits at
+/// most `upstream_body`.
 async fn stream_request_body(
     c: &mut Client,
     ctx: &ShardCtx,
     up: &mut TcpConn,
     scanner: &mut BodyScanner,
+    upstream_wait: Duration,
 ) -> Result<(), ProxyError> {
+    let started = Instant::now();
+    let t = ctx.timeouts();
     while !scanner.is_done() {
-        let mut data = match shard::timeout(ctx.timeouts().client_body, c.io.recv()).await {
+        let wait = body_wait(&t, started, scanner.body_bytes(), Instant::now());
+        let mut data = match shard::timeout(wait, c.io.recv()).await {
             Err(_) => return Err(ProxyError::ClientBodyTimeout),
             Ok(Ok(Some(d))) => d,
             Ok(Ok(None) | Err(_)) => return Err(ProxyError::ClientClosed),
@@ -532,18 +564,39 @@ async fn stream_request_body(
             if data.is_empty() {
                 continue;
             }
-            up.send(data).await
+            shard::timeout(upstream_wait, up.send(data)).await
         } else {
             let mut bufs = Vec::with_capacity(more.len() + 1);
             if !data.is_empty() {
                 bufs.push(SendBuf::from(data));
             }
             bufs.extend(more.into_iter().map(SendBuf::from));
-            up.send_vectored(bufs).await
+            shard::timeout(upstream_wait, up.send_vectored(bufs)).await
         };
-        sent.map_err(|_| ProxyError::UpstreamClosed)?;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(ProxyError::UpstreamClosed),
+            Err(_) => return Err(ProxyError::UpstreamBodyTimeout),
+        }
     }
     Ok(())
+}
+
+/// How long the next request body read may wait: `client_body`, cut to
+/// what `client_body_min_rate` still allows for the bytes seen so far
+/// (zero: the body is already too slow).
+fn body_wait(t: &Timeouts, started: Instant, got: u64, now: Instant) -> Duration {
+    if t.client_body_min_rate == 0 {
+        return t.client_body;
+    }
+    let earned = Duration::from_secs_f64(got as f64 / t.client_body_min_rate as f64);
+    let deadline = t
+        .client_body
+        .checked_add(earned)
+        .and_then(|d| started.checked_add(d));
+    deadline.map_or(t.client_body, |d| {
+        d.saturating_duration_since(now).min(t.client_body)
+    })
 }
 
 /// Counts and scans request body bytes; bytes past the body's end (the next
@@ -579,7 +632,7 @@ async fn read_response_head(
     loop {
         if !up.buf.is_empty() {
             seen_bytes = true;
-            match parser::parse_response(up.buf.get(&ctx.bufs), &ctx.limits(), method) {
+            match parser::parse_response(up.buf.get(&ctx.bufs), &ctx.response_limits(), method) {
                 Ok(Some(rh)) if rh.status() < 200 && rh.status() != 101 => {
                     // What followed an interim response is the next head.
                     if let Some(e) = up.early.take() {
@@ -667,7 +720,8 @@ async fn relay_response(
 ) -> Result<Next, ProxyError> {
     let client_v = req.head.version();
     let keep = req.head.keep_alive() && !ctx.draining.get();
-    let upgrade = rh.status() == 101 && req.head.is_upgrade();
+    // `attempt` let a 101 through only for an allowed, requested upgrade.
+    let upgrade = rh.status() == 101 && req.upgrade.is_some();
     let mode = if upgrade {
         Mode::Empty
     } else {
@@ -688,7 +742,6 @@ async fn relay_response(
         client_v,
     };
     encode_response(&rh, framing, &req.route.response_headers, &mut out);
-    ctx.metrics().response(rh.status());
     let mut relay = Relay {
         mode,
         scanner: BodyScanner::new(rh.body()),
@@ -697,6 +750,9 @@ async fn relay_response(
         body_timeout: deadlines.body,
     };
     let res = relay.run(c, ctx, &mut up, out).await;
+    if c.trace.committed {
+        ctx.metrics().response(rh.status());
+    }
     match res {
         Ok(()) if upgrade => tunnel(c, ctx, up).await.map(|()| Next::Close),
         Ok(()) => {
@@ -802,7 +858,7 @@ impl Relay {
         }
         while !done {
             let data = match shard::timeout(self.body_timeout, up.io.recv()).await {
-                Err(_) => return Err(ProxyError::UpstreamTruncated),
+                Err(_) => return Err(ProxyError::UpstreamBodyTimeout),
                 Ok(Ok(Some(d))) => d,
                 Ok(Ok(None)) => return self.upstream_eof(c, ctx, &mut out).await,
                 Ok(Err(_)) => return Err(ProxyError::UpstreamTruncated),
@@ -827,8 +883,8 @@ impl Relay {
             Mode::Raw | Mode::UntilClose => {
                 let s = self
                     .scanner
-                    .scan(buf, &ctx.limits())
-                    .map_err(|_| ProxyError::UpstreamTruncated)?;
+                    .scan(buf, &ctx.response_limits())
+                    .map_err(|_| ProxyError::UpstreamBadResponse)?;
                 out.extend_from_slice(&buf[..s.consumed]);
                 let _ = buf.split_to(s.consumed);
                 if !buf.is_empty() {
@@ -846,8 +902,8 @@ impl Relay {
             Mode::Dechunk => loop {
                 match self
                     .decoder
-                    .decode(buf, &ctx.limits())
-                    .map_err(|_| ProxyError::UpstreamTruncated)?
+                    .decode(buf, &ctx.response_limits())
+                    .map_err(|_| ProxyError::UpstreamBadResponse)?
                 {
                     Decoded::Data(d) => out.extend_from_slice(&d),
                     Decoded::NeedMore => return Ok(false),
@@ -918,8 +974,8 @@ impl Relay {
     fn take_raw(&mut self, ctx: &ShardCtx, data: &mut RecvBuf) -> Result<bool, ProxyError> {
         let s = self
             .scanner
-            .scan(data, &ctx.limits())
-            .map_err(|_| ProxyError::UpstreamTruncated)?;
+            .scan(data, &ctx.response_limits())
+            .map_err(|_| ProxyError::UpstreamBadResponse)?;
         if s.consumed < data.len() {
             // Bytes after the response: the upstream is confused.
             self.upstream_clean = false;
@@ -945,14 +1001,15 @@ impl Relay {
         if n == 0 {
             return Ok(());
         }
-        let sent = match first {
-            None => c.io.send(out.split().freeze()).await,
-            Some(d) if out.is_empty() && more.is_empty() => c.io.send(d).await,
+        c.trace.committed = true;
+        match first {
+            None => send_client(c, ctx, out.split().freeze().into()).await,
+            Some(d) if out.is_empty() && more.is_empty() => send_client(c, ctx, d.into()).await,
             Some(d) if data_len <= COALESCE_MAX => {
                 out.extend_from_slice(&d);
                 more.iter().for_each(|m| out.extend_from_slice(m));
                 drop((d, more));
-                c.io.send(out.split().freeze()).await
+                send_client(c, ctx, out.split().freeze().into()).await
             }
             Some(d) => {
                 let mut bufs = Vec::with_capacity(more.len() + 2);
@@ -961,10 +1018,9 @@ impl Relay {
                 }
                 bufs.push(d.into());
                 bufs.extend(more.into_iter().map(SendBuf::from));
-                c.io.send_vectored(bufs).await
+                send_client_vectored(c, ctx, bufs).await
             }
-        };
-        sent.map_err(|_| ProxyError::ClientClosed)?;
+        }?;
         bump(&ctx.metrics().bytes_out, n as u64);
         c.trace.bytes_out += n as u64;
         Ok(())

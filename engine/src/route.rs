@@ -39,6 +39,9 @@ pub(crate) struct Timeouts {
     pub(crate) upstream_header: Duration,
     pub(crate) upstream_body: Duration,
     pub(crate) tunnel_idle: Duration,
+    pub(crate) client_send: Duration,
+    /// Bytes per second a request body must average after `client_body`.
+    pub(crate) client_body_min_rate: u64,
 }
 
 /// A compiled route.
@@ -57,6 +60,8 @@ pub(crate) struct Route {
     pub(crate) timeouts: RouteTimeouts,
     pub(crate) retries: Retries,
     pub(crate) hash_key: HashKey,
+    /// Upgrade protocols tunnelled, lowercase.
+    upgrades: Box<[Box<[u8]>]>,
 }
 
 #[derive(Debug)]
@@ -205,6 +210,7 @@ pub(crate) struct Snapshot {
     /// Bumped by every successful reload.
     pub(crate) version: u64,
     pub(crate) limits: parser::Limits,
+    pub(crate) response_limits: parser::Limits,
     pub(crate) timeouts: Timeouts,
     /// Label caps for the statistics.
     pub(crate) metrics: tuning::MetricsConfig,
@@ -226,6 +232,7 @@ impl Snapshot {
         let mut snap = Snapshot {
             version,
             limits: limits(t),
+            response_limits: response_limits(t),
             timeouts: timeouts(t),
             metrics: t.metrics,
             routes: Box::new([]),
@@ -360,6 +367,28 @@ fn segments(path: &[u8]) -> impl Iterator<Item = &[u8]> {
 // === impl Route ===
 
 impl Route {
+    /// The protocol a request asks to switch to, when this route tunnels
+    /// it: `Upgrade` with exactly one protocol, listed in `Connection`.
+    /// Anything else (no `Connection: upgrade`, several protocols, one the
+    /// route does not allow, h2c) is served as a plain request.
+    pub(crate) fn upgrade<'h>(&self, head: &'h RequestHead) -> Option<&'h [u8]> {
+        if !head.is_upgrade() {
+            return None;
+        }
+        let proto = head.upgrade()?.trim_ascii();
+        let lines = head
+            .headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"upgrade"))
+            .count();
+        if lines != 1 || proto.len() >= 3 && proto[..3].eq_ignore_ascii_case(b"h2c") {
+            return None;
+        }
+        self.upgrades
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(proto))
+            .then_some(proto)
+    }
+
     /// A human-readable summary of what the route matches.
     pub(crate) fn describe(&self) -> String {
         let path = match &self.path {
@@ -463,6 +492,15 @@ fn limits(t: &Tuning) -> parser::Limits {
     }
 }
 
+/// Limits on upstream responses: their own head size, no body limit.
+fn response_limits(t: &Tuning) -> parser::Limits {
+    parser::Limits {
+        max_head_bytes: t.limits.max_response_head_bytes,
+        max_headers: t.limits.max_headers,
+        ..parser::Limits::default()
+    }
+}
+
 fn timeouts(t: &Tuning) -> Timeouts {
     Timeouts {
         client_header: t.timeouts.client_header,
@@ -472,6 +510,8 @@ fn timeouts(t: &Tuning) -> Timeouts {
         upstream_header: t.timeouts.upstream_header,
         upstream_body: t.timeouts.upstream_body,
         tunnel_idle: t.timeouts.tunnel_idle,
+        client_send: t.timeouts.client_send,
+        client_body_min_rate: t.limits.client_body_min_rate,
     }
 }
 
@@ -593,6 +633,7 @@ fn compile_route(r: &tuning::Route) -> Route {
         timeouts: r.timeouts,
         retries: r.retries,
         hash_key: r.hash_key.clone(),
+        upgrades: r.upgrades.iter().map(|u| u.as_bytes().into()).collect(),
     }
 }
 

@@ -332,7 +332,7 @@ async fn shard_main(a: ShardArgs) {
             return;
         }
     };
-    shard::spawn_local(ring.clone().run());
+    shard::spawn_core("io driver", ring.clone().run());
     let ctx = Rc::new(ShardCtx::new(
         a.id,
         ring.clone(),
@@ -343,9 +343,12 @@ async fn shard_main(a: ShardArgs) {
     ));
     let (inbox, park) = a.inbox;
     let park = EventFdPark::new(std::os::fd::IntoRawFd::into_raw_fd(park));
-    shard::spawn_local(crate::stats::serve_scrapes(ctx.clone(), inbox, park));
+    shard::spawn_core(
+        "scrape server",
+        crate::stats::serve_scrapes(ctx.clone(), inbox, park),
+    );
     if ctx.access_log.is_some() {
-        shard::spawn_local(flush_log_loop(ctx.clone()));
+        shard::spawn_core("access log flusher", flush_log_loop(ctx.clone()));
     }
     let listeners: Vec<Rc<io::Listener>> = a
         .listeners
@@ -353,12 +356,12 @@ async fn shard_main(a: ShardArgs) {
         .map(|l| Rc::new(io::Listener::new(&ring, l)))
         .collect();
     for (i, l) in listeners.iter().enumerate() {
-        shard::spawn_local(accept_loop(l.clone(), ctx.clone(), i));
+        shard::spawn_core("accept loop", accept_loop(l.clone(), ctx.clone(), i));
     }
-    shard::spawn_local(sweep_loop(ctx.clone()));
+    shard::spawn_core("pool sweeper", sweep_loop(ctx.clone()));
     if a.id == 0 {
         // Health checks run once per host, not once per shard.
-        shard::spawn_local(crate::health::run(ctx.clone()));
+        shard::spawn_core("health checker", crate::health::run(ctx.clone()));
     }
     let _ = a.ready.send(Ok(()));
 
@@ -389,7 +392,11 @@ async fn accept_loop(l: Rc<io::Listener>, ctx: Rc<ShardCtx>, listener: usize) {
                     continue;
                 }
                 bump(&ctx.metrics().accepted, 1);
-                shard::spawn_local(conn::serve(conn, peer, ctx.clone(), listener));
+                #[cfg(feature = "fault-injection")]
+                if ctx.fault_core.get() {
+                    panic!("fault injection: accept loop");
+                }
+                conn::spawn(conn, peer, ctx.clone(), listener);
             }
             Err(_) if ctx.draining.get() => return,
             Err(e) => match e.raw_os_error() {

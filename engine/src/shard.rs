@@ -27,6 +27,63 @@ where
     glommio::spawn_local(fut).detach();
 }
 
+/// Spawns one connection's task. A panic in it ends that task only (its
+/// sockets close as it unwinds); `on_panic` gets the panic's message.
+pub(crate) fn spawn_guarded<F, P>(fut: F, on_panic: P)
+where
+    F: Future<Output = ()> + 'static,
+    P: FnOnce(&str) + 'static,
+{
+    spawn_local(async move {
+        if let Err(p) = catch_panic(fut).await {
+            on_panic(panic_message(&*p));
+        }
+    });
+}
+
+/// Spawns one of the shard's core tasks (the ring driver, an accept loop,
+/// scrapes, sweeps, health checks). The shard cannot run without them, so
+/// a panic there ends the process with a clear message and a non-zero
+/// status, for a supervisor to restart it.
+pub(crate) fn spawn_core<F>(name: &'static str, fut: F)
+where
+    F: Future<Output = ()> + 'static,
+{
+    spawn_local(exit_on_panic(name, fut));
+}
+
+/// Runs `fut`; a panic in it exits the process (see [`spawn_core`]).
+pub(crate) async fn exit_on_panic<F: Future>(name: &'static str, fut: F) -> F::Output {
+    match catch_panic(fut).await {
+        Ok(out) => out,
+        Err(p) => {
+            let shard = std::thread::current().name().unwrap_or("shard").to_owned();
+            eprintln!(
+                "coregate: fatal: {shard} {name} panicked: {}; exiting (status {CORE_PANIC_EXIT}) so that a supervisor restarts coregate",
+                panic_message(&*p)
+            );
+            std::process::exit(CORE_PANIC_EXIT);
+        }
+    }
+}
+
+/// The exit status after a panic in a shard's core (EX_SOFTWARE).
+pub const CORE_PANIC_EXIT: i32 = 70;
+
+/// Polls `fut`, turning a panic into an `Err` with its payload.
+pub(crate) async fn catch_panic<F: Future>(fut: F) -> std::thread::Result<F::Output> {
+    use futures_lite::FutureExt;
+    std::panic::AssertUnwindSafe(fut).catch_unwind().await
+}
+
+/// The text of a panic's payload (`panic!("...")` gives a `&str` or a `String`).
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
 /// Whether a task was spawned since the last call (and clears the mark).
 pub(crate) fn take_spawned() -> bool {
     SPAWNED.with(|s| s.replace(false))
@@ -110,7 +167,7 @@ impl ShardThread {
             // no storage I/O on glommio's ring, so keep it at the minimum.
             .io_memory(64 << 10)
             .ring_depth(128)
-            .spawn(main)
+            .spawn(move || exit_on_panic("main task", main()))
             .map(|handle| ShardThread { handle })
             .map_err(|e| io::Error::other(e.to_string()))
     }

@@ -2,8 +2,9 @@
 //!
 //! Idle keep-alive connections are kept per backend address, newest last
 //! (LIFO: the warmest connection is reused first, and the oldest ones age
-//! out). A connection the upstream closed while it sat idle is noticed
-//! through its still-armed receive and is never handed out.
+//! out). A connection the upstream closed, or sent anything on, while it
+//! sat idle is noticed through its still-armed receive and is never handed
+//! out: late bytes would otherwise become the next client's response.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -61,7 +62,7 @@ impl Pool {
         let list = idle.get_mut(&addr)?;
         while let Some(i) = list.pop() {
             let age = self.now.get().saturating_duration_since(i.since);
-            if !i.conn.io.is_closed() && age < self.idle_timeout {
+            if i.conn.io.is_quiet() && age < self.idle_timeout {
                 return Some(i.conn);
             }
         }
@@ -70,7 +71,7 @@ impl Pool {
 
     /// Keeps a connection whose last response was complete, if there is room.
     pub(crate) fn checkin(&self, mut conn: UpConn, bufs: &BufPool) {
-        if self.max_idle == 0 || !conn.buf.is_empty() || conn.early.is_some() || conn.io.is_closed()
+        if self.max_idle == 0 || !conn.buf.is_empty() || conn.early.is_some() || !conn.io.is_quiet()
         {
             return;
         }
@@ -95,7 +96,7 @@ impl Pool {
         let mut idle = self.idle.borrow_mut();
         for list in idle.values_mut() {
             list.retain(|i| {
-                !i.conn.io.is_closed() && now.saturating_duration_since(i.since) < timeout
+                i.conn.io.is_quiet() && now.saturating_duration_since(i.since) < timeout
             });
         }
         idle.retain(|_, l| !l.is_empty());

@@ -47,6 +47,11 @@ impl Key {
         Key::new("upstream-body-timeout", "timeouts.upstream_body");
     pub(crate) const UPSTREAM_IDLE: Key =
         Key::new("upstream-idle-timeout", "timeouts.upstream_idle");
+    pub(crate) const CLIENT_SEND: Key = Key::new("client-send-timeout", "timeouts.client_send");
+    pub(crate) const MAX_RESPONSE_HEAD_BYTES: Key =
+        Key::new("max-response-head-bytes", "limits.max_response_head_bytes");
+    pub(crate) const CLIENT_BODY_MIN_RATE: Key =
+        Key::new("client-body-min-rate", "limits.client_body_min_rate");
     pub(crate) const DRAIN: Key = Key::new("drain-timeout", "timeouts.drain");
     pub(crate) const TUNNEL_IDLE: Key = Key::new("tunnel-idle-timeout", "timeouts.tunnel_idle");
     pub(crate) const MAX_HEAD_BYTES: Key = Key::new("max-head-bytes", "limits.max_head_bytes");

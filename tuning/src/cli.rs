@@ -94,6 +94,10 @@ pub struct Cli {
     #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub upstream_idle_timeout: Option<Duration>,
 
+    /// Longest wait for one send to a client; slower readers are closed [default: 60s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
+    pub client_send_timeout: Option<Duration>,
+
     /// Grace period for open connections on shutdown [default: 30s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Timeouts")]
     pub drain_timeout: Option<Duration>,
@@ -109,6 +113,14 @@ pub struct Cli {
     /// Request target (path and query), in bytes [default: 8192]
     #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Request limits")]
     pub max_target_bytes: Option<u64>,
+
+    /// Upstream response status line plus headers, in bytes; more is a 502 [default: 16384]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Request limits")]
+    pub max_response_head_bytes: Option<u64>,
+
+    /// Request body bytes per second a client must average after client-body-timeout; 0 = off [default: 512]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Request limits")]
+    pub client_body_min_rate: Option<u64>,
 
     /// Request body, e.g. 10m or 1g; 0 = unlimited [default: unlimited]
     #[arg(long, value_name = "BYTES", value_parser = parse_body_limit, help_heading = "Request limits")]
@@ -322,6 +334,9 @@ mod tests {
             d(DEFAULT_UPSTREAM_HEADER_TIMEOUT),
             d(DEFAULT_DRAIN_TIMEOUT),
             d(DEFAULT_TUNNEL_IDLE_TIMEOUT),
+            d(DEFAULT_CLIENT_SEND_TIMEOUT),
+            format!("[default: {DEFAULT_MAX_RESPONSE_HEAD_BYTES}]"),
+            format!("[default: {DEFAULT_CLIENT_BODY_MIN_RATE}]"),
             format!("[default: {DEFAULT_UPSTREAM_MAX_IDLE}]"),
             format!("[default: {DEFAULT_MAX_HEAD_BYTES}]"),
             format!("[default: {DEFAULT_MAX_HEADERS}]"),
@@ -345,7 +360,7 @@ mod tests {
             .lines()
             .filter(|l| l.contains("[default: 60s]"))
             .count();
-        assert_eq!(dur_lines, 4, "{help}");
+        assert_eq!(dur_lines, 5, "{help}");
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `--tunnel-idle-timeout`: an Upgrade tunnel with no bytes either way for
 /// this long is closed (haproxy's `timeout tunnel`).
 pub const DEFAULT_TUNNEL_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// `--client-send-timeout`: longest wait for one send to a client to
+/// complete (nginx's `send_timeout`); a client that reads slower is closed.
+pub const DEFAULT_CLIENT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// `--drain-timeout`: grace period for open connections on shutdown.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -39,6 +42,13 @@ pub const DEFAULT_MAX_HEAD_BYTES: usize = 16384;
 pub const DEFAULT_MAX_HEADERS: usize = 100;
 /// `--max-target-bytes`: the request target (path and query).
 pub const DEFAULT_MAX_TARGET_BYTES: usize = 8192;
+/// `--max-response-head-bytes`: status line plus headers of an upstream
+/// response; a larger head is a 502.
+pub const DEFAULT_MAX_RESPONSE_HEAD_BYTES: usize = 16384;
+/// `--client-body-min-rate`: bytes per second a request body must average
+/// once `client_body` has passed (Apache's `RequestReadTimeout` MinRate);
+/// 0 turns the check off.
+pub const DEFAULT_CLIENT_BODY_MIN_RATE: u64 = 512;
 /// `--max-body-bytes`: `u64::MAX` means unlimited.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = u64::MAX;
 
@@ -113,6 +123,8 @@ pub const DEFAULT_OUTLIER_ON_5XX: bool = true;
 
 /// `routes[].priority`.
 pub const DEFAULT_ROUTE_PRIORITY: i32 = 0;
+/// `routes[].upgrades`: the one Upgrade protocol tunnelled by default.
+pub const DEFAULT_UPGRADE: &str = "websocket";
 /// `routes[].retries.attempts`: retries after the first try.
 pub const DEFAULT_RETRY_ATTEMPTS: u32 = 1;
 /// Largest accepted `retries.attempts`.

@@ -73,6 +73,7 @@ pub(crate) struct TimeoutsFile {
     pub(crate) upstream_idle: Option<Spanned<String>>,
     pub(crate) drain: Option<Spanned<String>>,
     pub(crate) tunnel_idle: Option<Spanned<String>>,
+    pub(crate) client_send: Option<Spanned<String>>,
 }
 
 /// `[limits]`.
@@ -81,6 +82,8 @@ pub(crate) struct LimitsFile {
     pub(crate) max_head_bytes: Option<Spanned<IntOrText>>,
     pub(crate) max_headers: Option<Spanned<i64>>,
     pub(crate) max_target_bytes: Option<Spanned<IntOrText>>,
+    pub(crate) max_response_head_bytes: Option<Spanned<IntOrText>>,
+    pub(crate) client_body_min_rate: Option<Spanned<IntOrText>>,
     pub(crate) max_body_bytes: Option<Spanned<IntOrText>>,
 }
 
@@ -184,6 +187,7 @@ pub(crate) struct RouteFile {
     pub(crate) response_headers: Option<Spanned<HeaderOpsFile>>,
     pub(crate) timeouts: Option<Spanned<RouteTimeoutsFile>>,
     pub(crate) retries: Option<Spanned<RetriesFile>>,
+    pub(crate) upgrades: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `headers = [{ name = "x-canary", value = "1" }]`.

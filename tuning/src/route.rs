@@ -39,6 +39,10 @@ pub struct Route {
     pub timeouts: RouteTimeouts,
     /// Retry policy.
     pub retries: Retries,
+    /// Upgrade protocols tunnelled after a `101` (lowercase tokens);
+    /// default `["websocket"]`. A request asking for any other protocol is
+    /// served as a plain request with its Upgrade headers removed.
+    pub upgrades: Vec<String>,
 }
 
 /// How a route matches the Host header (the port is ignored).
@@ -182,6 +186,7 @@ impl Route {
             path_prefix: "/".to_owned(),
             path: PathMatch::Prefix("/".to_owned()),
             methods: None,
+            upgrades: vec![DEFAULT_UPGRADE.to_owned()],
             headers: Vec::new(),
             priority: 0,
             action,

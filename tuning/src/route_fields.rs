@@ -141,6 +141,32 @@ pub(crate) fn methods(c: &mut Checker<'_>, at: &At<'_>) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// `upgrades = ["websocket"]`: the Upgrade protocols this route tunnels.
+/// `h2c` is refused: an h2c tunnel would carry requests past routing.
+pub(crate) fn upgrades(c: &mut Checker<'_>, at: &At<'_>) -> Vec<String> {
+    let Some(raw) = at.route.upgrades.as_ref() else {
+        return vec![DEFAULT_UPGRADE.to_owned()];
+    };
+    let field = format!("{}.upgrades", at.field);
+    let mut out: Vec<String> = Vec::new();
+    for (i, p) in raw.get_ref().iter().enumerate() {
+        let name = p.get_ref().to_ascii_lowercase();
+        let problem = match () {
+            _ if !is_token(&name) => Some(format!("invalid protocol token {name:?}")),
+            _ if name.starts_with("h2c") => {
+                Some("h2c is never tunnelled: it would carry requests past routing".to_owned())
+            }
+            _ if out.contains(&name) => Some(format!("{name} is listed twice")),
+            _ => None,
+        };
+        match problem {
+            Some(message) => c.fail_at(p.span(), format!("{field}[{i}]"), message),
+            None => out.push(name),
+        }
+    }
+    out
+}
+
 /// `headers = [{ name = "x-canary", value = "1" }, { name = "x-debug" }]`.
 pub(crate) fn header_matches(c: &mut Checker<'_>, at: &At<'_>) -> Vec<HeaderMatch> {
     let Some(raw) = at.route.headers.as_ref() else {

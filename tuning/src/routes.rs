@@ -107,6 +107,7 @@ fn route(
         ),
         timeouts: fields::timeouts(c, &at),
         retries: fields::retries(c, &at),
+        upgrades: fields::upgrades(c, &at),
         path,
         action,
     }

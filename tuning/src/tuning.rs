@@ -67,6 +67,8 @@ pub struct Timeouts {
     pub upstream_idle: Duration,
     /// An Upgrade tunnel with no bytes either way for this long is closed.
     pub tunnel_idle: Duration,
+    /// Longest wait for one send to a client to complete.
+    pub client_send: Duration,
     /// Grace period for open connections on shutdown.
     pub drain: Duration,
 }
@@ -82,6 +84,11 @@ pub struct Limits {
     pub max_target_bytes: usize,
     /// Request body, in bytes; `u64::MAX` means unlimited.
     pub max_body_bytes: u64,
+    /// Upstream response status line plus headers, in bytes.
+    pub max_response_head_bytes: usize,
+    /// Bytes per second a request body must average once `client_body` has
+    /// passed since it started; 0: no minimum.
+    pub client_body_min_rate: u64,
 }
 
 /// io_uring and buffer sizing, per shard.
@@ -258,6 +265,7 @@ impl Default for Timeouts {
             upstream_idle: DEFAULT_UPSTREAM_IDLE_TIMEOUT,
             drain: DEFAULT_DRAIN_TIMEOUT,
             tunnel_idle: DEFAULT_TUNNEL_IDLE_TIMEOUT,
+            client_send: DEFAULT_CLIENT_SEND_TIMEOUT,
         }
     }
 }
@@ -268,6 +276,8 @@ impl Default for Limits {
             max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
             max_headers: DEFAULT_MAX_HEADERS,
             max_target_bytes: DEFAULT_MAX_TARGET_BYTES,
+            max_response_head_bytes: DEFAULT_MAX_RESPONSE_HEAD_BYTES,
+            client_body_min_rate: DEFAULT_CLIENT_BODY_MIN_RATE,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }

@@ -382,6 +382,13 @@ fn timeouts(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Timeouts {
             DEFAULT_TUNNEL_IDLE_TIMEOUT,
             false,
         ),
+        client_send: c.duration(
+            cli.client_send_timeout,
+            Key::CLIENT_SEND,
+            t.client_send.as_ref(),
+            DEFAULT_CLIENT_SEND_TIMEOUT,
+            false,
+        ),
         drain: c.duration(
             cli.drain_timeout,
             Key::DRAIN,
@@ -418,6 +425,19 @@ fn limits(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Limits {
         l.max_body_bytes.as_ref(),
         |raw| size_of(raw).map(body_limit),
     );
+    let response_head = c.size(
+        cli.max_response_head_bytes,
+        Key::MAX_RESPONSE_HEAD_BYTES,
+        l.max_response_head_bytes.as_ref(),
+        // The parser keeps header offsets in 16 bits.
+        MIN_HEAD_BYTES as u64..=u64::from(u16::MAX),
+    );
+    let min_rate = c.size(
+        cli.client_body_min_rate,
+        Key::CLIENT_BODY_MIN_RATE,
+        l.client_body_min_rate.as_ref(),
+        0..=1 << 40,
+    );
     let max_head_bytes = cast(head, DEFAULT_MAX_HEAD_BYTES);
     if let Some(t) = target.as_ref().filter(|t| t.value > max_head_bytes as u64) {
         c.fail_given(
@@ -433,6 +453,8 @@ fn limits(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Limits {
         max_headers: cast(headers, DEFAULT_MAX_HEADERS),
         max_target_bytes: cast(target, DEFAULT_MAX_TARGET_BYTES),
         max_body_bytes: body.map_or(DEFAULT_MAX_BODY_BYTES, |g| g.value),
+        max_response_head_bytes: cast(response_head, DEFAULT_MAX_RESPONSE_HEAD_BYTES),
+        client_body_min_rate: min_rate.map_or(DEFAULT_CLIENT_BODY_MIN_RATE, |g| g.value),
     }
 }
 

@@ -8,6 +8,10 @@
 //! 3. [`RecvBuf`] clones and splits share it; when the last share drops,
 //!    [`BufPool::release`] writes it back at the ring tail (step 1).
 //!
+//! When the pool runs low (fewer than a quarter free), a claimed buffer's
+//! bytes are copied to the heap and the buffer goes back at once
+//! ([`BufPool::is_low`]): peers that never drain cannot starve the shard.
+//!
 //! The memory is two anonymous mappings (the 16-byte ring entries, page
 //! aligned as the kernel requires, and the buffers) that live as long as the
 //! pool; the pool lives as long as the [`Ring`](super::Ring) and every
@@ -127,12 +131,21 @@ impl BufPool {
         }
         self.refs[usize::from(bid)].set(1);
         self.free.set(self.free.get() - 1);
-        Some(RecvBuf {
-            pool: Rc::clone(self),
-            bid,
-            off: 0,
-            len,
-        })
+        Some(RecvBuf::pooled(Rc::clone(self), bid, len))
+    }
+
+    /// Fewer than a quarter of the buffers are free. From then on received
+    /// bytes are copied out and their buffer goes straight back to the
+    /// kernel, so that connections whose peers do not drain (slow readers,
+    /// stuck uploads) can hold at most three quarters of the pool and the
+    /// rest stays available for every other connection's reads.
+    pub(crate) fn is_low(&self) -> bool {
+        self.free.get() < self.reserve()
+    }
+
+    /// Buffers kept for the shard's other connections: a quarter.
+    fn reserve(&self) -> u32 {
+        (u32::from(self.count) / 4).max(1)
     }
 
     /// Returns a buffer the kernel filled but nobody will read (e.g. closing socket).
@@ -238,11 +251,22 @@ fn unmap(p: NonNull<u8>, bytes: usize) {
     unsafe { libc::munmap(p.as_ptr().cast(), bytes) };
 }
 
-/// Received bytes: a share of one provided buffer.
+/// Received bytes: a share of one provided buffer, or, once the pool ran
+/// low, a private heap copy.
 ///
 /// Cloning or splitting shares the buffer without copying; the buffer goes
 /// back to the kernel when the last share is dropped.
-pub struct RecvBuf {
+pub struct RecvBuf(Repr);
+
+enum Repr {
+    Pool(Share),
+    /// Bytes copied out of a provided buffer that went straight back to the
+    /// kernel (see [`BufPool::is_low`]).
+    Heap(bytes::Bytes),
+}
+
+/// One share of a provided buffer.
+struct Share {
     pool: Rc<BufPool>,
     bid: u16,
     off: u32,
@@ -252,14 +276,31 @@ pub struct RecvBuf {
 // === impl RecvBuf ===
 
 impl RecvBuf {
+    fn pooled(pool: Rc<BufPool>, bid: u16, len: u32) -> RecvBuf {
+        RecvBuf(Repr::Pool(Share {
+            pool,
+            bid,
+            off: 0,
+            len,
+        }))
+    }
+
     /// Number of bytes in this share.
     pub fn len(&self) -> usize {
-        self.len as usize
+        match &self.0 {
+            Repr::Pool(s) => s.len as usize,
+            Repr::Heap(b) => b.len(),
+        }
     }
 
     /// Whether this share holds no bytes.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
+    }
+
+    /// Whether the bytes sit in a provided buffer (not a heap copy).
+    pub fn is_pooled(&self) -> bool {
+        matches!(self.0, Repr::Pool(_))
     }
 
     /// Splits off and returns the first `at` bytes; `self` keeps the rest.
@@ -270,17 +311,23 @@ impl RecvBuf {
         assert!(
             at <= self.len(),
             "split_to out of bounds: {at} > {}",
-            self.len
+            self.len()
         );
-        let head = RecvBuf {
-            pool: Rc::clone(&self.pool),
-            bid: self.bid,
-            off: self.off,
-            len: at as u32,
-        };
-        self.pool.share(self.bid);
-        self.advance(at);
-        head
+        match &mut self.0 {
+            Repr::Pool(s) => {
+                let head = Share {
+                    pool: Rc::clone(&s.pool),
+                    bid: s.bid,
+                    off: s.off,
+                    len: at as u32,
+                };
+                s.pool.share(s.bid);
+                s.off += at as u32;
+                s.len -= at as u32;
+                RecvBuf(Repr::Pool(head))
+            }
+            Repr::Heap(b) => RecvBuf(Repr::Heap(b.split_to(at))),
+        }
     }
 
     /// Drops the first `n` bytes.
@@ -288,14 +335,35 @@ impl RecvBuf {
     /// # Panics
     /// If `n > self.len()`.
     pub fn advance(&mut self, n: usize) {
-        assert!(n <= self.len(), "advance out of bounds: {n} > {}", self.len);
-        self.off += n as u32;
-        self.len -= n as u32;
+        assert!(
+            n <= self.len(),
+            "advance out of bounds: {n} > {}",
+            self.len()
+        );
+        match &mut self.0 {
+            Repr::Pool(s) => {
+                s.off += n as u32;
+                s.len -= n as u32;
+            }
+            Repr::Heap(b) => bytes::Buf::advance(b, n),
+        }
     }
 
     /// Copies the bytes into a new `Bytes`.
     pub fn to_bytes(&self) -> bytes::Bytes {
-        bytes::Bytes::copy_from_slice(self)
+        match &self.0 {
+            Repr::Pool(_) => bytes::Bytes::copy_from_slice(self),
+            Repr::Heap(b) => b.clone(),
+        }
+    }
+
+    /// The same bytes in a heap copy; a provided buffer goes back to the
+    /// kernel when this was its last share.
+    pub(crate) fn spill(self) -> RecvBuf {
+        match self.0 {
+            Repr::Pool(_) => RecvBuf(Repr::Heap(self.to_bytes())),
+            heap => RecvBuf(heap),
+        }
     }
 }
 
@@ -303,14 +371,9 @@ impl Deref for RecvBuf {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: this share keeps `bid` out of the kernel's ring (refs > 0),
-        // so the kernel does not write it; `off + len <= buf_size` by
-        // construction, and the pool (and its mapping) outlives `self`.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.pool.buf_ptr(self.bid).add(self.off as usize),
-                self.len(),
-            )
+        match &self.0 {
+            Repr::Pool(s) => s.bytes(),
+            Repr::Heap(b) => b,
         }
     }
 }
@@ -323,26 +386,51 @@ impl AsRef<[u8]> for RecvBuf {
 
 impl Clone for RecvBuf {
     fn clone(&self) -> Self {
-        self.pool.share(self.bid);
-        RecvBuf {
-            pool: Rc::clone(&self.pool),
-            ..*self
-        }
-    }
-}
-
-impl Drop for RecvBuf {
-    fn drop(&mut self) {
-        self.pool.release(self.bid);
+        RecvBuf(match &self.0 {
+            Repr::Pool(s) => {
+                s.pool.share(s.bid);
+                Repr::Pool(Share {
+                    pool: Rc::clone(&s.pool),
+                    ..*s
+                })
+            }
+            Repr::Heap(b) => Repr::Heap(b.clone()),
+        })
     }
 }
 
 impl fmt::Debug for RecvBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvBuf")
-            .field("bid", &self.bid)
-            .field("len", &self.len)
-            .finish()
+        match &self.0 {
+            Repr::Pool(s) => f
+                .debug_struct("RecvBuf")
+                .field("bid", &s.bid)
+                .field("len", &s.len)
+                .finish(),
+            Repr::Heap(b) => f.debug_struct("RecvBuf").field("heap", &b.len()).finish(),
+        }
+    }
+}
+
+// === impl Share ===
+
+impl Share {
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: this share keeps `bid` out of the kernel's ring (refs > 0),
+        // so the kernel does not write it; `off + len <= buf_size` by
+        // construction, and the pool (and its mapping) outlives `self`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.pool.buf_ptr(self.bid).add(self.off as usize),
+                self.len as usize,
+            )
+        }
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.pool.release(self.bid);
     }
 }
 

@@ -103,6 +103,8 @@ pub struct RingStats {
     pub enobufs: u64,
     /// Receives paused because a connection reached `max_unread_bytes`.
     pub recv_pauses: u64,
+    /// Receives copied to the heap because the buffer pool was low.
+    pub spills: u64,
     /// `io_uring_enter` calls.
     pub enters: u64,
     /// Completions reaped.

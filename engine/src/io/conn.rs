@@ -144,7 +144,12 @@ impl Sock {
             self.ring.pool.recycle(bid);
             return None;
         }
-        self.ring.pool.claim(bid, res as u32)
+        let buf = self.ring.pool.claim(bid, res as u32)?;
+        if self.ring.pool.is_low() {
+            self.ring.count_spill();
+            return Some(buf.spill());
+        }
+        Some(buf)
     }
 
     fn record(&self, rx: &mut Rx, res: i32, more: bool, buf: Option<RecvBuf>) {
@@ -255,6 +260,11 @@ impl Sock {
         rx.queue.is_empty() && rx.end.is_some()
     }
 
+    fn is_quiet(&self) -> bool {
+        let rx = self.rx.borrow();
+        rx.queue.is_empty() && rx.end.is_none() && !self.closing.get()
+    }
+
     fn begin_send(&self) -> io::Result<()> {
         match self.tx.get() {
             Tx::Idle => {
@@ -361,6 +371,29 @@ impl Sock {
         Ok(())
     }
 
+    /// Makes the coming close abortive: the peer gets a reset, not a FIN.
+    fn set_abortive_close(&self) -> io::Result<()> {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on our own open fd with a pointer to a local
+        // `linger` and its exact size.
+        let r = unsafe {
+            libc::setsockopt(
+                self.raw,
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                std::ptr::addr_of!(linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// The owner is gone: stop receiving, cancel any abandoned send.
     fn close(&self) {
         self.closing.set(true);
@@ -456,6 +489,14 @@ impl TcpConn {
         self.sock.is_closed()
     }
 
+    /// Nothing was received and no EOF or error was seen: the peer has been
+    /// silent since the last `recv`. A pooled upstream connection must be
+    /// quiet to be reused (a byte that arrives while it idles is not an
+    /// answer to anything).
+    pub fn is_quiet(&self) -> bool {
+        self.sock.is_quiet()
+    }
+
     /// Bytes received but not yet taken by `recv`.
     pub fn unread_bytes(&self) -> usize {
         self.sock.rx.borrow().queued
@@ -477,6 +518,13 @@ impl TcpConn {
     /// Shuts the write side down (sends FIN).
     pub fn shutdown_write(&mut self) -> io::Result<()> {
         self.sock.shutdown_write()
+    }
+
+    /// Makes the close that follows the drop a reset (SO_LINGER 0), so the
+    /// peer sees an error rather than a clean end: for a response cut short
+    /// after its head went out, where a FIN would make it look complete.
+    pub fn abort_on_close(&mut self) {
+        let _ = self.sock.set_abortive_close();
     }
 
     /// Splits into halves that receive and send concurrently.

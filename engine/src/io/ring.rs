@@ -40,6 +40,7 @@ struct Counters {
     rearms: Cell<u64>,
     enobufs: Cell<u64>,
     recv_pauses: Cell<u64>,
+    spills: Cell<u64>,
     enters: Cell<u64>,
     cqes: Cell<u64>,
     parks: Cell<u64>,
@@ -186,6 +187,7 @@ impl Ring {
             rearms: s.rearms.get(),
             enobufs: s.enobufs.get(),
             recv_pauses: s.recv_pauses.get(),
+            spills: s.spills.get(),
             enters: s.enters.get(),
             cqes: s.cqes.get(),
             parks: s.parks.get(),
@@ -341,6 +343,10 @@ impl Inner {
 
     pub(crate) fn count_rearm(&self) {
         bump(&self.stats.rearms);
+    }
+
+    pub(crate) fn count_spill(&self) {
+        bump(&self.stats.spills);
     }
 
     pub(crate) fn count_pause(&self) {
