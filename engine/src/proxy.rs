@@ -5,7 +5,9 @@
 //! buffer in flight at a time, so a slow reader slows the writer down
 //! (backpressure) and memory stays bounded whatever the body size. Raw bytes
 //! are forwarded untouched once the parser's scanner has validated their
-//! framing, so chunked bodies pass through without re-encoding.
+//! framing, so chunked bodies pass through without re-encoding; only their
+//! trailer section is held back and sent filtered (RFC 9110 §6.5.1), and a
+//! repeated Content-Length goes out once.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use tuning::HashKey;
 
 use bytes::{Bytes, BytesMut};
 use parser::{
-    BodyDecoder, BodyKind, BodyScanner, Decoded, Method, RequestHead, ResponseHead, Version,
+    BodyDecoder, BodyForwarder, BodyKind, Decoded, Method, RequestHead, ResponseHead, Version,
 };
 
 use crate::balance::{GroupState, Held};
@@ -102,7 +104,7 @@ pub(crate) async fn forward(
     let deadlines = deadlines(ctx, req.route);
 
     let head = encode_request(c, &req);
-    let mut scanner = BodyScanner::new(body);
+    let mut scanner = BodyForwarder::new(body);
     let mut first_body: Vec<Bytes> = take_buffered_body(c, ctx, &mut scanner)?
         .into_iter()
         .collect();
@@ -117,6 +119,8 @@ pub(crate) async fn forward(
             first_body.push(d.to_bytes());
         }
     }
+    // A complete chunked body ends with its filtered trailer section.
+    first_body.extend(scanner.take_trailers());
     // Replayable: the whole body (if any) is in hand, so a retry can resend it.
     let replayable = scanner.is_done();
     let idempotent = req.head.method().is_idempotent() || retries.non_idempotent;
@@ -306,7 +310,7 @@ async fn attempt(
     deadlines: Deadlines,
     head: &Bytes,
     first_body: &[Bytes],
-    scanner: &mut BodyScanner,
+    scanner: &mut BodyForwarder,
 ) -> Result<(UpConn, ResponseHead, Instant), Attempt> {
     let (mut up, reused) = acquire(ctx, gs, g, addr, deadlines.connect).await?;
     let sent_at = if reused { t0 } else { Instant::now() };
@@ -424,6 +428,7 @@ fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
     };
     parser::write_request_line(h.method_bytes(), target, Version::Http11, &mut out);
     let mut has_xff = false;
+    let mut length = h.content_length();
     for (name, value) in h.headers() {
         if h.is_hop_by_hop(name) || is_rewritten(name) || is_upgrade_only(name) {
             has_xff |= name.eq_ignore_ascii_case(b"x-forwarded-for");
@@ -434,7 +439,7 @@ fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
         {
             continue;
         }
-        parser::write_header(name, value, &mut out);
+        write_field(name, value, &mut length, &mut out);
     }
     ops.write(&mut out);
     if let Some(authority) = req.target.authority {
@@ -474,6 +479,18 @@ fn is_upgrade_only(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"http2-settings")
 }
 
+/// Writes one forwarded field. Content-Length goes out once, as the single
+/// value the parser checked all its lines and list items agree on (`46, 46`
+/// or two `46` lines become one `content-length: 46`): `length` is taken by
+/// the first Content-Length line and later ones are dropped.
+fn write_field(name: &[u8], value: &[u8], length: &mut Option<u64>, out: &mut BytesMut) {
+    if !name.eq_ignore_ascii_case(b"content-length") {
+        parser::write_header(name, value, out);
+    } else if let Some(n) = length.take() {
+        parser::write_content_length(n, out);
+    }
+}
+
 /// Headers coregate sets itself, dropped from the client's copy.
 fn is_rewritten(name: &[u8]) -> bool {
     const NAMES: [&[u8]; 5] = [
@@ -504,25 +521,25 @@ fn write_forwarded_for(out: &mut BytesMut, h: &RequestHead, peer: SocketAddr, ch
     out.extend_from_slice(b"\r\n");
 }
 
-/// Splits off the body bytes that arrived with the head.
+/// Splits off the body bytes that arrived with the head (trailer bytes stay
+/// with the forwarder, which gives them back filtered).
 fn take_buffered_body(
     c: &mut Client,
     ctx: &ShardCtx,
-    scanner: &mut BodyScanner,
+    scanner: &mut BodyForwarder,
 ) -> Result<Option<Bytes>, ProxyError> {
     if scanner.is_done() || c.buf.is_empty() {
         return Ok(None);
     }
     let buf = c.buf.get(&ctx.bufs);
-    let s = scanner.scan(buf, &ctx.limits())?;
+    let f = scanner.scan(buf, &ctx.limits())?;
     check_body(ctx, scanner)?;
-    if s.consumed == 0 {
-        return Ok(None);
-    }
-    Ok(Some(buf.split_to(s.consumed).freeze()))
+    let body = buf.split_to(f.pass).freeze();
+    let _held = buf.split_to(f.consumed - f.pass);
+    Ok(Some(body).filter(|b| !b.is_empty()))
 }
 
-fn check_body(ctx: &ShardCtx, scanner: &BodyScanner) -> Result<(), ProxyError> {
+fn check_body(ctx: &ShardCtx, scanner: &BodyForwarder) -> Result<(), ProxyError> {
     ctx.limits()
         .check_body(scanner.body_bytes())
         .map_err(|_| ProxyError::BodyTooLarge)
@@ -537,7 +554,7 @@ async fn stream_request_body(
     c: &mut Client,
     ctx: &ShardCtx,
     up: &mut TcpConn,
-    scanner: &mut BodyScanner,
+    scanner: &mut BodyForwarder,
     upstream_wait: Duration,
 ) -> Result<(), ProxyError> {
     let started = Instant::now();
@@ -560,17 +577,19 @@ async fn stream_request_body(
             more.push(next);
         }
         more.retain(|d| !d.is_empty());
-        let sent = if more.is_empty() {
+        let trailers = scanner.take_trailers();
+        let sent = if more.is_empty() && trailers.is_none() {
             if data.is_empty() {
                 continue;
             }
             shard::timeout(upstream_wait, up.send(data)).await
         } else {
-            let mut bufs = Vec::with_capacity(more.len() + 1);
+            let mut bufs = Vec::with_capacity(more.len() + 2);
             if !data.is_empty() {
                 bufs.push(SendBuf::from(data));
             }
             bufs.extend(more.into_iter().map(SendBuf::from));
+            bufs.extend(trailers.map(SendBuf::from));
             shard::timeout(upstream_wait, up.send_vectored(bufs)).await
         };
         match sent {
@@ -600,22 +619,26 @@ fn body_wait(t: &Timeouts, started: Instant, got: u64, now: Instant) -> Duration
 }
 
 /// Counts and scans request body bytes; bytes past the body's end (the next
-/// pipelined request) go back to the client's buffer.
+/// pipelined request) go back to the client's buffer, and trailer bytes stay
+/// with the forwarder, which gives them back filtered.
 fn take_request_body(
     c: &mut Client,
     ctx: &ShardCtx,
-    scanner: &mut BodyScanner,
+    scanner: &mut BodyForwarder,
     data: &mut RecvBuf,
 ) -> Result<(), ProxyError> {
     bump(&ctx.metrics().bytes_in, data.len() as u64);
     c.trace.bytes_in += data.len() as u64;
-    let s = scanner.scan(data, &ctx.limits())?;
+    let f = scanner.scan(data, &ctx.limits())?;
     check_body(ctx, scanner)?;
-    if s.consumed < data.len() {
+    if f.consumed < data.len() {
         // The rest is the next pipelined request.
-        let body = data.split_to(s.consumed);
+        let body = data.split_to(f.consumed);
         c.buf.get(&ctx.bufs).extend_from_slice(data);
         *data = body;
+    }
+    if f.pass < data.len() {
+        *data = data.split_to(f.pass);
     }
     Ok(())
 }
@@ -744,10 +767,11 @@ async fn relay_response(
     encode_response(&rh, framing, &req.route.response_headers, &mut out);
     let mut relay = Relay {
         mode,
-        scanner: BodyScanner::new(rh.body()),
+        scanner: BodyForwarder::new(rh.body()),
         decoder: BodyDecoder::new(rh.body()),
         upstream_clean: rh.keep_alive(),
         body_timeout: deadlines.body,
+        sent: false,
     };
     let res = relay.run(c, ctx, &mut up, out).await;
     if c.trace.committed {
@@ -784,6 +808,7 @@ fn encode_response(rh: &ResponseHead, f: Framing, ops: &HeaderOps, out: &mut Byt
     parser::write_status_line(Version::Http11, rh.status(), reason_or(rh), out);
     let drop_length =
         matches!(mode, Mode::Rechunk | Mode::Dechunk) || rh.body() == BodyKind::Chunked;
+    let mut length = rh.content_length();
     for (name, value) in rh.headers() {
         if rh.is_hop_by_hop(name) || (drop_length && name.eq_ignore_ascii_case(b"content-length")) {
             continue;
@@ -791,7 +816,7 @@ fn encode_response(rh: &ResponseHead, f: Framing, ops: &HeaderOps, out: &mut Byt
         if !ops.is_empty() && ops.drops(name) {
             continue;
         }
-        parser::write_header(name, value, out);
+        write_field(name, value, &mut length, out);
     }
     ops.write(out);
     if mode == Mode::Rechunk || (mode == Mode::Raw && rh.body() == BodyKind::Chunked) {
@@ -818,20 +843,34 @@ fn reason_or(rh: &ResponseHead) -> &[u8] {
     }
 }
 
-/// The response body's trip from upstream to client.
+/// The response body's trip from upstream to client. Raw chunked bodies
+/// keep their chunk lines and data (forwarded without a copy); their trailer
+/// section is held back and sent filtered (see [`BodyForwarder`]).
 struct Relay {
     mode: Mode,
-    scanner: BodyScanner,
+    scanner: BodyForwarder,
     decoder: BodyDecoder,
     /// Whether the upstream connection can be reused afterwards.
     upstream_clean: bool,
     /// Longest wait for the next body bytes.
     body_timeout: Duration,
+    /// Whether any byte (the head first) went to the client.
+    sent: bool,
 }
 
 // === impl Relay ===
 
 impl Relay {
+    /// The error for a malformed upstream body: a 502 while the client has
+    /// seen nothing, else the client connection is cut.
+    fn body_error(&self) -> ProxyError {
+        if self.sent {
+            ProxyError::UpstreamTruncated
+        } else {
+            ProxyError::UpstreamBadResponse
+        }
+    }
+
     async fn run(
         &mut self,
         c: &mut Client,
@@ -881,18 +920,18 @@ impl Relay {
         match self.mode {
             Mode::Empty => Ok(true),
             Mode::Raw | Mode::UntilClose => {
-                let s = self
+                let f = self
                     .scanner
                     .scan(buf, &ctx.response_limits())
-                    .map_err(|_| ProxyError::UpstreamBadResponse)?;
-                out.extend_from_slice(&buf[..s.consumed]);
-                let _ = buf.split_to(s.consumed);
+                    .map_err(|_| self.body_error())?;
+                out.extend_from_slice(&buf[..f.pass]);
+                let _ = buf.split_to(f.consumed);
                 if !buf.is_empty() {
                     // Bytes after the response: the upstream is confused.
                     self.upstream_clean = false;
                     buf.clear();
                 }
-                Ok(s.done)
+                Ok(f.done)
             }
             Mode::Rechunk => {
                 rechunk(buf, out);
@@ -903,7 +942,7 @@ impl Relay {
                 match self
                     .decoder
                     .decode(buf, &ctx.response_limits())
-                    .map_err(|_| ProxyError::UpstreamBadResponse)?
+                    .map_err(|_| self.body_error())?
                 {
                     Decoded::Data(d) => out.extend_from_slice(&d),
                     Decoded::NeedMore => return Ok(false),
@@ -969,55 +1008,68 @@ impl Relay {
         }
     }
 
-    /// Scans raw body bytes, cutting off anything after the body's end;
-    /// returns whether the body is complete.
+    /// Scans raw body bytes, cutting off trailer bytes (held by the
+    /// forwarder) and anything after the body's end; returns whether the
+    /// body is complete.
     fn take_raw(&mut self, ctx: &ShardCtx, data: &mut RecvBuf) -> Result<bool, ProxyError> {
-        let s = self
+        let f = self
             .scanner
             .scan(data, &ctx.response_limits())
-            .map_err(|_| ProxyError::UpstreamBadResponse)?;
-        if s.consumed < data.len() {
+            .map_err(|_| self.body_error())?;
+        if f.consumed < data.len() {
             // Bytes after the response: the upstream is confused.
             self.upstream_clean = false;
-            *data = data.split_to(s.consumed);
         }
-        Ok(s.done)
+        if f.pass < data.len() {
+            *data = data.split_to(f.pass);
+        }
+        Ok(f.done)
     }
 
     /// Sends what `out` holds, then `first` and `more` (zero copy unless
-    /// they are small enough to be copied next to `out`), with one send.
+    /// they are small enough to be copied next to `out`), then the filtered
+    /// trailer section once a raw chunked body is complete, with one send.
     /// `more` is empty (no allocation) unless buffers were gathered.
     async fn flush(
-        &self,
+        &mut self,
         c: &mut Client,
         ctx: &ShardCtx,
         out: &mut BytesMut,
         first: Option<RecvBuf>,
         more: Vec<RecvBuf>,
     ) -> Result<(), ProxyError> {
-        let data_len =
-            first.as_ref().map_or(0, |d| d.len()) + more.iter().map(|d| d.len()).sum::<usize>();
+        let first = first.filter(|d| !d.is_empty());
+        let trailers = self.scanner.take_trailers();
+        let data_len = first.as_ref().map_or(0, |d| d.len())
+            + more.iter().map(|d| d.len()).sum::<usize>()
+            + trailers.as_ref().map_or(0, Bytes::len);
         let n = out.len() + data_len;
         if n == 0 {
             return Ok(());
         }
+        self.sent = true;
         c.trace.committed = true;
         match first {
-            None => send_client(c, ctx, out.split().freeze().into()).await,
-            Some(d) if out.is_empty() && more.is_empty() => send_client(c, ctx, d.into()).await,
-            Some(d) if data_len <= COALESCE_MAX => {
-                out.extend_from_slice(&d);
-                more.iter().for_each(|m| out.extend_from_slice(m));
-                drop((d, more));
+            Some(d) if out.is_empty() && more.is_empty() && trailers.is_none() => {
+                send_client(c, ctx, d.into()).await
+            }
+            first if data_len <= COALESCE_MAX => {
+                first
+                    .iter()
+                    .chain(&more)
+                    .for_each(|m| out.extend_from_slice(m));
+                trailers.iter().for_each(|t| out.extend_from_slice(t));
+                drop((first, more));
                 send_client(c, ctx, out.split().freeze().into()).await
             }
-            Some(d) => {
-                let mut bufs = Vec::with_capacity(more.len() + 2);
+            first => {
+                let mut bufs = Vec::with_capacity(more.len() + 3);
                 if !out.is_empty() {
                     bufs.push(SendBuf::from(out.split().freeze()));
                 }
-                bufs.push(d.into());
+                bufs.extend(first.map(SendBuf::from));
                 bufs.extend(more.into_iter().map(SendBuf::from));
+                bufs.extend(trailers.map(SendBuf::from));
                 send_client_vectored(c, ctx, bufs).await
             }
         }?;

@@ -1,5 +1,6 @@
 //! Body framing (RFC 9112 §6): [`BodyKind`], the pass-through
-//! [`BodyScanner`] and the de-chunking [`BodyDecoder`].
+//! [`BodyScanner`], the trailer-filtering [`BodyForwarder`] and the
+//! de-chunking [`BodyDecoder`].
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -39,6 +40,9 @@ pub struct Scan {
     pub consumed: usize,
     /// The message is complete; bytes after `consumed` are the next message.
     pub done: bool,
+    /// How many of the `consumed` bytes (always their tail) belong to the
+    /// trailer section of a chunked body, final CRLF included; 0 otherwise.
+    pub trailer_bytes: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -133,10 +137,15 @@ impl BodyScanner {
     /// `max_body_bytes` as they are announced.
     pub fn scan(&mut self, input: &[u8], limits: &Limits) -> Result<Scan, ParseError> {
         let mut pos = 0;
+        let mut trailer_from = None;
         while pos < input.len() && !self.framing.is_done() {
             let taken = self.framing.take_data(input.len() - pos);
             pos += taken;
             if let Framing::Chunked(c) = &mut self.framing {
+                // `frame` stops right after the last chunk's size line.
+                if c.in_trailers() {
+                    trailer_from.get_or_insert(pos);
+                }
                 pos += c.frame(&input[pos..], limits)?;
             } else if taken == 0 {
                 break;
@@ -145,6 +154,7 @@ impl BodyScanner {
         Ok(Scan {
             consumed: pos,
             done: self.framing.is_done(),
+            trailer_bytes: trailer_from.map_or(0, |from| pos - from),
         })
     }
 
@@ -157,6 +167,97 @@ impl BodyScanner {
     /// The body is complete. Never true for close-delimited bodies.
     pub fn is_done(&self) -> bool {
         self.framing.is_done()
+    }
+}
+
+/// Result of one [`BodyForwarder::scan`] call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forward {
+    /// How many leading bytes of the input belong to this body.
+    pub consumed: usize,
+    /// How many leading bytes of the input to forward untouched (`<=
+    /// consumed`); the bytes between `pass` and `consumed` are trailer bytes
+    /// the forwarder now holds.
+    pub pass: usize,
+    /// The message is complete; [`BodyForwarder::take_trailers`] has the
+    /// filtered trailer section of a chunked body.
+    pub done: bool,
+}
+
+/// A [`BodyScanner`] for bodies forwarded raw that removes the trailer
+/// fields RFC 9110 §6.5.1 keeps out of trailers ([`crate::is_forbidden_trailer`]).
+///
+/// Chunk sizes, extensions and data pass untouched and uncopied: each
+/// [`BodyForwarder::scan`] says how many input bytes to forward as they are.
+/// The trailer section (after the last chunk's size line, bounded by
+/// [`Limits::max_trailer_bytes`]) is copied aside instead, however the input
+/// is split, and once the body is complete [`BodyForwarder::take_trailers`]
+/// gives it back filtered, to be sent after the forwarded bytes. An empty
+/// section (the usual `0\r\n\r\n` ending) costs no allocation.
+#[derive(Clone, Debug)]
+pub struct BodyForwarder {
+    scanner: BodyScanner,
+    held: BytesMut,
+    tail: Option<Bytes>,
+}
+
+// === impl BodyForwarder ===
+
+impl BodyForwarder {
+    /// A forwarder for a body of this kind.
+    pub fn new(kind: BodyKind) -> Self {
+        Self {
+            scanner: BodyScanner::new(kind),
+            held: BytesMut::new(),
+            tail: None,
+        }
+    }
+
+    /// Scans the next input bytes like [`BodyScanner::scan`], holding back
+    /// trailer bytes.
+    pub fn scan(&mut self, input: &[u8], limits: &Limits) -> Result<Forward, ParseError> {
+        let s = self.scanner.scan(input, limits)?;
+        let pass = s.consumed - s.trailer_bytes;
+        if s.trailer_bytes > 0 {
+            self.hold(&input[pass..s.consumed], s.done);
+        }
+        Ok(Forward {
+            consumed: s.consumed,
+            pass,
+            done: s.done,
+        })
+    }
+
+    /// Keeps trailer bytes; filters the section once it is complete.
+    fn hold(&mut self, trailer: &[u8], done: bool) {
+        if done && self.held.is_empty() && trailer == b"\r\n" {
+            self.tail = Some(Bytes::from_static(b"\r\n"));
+            return;
+        }
+        self.held.extend_from_slice(trailer);
+        if done {
+            let mut out = BytesMut::with_capacity(self.held.len());
+            crate::filter_trailers(&self.held, &mut out);
+            self.held = BytesMut::new();
+            self.tail = Some(out.freeze());
+        }
+    }
+
+    /// The filtered trailer section, final CRLF included, once a chunked
+    /// body is complete; `None` before that, for other framings, and after
+    /// it was taken.
+    pub fn take_trailers(&mut self) -> Option<Bytes> {
+        self.tail.take()
+    }
+
+    /// Payload bytes seen so far; see [`BodyScanner::body_bytes`].
+    pub fn body_bytes(&self) -> u64 {
+        self.scanner.body_bytes()
+    }
+
+    /// The body is complete. Never true for close-delimited bodies.
+    pub fn is_done(&self) -> bool {
+        self.scanner.is_done()
     }
 }
 
@@ -225,7 +326,7 @@ impl BodyDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fuzz::chunked_outcome;
+    use crate::fuzz::{chunked_outcome, forwarded};
 
     fn chunked(input: &[u8]) -> (Result<bool, ParseError>, usize, Vec<u8>) {
         chunked_outcome(input, &Limits::default(), true)
@@ -273,13 +374,202 @@ mod tests {
             b" 5\r\n",
             b"5 \r\nhello\r\n",
             b"5\t\r\nhello\r\n",
-            b"5;\x00\r\n",
             b"10000000000000000\r\n",
             b"fffffffffffffffff\r\n",
         ] {
             rejects(input, ParseError::InvalidChunkSize);
         }
         assert_eq!(ParseError::InvalidChunkSize.status(), 400);
+    }
+
+    fn with_ext(ext: &str) -> Vec<u8> {
+        format!("5{ext}\r\nhello\r\n0\r\n\r\n").into_bytes()
+    }
+
+    #[test]
+    fn valid_chunk_extensions() {
+        for ext in [
+            ";a=b",
+            " ;a=b",
+            "\t; a = b",
+            ";a=b;c=\"d\\\"e\"",
+            ";a",
+            ";a;b=c",
+            ";a=\"x y\"",
+            ";a=\"\"",
+            ";a=b ;c",
+            ";a=\"q\" ; c=\"\\\\\"",
+            ";a=\"\u{e9}\\\t\"",
+            ";!#$%&'*+-.^_`|~=!#$%&'*+-.^_`|~",
+        ] {
+            let input = with_ext(ext);
+            assert_eq!(chunked(&input).0, Ok(true), "{ext:?}");
+            let (res, fwd) = forwarded(&input, &Limits::default(), true);
+            assert_eq!((res, fwd), (Ok(true), input), "extensions pass untouched");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_chunk_extensions() {
+        for ext in [
+            ";",
+            "; ",
+            ";a=\"b",
+            ";;a",
+            ";=b",
+            ";a=",
+            ";a= ",
+            ";a ",
+            ";a=b ",
+            ";a=\"b\" ",
+            ";a=b c",
+            ";a b",
+            ";a=\"b\"c",
+            ";a=b\"",
+            ";a@b",
+            ";a=b@",
+            ";a=\x00",
+            ";\x00",
+            ";a=\"\x01\"",
+            ";a=\"\\\x01\"",
+            ";a=\"b\\",
+            ";a=\"b\r\"",
+            ";a=\"\x7f\"",
+            "; ;a",
+        ] {
+            rejects(&with_ext(ext), ParseError::InvalidChunkExtension);
+        }
+        rejects(b"5;a=\"b\nc\"\r\n", ParseError::BareNewline);
+        rejects(b"5;a=\"b\\\n\"\r\n", ParseError::BareNewline);
+        assert_eq!(ParseError::InvalidChunkExtension.status(), 400);
+        assert_eq!(
+            ParseError::InvalidChunkExtension.as_str(),
+            "invalid_chunk_extension"
+        );
+    }
+
+    #[test]
+    fn chunk_extensions_count_against_the_line_limit() {
+        let limits = Limits {
+            max_chunk_line_bytes: 11,
+            ..Limits::default()
+        };
+        let fits = b"5;a=\"bcd\"\r\nhello\r\n0\r\n\r\n";
+        assert_eq!(chunked_outcome(fits, &limits, true).0, Ok(true));
+        let long = b"5;a=\"bcde\"\r\nhello\r\n0\r\n\r\n";
+        assert_eq!(
+            chunked_outcome(long, &limits, true).0,
+            Err(ParseError::ChunkLineTooLong)
+        );
+    }
+
+    #[test]
+    fn body_total_is_capped_at_i64_max() {
+        assert_eq!(chunked(b"7fffffffffffffff\r\nab").0, Ok(false));
+        rejects(b"8000000000000000\r\n", ParseError::InvalidChunkSize);
+        rejects(b"ffffffffffffffff\r\n", ParseError::InvalidChunkSize);
+        rejects(
+            b"1\r\na\r\n7fffffffffffffff\r\n",
+            ParseError::InvalidChunkSize,
+        );
+        assert_eq!(chunked(b"1\r\na\r\n7ffffffffffffffe\r\n").0, Ok(false));
+    }
+
+    #[test]
+    fn scan_reports_trailer_bytes() {
+        let limits = Limits::default();
+        let mut s = BodyScanner::new(BodyKind::Chunked);
+        let r = s.scan(b"2\r\nhi\r\n0\r\nX-A: 1\r", &limits).unwrap();
+        assert_eq!((r.consumed, r.done, r.trailer_bytes), (17, false, 7));
+        let r = s.scan(b"\n\r\nNEXT", &limits).unwrap();
+        assert_eq!((r.consumed, r.done, r.trailer_bytes), (3, true, 3));
+        let mut s = BodyScanner::new(BodyKind::Chunked);
+        let r = s.scan(b"0\r\n", &limits).unwrap();
+        assert_eq!((r.consumed, r.done, r.trailer_bytes), (3, false, 0));
+        let r = s.scan(b"\r\n", &limits).unwrap();
+        assert_eq!((r.consumed, r.done, r.trailer_bytes), (2, true, 2));
+    }
+
+    /// Trailer fields RFC 9110 §6.5.1 keeps out of trailers, each spelled as
+    /// a forwarded message might carry it.
+    const FORBIDDEN_TRAILERS: [&str; 12] = [
+        "Content-Length: 1",
+        "Transfer-Encoding: chunked",
+        "Host: x",
+        "content_length: 1",
+        "Authorization: Basic eA==",
+        "Cache-Control: no-store",
+        "Set-Cookie: a=b",
+        "Content-Type: text/html",
+        "Trailer: X-Ok",
+        "Location: /x",
+        "Expect: 100-continue",
+        "Content-Encoding: gzip",
+    ];
+
+    #[test]
+    fn forwarder_drops_forbidden_trailers() {
+        let limits = Limits::default();
+        for field in FORBIDDEN_TRAILERS {
+            let input = format!("5;e=1\r\nhello\r\n0\r\n{field}\r\nX-Ok: 1\r\n\r\n");
+            let (res, out) = forwarded(input.as_bytes(), &limits, true);
+            assert_eq!(res, Ok(true), "{field}");
+            assert_eq!(out, b"5;e=1\r\nhello\r\n0\r\nX-Ok: 1\r\n\r\n", "{field}");
+        }
+        let all = format!("0\r\n{}\r\n\r\n", FORBIDDEN_TRAILERS.join("\r\n"));
+        assert_eq!(
+            forwarded(all.as_bytes(), &limits, true),
+            (Ok(true), b"0\r\n\r\n".to_vec())
+        );
+    }
+
+    #[test]
+    fn forwarder_passes_legitimate_trailers_and_plain_bodies() {
+        let limits = Limits::default();
+        let input = b"3\r\nabc\r\n0\r\nX-Ok: 1\r\nServer-Timing: a;dur=1\r\n\r\n";
+        assert_eq!(forwarded(input, &limits, true), (Ok(true), input.to_vec()));
+        assert_eq!(
+            forwarded(b"0\r\n\r\n", &limits, true),
+            (Ok(true), b"0\r\n\r\n".to_vec())
+        );
+        let unfinished = b"3\r\nabc\r\n0\r\nHost: x\r\n";
+        assert_eq!(
+            forwarded(unfinished, &limits, true),
+            (Ok(false), b"3\r\nabc\r\n0\r\n".to_vec())
+        );
+        let mut fw = BodyForwarder::new(BodyKind::Length(3));
+        let f = fw.scan(b"abcdef", &limits).unwrap();
+        assert_eq!((f.consumed, f.pass, f.done), (3, 3, true));
+        assert_eq!(fw.take_trailers(), None);
+    }
+
+    #[test]
+    fn forwarder_errors_like_the_scanner() {
+        let limits = Limits::default();
+        let bad = b"0\r\nHost: x\r\nX : y\r\n\r\n";
+        assert_eq!(
+            forwarded(bad, &limits, true).0,
+            Err(ParseError::SpaceBeforeColon)
+        );
+        let small = Limits {
+            max_trailer_bytes: 8,
+            ..Limits::default()
+        };
+        let long = b"0\r\nHost: abcdef\r\n\r\n";
+        assert_eq!(
+            forwarded(long, &small, true).0,
+            Err(ParseError::TrailersTooLarge)
+        );
+    }
+
+    #[test]
+    fn empty_trailer_section_does_not_allocate() {
+        let limits = Limits::default();
+        let mut fw = BodyForwarder::new(BodyKind::Chunked);
+        let f = fw.scan(b"1\r\nx\r\n0\r\n\r\n", &limits).unwrap();
+        assert_eq!((f.consumed, f.pass, f.done), (11, 9, true));
+        assert_eq!(fw.take_trailers().as_deref(), Some(&b"\r\n"[..]));
+        assert_eq!(fw.held.capacity(), 0, "nothing was held");
     }
 
     #[test]
@@ -369,14 +659,16 @@ mod tests {
             s.scan(b"he", &limits).unwrap(),
             Scan {
                 consumed: 2,
-                done: false
+                done: false,
+                trailer_bytes: 0,
             }
         );
         assert_eq!(
             s.scan(b"lloGET", &limits).unwrap(),
             Scan {
                 consumed: 3,
-                done: true
+                done: true,
+                trailer_bytes: 0,
             }
         );
         assert_eq!(s.body_bytes(), 5);
@@ -385,7 +677,8 @@ mod tests {
             s.scan(b"more", &limits).unwrap(),
             Scan {
                 consumed: 0,
-                done: true
+                done: true,
+                trailer_bytes: 0,
             }
         );
     }
@@ -398,7 +691,8 @@ mod tests {
             empty.scan(b"GET", &limits).unwrap(),
             Scan {
                 consumed: 0,
-                done: true
+                done: true,
+                trailer_bytes: 0,
             }
         );
         let mut close = BodyScanner::new(BodyKind::CloseDelimited);
@@ -406,14 +700,16 @@ mod tests {
             close.scan(b"abc", &limits).unwrap(),
             Scan {
                 consumed: 3,
-                done: false
+                done: false,
+                trailer_bytes: 0,
             }
         );
         assert_eq!(
             close.scan(b"de", &limits).unwrap(),
             Scan {
                 consumed: 2,
-                done: false
+                done: false,
+                trailer_bytes: 0,
             }
         );
         assert_eq!(close.body_bytes(), 5);

@@ -80,6 +80,27 @@ pub fn write_header(name: &[u8], value: &[u8], out: &mut BytesMut) {
     out.put_slice(b"\r\n");
 }
 
+/// Writes `content-length: n CRLF`: how a forwarded head carries a
+/// Content-Length that arrived as a list or on several lines (RFC 9110 §8.6
+/// allows accepting `46, 46`; the next hop gets a single `46`).
+pub fn write_content_length(n: u64, out: &mut BytesMut) {
+    let mut digits = [0u8; 20];
+    write_header(b"content-length", decimal(n, &mut digits), out);
+}
+
+/// `n` in decimal, written at the end of `digits`.
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[i..];
+        }
+    }
+}
+
 /// Writes the CRLF that ends a head.
 pub fn end_head(out: &mut BytesMut) {
     out.put_slice(b"\r\n");
@@ -87,10 +108,11 @@ pub fn end_head(out: &mut BytesMut) {
 
 /// Re-emits a request head for the upstream: HTTP/1.1, hop-by-hop fields
 /// dropped, `extra` appended. An HTTP/1.0 request without Host gets an empty
-/// `Host:` (RFC 9112 §3.2) unless `extra` supplies one, which the engine should. Transfer-Encoding and Content-Length are kept as
-/// received, because the engine forwards the body bytes as received (see
-/// [`crate::BodyScanner`]). With nothing to change the original bytes are
-/// copied untouched.
+/// `Host:` (RFC 9112 §3.2) unless `extra` supplies one, which the engine
+/// should. Transfer-Encoding is kept as received, because the engine forwards
+/// the body bytes as received (see [`crate::BodyScanner`]); Content-Length is
+/// kept, written once when it came as a list or on several lines. With
+/// nothing to change the original bytes are copied untouched.
 pub fn encode_request(
     head: &RequestHead,
     target_override: Option<&[u8]>,
@@ -108,18 +130,31 @@ pub fn encode_request(
     let no_host =
         head.host().is_none() && !extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(b"host"));
     let host: &[(&[u8], &[u8])] = if no_host { &[(b"Host", b"")] } else { &[] };
-    write_fields(
-        head.headers()
-            .filter(|(n, _)| keep(n))
-            .chain(host.iter().copied()),
-        extra,
-        out,
-    );
+    let mut digits = [0u8; 20];
+    let length = head.content_length().map(|n| decimal(n, &mut digits));
+    let fields = one_content_length(head.headers().filter(|(n, _)| keep(n)), length);
+    write_fields(fields.chain(host.iter().copied()), extra, out);
+}
+
+/// Passes fields through, but gives the first Content-Length line the value
+/// `length` (checked equal across all lines by the parser) and drops the rest.
+fn one_content_length<'a>(
+    fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    length: Option<&'a [u8]>,
+) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+    let mut pending = length;
+    fields.filter_map(move |(name, value)| {
+        if !name.eq_ignore_ascii_case(b"content-length") {
+            return Some((name, value));
+        }
+        pending.take().map(|digits| (name, digits))
+    })
 }
 
 /// Re-emits a response head for the client: HTTP/1.1, hop-by-hop fields
 /// dropped, `extra` appended. Transfer-Encoding is kept; Content-Length is
-/// dropped when Transfer-Encoding is present (RFC 9112 §6.3 item 3). With
+/// dropped when Transfer-Encoding is present (RFC 9112 §6.3 item 3), else
+/// written once when it came as a list or on several lines. With
 /// nothing to change the original bytes are copied untouched.
 pub fn encode_response(head: &ResponseHead, extra: &[(&[u8], &[u8])], out: &mut BytesMut) {
     if extra.is_empty() && !head.needs_rewrite() {
@@ -136,7 +171,10 @@ pub fn encode_response(head: &ResponseHead, extra: &[(&[u8], &[u8])], out: &mut 
         }
         is_framing(name) || !head.is_hop_by_hop(name)
     };
-    write_fields(head.headers().filter(|(n, _)| keep(n)), extra, out);
+    let mut digits = [0u8; 20];
+    let length = head.content_length().map(|n| decimal(n, &mut digits));
+    let fields = one_content_length(head.headers().filter(|(n, _)| keep(n)), length);
+    write_fields(fields, extra, out);
     debug_assert!(head.body() != BodyKind::Chunked || head.header("transfer-encoding").is_some());
 }
 
@@ -265,6 +303,36 @@ mod tests {
         out.clear();
         encode_request(&request(input), None, &[], &mut out);
         assert_eq!(request(&out).body(), crate::BodyKind::Length(3));
+    }
+
+    #[test]
+    fn repeated_content_length_is_forwarded_once() {
+        let mut out = BytesMut::new();
+        for cl in [
+            "Content-Length: 46, 46",
+            "Content-Length: 46\r\nX-A: b\r\ncontent-length: 046",
+        ] {
+            let input = format!("POST / HTTP/1.1\r\nHost: h\r\n{cl}\r\n\r\n");
+            out.clear();
+            encode_request(&request(input.as_bytes()), None, &[], &mut out);
+            let text = String::from_utf8_lossy(&out).to_ascii_lowercase();
+            assert_eq!(text.matches("content-length").count(), 1, "{text}");
+            assert!(text.contains("content-length: 46\r\n"), "{text}");
+            let input = format!("HTTP/1.1 200 OK\r\n{cl}\r\n\r\n");
+            out.clear();
+            encode_response(&response(input.as_bytes()), &[], &mut out);
+            let text = String::from_utf8_lossy(&out).to_ascii_lowercase();
+            assert_eq!(text.matches("content-length").count(), 1, "{text}");
+            assert!(text.contains("content-length: 46\r\n"), "{text}");
+        }
+        out.clear();
+        for n in [0, 7, 10, 9_223_372_036_854_775_807] {
+            write_content_length(n, &mut out);
+        }
+        assert_eq!(
+            &out[..],
+            b"content-length: 0\r\ncontent-length: 7\r\ncontent-length: 10\r\ncontent-length: 9223372036854775807\r\n"
+        );
     }
 
     #[test]

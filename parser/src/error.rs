@@ -48,7 +48,8 @@ pub enum ParseError {
     /// A Host value that is not `uri-host [ ":" port ]` (RFC 9112 §3.2: MUST 400). 400.
     InvalidHost,
     /// Content-Length values that differ, or one that is not plain decimal
-    /// digits, or one that overflows u64 (RFC 9112 §6.3, item 5; RFC 9110 §8.6). 400.
+    /// digits, or one above [`crate::MAX_BODY_TOTAL`] (2^63-1) (RFC 9112 §6.3,
+    /// item 5; RFC 9110 §8.6). 400.
     InvalidContentLength,
     /// A request with both Content-Length and Transfer-Encoding (RFC 9112 §6.1
     /// allows rejecting; §6.3 item 3 calls it a smuggling sign). 400.
@@ -58,9 +59,12 @@ pub enum ParseError {
     TransferEncodingNotChunked,
     /// Transfer-Encoding in an HTTP/1.0 message (RFC 9112 §6.1: framing is faulty). 400.
     TransferEncodingHttp10,
-    /// A chunk size that is not hex, overflows u64, or is followed by garbage
-    /// (RFC 9112 §7.1). 400.
+    /// A chunk size that is not hex, is followed by garbage, or brings the
+    /// body past [`crate::MAX_BODY_TOTAL`] (2^63-1) (RFC 9112 §7.1). 400.
     InvalidChunkSize,
+    /// A chunk extension that does not follow `*( BWS ";" BWS name [ BWS "="
+    /// BWS ( token / quoted-string ) ] )`, e.g. `5;` or `5;a="b` (RFC 9112 §7.1.1). 400.
+    InvalidChunkExtension,
     /// A chunk-size line longer than [`crate::Limits::max_chunk_line_bytes`]. 400.
     ChunkLineTooLong,
     /// Chunk data not followed by CRLF (RFC 9112 §7.1). 400.
@@ -112,6 +116,7 @@ impl ParseError {
             Self::TransferEncodingNotChunked => "transfer_encoding_not_chunked",
             Self::TransferEncodingHttp10 => "transfer_encoding_http10",
             Self::InvalidChunkSize => "invalid_chunk_size",
+            Self::InvalidChunkExtension => "invalid_chunk_extension",
             Self::ChunkLineTooLong => "chunk_line_too_long",
             Self::InvalidChunkTerminator => "invalid_chunk_terminator",
             Self::InvalidTrailer => "invalid_trailer",

@@ -8,8 +8,8 @@
 use bytes::BytesMut;
 
 use crate::{
-    encode_request, encode_response, parse_request, parse_response, BodyDecoder, BodyKind,
-    BodyScanner, Decoded, Limits, Method, ParseError,
+    encode_request, encode_response, is_forbidden_trailer, parse_request, parse_response,
+    BodyDecoder, BodyForwarder, BodyKind, BodyScanner, Decoded, Limits, Method, ParseError,
 };
 
 /// What a head parse gave, comparable across splits.
@@ -226,7 +226,92 @@ pub fn chunked_outcome(
     (whole.0, whole.1, payload)
 }
 
-/// Fuzz target: the chunked decoder and scanner.
+/// Forwards `input` through a [`BodyForwarder`] in pieces cut at `splits`;
+/// returns (outcome, the bytes a proxy would send on).
+fn forward_pieces(
+    input: &[u8],
+    splits: &[usize],
+    limits: &Limits,
+) -> (Result<bool, ParseError>, Vec<u8>) {
+    let mut fw = BodyForwarder::new(BodyKind::Chunked);
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for &end in splits.iter().chain(core::iter::once(&input.len())) {
+        let end = end.clamp(pos, input.len());
+        while pos < end {
+            let f = match fw.scan(&input[pos..end], limits) {
+                Err(e) => return (Err(e), Vec::new()),
+                Ok(f) => f,
+            };
+            assert!(f.pass <= f.consumed);
+            out.extend_from_slice(&input[pos..pos + f.pass]);
+            pos += f.consumed;
+            if f.done {
+                let tail = fw
+                    .take_trailers()
+                    .expect("a done chunked body has trailers");
+                out.extend_from_slice(&tail);
+                return (Ok(true), out);
+            }
+            assert_eq!(pos, end, "an unfinished scan consumes all its input");
+            assert!(fw.take_trailers().is_none());
+        }
+    }
+    (Ok(false), out)
+}
+
+/// The trailer field names of a complete chunked body.
+fn trailer_names(body: &[u8], limits: &Limits) -> Vec<Vec<u8>> {
+    let s = BodyScanner::new(BodyKind::Chunked)
+        .scan(body, limits)
+        .unwrap();
+    assert!(
+        s.done && s.consumed == body.len(),
+        "forwarded body is whole"
+    );
+    body[s.consumed - s.trailer_bytes..]
+        .split(|&b| b == b'\n')
+        .filter_map(|line| Some(line[..line.iter().position(|&b| b == b':')?].to_vec()))
+        .collect()
+}
+
+/// What a proxy forwards for the chunked body `input`, asserting that every
+/// split (or the given ones) and byte-at-a-time feeding agree with the
+/// scanner, and that the output is a complete chunked body with the same
+/// payload and no forbidden trailer field. Returns (done?, forwarded bytes).
+pub fn forwarded(
+    input: &[u8],
+    limits: &Limits,
+    every_split: bool,
+) -> (Result<bool, ParseError>, Vec<u8>) {
+    let whole = forward_pieces(input, &[], limits);
+    let points: Vec<usize> = if every_split {
+        (0..=input.len()).collect()
+    } else {
+        split_points(input).collect()
+    };
+    for &at in &points {
+        assert_eq!(forward_pieces(input, &[at], limits), whole, "split at {at}");
+    }
+    let bytes: Vec<usize> = (1..input.len()).collect();
+    assert_eq!(
+        forward_pieces(input, &bytes, limits),
+        whole,
+        "byte at a time"
+    );
+    assert_eq!(whole.0, scan_pieces(input, &[], limits).0);
+    if whole.0 == Ok(true) {
+        let (_, payload, _) = decode_pieces(input, input.len(), limits);
+        let (res, again, _) = decode_pieces(&whole.1, whole.1.len(), limits);
+        assert_eq!((res, again), (Ok(true), payload), "forwarded payload");
+        for name in trailer_names(&whole.1, limits) {
+            assert!(!is_forbidden_trailer(&name), "{name:?} forwarded");
+        }
+    }
+    whole
+}
+
+/// Fuzz target: the chunked decoder, scanner and forwarder.
 pub fn chunked(data: &[u8]) {
     let limits = Limits {
         max_chunk_line_bytes: 64,
@@ -234,4 +319,5 @@ pub fn chunked(data: &[u8]) {
         ..Limits::default()
     };
     let _ = chunked_outcome(data, &limits, false);
+    let _ = forwarded(data, &limits, false);
 }

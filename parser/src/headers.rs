@@ -7,7 +7,7 @@ use core::mem::MaybeUninit;
 use bytes::Bytes;
 
 use crate::error::ParseError;
-use crate::limits::MAX_HEADERS_CAPACITY;
+use crate::limits::{MAX_BODY_TOTAL, MAX_HEADERS_CAPACITY};
 use crate::span::{HeaderSpan, Span};
 
 /// HTTP version of a message (RFC 9112 §2.3). Only 1.0 and 1.1 are accepted.
@@ -121,6 +121,9 @@ pub(crate) enum Coding {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Fields {
     pub(crate) content_length: Option<u64>,
+    /// Content-Length came as a list or on several lines (all equal): a
+    /// forwarded head carries it once.
+    pub(crate) content_length_repeated: bool,
     pub(crate) coding: Option<Coding>,
     pub(crate) host: Option<u16>,
     pub(crate) host_count: u16,
@@ -187,13 +190,17 @@ impl Fields {
     }
 
     /// RFC 9112 §6.3 item 5 / RFC 9110 §8.6: `1*DIGIT`; a list of identical
-    /// values is accepted, anything else is an error.
+    /// values is accepted, anything else is an error, as is a value above
+    /// [`MAX_BODY_TOTAL`].
     fn add_content_length(&mut self, value: &[u8]) -> Result<(), ParseError> {
         for item in list_items(value) {
-            let n = parse_decimal(item).ok_or(ParseError::InvalidContentLength)?;
+            let n = parse_decimal(item)
+                .filter(|&n| n <= MAX_BODY_TOTAL)
+                .ok_or(ParseError::InvalidContentLength)?;
             match self.content_length {
                 Some(prev) if prev != n => return Err(ParseError::InvalidContentLength),
-                _ => self.content_length = Some(n),
+                Some(_) => self.content_length_repeated = true,
+                None => self.content_length = Some(n),
             }
         }
         Ok(())
@@ -220,6 +227,14 @@ impl Fields {
 /// Rejects `Content_Length` and `Transfer_Encoding`: some servers map `_` to
 /// `-` and would frame the body by a field this crate ignores.
 fn check_lookalike(name: &[u8]) -> Result<(), ParseError> {
+    if is_framing_lookalike(name) {
+        return Err(ParseError::InvalidHeaderName);
+    }
+    Ok(())
+}
+
+/// `Content_Length` or `Transfer_Encoding`, in any case.
+pub(crate) fn is_framing_lookalike(name: &[u8]) -> bool {
     let dashed = |s: &[u8]| {
         name.len() == s.len()
             && name
@@ -227,12 +242,8 @@ fn check_lookalike(name: &[u8]) -> Result<(), ParseError> {
                 .zip(s)
                 .all(|(&a, &b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
     };
-    if (name.len() == 14 || name.len() == 17)
+    (name.len() == 14 || name.len() == 17)
         && (dashed(b"content-length") || dashed(b"transfer-encoding"))
-    {
-        return Err(ParseError::InvalidHeaderName);
-    }
-    Ok(())
 }
 
 /// Folds one Transfer-Encoding line into the list state (RFC 9112 §7:

@@ -15,6 +15,12 @@ pub const DEFAULT_MAX_CHUNK_LINE_BYTES: usize = 4096;
 /// Default cap on the trailer section of a chunked body, final CRLF included.
 pub const DEFAULT_MAX_TRAILER_BYTES: usize = 16 * 1024;
 
+/// The largest body any message may declare or carry: i64::MAX, so a next
+/// hop that keeps sizes in a signed 64-bit offset (nginx's `off_t`) cannot
+/// overflow. A larger Content-Length is [`ParseError::InvalidContentLength`];
+/// chunk sizes adding up past it are [`ParseError::InvalidChunkSize`].
+pub const MAX_BODY_TOTAL: u64 = i64::MAX as u64;
+
 /// Header spans live in a fixed inline array of this many entries, so a head
 /// never touches the heap. A `max_headers` above it acts as this value.
 pub const MAX_HEADERS_CAPACITY: usize = 128;
@@ -37,7 +43,8 @@ pub struct Limits {
     pub max_target_bytes: usize,
     /// Maximum payload bytes; more gives [`ParseError::BodyTooLarge`] (413).
     pub max_body_bytes: u64,
-    /// Maximum bytes of one chunk-size line, CRLF included.
+    /// Maximum bytes of one chunk-size line, CRLF included: this bounds the
+    /// chunk extensions too.
     pub max_chunk_line_bytes: usize,
     /// Maximum bytes of a chunked trailer section, final CRLF included.
     pub max_trailer_bytes: usize,

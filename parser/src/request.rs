@@ -177,9 +177,11 @@ impl RequestHead {
     }
 
     /// Whether a forwarded head differs from [`RequestHead::as_bytes`]: a
-    /// hop-by-hop field is present or the version is not 1.1.
+    /// hop-by-hop field is present, Content-Length is repeated (it is sent
+    /// once), or the version is not 1.1.
     pub fn needs_rewrite(&self) -> bool {
-        self.head.fields.hop_by_hop || self.version != Version::Http11
+        let f = &self.head.fields;
+        f.hop_by_hop || f.content_length_repeated || self.version != Version::Http11
     }
 }
 
@@ -550,10 +552,29 @@ mod tests {
             "Content-Length:",
             "Content-Length: 5,",
             "Content-Length: 18446744073709551616",
+            "Content-Length: 18446744073709551615",
+            "Content-Length: 9223372036854775808",
+            "Content-Length: 5\r\nContent-Length: 9223372036854775813",
         ] {
             rejects(&with_header(line), ParseError::InvalidContentLength);
         }
         assert_eq!(ParseError::InvalidContentLength.status(), 400);
+    }
+
+    #[test]
+    fn content_length_up_to_i64_max_and_repeated() {
+        let head = parse(&with_header("Content-Length: 9223372036854775807"));
+        assert_eq!(head.content_length(), Some(i64::MAX as u64));
+        assert!(!head.needs_rewrite());
+        for line in [
+            "Content-Length: 46, 46",
+            "Content-Length: 46\r\nContent-Length: 46",
+            "Content-Length: 46,046",
+        ] {
+            let head = parse(&with_header(line));
+            assert_eq!(head.body(), BodyKind::Length(46), "{line}");
+            assert!(head.needs_rewrite(), "{line} is forwarded once");
+        }
     }
 
     #[test]

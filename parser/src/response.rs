@@ -108,10 +108,14 @@ impl ResponseHead {
     }
 
     /// Whether a forwarded head differs from [`ResponseHead::as_bytes`]: a
-    /// hop-by-hop field, Content-Length beside Transfer-Encoding, or not 1.1.
+    /// hop-by-hop field, Content-Length beside Transfer-Encoding or repeated
+    /// (it is sent once), or not 1.1.
     pub fn needs_rewrite(&self) -> bool {
         let f = &self.head.fields;
-        f.hop_by_hop || self.drops_content_length() || self.version != Version::Http11
+        f.hop_by_hop
+            || f.content_length_repeated
+            || self.drops_content_length()
+            || self.version != Version::Http11
     }
 
     /// RFC 9112 §6.3 item 3: with Transfer-Encoding present, a proxy removes
@@ -396,6 +400,18 @@ mod tests {
             ),
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n",
+                ParseError::InvalidContentLength,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\n",
                 ParseError::InvalidContentLength,
             ),
             (
