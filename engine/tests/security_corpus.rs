@@ -833,6 +833,7 @@ fn path(name: &str, target: &str) -> Case {
         name,
         format!("GET {target} HTTP/1.1\r\nHost: a.test\r\n\r\n").as_bytes(),
     )
+    .shared()
     .check(confined)
 }
 

@@ -55,6 +55,7 @@ pub struct Case {
     head_mask: u64,
     wait: Duration,
     settle_ms: u64,
+    shared: bool,
     checks: Vec<Check>,
 }
 
@@ -71,6 +72,7 @@ impl Case {
             head_mask: 0,
             wait: QUIET_WAIT,
             settle_ms: 0,
+            shared: false,
             checks: Vec::new(),
         }
     }
@@ -120,6 +122,13 @@ impl Case {
     /// Waits this long after the case before the fresh-client check.
     pub fn settle(mut self, ms: u64) -> Case {
         self.settle_ms = ms;
+        self
+    }
+
+    /// The case talks to the shared listener (`/public`): the fresh clients
+    /// go there too (`/ok/<token>`) instead of to the case's own group.
+    pub fn shared(mut self) -> Case {
+        self.shared = true;
         self
     }
 
@@ -450,7 +459,12 @@ fn run_case(addr: SocketAddr, origin: &RawOrigin, n: usize, case: &Case) -> Vec<
     let _ = origin.take();
     let (resps, end, tokens) = play(addr, n, case);
     thread::sleep(Duration::from_millis(case.settle_ms));
-    let mut errors = fresh_clients(addr, n);
+    let prefix = if case.shared {
+        String::new()
+    } else {
+        format!("/c{n}")
+    };
+    let mut errors = fresh_clients(addr, &prefix);
     let seen = origin.take();
     if resps.iter().any(|r| contains(&r.body, b"POISON")) {
         errors.push("the client got POISON".into());
@@ -506,9 +520,9 @@ fn play(addr: SocketAddr, n: usize, case: &Case) -> (Vec<Resp>, End, Vec<String>
     (resps, end, tokens)
 }
 
-/// Two fresh clients, both in flight at once and sent to case `n`'s
-/// upstream group: each must get its own token.
-fn fresh_clients(addr: SocketAddr, n: usize) -> Vec<String> {
+/// Two fresh clients, both in flight at once and sent to the case's
+/// upstream group (`prefix` of their path): each must get its own token.
+fn fresh_clients(addr: SocketAddr, prefix: &str) -> Vec<String> {
     let mut clients = Vec::new();
     for _ in 0..2 {
         match Wire::connect(addr) {
@@ -517,7 +531,7 @@ fn fresh_clients(addr: SocketAddr, n: usize) -> Vec<String> {
         }
     }
     for (w, t) in &mut clients {
-        w.send(format!("GET /c{n}/ok/{t} HTTP/1.1\r\nHost: a.test\r\n\r\n").as_bytes());
+        w.send(format!("GET {prefix}/ok/{t} HTTP/1.1\r\nHost: a.test\r\n\r\n").as_bytes());
     }
     let mut errors = Vec::new();
     for (k, (w, t)) in clients.iter_mut().enumerate() {
