@@ -12,11 +12,13 @@
 //! then configuration order. A host with no matching route
 //! falls through to less specific hosts.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::ProxyError;
 use ahash::AHashMap;
 use balancer::{Algorithm, Backend, BackendSet, OutlierConfig};
 use bytes::Bytes;
@@ -25,6 +27,8 @@ use regex::bytes::Regex;
 use tuning::{
     HashKey, HealthCheck, HostMatch, PathMatch, Retries, RouteAction, RouteTimeouts, Tuning,
 };
+
+pub(crate) mod path;
 
 /// Longest host name matched (DNS names are at most 253 bytes).
 const MAX_HOST: usize = 255;
@@ -57,6 +61,20 @@ pub(crate) struct Route {
     pub(crate) timeouts: RouteTimeouts,
     pub(crate) retries: Retries,
     pub(crate) hash_key: HashKey,
+    /// Whether a path with `%2F`, `%5C` or `\\` is served rather than refused.
+    allow_encoded_slashes: bool,
+    /// Whether the client's target goes upstream rather than the
+    /// normalised one.
+    pub(crate) forward_original: bool,
+}
+
+/// A request's route, found on its normalised path.
+pub(crate) struct Routed<'s, 't> {
+    /// The route's position in the snapshot.
+    pub(crate) idx: usize,
+    pub(crate) route: &'s Route,
+    /// The normalised origin-form target (path and query).
+    pub(crate) path: Cow<'t, [u8]>,
 }
 
 #[derive(Debug)]
@@ -208,6 +226,8 @@ pub(crate) struct Snapshot {
     pub(crate) timeouts: Timeouts,
     /// Label caps for the statistics.
     pub(crate) metrics: tuning::MetricsConfig,
+    /// Whether `//` in request paths is merged before routing.
+    merge_slashes: bool,
     pub(crate) routes: Box<[Route]>,
     pub(crate) groups: Box<[Group]>,
     exact: AHashMap<Box<[u8]>, PathIndex>,
@@ -228,6 +248,7 @@ impl Snapshot {
             limits: limits(t),
             timeouts: timeouts(t),
             metrics: t.metrics,
+            merge_slashes: t.merge_slashes,
             routes: Box::new([]),
             groups,
             exact: AHashMap::new(),
@@ -257,7 +278,33 @@ impl Snapshot {
         snap
     }
 
-    /// Finds the route for a request, with its position.
+    /// Normalises the origin-form `target` (path and query) and finds its
+    /// route. A path holding an encoded slash or a backslash is refused
+    /// unless the route it matches (as it is, escapes kept) allows them.
+    pub(crate) fn resolve<'t>(
+        &self,
+        host: &[u8],
+        target: &'t [u8],
+        head: &RequestHead,
+    ) -> Result<Routed<'_, 't>, ProxyError> {
+        let n = path::normalize(target, self.merge_slashes).map_err(|_| ProxyError::BadPath)?;
+        let refused = match n.slashes {
+            true => ProxyError::BadPath,
+            false => ProxyError::NoRoute,
+        };
+        let (idx, route) = self.find(host, &n.target, head).ok_or(refused)?;
+        if n.slashes && !route.allow_encoded_slashes {
+            return Err(ProxyError::BadPath);
+        }
+        Ok(Routed {
+            idx,
+            route,
+            path: n.target,
+        })
+    }
+
+    /// Finds the route for a request, with its position; `path` is the
+    /// normalised target.
     pub(crate) fn find(
         &self,
         host: &[u8],
@@ -593,6 +640,8 @@ fn compile_route(r: &tuning::Route) -> Route {
         timeouts: r.timeouts,
         retries: r.retries,
         hash_key: r.hash_key.clone(),
+        allow_encoded_slashes: r.allow_encoded_slashes,
+        forward_original: r.forward_path == tuning::ForwardPath::Original,
     }
 }
 
