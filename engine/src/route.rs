@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::ProxyError;
 use ahash::AHashMap;
 use balancer::{Algorithm, Backend, BackendSet, OutlierConfig};
 use bytes::Bytes;
@@ -27,6 +26,8 @@ use regex::bytes::Regex;
 use tuning::{
     HashKey, HealthCheck, HostMatch, PathMatch, Retries, RouteAction, RouteTimeouts, Tuning,
 };
+
+use crate::error::ProxyError;
 
 pub(crate) mod path;
 
@@ -313,7 +314,10 @@ impl Snapshot {
     ) -> Option<(usize, &Route)> {
         let mut buf = [0u8; MAX_HOST];
         let host = normalize_host(host, &mut buf);
-        let path = path.split(|&b| b == b'?').next().unwrap_or_default();
+        let path = path
+            .split(|&b| b == b'?' || b == b'#')
+            .next()
+            .unwrap_or_default();
         let exact = host.and_then(|h| self.exact.get(h));
         let suffix = host.into_iter().flat_map(|h| {
             self.suffix

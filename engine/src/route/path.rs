@@ -1,7 +1,8 @@
 //! Request path normalisation, done before routing so that a route sees
 //! the path an origin will resolve.
 //!
-//! In the path (never the query, which is kept byte for byte):
+//! In the path (never the query or a stray `#fragment`, which are kept
+//! byte for byte):
 //!
 //! - percent-encoded *unreserved* characters (`ALPHA DIGIT - . _ ~`, so
 //!   `%2e` and `%2E` too) are decoded, once: `%252e` stays `%252e`;
@@ -57,12 +58,14 @@ enum Segment {
     Name,
 }
 
-/// Normalises an origin-form target (path and query). A target that does
-/// not start with `/` (`*`, or an empty one) is returned as it is.
+/// Normalises an origin-form target (path and query). The path ends at
+/// the first `?` or `#` (a fragment has no place in a request, but an
+/// origin would cut it off too). A target that does not start with `/`
+/// (`*`, or an empty one) is returned as it is.
 pub(crate) fn normalize(target: &[u8], merge_slashes: bool) -> Result<Normalized<'_>, PathError> {
     let end = target
         .iter()
-        .position(|&b| b == b'?')
+        .position(|&b| b == b'?' || b == b'#')
         .unwrap_or(target.len());
     let (path, query) = target.split_at(end);
     if !path.starts_with(b"/") || is_plain(path, merge_slashes) {

@@ -153,6 +153,9 @@ fn the_query_is_never_touched() {
     assert_eq!(ok("/a?../.."), "/a?../..");
     assert_eq!(ok("/a/%2e?"), "/a/?");
     assert_eq!(norm("/a?%zz"), Ok("/a?%zz".into()));
+    // A stray fragment ends the path as it would at an origin.
+    assert_eq!(ok("/public/..#/x"), "/#/x");
+    assert_eq!(ok("/a#/../.."), "/a#/../..");
 }
 
 #[test]
