@@ -221,30 +221,31 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: &RequestHead, id: &Request
     let view = ctx.snap();
     let target = Target::parse(head.target());
     let host = target.authority.or_else(|| head.host()).unwrap_or_default();
-    let found = view.snap.find(host, target.path, head);
-    let next = match found {
+    let routed = view.snap.resolve(host, target.path, head);
+    let next = match &routed {
         _ if head.method() == Method::Connect => {
             c.trace.error = Some(ProxyError::MethodNotAllowed);
             send_error(c, ctx, ProxyError::MethodNotAllowed, id, head.version()).await;
             Next::Close
         }
-        None => {
-            c.trace.error = Some(ProxyError::NoRoute);
-            send_error(c, ctx, ProxyError::NoRoute, id, head.version()).await;
+        Err(e) => {
+            c.trace.error = Some(*e);
+            send_error(c, ctx, *e, id, head.version()).await;
             Next::Close
         }
-        Some((_, route)) => match &route.action {
+        Ok(r) => match &r.route.action {
             Action::Respond(canned) => respond(c, ctx, head, canned, id).await,
             Action::Proxy(group) => {
                 let req = crate::proxy::Request {
                     view: &view,
-                    route,
-                    route_idx: found.map_or(0, |(i, _)| i),
+                    route: r.route,
+                    route_idx: r.idx,
                     head,
                     target: &target,
+                    path: &r.path,
                     id,
                     group: *group,
-                    upgrade: route.upgrade(head),
+                    upgrade: r.route.upgrade(head),
                 };
                 match crate::proxy::forward(c, ctx, req).await {
                     Ok(next) => next,
@@ -261,7 +262,7 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: &RequestHead, id: &Request
         id,
         host,
         view: &view,
-        route: found.map(|(i, _)| i),
+        route: routed.as_ref().ok().map(|r| r.idx),
         started,
     };
     finish(c, ctx, done);

@@ -36,6 +36,10 @@ pub enum ProxyError {
     BodyTooLarge,
     /// No route matches the request.
     NoRoute,
+    /// The request path is refused: it climbs above `/`, holds a bad
+    /// escape or a `..;` segment, or an encoded slash its route does not
+    /// allow (see `route::path`).
+    BadPath,
     /// CONNECT is not proxied.
     MethodNotAllowed,
     /// The upstream did not accept the connection in time.
@@ -76,7 +80,7 @@ impl ProxyError {
             | ProxyError::UpstreamHeaderTimeout
             | ProxyError::UpstreamBodyTimeout
             | ProxyError::TunnelIdle => 504,
-            ProxyError::ClientClosed => 400,
+            ProxyError::ClientClosed | ProxyError::BadPath => 400,
             ProxyError::Overloaded => 503,
             ProxyError::UpstreamConnect
             | ProxyError::UpstreamClosed
@@ -94,6 +98,7 @@ impl ProxyError {
             | ProxyError::ClientSendTimeout
             | ProxyError::ClientClosed
             | ProxyError::BodyTooLarge
+            | ProxyError::BadPath
             | ProxyError::MethodNotAllowed => Side::Downstream,
             ProxyError::NoRoute | ProxyError::TunnelIdle => Side::Internal,
             _ => Side::Upstream,
@@ -110,6 +115,7 @@ impl ProxyError {
             ProxyError::ClientClosed => "client_closed",
             ProxyError::BodyTooLarge => "body_too_large",
             ProxyError::NoRoute => "no_route",
+            ProxyError::BadPath => "bad_path",
             ProxyError::MethodNotAllowed => "method_not_allowed",
             ProxyError::UpstreamConnectTimeout => "upstream_connect_timeout",
             ProxyError::UpstreamConnect => "upstream_connect",

@@ -44,6 +44,8 @@ pub(crate) struct Request<'a> {
     pub(crate) route_idx: usize,
     pub(crate) head: &'a RequestHead,
     pub(crate) target: &'a Target<'a>,
+    /// The normalised origin-form target (path and query) the route matched.
+    pub(crate) path: &'a [u8],
     pub(crate) id: &'a RequestId<'a>,
     pub(crate) group: usize,
     /// The protocol the client asked to switch to, when the route allows
@@ -269,12 +271,7 @@ fn hash_for(g: &Group, req: &Request<'_>, peer: SocketAddr) -> Option<u64> {
     if g.set.algorithm() != balancer::Algorithm::Maglev {
         return None;
     }
-    let path = req
-        .target
-        .path
-        .split(|&b| b == b'?')
-        .next()
-        .unwrap_or_default();
+    let path = req.path.split(|&b| b == b'?').next().unwrap_or_default();
     match &req.route.hash_key {
         HashKey::ClientIp => Some(match peer.ip() {
             IpAddr::V4(ip) => balancer::hash_key(&ip.octets()),
@@ -415,10 +412,10 @@ fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
     let h = req.head;
     let ops = &req.route.request_headers;
     let mut out = BytesMut::with_capacity(h.as_bytes().len() + 192);
-    let target = if req.target.is_absolute() {
-        req.target.path
-    } else {
-        h.target()
+    let target = match (req.route.forward_original, req.target.is_absolute()) {
+        (false, _) => req.path,
+        (true, true) => req.target.path,
+        (true, false) => h.target(),
     };
     let mut rewritten = Vec::new();
     let target = if req.route.rewrite.apply(target, &mut rewritten) {

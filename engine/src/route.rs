@@ -12,6 +12,7 @@
 //! then configuration order. A host with no matching route
 //! falls through to less specific hosts.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,6 +26,10 @@ use regex::bytes::Regex;
 use tuning::{
     HashKey, HealthCheck, HostMatch, PathMatch, Retries, RouteAction, RouteTimeouts, Tuning,
 };
+
+use crate::error::ProxyError;
+
+pub(crate) mod path;
 
 /// Longest host name matched (DNS names are at most 253 bytes).
 const MAX_HOST: usize = 255;
@@ -62,6 +67,20 @@ pub(crate) struct Route {
     pub(crate) hash_key: HashKey,
     /// Upgrade protocols tunnelled, lowercase.
     upgrades: Box<[Box<[u8]>]>,
+    /// Whether a path with `%2F`, `%5C` or `\\` is served rather than refused.
+    allow_encoded_slashes: bool,
+    /// Whether the client's target goes upstream rather than the
+    /// normalised one.
+    pub(crate) forward_original: bool,
+}
+
+/// A request's route, found on its normalised path.
+pub(crate) struct Routed<'s, 't> {
+    /// The route's position in the snapshot.
+    pub(crate) idx: usize,
+    pub(crate) route: &'s Route,
+    /// The normalised origin-form target (path and query).
+    pub(crate) path: Cow<'t, [u8]>,
 }
 
 #[derive(Debug)]
@@ -214,6 +233,8 @@ pub(crate) struct Snapshot {
     pub(crate) timeouts: Timeouts,
     /// Label caps for the statistics.
     pub(crate) metrics: tuning::MetricsConfig,
+    /// Whether `//` in request paths is merged before routing.
+    merge_slashes: bool,
     pub(crate) routes: Box<[Route]>,
     pub(crate) groups: Box<[Group]>,
     exact: AHashMap<Box<[u8]>, PathIndex>,
@@ -235,6 +256,7 @@ impl Snapshot {
             response_limits: response_limits(t),
             timeouts: timeouts(t),
             metrics: t.metrics,
+            merge_slashes: t.merge_slashes,
             routes: Box::new([]),
             groups,
             exact: AHashMap::new(),
@@ -264,7 +286,33 @@ impl Snapshot {
         snap
     }
 
-    /// Finds the route for a request, with its position.
+    /// Normalises the origin-form `target` (path and query) and finds its
+    /// route. A path holding an encoded slash or a backslash is refused
+    /// unless the route it matches (as it is, escapes kept) allows them.
+    pub(crate) fn resolve<'t>(
+        &self,
+        host: &[u8],
+        target: &'t [u8],
+        head: &RequestHead,
+    ) -> Result<Routed<'_, 't>, ProxyError> {
+        let n = path::normalize(target, self.merge_slashes).map_err(|_| ProxyError::BadPath)?;
+        let refused = match n.slashes {
+            true => ProxyError::BadPath,
+            false => ProxyError::NoRoute,
+        };
+        let (idx, route) = self.find(host, &n.target, head).ok_or(refused)?;
+        if n.slashes && !route.allow_encoded_slashes {
+            return Err(ProxyError::BadPath);
+        }
+        Ok(Routed {
+            idx,
+            route,
+            path: n.target,
+        })
+    }
+
+    /// Finds the route for a request, with its position; `path` is the
+    /// normalised target.
     pub(crate) fn find(
         &self,
         host: &[u8],
@@ -273,7 +321,10 @@ impl Snapshot {
     ) -> Option<(usize, &Route)> {
         let mut buf = [0u8; MAX_HOST];
         let host = normalize_host(host, &mut buf);
-        let path = path.split(|&b| b == b'?').next().unwrap_or_default();
+        let path = path
+            .split(|&b| b == b'?' || b == b'#')
+            .next()
+            .unwrap_or_default();
         let exact = host.and_then(|h| self.exact.get(h));
         let suffix = host.into_iter().flat_map(|h| {
             self.suffix
@@ -634,6 +685,8 @@ fn compile_route(r: &tuning::Route) -> Route {
         retries: r.retries,
         hash_key: r.hash_key.clone(),
         upgrades: r.upgrades.iter().map(|u| u.as_bytes().into()).collect(),
+        allow_encoded_slashes: r.allow_encoded_slashes,
+        forward_original: r.forward_path == tuning::ForwardPath::Original,
     }
 }
 

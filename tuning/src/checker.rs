@@ -65,6 +65,7 @@ impl Key {
     pub(crate) const MAX_UNREAD: Key = Key::new("io-max-unread", "io.max_unread");
     pub(crate) const DIRECT_WAIT: Key = Key::new("io-direct-wait", "io.direct_wait");
     pub(crate) const MAX_IDLE: Key = Key::new("upstream-max-idle", "pool.max_idle");
+    pub(crate) const MERGE_SLASHES: Key = Key::new("merge-slashes", "server.merge_slashes");
     pub(crate) const WATCH_CONFIG: Key = Key::new("watch-config", "server.watch_config");
     pub(crate) const METRICS_ENABLED: Key = Key::new("metrics-off", "metrics.enabled");
     pub(crate) const METRICS_MAX_ROUTES: Key = Key::new("metrics-max-routes", "metrics.max_routes");

@@ -156,6 +156,11 @@ pub struct Cli {
     #[arg(long, help_heading = "Config")]
     pub watch_config: bool,
 
+    /// Merge runs of `/` in request paths before routing, as nginx does
+    /// [default: off]
+    #[arg(long, help_heading = "Config")]
+    pub merge_slashes: bool,
+
     /// Turn off per-route/backend statistics and latency histograms (the
     /// simple counters stay) [default: on]
     #[arg(long, help_heading = "Observability")]

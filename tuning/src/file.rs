@@ -59,6 +59,7 @@ pub(crate) struct ServerFile {
     pub(crate) max_connections: Option<Spanned<i64>>,
     pub(crate) admin: Option<Spanned<String>>,
     pub(crate) watch_config: Option<Spanned<bool>>,
+    pub(crate) merge_slashes: Option<Spanned<bool>>,
 }
 
 /// `[timeouts]`: durations as text, `"10s"`.
@@ -183,6 +184,8 @@ pub(crate) struct RouteFile {
     pub(crate) hash_key: Option<Spanned<String>>,
     pub(crate) strip_prefix: Option<Spanned<bool>>,
     pub(crate) rewrite_prefix: Option<Spanned<String>>,
+    pub(crate) allow_encoded_slashes: Option<Spanned<bool>>,
+    pub(crate) forward_path: Option<Spanned<String>>,
     pub(crate) request_headers: Option<Spanned<HeaderOpsFile>>,
     pub(crate) response_headers: Option<Spanned<HeaderOpsFile>>,
     pub(crate) timeouts: Option<Spanned<RouteTimeoutsFile>>,

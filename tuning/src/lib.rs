@@ -67,8 +67,8 @@ pub use crate::cli::{Admin, Cli, Command, CpuList, Sample};
 pub use crate::error::{ConfigError, Location, TuningError};
 pub use crate::observe::{AccessLog, LogDest, MetricsConfig, ReloadConfig};
 pub use crate::route::{
-    HashKey, HeaderMatch, HeaderOps, HostMatch, PathMatch, Retries, RetryOn, Rewrite, Route,
-    RouteAction, RouteTimeouts,
+    ForwardPath, HashKey, HeaderMatch, HeaderOps, HostMatch, PathMatch, Retries, RetryOn, Rewrite,
+    Route, RouteAction, RouteTimeouts,
 };
 pub use crate::tuning::{ConfigSource, Io, Limits, Pool, Timeouts, Tuning};
 pub use crate::units::{

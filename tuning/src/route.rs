@@ -31,6 +31,12 @@ pub struct Route {
     pub hash_key: HashKey,
     /// Path rewrite before forwarding (prefix routes that proxy only).
     pub rewrite: Rewrite,
+    /// Whether a path holding `%2F`, `%5C` or a raw `\\` is served (kept as
+    /// it is) rather than refused with a 400; default `false`.
+    pub allow_encoded_slashes: bool,
+    /// Which path is sent upstream: the normalised one (the default) or the
+    /// client's bytes.
+    pub forward_path: ForwardPath,
     /// Changes to the request sent upstream.
     pub request_headers: HeaderOps,
     /// Changes to the response sent to the client.
@@ -101,6 +107,19 @@ pub enum Rewrite {
     StripPrefix,
     /// Replace the matched prefix with this: `/api/x` → `/v2/x`.
     ReplacePrefix(String),
+}
+
+/// Which request path a proxy route sends upstream. Routing always uses
+/// the normalised path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardPath {
+    /// The normalised path (`normalized`), the default: the origin gets
+    /// the path the route matched.
+    #[default]
+    Normalized,
+    /// The request target as the client sent it (`original`), for origins
+    /// that need the exact bytes; like nginx's `proxy_pass` without a URI.
+    Original,
 }
 
 /// Header changes: `add` appends a header, `set` replaces every value of one
@@ -192,6 +211,8 @@ impl Route {
             action,
             hash_key: HashKey::ClientIp,
             rewrite: Rewrite::None,
+            allow_encoded_slashes: false,
+            forward_path: ForwardPath::Normalized,
             request_headers: HeaderOps::default(),
             response_headers: HeaderOps::default(),
             timeouts: RouteTimeouts::default(),

@@ -12,7 +12,8 @@ use crate::file::{
     Code, HeaderMatchFile, HeaderOpsFile, RetriesFile, RouteFile, RouteTimeoutsFile,
 };
 use crate::route::{
-    HashKey, HeaderMatch, HeaderOps, PathMatch, Retries, RetryOn, Rewrite, RouteTimeouts,
+    ForwardPath, HashKey, HeaderMatch, HeaderOps, PathMatch, Retries, RetryOn, Rewrite,
+    RouteTimeouts,
 };
 
 /// Headers coregate writes itself (framing, hop-by-hop); no route may set,
@@ -269,6 +270,44 @@ pub(crate) fn rewrite(c: &mut Checker<'_>, at: &At<'_>, path: &PathMatch) -> Rew
             }
         },
         (false, None) => Rewrite::None,
+    }
+}
+
+/// `allow_encoded_slashes`, on any route: it decides whether a request
+/// is refused before the route acts.
+pub(crate) fn allow_encoded_slashes(at: &At<'_>) -> bool {
+    at.route
+        .allow_encoded_slashes
+        .as_ref()
+        .is_some_and(|b| *b.get_ref())
+}
+
+/// `forward_path`: `normalized` or `original`, on proxy routes; `original`
+/// excludes a rewrite, which works on the normalised path.
+pub(crate) fn forward_path(c: &mut Checker<'_>, at: &At<'_>, rewrite: &Rewrite) -> ForwardPath {
+    let Some(raw) = proxy_only(c, at, "forward_path", at.route.forward_path.as_ref()) else {
+        return ForwardPath::Normalized;
+    };
+    let field = format!("{}.forward_path", at.field);
+    let parsed = parse_forward_path(raw.get_ref()).and_then(|f| match (f, rewrite) {
+        (ForwardPath::Original, Rewrite::StripPrefix | Rewrite::ReplacePrefix(_)) => Err(
+            "\"original\" forwards the client's bytes, so it cannot be combined with `strip_prefix` or `rewrite_prefix`".to_owned(),
+        ),
+        _ => Ok(f),
+    });
+    parsed.unwrap_or_else(|m| {
+        c.fail_at(raw.span(), field, m);
+        ForwardPath::Normalized
+    })
+}
+
+pub(crate) fn parse_forward_path(text: &str) -> Result<ForwardPath, String> {
+    match text {
+        "normalized" => Ok(ForwardPath::Normalized),
+        "original" => Ok(ForwardPath::Original),
+        _ => Err(format!(
+            "unknown forward_path {text:?}: expected \"normalized\" or \"original\""
+        )),
     }
 }
 

@@ -86,6 +86,7 @@ fn route(
         proxy: matches!(action, RouteAction::Proxy { .. }),
     };
     let path = fields::path_match(c, &at);
+    let rewrite = fields::rewrite(c, &at, &path);
     Route {
         name,
         host,
@@ -97,7 +98,9 @@ fn route(
         headers: fields::header_matches(c, &at),
         priority: fields::priority(c, &at),
         hash_key: fields::hash_key(c, &at),
-        rewrite: fields::rewrite(c, &at, &path),
+        allow_encoded_slashes: fields::allow_encoded_slashes(&at),
+        forward_path: fields::forward_path(c, &at, &rewrite),
+        rewrite,
         request_headers: fields::header_ops(c, &at, "request_headers", r.request_headers.as_ref()),
         response_headers: fields::header_ops(
             c,

@@ -29,6 +29,9 @@ pub struct Tuning {
     pub timeouts: Timeouts,
     /// Request size limits.
     pub limits: Limits,
+    /// Whether runs of `/` in request paths become one before routing
+    /// (nginx's `merge_slashes`); default `false`, as RFC 3986 keeps them.
+    pub merge_slashes: bool,
     /// io_uring and buffer sizing.
     pub io: Io,
     /// Upstream connection pool.
@@ -241,6 +244,7 @@ impl Default for Tuning {
             admin: Some(DEFAULT_ADMIN),
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            merge_slashes: false,
             io: Io::default(),
             pool: Pool::default(),
             upstreams: Vec::new(),

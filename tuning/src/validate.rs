@@ -113,6 +113,7 @@ pub(crate) fn validate(
         admin: server.admin,
         timeouts,
         limits,
+        merge_slashes: merge_slashes(&mut c, cli, raw),
         io,
         pool,
         upstreams,
@@ -123,6 +124,17 @@ pub(crate) fn validate(
         source,
     };
     c.finish(tuning)
+}
+
+/// `--merge-slashes` / `server.merge_slashes`; the flag can only turn it on.
+fn merge_slashes(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> bool {
+    let given = c.pick(
+        cli.merge_slashes.then_some(true),
+        Key::MERGE_SLASHES,
+        raw.server.merge_slashes.as_ref(),
+        |&b| Ok(b),
+    );
+    given.is_some_and(|g| g.value)
 }
 
 /// `[server]` settings once merged.

@@ -50,7 +50,7 @@ proptest! {
 
     #[test]
     fn route_fields_never_panic(
-        field in "(path|path_regex|hash_key|rewrite_prefix|methods|headers|retries|timeouts)",
+        field in "(path|path_regex|hash_key|rewrite_prefix|forward_path|allow_encoded_slashes|methods|headers|retries|timeouts)",
         value in "[\\[\\]a-z_=\"{},.0-9 :/^$*+?()|-]{0,40}",
     ) {
         let text = format!("[upstreams.a]\nbackends = [\"127.0.0.1:1\"]\n[[routes]]\nupstream = \"a\"\n{field} = {value}\n");

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use tuning::{
-    parse_toml, Algorithm, Cli, HashKey, HeaderMatch, HeaderOps, HealthCheck, LogDest, Outlier,
-    PathMatch, Retries, RetryOn, Rewrite, RouteAction, RouteTimeouts, Tuning, TuningError,
+    parse_toml, Algorithm, Cli, ForwardPath, HashKey, HeaderMatch, HeaderOps, HealthCheck, LogDest,
+    Outlier, PathMatch, Retries, RetryOn, Rewrite, RouteAction, RouteTimeouts, Tuning, TuningError,
 };
 
 const SAMPLE: &str = r#"[server]
@@ -396,6 +396,67 @@ fn rewrite_and_hash_key_errors() {
     ok(&config("", "path = \"/a\"\nstrip_prefix = false"));
     assert_eq!(t.routes[0].rewrite, Rewrite::ReplacePrefix("/b".into()));
     assert_eq!(t.routes[0].hash_key, HashKey::Cookie("sid".into()));
+}
+
+#[test]
+fn path_options() {
+    let t = ok(&config(
+        "",
+        "allow_encoded_slashes = true\nforward_path = \"original\"",
+    ));
+    assert!(t.routes[0].allow_encoded_slashes);
+    assert_eq!(t.routes[0].forward_path, ForwardPath::Original);
+    assert!(!t.merge_slashes);
+    let d = ok(&config("", ""));
+    assert!(!d.routes[0].allow_encoded_slashes);
+    assert_eq!(d.routes[0].forward_path, ForwardPath::Normalized);
+    let n = ok(&config(
+        "",
+        "forward_path = \"normalized\"\nstrip_prefix = true",
+    ));
+    assert_eq!(n.routes[0].forward_path, ForwardPath::Normalized);
+    // A fixed response may allow encoded slashes: it decides 400 or not.
+    let r = ok("[[routes]]\nrespond = {}\nallow_encoded_slashes = true\n");
+    assert!(r.routes[0].allow_encoded_slashes);
+    let merged = ok(&format!(
+        "[server]\nmerge_slashes = true\n{}",
+        config("", "")
+    ));
+    assert!(merged.merge_slashes);
+}
+
+#[test]
+fn path_option_errors() {
+    let cases = [
+        ("forward_path = \"raw\"", "c.toml:6: routes[0].forward_path: unknown forward_path \"raw\": expected \"normalized\" or \"original\""),
+        ("path_prefix = \"/a\"\nstrip_prefix = true\nforward_path = \"original\"", "c.toml:8: routes[0].forward_path: \"original\" forwards the client's bytes, so it cannot be combined with `strip_prefix` or `rewrite_prefix`"),
+        ("path_prefix = \"/a\"\nrewrite_prefix = \"/b\"\nforward_path = \"original\"", "c.toml:8: routes[0].forward_path: \"original\" forwards the client's bytes, so it cannot be combined with `strip_prefix` or `rewrite_prefix`"),
+        ("allow_encoded_slashes = \"yes\"", "c.toml:6: routes[0].allow_encoded_slashes: invalid type: string \"yes\", expected a boolean"),
+        ("forward_pth = \"original\"", "c.toml:6: routes[0].forward_pth: unknown field `forward_pth` (did you mean `forward_path`?)"),
+    ];
+    for (route, want) in cases {
+        one_error(&config("", route), want);
+    }
+    one_error(
+        "[[routes]]\nrespond = {}\nforward_path = \"original\"\n",
+        "c.toml:3: routes[0].forward_path: `forward_path` applies to routes with `upstream`; this one answers with `respond`",
+    );
+    one_error(
+        &format!("[server]\nmerge_slashes = 1\n{}", config("", "")),
+        "c.toml:2: server.merge_slashes: invalid type: integer `1`, expected a boolean",
+    );
+}
+
+#[test]
+fn merge_slashes_flag() {
+    let cli = Cli::try_parse_from([
+        "coregate",
+        "--upstream",
+        "127.0.0.1:9000",
+        "--merge-slashes",
+    ])
+    .unwrap();
+    assert!(Tuning::from_cli(cli).unwrap().merge_slashes);
 }
 
 #[test]

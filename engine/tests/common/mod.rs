@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -46,6 +46,8 @@ pub struct Origin {
     pub addr: SocketAddr,
     pub connections: Arc<AtomicUsize>,
     pub requests: Arc<AtomicUsize>,
+    /// Every request target received, in order.
+    pub targets: Arc<Mutex<Vec<String>>>,
 }
 
 impl Origin {
@@ -57,14 +59,15 @@ impl Origin {
         let addr = l.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
-        let (c2, r2) = (connections.clone(), requests.clone());
+        let targets = Arc::new(Mutex::new(Vec::new()));
+        let (c2, r2, t2) = (connections.clone(), requests.clone(), targets.clone());
         thread::spawn(move || {
             for s in l.incoming() {
                 let Ok(s) = s else { continue };
                 let n = c2.fetch_add(1, Ordering::SeqCst) + 1;
-                let r = r2.clone();
+                let (r, t) = (r2.clone(), t2.clone());
                 thread::spawn(move || {
-                    let _ = serve(s, n, addr.port(), &r);
+                    let _ = serve(s, n, addr.port(), &r, &t);
                 });
             }
         });
@@ -72,6 +75,7 @@ impl Origin {
             addr,
             connections,
             requests,
+            targets,
         }
     }
 }
@@ -99,13 +103,20 @@ pub fn pattern(n: usize) -> Vec<u8> {
         .collect()
 }
 
-fn serve(s: TcpStream, conn: usize, port: u16, requests: &AtomicUsize) -> std::io::Result<()> {
+fn serve(
+    s: TcpStream,
+    conn: usize,
+    port: u16,
+    requests: &AtomicUsize,
+    targets: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     let mut w = s.try_clone()?;
     let mut r = BufReader::new(s);
     loop {
         let Some(req) = read_request(&mut r)? else {
             return Ok(());
         };
+        targets.lock().unwrap().push(req.target.clone());
         requests.fetch_add(1, Ordering::SeqCst);
         let path = req.target.split('?').next().unwrap_or("").to_string();
         let common = format!("x-origin-conn: {conn}\r\nx-origin-port: {port}\r\n");
@@ -470,7 +481,7 @@ impl Killable {
                         conns.push(s.try_clone().unwrap());
                         let r = req2.clone();
                         thread::spawn(move || {
-                            let _ = serve(s, n, addr.port(), &r);
+                            let _ = serve(s, n, addr.port(), &r, &Mutex::default());
                         });
                     }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
