@@ -2,7 +2,7 @@
 
 use bytes::BytesMut;
 
-use crate::route::Snapshot;
+use crate::snapshot::route::Snapshot;
 
 /// A compiled routing table with `n` routes spread over `hosts` exact hosts,
 /// each with a distinct two-segment prefix, plus a catch-all.

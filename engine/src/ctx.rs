@@ -7,10 +7,11 @@ use std::sync::Arc;
 use tuning::Tuning;
 
 use crate::buf::BufPool;
-use crate::metrics::ShardMetrics;
-use crate::route::Timeouts;
-use crate::snapshot::{Published, ShardView, SnapView};
-use crate::upstream::Pool;
+use crate::observe::metrics::ShardMetrics;
+use crate::snapshot::route::Timeouts;
+use crate::snapshot::Published;
+use crate::view::{ShardView, SnapView};
+use crate::upstream::pool::Pool;
 
 /// Everything a connection task needs from its shard. Only this shard's
 /// thread ever touches it.
@@ -22,7 +23,7 @@ pub(crate) struct ShardCtx {
     /// Whether labelled statistics and histograms are kept.
     pub(crate) metrics_on: bool,
     /// This shard's access log, when it is on.
-    pub(crate) access_log: Option<crate::accesslog::ShardLog>,
+    pub(crate) access_log: Option<crate::observe::accesslog::ShardLog>,
     pub(crate) pool: Pool,
     pub(crate) bufs: BufPool,
     pub(crate) metrics: Arc<[ShardMetrics]>,
@@ -44,11 +45,11 @@ impl ShardCtx {
         t: &Tuning,
         published: Arc<Published>,
         metrics: Arc<[ShardMetrics]>,
-        log: Option<crate::accesslog::Sink>,
+        log: Option<crate::observe::accesslog::Sink>,
     ) -> ShardCtx {
         ShardCtx {
             metrics_on: t.metrics.enabled,
-            access_log: log.map(|sink| crate::accesslog::ShardLog::new(sink, &t.access_log, id)),
+            access_log: log.map(|sink| crate::observe::accesslog::ShardLog::new(sink, &t.access_log, id)),
             id,
             ring,
             max_connections: t.max_connections,

@@ -17,29 +17,21 @@ pub mod io;
 #[doc(hidden)]
 pub mod bench_support;
 
-mod accesslog;
 mod admin;
-mod balance;
 mod buf;
-mod conn;
-mod control;
 mod ctx;
 mod error;
-mod health;
-mod listener;
-mod metrics;
-mod prom;
+mod http;
+mod observe;
 mod proxy;
-mod report;
-mod route;
-mod server;
+mod runtime;
 mod shard;
 mod snapshot;
-mod stats;
 mod upstream;
+mod view;
 
-pub use control::{Control, ReloadError, ReloadReport, ReloadSource};
 pub use error::{EngineError, ProxyError, Side};
-pub use metrics::ShardStats;
-pub use server::{Server, StopHandle};
+pub use observe::metrics::ShardStats;
+pub use runtime::server::{Server, StopHandle};
 pub use shard::CORE_PANIC_EXIT;
+pub use snapshot::control::{Control, ReloadError, ReloadReport, ReloadSource};

@@ -138,6 +138,7 @@ pub use self::error::IoSetupError;
 pub use self::listener::Listener;
 pub use self::ring::Ring;
 pub use self::send::SendBuf;
+pub use self::transport::{Transport, TransportRecv, TransportSend};
 
 mod bufring;
 mod config;
@@ -147,6 +148,7 @@ mod listener;
 mod op;
 mod ring;
 mod send;
+mod transport;
 
 /// Spawns a detached task on the current shard.
 ///

@@ -4,6 +4,11 @@
 //! Every response closes the connection; admin traffic is rare and
 //! simplicity wins here.
 
+pub(crate) mod prom;
+pub(crate) mod scrape;
+pub(crate) mod shared;
+pub(crate) mod views;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -12,8 +17,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 
-use crate::control::Control;
-use crate::server::Shared;
+use crate::snapshot::control::Control;
+use crate::admin::shared::Shared;
 
 /// How long a client may take to send its request.
 const ADMIN_READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -105,17 +110,17 @@ fn route(admin: &Admin, method: &[u8], path: &[u8]) -> Reply {
         (b"GET" | b"HEAD", b"/metrics") => Reply {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: crate::prom::render(&admin.shared),
+            body: crate::admin::prom::render(&admin.shared),
         },
-        (b"GET" | b"HEAD", b"/stats") => Reply::json(200, crate::report::stats_json(&admin.shared)),
+        (b"GET" | b"HEAD", b"/stats") => Reply::json(200, crate::admin::views::stats_json(&admin.shared)),
         (b"GET" | b"HEAD", b"/config") => {
-            Reply::json(200, crate::report::config_json(&admin.shared))
+            Reply::json(200, crate::admin::views::config_json(&admin.shared))
         }
         (b"GET" | b"HEAD", b"/routes") => {
-            Reply::json(200, crate::report::routes_json(&admin.shared))
+            Reply::json(200, crate::admin::views::routes_json(&admin.shared))
         }
         (b"GET" | b"HEAD", b"/upstreams") => {
-            Reply::json(200, crate::report::upstreams_json(&admin.shared))
+            Reply::json(200, crate::admin::views::upstreams_json(&admin.shared))
         }
         (
             _,
@@ -171,7 +176,7 @@ fn write_reply(s: &mut TcpStream, r: Reply) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         r.status,
-        crate::conn::reason(r.status),
+        crate::http::conn::reason(r.status),
         r.content_type,
         r.body.len()
     );

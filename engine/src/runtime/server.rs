@@ -8,48 +8,25 @@ use std::time::{Duration, Instant};
 
 use tuning::Tuning;
 
-use crate::accesslog::Sink;
+use crate::observe::accesslog::Sink;
+use crate::admin::shared::Shared;
 use crate::admin::{self, Admin};
-use crate::conn;
-use crate::control::{Control, ReloadSource, ReloadStats, SourceSlot};
+use crate::http::conn;
+use crate::snapshot::control::{Control, ReloadSource, ReloadStats, SourceSlot};
 use crate::ctx::ShardCtx;
 use crate::error::EngineError;
 use crate::io;
-use crate::listener;
-use crate::metrics::{bump, ShardMetrics, ShardStats};
-use crate::route::Snapshot;
+use crate::runtime::listener;
+use crate::observe::metrics::{bump, ShardMetrics, ShardStats};
+use crate::snapshot::route::Snapshot;
 use crate::shard::{self, Doorbell, EventFdPark, ShardThread};
-use crate::snapshot::Published;
-use crate::stats::{ScrapeReply, Scrapers};
+use crate::snapshot::publish::Published;
+use crate::admin::scrape::{ScrapeReply, Scrapers};
 
 /// How often a shard looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
 /// How often idle upstream connections are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
-
-/// State shared by the shards and whoever controls the server. Written only
-/// off the request path (the metrics by their own shard alone).
-pub(crate) struct Shared {
-    stop: AtomicBool,
-    pub(crate) metrics: Arc<[ShardMetrics]>,
-    pub(crate) published: Arc<Published>,
-    pub(crate) reloads: Arc<ReloadStats>,
-    /// Every shard's scrape inbox.
-    pub(crate) scrapers: Scrapers,
-    /// The access log writer, when the log is on.
-    pub(crate) log: Option<Sink>,
-    /// The bound listen addresses, in configuration order.
-    pub(crate) listen: Vec<SocketAddr>,
-}
-
-// === impl Shared ===
-
-impl Shared {
-    /// Asks every shard to drain and stop.
-    pub(crate) fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
-    }
-}
 
 /// A running coregate: its shards, their listeners and counters.
 pub struct Server {
@@ -345,7 +322,7 @@ async fn shard_main(a: ShardArgs) {
     let park = EventFdPark::new(std::os::fd::IntoRawFd::into_raw_fd(park));
     shard::spawn_core(
         "scrape server",
-        crate::stats::serve_scrapes(ctx.clone(), inbox, park),
+        crate::admin::scrape::serve_scrapes(ctx.clone(), inbox, park),
     );
     if ctx.access_log.is_some() {
         shard::spawn_core("access log flusher", flush_log_loop(ctx.clone()));
@@ -361,7 +338,7 @@ async fn shard_main(a: ShardArgs) {
     shard::spawn_core("pool sweeper", sweep_loop(ctx.clone()));
     if a.id == 0 {
         // Health checks run once per host, not once per shard.
-        shard::spawn_core("health checker", crate::health::run(ctx.clone()));
+        shard::spawn_core("health checker", crate::runtime::health::run(ctx.clone()));
     }
     let _ = a.ready.send(Ok(()));
 
@@ -410,7 +387,7 @@ async fn accept_loop(l: Rc<io::Listener>, ctx: Rc<ShardCtx>, listener: usize) {
 
 async fn flush_log_loop(ctx: Rc<ShardCtx>) {
     while let Some(log) = &ctx.access_log {
-        shard::sleep(crate::accesslog::FLUSH_EVERY).await;
+        shard::sleep(crate::observe::accesslog::FLUSH_EVERY).await;
         log.flush();
         if ctx.draining.get() && ctx.in_flight.get() == 0 {
             return;

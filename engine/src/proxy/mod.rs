@@ -20,16 +20,16 @@ use parser::{
     BodyDecoder, BodyForwarder, BodyKind, Decoded, Method, RequestHead, ResponseHead, Version,
 };
 
-use crate::balance::{GroupState, Held};
-use crate::conn::{reason, send_client, send_client_vectored, Client, Next, RequestId, Target};
+use crate::upstream::balance::{GroupState, Held};
+use crate::http::conn::{reason, send_client, send_client_vectored, Client, Next, RequestId, Target};
 use crate::ctx::ShardCtx;
 use crate::error::{ProxyError, Side};
 use crate::io::{RecvBuf, SendBuf, TcpConn};
-use crate::metrics::bump;
-use crate::route::{Group, HeaderOps, Route, Timeouts};
+use crate::observe::metrics::bump;
+use crate::snapshot::route::{Group, HeaderOps, Route, Timeouts};
 use crate::shard;
-use crate::snapshot::SnapView;
-use crate::upstream::UpConn;
+use crate::view::SnapView;
+use crate::upstream::pool::UpConn;
 
 /// Bodies smaller than this are copied next to their head so both leave in
 /// one send.
@@ -143,7 +143,7 @@ pub(crate) async fn forward(
         let picked = gs.pick(g, hash, exclude, now).ok_or(ProxyError::NoRoute)?;
         if picked.failed_open {
             bump(&ctx.metrics().failed_open, 1);
-            crate::stats::bump(&gs.stats.failed_open, 1);
+            crate::observe::stats::bump(&gs.stats.failed_open, 1);
         }
         c.trace.upstream = Some(picked.addr);
         let started = now;
@@ -171,7 +171,7 @@ pub(crate) async fn forward(
                 {
                     end(ctx, gs, g, picked.addr, latency, false, head_at);
                     bump(&ctx.metrics().upstream_retries, 1);
-                    crate::stats::bump(&gs.stats.retries, 1);
+                    crate::observe::stats::bump(&gs.stats.retries, 1);
                     tries += 1;
                     exclude = Some(picked.idx);
                     continue;
@@ -193,7 +193,7 @@ pub(crate) async fn forward(
                 gs.end(g, picked.addr, Duration::ZERO, true, Instant::now());
                 stale_retried = true;
                 bump(&ctx.metrics().upstream_retries, 1);
-                crate::stats::bump(&gs.stats.retries, 1);
+                crate::observe::stats::bump(&gs.stats.retries, 1);
             }
             Err(Attempt::Stale) => {
                 let t = Instant::now();
@@ -211,7 +211,7 @@ pub(crate) async fn forward(
                 );
                 if connect && retries.on.connect_failure && may_retry(true) {
                     bump(&ctx.metrics().upstream_retries, 1);
-                    crate::stats::bump(&gs.stats.retries, 1);
+                    crate::observe::stats::bump(&gs.stats.retries, 1);
                     tries += 1;
                     exclude = Some(picked.idx);
                     continue;
@@ -315,7 +315,7 @@ async fn attempt(
         let d = sent_at - t0;
         c.trace.connect = Some(d);
         if ctx.metrics_on {
-            crate::stats::record(&gs.stats.connect_time, d);
+            crate::observe::stats::record(&gs.stats.connect_time, d);
         }
     }
     let sent = if first_body.is_empty() {
@@ -354,7 +354,7 @@ async fn attempt(
             let d = head_at - sent_at;
             c.trace.head = Some(d);
             if ctx.metrics_on {
-                crate::stats::record(&gs.stats.header_time, d);
+                crate::observe::stats::record(&gs.stats.header_time, d);
             }
             Ok((up, rh, head_at))
         }
@@ -383,7 +383,7 @@ async fn acquire(
 ) -> Result<(UpConn, bool), ProxyError> {
     if let Some(up) = ctx.pool.checkout(addr) {
         bump(&ctx.metrics().upstream_reuses, 1);
-        crate::stats::bump(&gs.stats.reuses, 1);
+        crate::observe::stats::bump(&gs.stats.reuses, 1);
         return Ok((up, true));
     }
     if g.max_connections.is_some_and(|max| gs.conns.get() >= max) {
@@ -391,7 +391,7 @@ async fn acquire(
     }
     let slot = Held::new(&gs.conns);
     bump(&ctx.metrics().upstream_connects, 1);
-    crate::stats::bump(&gs.stats.connects, 1);
+    crate::observe::stats::bump(&gs.stats.connects, 1);
     let io = match shard::timeout(connect_timeout, TcpConn::connect(&ctx.ring, addr)).await {
         Ok(Ok(io)) => io,
         Ok(Err(_)) => return Err(ProxyError::UpstreamConnect),

@@ -26,7 +26,7 @@ pub(crate) struct UpConn {
     pub(crate) addr: SocketAddr,
     /// The connection's place in its group's connection limit, freed when
     /// the connection closes.
-    pub(crate) _slot: Option<crate::balance::Held>,
+    pub(crate) _slot: Option<crate::upstream::balance::Held>,
 }
 
 struct Idle {

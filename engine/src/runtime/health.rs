@@ -21,7 +21,7 @@ use tuning::HealthCheck;
 
 use crate::ctx::ShardCtx;
 use crate::io::TcpConn;
-use crate::route::Group;
+use crate::snapshot::route::Group;
 use crate::shard;
 
 /// How often the checker looks for due checks.

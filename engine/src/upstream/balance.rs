@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use balancer::{BackendSet, Eligibility, Outlier, Selector, Transition};
 
-use crate::route::Group;
+use crate::snapshot::route::Group;
 
 /// One group's state on one shard.
 pub(crate) struct GroupState {
@@ -31,7 +31,7 @@ pub(crate) struct GroupState {
     /// included (circuit breaker).
     pub(crate) conns: Rc<Cell<usize>>,
     /// Labelled statistics of this group on this shard.
-    pub(crate) stats: Rc<crate::stats::GroupStats>,
+    pub(crate) stats: Rc<crate::observe::stats::GroupStats>,
 }
 
 /// A backend picked for one request.
@@ -45,7 +45,7 @@ pub(crate) struct Picked {
 // === impl GroupState ===
 
 impl GroupState {
-    pub(crate) fn new(g: &Group, seed: u64, stats: Rc<crate::stats::GroupStats>) -> GroupState {
+    pub(crate) fn new(g: &Group, seed: u64, stats: Rc<crate::observe::stats::GroupStats>) -> GroupState {
         GroupState {
             stats,
             selector: RefCell::new(Selector::new(&g.set, seed)),

@@ -15,8 +15,8 @@ use crate::buf::ConnBuf;
 use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
 use crate::io::{SendBuf, TcpConn};
-use crate::metrics::{bump, drop_one};
-use crate::route::{Action, Canned};
+use crate::observe::metrics::{bump, drop_one};
+use crate::snapshot::route::{Action, Canned};
 use crate::shard;
 
 /// A client connection.
@@ -335,7 +335,7 @@ struct Done<'a> {
     head: &'a RequestHead,
     id: &'a RequestId<'a>,
     host: &'a [u8],
-    view: &'a crate::snapshot::SnapView,
+    view: &'a crate::view::SnapView,
     route: Option<usize>,
     started: Instant,
 }
@@ -363,7 +363,7 @@ fn finish(c: &Client, ctx: &ShardCtx, d: Done<'_>) {
         .route
         .and_then(|i| d.view.snap.routes.get(i))
         .map(|r| &*r.name);
-    log.log(&crate::accesslog::Entry {
+    log.log(&crate::observe::accesslog::Entry {
         shard: ctx.id,
         id: d.id.as_bytes(),
         client: c.peer,

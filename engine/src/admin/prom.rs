@@ -11,9 +11,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::metrics::ShardMetrics;
-use crate::server::Shared;
-use crate::stats::{BackendStats, Latency, ShardReport};
+use crate::observe::metrics::ShardMetrics;
+use crate::admin::shared::Shared;
+use crate::observe::stats::{BackendStats, Latency, ShardReport};
 
 /// Bucket bounds, in seconds: 100 µs to 60 s.
 const BUCKETS: [f64; 18] = [
@@ -53,7 +53,7 @@ fn esc(v: &str) -> String {
 }
 
 fn shard_counters(out: &mut String, m: &[ShardMetrics]) {
-    let rows: [(&str, &str, &str, fn(&crate::metrics::ShardStats) -> u64); 9] = [
+    let rows: [(&str, &str, &str, fn(&crate::observe::metrics::ShardStats) -> u64); 9] = [
         (
             "coregate_connections_active",
             "gauge",
