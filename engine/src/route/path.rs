@@ -20,8 +20,9 @@
 //!   refuses the request unless the route it matches allows them.
 //!
 //! A path with no `%`, no `\`, no dot segment (and no `//` when merging) is
-//! found so in one scan and used as it is, without allocating; only a path
-//! that needs a change gets a new buffer. Measured with `cargo bench -p
+//! found so by one branch-free scan (a finer one only when it holds a `.`)
+//! and used as it is, without allocating; only a path that needs a change
+//! gets a new buffer. Measured with `cargo bench -p
 //! engine --bench route -- path_normalize` (2-core AMD EPYC VM, load
 //! average 10 from parallel builds; the route lookup measured 101 ns in
 //! the same run), median per call: 17 ns for `/svc9/v1/users?x=1` (the
