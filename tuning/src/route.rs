@@ -89,7 +89,7 @@ pub enum HashKey {
     /// The client's IP address (`client_ip`), the default.
     #[default]
     ClientIp,
-    /// The request path, query excluded (`path`).
+    /// The request path as routed (normalised), query excluded (`path`).
     Path,
     /// A request header's value (`header:NAME`), name lowercased.
     Header(String),

@@ -288,7 +288,8 @@ impl Snapshot {
 
     /// Normalises the origin-form `target` (path and query) and finds its
     /// route. A path holding an encoded slash or a backslash is refused
-    /// unless the route it matches (as it is, escapes kept) allows them.
+    /// unless the route it matches (as it is, escapes kept) allows them;
+    /// when none matches, it is refused too (400 rather than 404).
     pub(crate) fn resolve<'t>(
         &self,
         host: &[u8],

@@ -5,7 +5,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -46,8 +47,8 @@ pub struct Origin {
     pub addr: SocketAddr,
     pub connections: Arc<AtomicUsize>,
     pub requests: Arc<AtomicUsize>,
-    /// Every request target received, in order.
-    pub targets: Arc<Mutex<Vec<String>>>,
+    /// Every request target received, in order (sent before the response).
+    pub targets: Receiver<String>,
 }
 
 impl Origin {
@@ -59,13 +60,13 @@ impl Origin {
         let addr = l.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
-        let targets = Arc::new(Mutex::new(Vec::new()));
-        let (c2, r2, t2) = (connections.clone(), requests.clone(), targets.clone());
+        let (sent, targets) = mpsc::channel();
+        let (c2, r2) = (connections.clone(), requests.clone());
         thread::spawn(move || {
             for s in l.incoming() {
                 let Ok(s) = s else { continue };
                 let n = c2.fetch_add(1, Ordering::SeqCst) + 1;
-                let (r, t) = (r2.clone(), t2.clone());
+                let (r, t) = (r2.clone(), sent.clone());
                 thread::spawn(move || {
                     let _ = serve(s, n, addr.port(), &r, &t);
                 });
@@ -108,7 +109,7 @@ fn serve(
     conn: usize,
     port: u16,
     requests: &AtomicUsize,
-    targets: &Mutex<Vec<String>>,
+    targets: &Sender<String>,
 ) -> std::io::Result<()> {
     let mut w = s.try_clone()?;
     let mut r = BufReader::new(s);
@@ -116,7 +117,7 @@ fn serve(
         let Some(req) = read_request(&mut r)? else {
             return Ok(());
         };
-        targets.lock().unwrap().push(req.target.clone());
+        let _ = targets.send(req.target.clone());
         requests.fetch_add(1, Ordering::SeqCst);
         let path = req.target.split('?').next().unwrap_or("").to_string();
         let common = format!("x-origin-conn: {conn}\r\nx-origin-port: {port}\r\n");
@@ -481,7 +482,7 @@ impl Killable {
                         conns.push(s.try_clone().unwrap());
                         let r = req2.clone();
                         thread::spawn(move || {
-                            let _ = serve(s, n, addr.port(), &r, &Mutex::default());
+                            let _ = serve(s, n, addr.port(), &r, &mpsc::channel().0);
                         });
                     }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
