@@ -54,7 +54,7 @@ impl RouteTable {
     /// Normalises `target` as routing does; returns the resulting length
     /// (0 when refused).
     pub fn normalize(target: &[u8]) -> usize {
-        crate::route::path::normalize(target, false).map_or(0, |n| n.target.len())
+        crate::snapshot::route::path::normalize(target, false).map_or(0, |n| n.target.len())
     }
 
     /// Finds the route; returns its index.
