@@ -10,8 +10,8 @@ use crate::buf::BufPool;
 use crate::observe::metrics::ShardMetrics;
 use crate::snapshot::route::Timeouts;
 use crate::snapshot::Published;
-use crate::view::{ShardView, SnapView};
 use crate::upstream::pool::Pool;
+use crate::view::{ShardView, SnapView};
 
 /// Everything a connection task needs from its shard. Only this shard's
 /// thread ever touches it.
@@ -49,7 +49,8 @@ impl ShardCtx {
     ) -> ShardCtx {
         ShardCtx {
             metrics_on: t.metrics.enabled,
-            access_log: log.map(|sink| crate::observe::accesslog::ShardLog::new(sink, &t.access_log, id)),
+            access_log: log
+                .map(|sink| crate::observe::accesslog::ShardLog::new(sink, &t.access_log, id)),
             id,
             ring,
             max_connections: t.max_connections,

@@ -19,6 +19,7 @@ pub mod bench_support;
 
 mod admin;
 mod buf;
+mod client;
 mod ctx;
 mod error;
 mod http;

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 
-use crate::snapshot::control::Control;
 use crate::admin::shared::Shared;
+use crate::snapshot::control::Control;
 
 /// How long a client may take to send its request.
 const ADMIN_READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -112,7 +112,9 @@ fn route(admin: &Admin, method: &[u8], path: &[u8]) -> Reply {
             content_type: "text/plain; version=0.0.4; charset=utf-8",
             body: crate::admin::prom::render(&admin.shared),
         },
-        (b"GET" | b"HEAD", b"/stats") => Reply::json(200, crate::admin::views::stats_json(&admin.shared)),
+        (b"GET" | b"HEAD", b"/stats") => {
+            Reply::json(200, crate::admin::views::stats_json(&admin.shared))
+        }
         (b"GET" | b"HEAD", b"/config") => {
             Reply::json(200, crate::admin::views::config_json(&admin.shared))
         }
@@ -176,7 +178,7 @@ fn write_reply(s: &mut TcpStream, r: Reply) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         r.status,
-        crate::http::conn::reason(r.status),
+        crate::error::reason(r.status),
         r.content_type,
         r.body.len()
     );

@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::observe::metrics::ShardMetrics;
 use crate::admin::shared::Shared;
+use crate::observe::metrics::ShardMetrics;
 use crate::observe::stats::{BackendStats, Latency, ShardReport};
 
 /// Bucket bounds, in seconds: 100 µs to 60 s.
@@ -53,7 +53,12 @@ fn esc(v: &str) -> String {
 }
 
 fn shard_counters(out: &mut String, m: &[ShardMetrics]) {
-    let rows: [(&str, &str, &str, fn(&crate::observe::metrics::ShardStats) -> u64); 9] = [
+    let rows: [(
+        &str,
+        &str,
+        &str,
+        fn(&crate::observe::metrics::ShardStats) -> u64,
+    ); 9] = [
         (
             "coregate_connections_active",
             "gauge",

@@ -36,4 +36,3 @@ impl Shared {
         self.stop.store(true, Ordering::Release);
     }
 }
-

@@ -2,9 +2,9 @@
 
 use serde_json::{json, Value};
 
+use crate::admin::shared::Shared;
 use crate::observe::metrics::{ShardMetrics, ShardStats};
 use crate::snapshot::route::{Action, Snapshot};
-use crate::admin::shared::Shared;
 
 /// `GET /stats`: totals and per-shard counters.
 pub(crate) fn stats_json(shared: &Shared) -> String {

@@ -3,3 +3,6 @@
 //! close), the request's identity, and the answers coregate writes itself.
 
 pub(crate) mod conn;
+mod handle;
+mod request;
+mod respond;

@@ -242,4 +242,3 @@ pub(crate) struct ShardReport {
     /// Of those, idle in the pool.
     pub(crate) upstream_idle: u64,
 }
-

@@ -21,8 +21,8 @@ use tuning::HealthCheck;
 
 use crate::ctx::ShardCtx;
 use crate::io::TcpConn;
-use crate::snapshot::route::Group;
 use crate::shard;
+use crate::snapshot::route::Group;
 
 /// How often the checker looks for due checks.
 const TICK: Duration = Duration::from_millis(50);

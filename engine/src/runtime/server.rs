@@ -8,20 +8,20 @@ use std::time::{Duration, Instant};
 
 use tuning::Tuning;
 
-use crate::observe::accesslog::Sink;
+use crate::admin::scrape::{ScrapeReply, Scrapers};
 use crate::admin::shared::Shared;
 use crate::admin::{self, Admin};
-use crate::http::conn;
-use crate::snapshot::control::{Control, ReloadSource, ReloadStats, SourceSlot};
 use crate::ctx::ShardCtx;
 use crate::error::EngineError;
+use crate::http::conn;
 use crate::io;
-use crate::runtime::listener;
+use crate::observe::accesslog::Sink;
 use crate::observe::metrics::{bump, ShardMetrics, ShardStats};
-use crate::snapshot::route::Snapshot;
+use crate::runtime::listener;
 use crate::shard::{self, Doorbell, EventFdPark, ShardThread};
+use crate::snapshot::control::{Control, ReloadSource, ReloadStats, SourceSlot};
 use crate::snapshot::publish::Published;
-use crate::admin::scrape::{ScrapeReply, Scrapers};
+use crate::snapshot::route::Snapshot;
 
 /// How often a shard looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);

@@ -11,8 +11,8 @@ use std::thread;
 
 use tuning::{Tuning, TuningError};
 
-use crate::snapshot::route::Snapshot;
 use crate::snapshot::publish::Published;
+use crate::snapshot::route::Snapshot;
 
 /// Produces the configuration to reload: typically re-reads the config file
 /// and applies the command-line flags on top.

@@ -7,6 +7,7 @@
 pub(crate) mod control;
 pub(crate) mod publish;
 pub(crate) mod route;
+pub(crate) mod target;
 
 pub(crate) use publish::Published;
 pub(crate) use route::Snapshot;

@@ -45,7 +45,11 @@ pub(crate) struct Picked {
 // === impl GroupState ===
 
 impl GroupState {
-    pub(crate) fn new(g: &Group, seed: u64, stats: Rc<crate::observe::stats::GroupStats>) -> GroupState {
+    pub(crate) fn new(
+        g: &Group,
+        seed: u64,
+        stats: Rc<crate::observe::stats::GroupStats>,
+    ) -> GroupState {
         GroupState {
             stats,
             selector: RefCell::new(Selector::new(&g.set, seed)),

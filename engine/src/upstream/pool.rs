@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use ahash::AHashMap;
 
 use crate::buf::{BufPool, ConnBuf};
-use crate::io::{RecvBuf, TcpConn};
+use crate::io::{RecvBuf, Transport};
 
 /// An upstream connection with its read buffer.
 pub(crate) struct UpConn {
-    pub(crate) io: TcpConn,
+    pub(crate) io: Transport,
     pub(crate) buf: ConnBuf,
     /// Bytes received right after a complete response head (the start of
     /// its body, or tunnel data after a 101), kept in their receive buffer

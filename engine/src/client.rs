@@ -1,0 +1,94 @@
+//! The client connection as every layer of the data path sees it: its
+//! transport, buffered bytes, peer and the current request's trace, and
+//! the timed sends that keep a client that does not read from holding
+//! anything for longer than `client_send`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::buf::ConnBuf;
+use crate::ctx::ShardCtx;
+use crate::error::ProxyError;
+use crate::io::{SendBuf, Transport};
+use crate::shard;
+
+/// A client connection.
+pub(crate) struct Client {
+    pub(crate) io: Transport,
+    pub(crate) peer: SocketAddr,
+    pub(crate) buf: ConnBuf,
+    /// Requests answered on this connection.
+    pub(crate) served: u64,
+    /// The current request's trace.
+    pub(crate) trace: Trace,
+    /// Which of the configured listen addresses accepted it.
+    pub(crate) listener: usize,
+}
+
+/// What happened to the connection after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// The connection may carry another request.
+    KeepAlive,
+    /// The connection must close (after the response, if any, was sent).
+    Close,
+}
+
+// === impl Next ===
+
+impl Next {
+    pub(crate) fn min_with(self, other: Next) -> Next {
+        if self == Next::Close || other == Next::Close {
+            Next::Close
+        } else {
+            Next::KeepAlive
+        }
+    }
+}
+
+/// What one request did, filled in as it goes.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Trace {
+    pub(crate) status: u16,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) upstream: Option<SocketAddr>,
+    pub(crate) upstream_status: Option<u16>,
+    pub(crate) connect: Option<Duration>,
+    pub(crate) head: Option<Duration>,
+    pub(crate) error: Option<ProxyError>,
+    /// Response bytes went out: an error can no longer be answered, only
+    /// signalled by an abortive close.
+    pub(crate) committed: bool,
+}
+
+/// Sends to the client, giving up after `client_send`: a client that
+/// reads too slowly (or not at all) cannot hold the connection, the
+/// upstream connection and their buffers forever.
+pub(crate) async fn send_client(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    buf: SendBuf,
+) -> Result<(), ProxyError> {
+    timed_send(ctx.timeouts().client_send, c.io.send(buf)).await
+}
+
+/// As [`send_client`], several buffers in one sendmsg.
+pub(crate) async fn send_client_vectored(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    bufs: Vec<SendBuf>,
+) -> Result<(), ProxyError> {
+    timed_send(ctx.timeouts().client_send, c.io.send_vectored(bufs)).await
+}
+
+async fn timed_send(
+    limit: Duration,
+    send: impl std::future::Future<Output = std::io::Result<()>>,
+) -> Result<(), ProxyError> {
+    match shard::timeout(limit, send).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(ProxyError::ClientClosed),
+        Err(_) => Err(ProxyError::ClientSendTimeout),
+    }
+}

@@ -1,0 +1,184 @@
+//! One routed request: route it on its normalised path, answer it with a
+//! fixed response or forward it, then count it and log it. A panic while
+//! handling it closes this connection only.
+
+use std::time::Instant;
+
+use parser::{Method, RequestHead, Version};
+
+use super::request::{request_id, RequestId};
+use super::respond::{respond, send_error};
+use crate::client::{Client, Next, Trace};
+use crate::ctx::ShardCtx;
+use crate::error::ProxyError;
+use crate::observe::metrics::bump;
+use crate::shard;
+use crate::snapshot::route::Action;
+use crate::snapshot::target::Target;
+
+/// [`handle`], with a panic turned into closing this connection, logged
+/// with the request's id.
+pub(super) async fn handle_guarded(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
+    let id = request_id(&head, ctx);
+    match shard::catch_panic(handle(c, ctx, &head, &id)).await {
+        Ok(next) => next,
+        Err(p) => {
+            bump(&ctx.metrics().panics, 1);
+            eprintln!(
+                "coregate: shard {}: panic in request {}: {}; connection closed",
+                ctx.id,
+                String::from_utf8_lossy(id.as_bytes()),
+                shard::panic_message(&*p)
+            );
+            Next::Close
+        }
+    }
+}
+
+/// Routes one request and answers it.
+async fn handle(c: &mut Client, ctx: &ShardCtx, head: &RequestHead, id: &RequestId<'_>) -> Next {
+    let started = Instant::now();
+    c.trace = Trace {
+        bytes_in: head.as_bytes().len() as u64,
+        ..Trace::default()
+    };
+    #[cfg(feature = "fault-injection")]
+    inject_fault(ctx, head);
+    let view = ctx.snap();
+    let target = Target::parse(head.target());
+    let host = target.authority.or_else(|| head.host()).unwrap_or_default();
+    let routed = view.snap.resolve(host, target.path, head);
+    let next = match &routed {
+        _ if head.method() == Method::Connect => {
+            c.trace.error = Some(ProxyError::MethodNotAllowed);
+            send_error(c, ctx, ProxyError::MethodNotAllowed, id, head.version()).await;
+            Next::Close
+        }
+        Err(e) => {
+            c.trace.error = Some(*e);
+            send_error(c, ctx, *e, id, head.version()).await;
+            Next::Close
+        }
+        Ok(r) => match &r.route.action {
+            Action::Respond(canned) => respond(c, ctx, head, canned, id).await,
+            Action::Proxy(group) => {
+                let req = crate::proxy::Request {
+                    view: &view,
+                    route: r.route,
+                    route_idx: r.idx,
+                    head,
+                    target: &target,
+                    path: &r.path,
+                    id: id.as_bytes(),
+                    group: *group,
+                    upgrade: r.route.upgrade(head),
+                };
+                match crate::proxy::forward(c, ctx, req).await {
+                    Ok(next) => next,
+                    Err(e) => {
+                        forward_failed(c, ctx, e, id).await;
+                        Next::Close
+                    }
+                }
+            }
+        },
+    };
+    let done = Done {
+        head,
+        id,
+        host,
+        view: &view,
+        route: routed.as_ref().ok().map(|r| r.idx),
+        started,
+    };
+    finish(c, ctx, done);
+    next
+}
+
+/// Test-only faults, asked for with `x-coregate-fault`: `panic` panics
+/// this request's task; `core` makes the shard's accept loop panic at its
+/// next connection.
+#[cfg(feature = "fault-injection")]
+fn inject_fault(ctx: &ShardCtx, head: &RequestHead) {
+    match head.header("x-coregate-fault") {
+        Some(b"panic") => panic!("fault injection: request"),
+        Some(b"core") => ctx.fault_core.set(true),
+        _ => {}
+    }
+}
+
+/// Answers a request that could not be forwarded, or, when its response
+/// had started, resets the connection so the client sees it cut short.
+async fn forward_failed(c: &mut Client, ctx: &ShardCtx, e: ProxyError, id: &RequestId<'_>) {
+    c.trace.error = Some(e);
+    if e.side() != crate::error::Side::Downstream {
+        bump(&ctx.metrics().upstream_errors, 1);
+    }
+    if c.trace.committed {
+        if e != ProxyError::ClientClosed {
+            c.io.abort_on_close();
+        }
+        return;
+    }
+    if !matches!(e, ProxyError::ClientClosed | ProxyError::ClientSendTimeout) {
+        send_error(c, ctx, e, id, Version::Http11).await;
+    }
+}
+
+/// A request that is answered, for statistics and the access log.
+struct Done<'a> {
+    head: &'a RequestHead,
+    id: &'a RequestId<'a>,
+    host: &'a [u8],
+    view: &'a crate::view::SnapView,
+    route: Option<usize>,
+    started: Instant,
+}
+
+/// Per-request bookkeeping: route statistics and the access log line.
+fn finish(c: &Client, ctx: &ShardCtx, d: Done<'_>) {
+    let t = &c.trace;
+    let total = d.started.elapsed();
+    if let Some(e) = t.error {
+        ctx.view.stats.error(e.as_str(), false);
+    }
+    let stats = match d.route {
+        Some(i) => d.view.route_stats.get(i),
+        None => Some(&d.view.unrouted),
+    };
+    if let (Some(stats), true) = (stats, ctx.metrics_on) {
+        stats.request(t.status, t.bytes_in, t.bytes_out, total);
+    }
+    ctx.view.stats.listener(c.listener, t.status);
+    let Some(log) = &ctx.access_log else { return };
+    if !log.wants(t.status, t.error.is_some()) {
+        return;
+    }
+    let route = d
+        .route
+        .and_then(|i| d.view.snap.routes.get(i))
+        .map(|r| &*r.name);
+    log.log(&crate::observe::accesslog::Entry {
+        shard: ctx.id,
+        id: d.id.as_bytes(),
+        client: c.peer,
+        method: d.head.method_bytes(),
+        host: d.host,
+        target: d.head.target(),
+        proto: match d.head.version() {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        },
+        status: t.status,
+        bytes_in: t.bytes_in,
+        bytes_out: t.bytes_out,
+        route,
+        upstream: t.upstream,
+        upstream_status: t.upstream_status,
+        connect: t.connect,
+        head: t.head,
+        total,
+        error: t.error.map(ProxyError::as_str),
+        user_agent: d.head.header("user-agent"),
+    });
+}

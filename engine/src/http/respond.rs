@@ -1,0 +1,171 @@
+//! The answers coregate writes itself: a route's fixed response, and the
+//! short error responses (with the request id) that end a connection.
+
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use parser::{BodyKind, Method, RequestHead, Version};
+
+use super::request::RequestId;
+use crate::client::{send_client, Client, Next};
+use crate::ctx::ShardCtx;
+use crate::error::{reason, ProxyError};
+use crate::observe::metrics::bump;
+use crate::shard;
+use crate::snapshot::route::Canned;
+
+/// Answers with a route's fixed response.
+pub(super) async fn respond(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    head: &RequestHead,
+    canned: &Canned,
+    id: &RequestId<'_>,
+) -> Next {
+    // A body we do not read cannot be skipped safely: close after answering.
+    let mut next = if head.keep_alive() && head.body() == BodyKind::Empty && !ctx.draining.get() {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    };
+    if head.expect_continue() {
+        next = Next::Close;
+    }
+    let mut out = BytesMut::with_capacity(256 + canned.body.len());
+    parser::write_status_line(
+        Version::Http11,
+        canned.status,
+        reason(canned.status).as_bytes(),
+        &mut out,
+    );
+    for (k, v) in canned.headers.iter() {
+        parser::write_header(k, v, &mut out);
+    }
+    write_framing(&mut out, canned.body.len(), head.version(), next);
+    parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
+    parser::end_head(&mut out);
+    if head.method() != Method::Head {
+        out.extend_from_slice(&canned.body);
+    }
+    send_counted(c, ctx, out, canned.status)
+        .await
+        .unwrap_or(Next::Close)
+        .min_with(next)
+}
+
+fn write_framing(out: &mut BytesMut, len: usize, version: Version, next: Next) {
+    let mut n = itoa_buf();
+    parser::write_header(b"content-length", fmt_u64(len as u64, &mut n), out);
+    match (next, version) {
+        (Next::Close, _) => parser::write_header(b"connection", b"close", out),
+        (Next::KeepAlive, Version::Http10) => {
+            parser::write_header(b"connection", b"keep-alive", out)
+        }
+        (Next::KeepAlive, Version::Http11) => {}
+    }
+}
+
+/// Sends a complete response and counts it.
+pub(super) async fn send_counted(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    out: BytesMut,
+    status: u16,
+) -> Option<Next> {
+    let len = out.len() as u64;
+    ctx.metrics().response(status);
+    c.trace.status = status;
+    c.trace.committed = true;
+    match send_client(c, ctx, out.freeze().into()).await {
+        Ok(()) => {
+            bump(&ctx.metrics().bytes_out, len);
+            c.trace.bytes_out += len;
+            Some(Next::KeepAlive)
+        }
+        Err(_) => None,
+    }
+}
+
+/// Sends a short plain-text error response that closes the connection.
+pub(super) async fn send_error(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    e: ProxyError,
+    id: &RequestId<'_>,
+    _v: Version,
+) {
+    let status = e.status();
+    let mut out = BytesMut::with_capacity(256);
+    let mut body = BytesMut::with_capacity(96);
+    body.put_slice(status_text(status).as_bytes());
+    body.put_slice(b"\nrequest-id: ");
+    body.put_slice(id.as_bytes());
+    body.put_slice(b"\n");
+    parser::write_status_line(Version::Http11, status, reason(status).as_bytes(), &mut out);
+    parser::write_header(b"content-type", b"text/plain; charset=utf-8", &mut out);
+    if status == 405 {
+        parser::write_header(
+            b"allow",
+            b"GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH",
+            &mut out,
+        );
+    }
+    parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
+    parser::write_header(b"x-coregate-error", e.as_str().as_bytes(), &mut out);
+    write_framing(&mut out, body.len(), Version::Http11, Next::Close);
+    parser::end_head(&mut out);
+    out.extend_from_slice(&body);
+    let _ = send_counted(c, ctx, out, status).await;
+    // Let the client read the response before the close turns into a reset
+    // over unread request bytes.
+    let _ = c.io.shutdown_write();
+    let _ = shard::timeout(Duration::from_millis(200), drain_input(c)).await;
+}
+
+async fn drain_input(c: &mut Client) {
+    let mut budget: usize = 1 << 20;
+    while let Ok(Some(b)) = c.io.recv().await {
+        budget = match budget.checked_sub(b.len()) {
+            Some(b) => b,
+            None => return,
+        };
+    }
+}
+
+/// The "404 Not Found" line of a status.
+fn status_text(status: u16) -> String {
+    format!("{status} {}", reason(status))
+}
+
+/// A stack buffer for formatting integers.
+pub(crate) fn itoa_buf() -> [u8; 20] {
+    [0; 20]
+}
+
+/// Formats `v` in decimal into `buf`.
+pub(crate) fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_format() {
+        let mut b = itoa_buf();
+        assert_eq!(fmt_u64(0, &mut b), b"0");
+        assert_eq!(
+            fmt_u64(18446744073709551615, &mut b),
+            b"18446744073709551615"
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! One try on one upstream connection: take a pooled connection (or open
+//! one within the group's limit), send the head and the body, and read the
+//! response head, skipping interim responses; a `101` passes only for the
+//! upgrade the client asked for.
+
+use super::*;
+use crate::client::Client;
+use crate::ctx::ShardCtx;
+use crate::error::ProxyError;
+use crate::io::{RecvBuf, SendBuf, TcpConn, Transport};
+use crate::observe::metrics::bump;
+use crate::shard;
+use crate::snapshot::route::Group;
+use crate::upstream::balance::{GroupState, Held};
+use crate::upstream::pool::UpConn;
+use bytes::Bytes;
+use parser::{BodyForwarder, BodyKind, Method, ResponseHead};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// One try on one connection: send the request, read the response head.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn attempt(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    req: &Request<'_>,
+    gs: &GroupState,
+    g: &Group,
+    (addr, t0): (SocketAddr, Instant),
+    deadlines: Deadlines,
+    head: &Bytes,
+    first_body: &[Bytes],
+    scanner: &mut BodyForwarder,
+) -> Result<(UpConn, ResponseHead, Instant), Attempt> {
+    let (mut up, reused) = acquire(ctx, gs, g, addr, deadlines.connect).await?;
+    let sent_at = if reused { t0 } else { Instant::now() };
+    if !reused {
+        let d = sent_at - t0;
+        c.trace.connect = Some(d);
+        if ctx.metrics_on {
+            crate::observe::stats::record(&gs.stats.connect_time, d);
+        }
+    }
+    let sent = if first_body.is_empty() {
+        shard::timeout(deadlines.body, up.io.send(head.clone())).await
+    } else {
+        let mut bufs = Vec::with_capacity(first_body.len() + 1);
+        bufs.push(SendBuf::from(head.clone()));
+        bufs.extend(first_body.iter().cloned().map(SendBuf::from));
+        shard::timeout(deadlines.body, up.io.send_vectored(bufs)).await
+    };
+    let Ok(sent) = sent else {
+        return Err(ProxyError::UpstreamBodyTimeout.into());
+    };
+    if sent.is_err() {
+        return Err(if reused {
+            Attempt::Stale
+        } else {
+            ProxyError::UpstreamClosed.into()
+        });
+    }
+    if !scanner.is_done() {
+        stream_request_body(c, ctx, &mut up.io, scanner, deadlines.body).await?;
+    }
+    // A stale pooled connection shows up as EOF before any response byte.
+    // Only a request whose bytes can all be sent again is retried.
+    let replayable =
+        reused && req.head.body() == BodyKind::Empty && req.head.method().is_idempotent();
+    match read_response_head(ctx, &mut up, req.head.method(), deadlines.header).await {
+        Ok(rh) if rh.status() == 101 && !switch_allowed(req, &rh) => {
+            // The upstream switched protocols unasked: the connection now
+            // speaks something else and must never carry another request.
+            Err(ProxyError::UpstreamBadResponse.into())
+        }
+        Ok(rh) => {
+            let head_at = Instant::now();
+            let d = head_at - sent_at;
+            c.trace.head = Some(d);
+            if ctx.metrics_on {
+                crate::observe::stats::record(&gs.stats.header_time, d);
+            }
+            Ok((up, rh, head_at))
+        }
+        Err(ProxyError::UpstreamClosed) if replayable => Err(Attempt::Stale),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a `101` switches to the protocol the client asked for and the
+/// route allows (nothing else may be tunnelled).
+pub(super) fn switch_allowed(req: &Request<'_>, rh: &ResponseHead) -> bool {
+    match (req.upgrade, rh.header("upgrade")) {
+        (Some(asked), Some(got)) => got.trim_ascii().eq_ignore_ascii_case(asked),
+        _ => false,
+    }
+}
+
+/// A pooled connection to `addr`, or a new one within the group's
+/// connection limit.
+pub(super) async fn acquire(
+    ctx: &ShardCtx,
+    gs: &GroupState,
+    g: &Group,
+    addr: SocketAddr,
+    connect_timeout: Duration,
+) -> Result<(UpConn, bool), ProxyError> {
+    if let Some(up) = ctx.pool.checkout(addr) {
+        bump(&ctx.metrics().upstream_reuses, 1);
+        crate::observe::stats::bump(&gs.stats.reuses, 1);
+        return Ok((up, true));
+    }
+    if g.max_connections.is_some_and(|max| gs.conns.get() >= max) {
+        return Err(ProxyError::Overloaded);
+    }
+    let slot = Held::new(&gs.conns);
+    bump(&ctx.metrics().upstream_connects, 1);
+    crate::observe::stats::bump(&gs.stats.connects, 1);
+    let io = match shard::timeout(connect_timeout, TcpConn::connect(&ctx.ring, addr)).await {
+        Ok(Ok(io)) => Transport::from(io),
+        Ok(Err(_)) => return Err(ProxyError::UpstreamConnect),
+        Err(_) => return Err(ProxyError::UpstreamConnectTimeout),
+    };
+    let up = UpConn {
+        io,
+        buf: Default::default(),
+        early: None,
+        addr,
+        _slot: Some(slot),
+    };
+    Ok((up, false))
+}
+
+/// Reads the final response head, skipping interim 1xx responses other
+/// than 101.
+pub(super) async fn read_response_head(
+    ctx: &ShardCtx,
+    up: &mut UpConn,
+    method: Method,
+    timeout: Duration,
+) -> Result<ResponseHead, ProxyError> {
+    let mut seen_bytes = false;
+    loop {
+        if !up.buf.is_empty() {
+            seen_bytes = true;
+            match parser::parse_response(up.buf.get(&ctx.bufs), &ctx.response_limits(), method) {
+                Ok(Some(rh)) if rh.status() < 200 && rh.status() != 101 => {
+                    // What followed an interim response is the next head.
+                    if let Some(e) = up.early.take() {
+                        up.buf.get(&ctx.bufs).extend_from_slice(&e);
+                    }
+                    continue;
+                }
+                Ok(Some(rh)) => return Ok(rh),
+                Ok(None) => {}
+                Err(_) => return Err(ProxyError::UpstreamBadResponse),
+            }
+        }
+        match shard::timeout(timeout, up.io.recv()).await {
+            Err(_) => return Err(ProxyError::UpstreamHeaderTimeout),
+            Ok(Ok(Some(d))) => stash_head(ctx, up, d),
+            Ok(Ok(None) | Err(_)) if !seen_bytes => return Err(ProxyError::UpstreamClosed),
+            Ok(Ok(None) | Err(_)) => return Err(ProxyError::UpstreamBadResponse),
+        }
+    }
+}
+
+/// Buffers upstream bytes while a response head is awaited. When they
+/// start a head and hold all of it, only the head is copied into `up.buf`;
+/// the body bytes after it stay in their receive buffer (`up.early`) and are
+/// forwarded without a copy.
+pub(super) fn stash_head(ctx: &ShardCtx, up: &mut UpConn, mut d: RecvBuf) {
+    if up.buf.is_empty() && up.early.is_none() {
+        if let Some(end) = head_end(&d).filter(|&end| end < d.len()) {
+            up.buf.get(&ctx.bufs).extend_from_slice(&d[..end]);
+            d.advance(end);
+            up.early = Some(d);
+            return;
+        }
+    }
+    up.buf.get(&ctx.bufs).extend_from_slice(&d);
+}
+
+/// Where a head that starts at `b[0]` ends (just past its blank line).
+/// Bare-LF heads are not looked for: the parser rejects them anyway.
+pub(super) fn head_end(b: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|&x| x == b'\n') {
+        let at = from + i;
+        if at >= 3 && &b[at - 3..=at] == b"\r\n\r\n" {
+            return Some(at + 1);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_end_finds_the_blank_line() {
+        assert_eq!(head_end(b"HTTP/1.1 200 OK\r\n\r\nbody"), Some(19));
+        assert_eq!(head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n"), Some(25));
+        assert_eq!(head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n"), None);
+        assert_eq!(head_end(b"\n\n\r\n"), None);
+        assert_eq!(head_end(b""), None);
+    }
+}

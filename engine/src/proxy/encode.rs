@@ -1,0 +1,137 @@
+//! Heads as they leave coregate: the request re-encoded for the upstream
+//! (hop-by-hop fields dropped, forwarding fields set, one Content-Length),
+//! and the response re-encoded for the client with its framing.
+
+use super::*;
+use crate::client::Client;
+use bytes::{Bytes, BytesMut};
+use parser::{BodyKind, RequestHead, Version};
+use std::net::SocketAddr;
+
+/// Re-encodes the request head for the upstream.
+pub(super) fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
+    let h = req.head;
+    let ops = &req.route.request_headers;
+    let mut out = BytesMut::with_capacity(h.as_bytes().len() + 192);
+    let target = match (req.route.forward_original, req.target.is_absolute()) {
+        (false, _) => req.path,
+        (true, true) => req.target.path,
+        (true, false) => h.target(),
+    };
+    let mut rewritten = Vec::new();
+    let target = if req.route.rewrite.apply(target, &mut rewritten) {
+        &rewritten[..]
+    } else {
+        target
+    };
+    parser::write_request_line(h.method_bytes(), target, Version::Http11, &mut out);
+    let mut has_xff = false;
+    let mut length = h.content_length();
+    for (name, value) in h.headers() {
+        if h.is_hop_by_hop(name) || is_rewritten(name) || is_upgrade_only(name) {
+            has_xff |= name.eq_ignore_ascii_case(b"x-forwarded-for");
+            continue;
+        }
+        if (req.target.is_absolute() && name.eq_ignore_ascii_case(b"host"))
+            || (!ops.is_empty() && ops.drops(name))
+        {
+            continue;
+        }
+        write_field(name, value, &mut length, &mut out);
+    }
+    ops.write(&mut out);
+    if let Some(authority) = req.target.authority {
+        parser::write_header(b"host", authority, &mut out);
+    } else if h.host().is_none() {
+        // An HTTP/1.0 request may lack Host; the HTTP/1.1 request sent on
+        // must have one. Like nginx's $proxy_host, name the upstream group.
+        let group = req
+            .view
+            .snap
+            .groups
+            .get(req.group)
+            .map_or("upstream", |g| &*g.name);
+        parser::write_header(b"host", group.as_bytes(), &mut out);
+    }
+    match h.body() {
+        BodyKind::Chunked => parser::write_header(b"transfer-encoding", b"chunked", &mut out),
+        BodyKind::Length(_) | BodyKind::Empty | BodyKind::CloseDelimited => {}
+    }
+    if let Some(proto) = req.upgrade {
+        parser::write_header(b"connection", b"upgrade", &mut out);
+        parser::write_header(b"upgrade", proto, &mut out);
+    }
+    write_forwarded_for(&mut out, h, c.peer, has_xff);
+    parser::write_header(b"x-forwarded-proto", b"http", &mut out);
+    if let Some(host) = req.target.authority.or_else(|| h.host()) {
+        parser::write_header(b"x-forwarded-host", host, &mut out);
+    }
+    parser::write_header(b"x-request-id", req.id, &mut out);
+    parser::end_head(&mut out);
+    out.freeze()
+}
+
+/// Headers that only mean something with an h2c upgrade, which is never
+/// forwarded (`HTTP2-Settings`, even when `Connection` does not list it).
+pub(super) fn is_upgrade_only(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"http2-settings")
+}
+
+/// Writes one forwarded field. Content-Length goes out once, as the single
+/// value the parser checked all its lines and list items agree on (`46, 46`
+/// or two `46` lines become one `content-length: 46`): `length` is taken by
+/// the first Content-Length line and later ones are dropped.
+pub(super) fn write_field(name: &[u8], value: &[u8], length: &mut Option<u64>, out: &mut BytesMut) {
+    if !name.eq_ignore_ascii_case(b"content-length") {
+        parser::write_header(name, value, out);
+    } else if let Some(n) = length.take() {
+        parser::write_content_length(n, out);
+    }
+}
+
+/// Headers coregate sets itself, dropped from the client's copy.
+pub(super) fn is_rewritten(name: &[u8]) -> bool {
+    const NAMES: [&[u8]; 5] = [
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-request-id",
+        b"expect",
+    ];
+    name.len() >= 6 && NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// Appends the client address to the `X-Forwarded-For` chain, written
+/// straight into the head (no temporary buffer).
+pub(super) fn write_forwarded_for(
+    out: &mut BytesMut,
+    h: &RequestHead,
+    peer: SocketAddr,
+    chain: bool,
+) {
+    use std::fmt::Write;
+    out.extend_from_slice(b"x-forwarded-for: ");
+    if chain {
+        let all = h
+            .headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"x-forwarded-for"));
+        for (_, v) in all {
+            out.extend_from_slice(v);
+            out.extend_from_slice(b", ");
+        }
+    }
+    let _ = write!(out, "{}", peer.ip());
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewritten_headers() {
+        assert!(is_rewritten(b"X-Forwarded-For"));
+        assert!(is_rewritten(b"expect"));
+        assert!(!is_rewritten(b"host"));
+    }
+}
