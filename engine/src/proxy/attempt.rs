@@ -13,13 +13,11 @@ use crate::shard;
 use crate::snapshot::route::Group;
 use crate::upstream::balance::{GroupState, Held};
 use crate::upstream::pool::UpConn;
-use bytes::Bytes;
-use parser::{BodyForwarder, BodyKind, Method, ResponseHead};
+use parser::{BodyKind, Method, ResponseHead};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// One try on one connection: send the request, read the response head.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn attempt(
     c: &mut Client,
     ctx: &ShardCtx,
@@ -27,62 +25,80 @@ pub(super) async fn attempt(
     gs: &GroupState,
     g: &Group,
     (addr, t0): (SocketAddr, Instant),
-    deadlines: Deadlines,
-    head: &Bytes,
-    first_body: &[Bytes],
-    scanner: &mut BodyForwarder,
+    out: &mut Outgoing,
 ) -> Result<(UpConn, ResponseHead, Instant), Attempt> {
+    let deadlines = out.deadlines;
     let (mut up, reused) = acquire(ctx, gs, g, addr, deadlines.connect).await?;
     let sent_at = if reused { t0 } else { Instant::now() };
     if !reused {
-        let d = sent_at - t0;
-        c.trace.connect = Some(d);
-        if ctx.metrics_on {
-            crate::observe::stats::record(&gs.stats.connect_time, d);
-        }
+        record(c, ctx, &gs.stats.connect_time, sent_at - t0, Phase::Connect);
     }
-    let sent = if first_body.is_empty() {
-        shard::timeout(deadlines.body, up.io.send(head.clone())).await
-    } else {
-        let mut bufs = Vec::with_capacity(first_body.len() + 1);
-        bufs.push(SendBuf::from(head.clone()));
-        bufs.extend(first_body.iter().cloned().map(SendBuf::from));
-        shard::timeout(deadlines.body, up.io.send_vectored(bufs)).await
-    };
-    let Ok(sent) = sent else {
-        return Err(ProxyError::UpstreamBodyTimeout.into());
-    };
-    if sent.is_err() {
-        return Err(if reused {
-            Attempt::Stale
-        } else {
-            ProxyError::UpstreamClosed.into()
-        });
-    }
-    if !scanner.is_done() {
-        stream_request_body(c, ctx, &mut up.io, scanner, deadlines.body).await?;
+    send_head(&mut up, out, reused).await?;
+    if !out.scanner.is_done() {
+        stream_request_body(c, ctx, &mut up.io, &mut out.scanner, deadlines.body).await?;
     }
     // A stale pooled connection shows up as EOF before any response byte.
     // Only a request whose bytes can all be sent again is retried.
     let replayable =
         reused && req.head.body() == BodyKind::Empty && req.head.method().is_idempotent();
     match read_response_head(ctx, &mut up, req.head.method(), deadlines.header).await {
+        // The upstream switched protocols unasked: the connection now
+        // speaks something else and must never carry another request.
         Ok(rh) if rh.status() == 101 && !switch_allowed(req, &rh) => {
-            // The upstream switched protocols unasked: the connection now
-            // speaks something else and must never carry another request.
             Err(ProxyError::UpstreamBadResponse.into())
         }
         Ok(rh) => {
             let head_at = Instant::now();
-            let d = head_at - sent_at;
-            c.trace.head = Some(d);
-            if ctx.metrics_on {
-                crate::observe::stats::record(&gs.stats.header_time, d);
-            }
+            record(
+                c,
+                ctx,
+                &gs.stats.header_time,
+                head_at - sent_at,
+                Phase::Head,
+            );
             Ok((up, rh, head_at))
         }
         Err(ProxyError::UpstreamClosed) if replayable => Err(Attempt::Stale),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A lazily created latency histogram of a group.
+type LatencySlot = std::cell::RefCell<Option<Box<crate::observe::stats::Latency>>>;
+
+/// Which wait of an attempt a duration measures.
+enum Phase {
+    Connect,
+    Head,
+}
+
+/// Notes a connect or response-head time in the trace and statistics.
+fn record(c: &mut Client, ctx: &ShardCtx, h: &LatencySlot, d: Duration, phase: Phase) {
+    match phase {
+        Phase::Connect => c.trace.connect = Some(d),
+        Phase::Head => c.trace.head = Some(d),
+    }
+    if ctx.metrics_on {
+        crate::observe::stats::record(h, d);
+    }
+}
+
+/// Sends the head and the body bytes in hand, in one send. A failure on a
+/// reused connection means it went stale while pooled.
+async fn send_head(up: &mut UpConn, out: &Outgoing, reused: bool) -> Result<(), Attempt> {
+    let sent = if out.first_body.is_empty() {
+        shard::timeout(out.deadlines.body, up.io.send(out.head.clone())).await
+    } else {
+        let mut bufs = Vec::with_capacity(out.first_body.len() + 1);
+        bufs.push(SendBuf::from(out.head.clone()));
+        bufs.extend(out.first_body.iter().cloned().map(SendBuf::from));
+        shard::timeout(out.deadlines.body, up.io.send_vectored(bufs)).await
+    };
+    match sent {
+        Err(_) => Err(ProxyError::UpstreamBodyTimeout.into()),
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) if reused => Err(Attempt::Stale),
+        Ok(Err(_)) => Err(ProxyError::UpstreamClosed.into()),
     }
 }
 

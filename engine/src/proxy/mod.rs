@@ -1,16 +1,28 @@
-//! Bytes both ways after an allowed `101`, until either side closes or
-//! nothing moves for `tunnel_idle`.
+//! Forwarding one request to an upstream and relaying the response.
+//!
+//! [`forward`] picks a backend and retries within the route's budget; the
+//! request head leaves through `encode`, its body through `body`, the
+//! response head comes back through `attempt`, its body through `relay`,
+//! and an allowed upgrade ends in `tunnel`. Bodies stream both ways one
+//! buffer in flight at a time, so a slow reader slows the writer down and
+//! memory stays bounded whatever the body size. Raw bytes are forwarded
+//! untouched once the parser validated their framing; only a chunked
+//! body's trailer section is held back and sent filtered (RFC 9110 §6.5.1).
+//! The whole proxy path costs 12.6 µs of CPU per request at saturation
+//! (2026-11-26 headline batch, README).
+
 use crate::client::{Client, Next};
 use crate::ctx::ShardCtx;
 use crate::error::{ProxyError, Side};
 use crate::observe::metrics::bump;
 use crate::snapshot::route::{Group, Route};
 use crate::snapshot::target::Target;
-use crate::upstream::balance::{GroupState, Held};
+use crate::upstream::balance::{GroupState, Held, Picked, RetryBudget};
+use crate::upstream::pool::UpConn;
 use crate::view::SnapView;
 use balancer::Transition;
 use bytes::Bytes;
-use parser::{BodyForwarder, BodyKind, RequestHead};
+use parser::{BodyForwarder, BodyKind, RequestHead, ResponseHead};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tuning::HashKey;
@@ -52,7 +64,7 @@ pub(crate) struct Request<'a> {
 /// The upstream timeouts that apply to one request: the route's, else the
 /// global ones.
 #[derive(Debug, Clone, Copy)]
-struct Deadlines {
+pub(super) struct Deadlines {
     connect: Duration,
     header: Duration,
     body: Duration,
@@ -78,143 +90,262 @@ pub(crate) async fn forward(
     ctx: &ShardCtx,
     req: Request<'_>,
 ) -> Result<Next, ProxyError> {
-    let body = req.head.body();
-    if let BodyKind::Length(n) = body {
+    if let BodyKind::Length(n) = req.head.body() {
         ctx.limits()
             .check_body(n)
             .map_err(|_| ProxyError::BodyTooLarge)?;
     }
-    let g = req
-        .view
-        .snap
-        .groups
-        .get(req.group)
-        .ok_or(ProxyError::NoRoute)?;
-    let gs = req.view.groups.get(req.group).ok_or(ProxyError::NoRoute)?;
+    let (g, gs) = group_of(&req)?;
     if g.max_pending.is_some_and(|max| gs.pending.get() >= max) {
         return Err(ProxyError::Overloaded);
     }
     let _pending = Held::new(&gs.pending);
-    let retries = req.route.retries;
-    let budget = &req.view.budgets[req.route_idx];
-    let mut now = Instant::now();
-    budget.deposit(retries.budget_percent, retries.min_per_second, now);
-    let deadlines = deadlines(ctx, req.route);
-
-    let head = encode_request(c, &req);
-    let mut scanner = BodyForwarder::new(body);
-    let mut first_body: Vec<Bytes> = take_buffered_body(c, ctx, &mut scanner)?
-        .into_iter()
-        .collect();
-    // Body bytes already queued behind the head go out with it (one send,
-    // and a body that is now whole can be replayed on a retry).
-    while !scanner.is_done() && first_body.len() <= MAX_GATHER {
-        let Some(Ok(Some(mut d))) = c.io.try_recv() else {
-            break;
-        };
-        take_request_body(c, ctx, &mut scanner, &mut d)?;
-        if !d.is_empty() {
-            first_body.push(d.to_bytes());
-        }
-    }
-    // A complete chunked body ends with its filtered trailer section.
-    first_body.extend(scanner.take_trailers());
-    // Replayable: the whole body (if any) is in hand, so a retry can resend it.
-    let replayable = scanner.is_done();
-    let idempotent = req.head.method().is_idempotent() || retries.non_idempotent;
-    if req.head.expect_continue() && !scanner.is_done() {
+    let now = Instant::now();
+    let retries = &req.route.retries;
+    req.view.budgets[req.route_idx].deposit(retries.budget_percent, retries.min_per_second, now);
+    let mut out = Outgoing::prepare(c, ctx, &req)?;
+    if req.head.expect_continue() && !out.scanner.is_done() {
         c.io.send(Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"))
             .await
             .map_err(|_| ProxyError::ClientClosed)?;
     }
-    let hash = hash_for(g, &req, c.peer);
-    let mut exclude = None;
-    let mut tries = 0u32;
-    let mut stale_retried = false;
-    let mut first = true;
+    let mut tries = Tries::new(&req, g, c.peer, now);
     loop {
-        if !std::mem::take(&mut first) {
-            now = Instant::now();
+        let picked = tries.pick(ctx, gs, g)?;
+        c.trace.upstream = Some(picked.addr);
+        let started = tries.now;
+        let res = attempt(c, ctx, &req, gs, g, (picked.addr, started), &mut out).await;
+        let step = match res {
+            Ok((up, rh, head_at)) => match tries.retry_status(&req, &out, rh.status()) {
+                true => tries.retried(ctx, gs, g, picked, head_at - started, head_at),
+                false => Step::Done(
+                    respond_from(
+                        c,
+                        ctx,
+                        &req,
+                        (gs, g, picked),
+                        up,
+                        rh,
+                        (started, head_at),
+                        out.deadlines,
+                    )
+                    .await,
+                ),
+            },
+            Err(Attempt::Stale) => tries.stale(ctx, gs, g, picked.addr, started),
+            Err(Attempt::Fail(e)) => tries.failed(ctx, gs, g, picked, started, e),
+        };
+        if let Step::Done(r) = step {
+            return r;
         }
-        let picked = gs.pick(g, hash, exclude, now).ok_or(ProxyError::NoRoute)?;
+    }
+}
+
+/// The group a request goes to, and this shard's state for it.
+fn group_of<'v>(req: &Request<'v>) -> Result<(&'v Group, &'v GroupState), ProxyError> {
+    let g = req.view.snap.groups.get(req.group);
+    let gs = req.view.groups.get(req.group);
+    match (g, gs) {
+        (Some(g), Some(gs)) => Ok((g, gs)),
+        _ => Err(ProxyError::NoRoute),
+    }
+}
+
+/// Relays an accepted response and records the backend's verdict.
+async fn respond_from(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    req: &Request<'_>,
+    (gs, g, picked): (&GroupState, &Group, Picked),
+    up: UpConn,
+    rh: ResponseHead,
+    (started, head_at): (Instant, Instant),
+    deadlines: Deadlines,
+) -> Result<Next, ProxyError> {
+    let failed = (500..600).contains(&rh.status()) && g.outlier_on_5xx;
+    let out = relay_response(c, ctx, req, up, rh, deadlines).await;
+    let ok = !failed && out.is_ok();
+    end(ctx, gs, g, picked.addr, head_at - started, ok, head_at);
+    out
+}
+
+/// The request as it leaves for an upstream: its encoded head, the body
+/// bytes already in hand, and the scanner for the rest.
+pub(super) struct Outgoing {
+    pub(super) head: Bytes,
+    pub(super) first_body: Vec<Bytes>,
+    pub(super) scanner: BodyForwarder,
+    pub(super) deadlines: Deadlines,
+    /// The whole body (if any) is in hand, so a retry can resend it.
+    replayable: bool,
+}
+
+// === impl Outgoing ===
+
+impl Outgoing {
+    /// Encodes the head and takes the body bytes that arrived with it or
+    /// are queued behind it (one send, and a body that is now whole can be
+    /// replayed on a retry).
+    fn prepare(c: &mut Client, ctx: &ShardCtx, req: &Request<'_>) -> Result<Outgoing, ProxyError> {
+        let head = encode_request(c, req);
+        let mut scanner = BodyForwarder::new(req.head.body());
+        let mut first_body: Vec<Bytes> = take_buffered_body(c, ctx, &mut scanner)?
+            .into_iter()
+            .collect();
+        while !scanner.is_done() && first_body.len() <= MAX_GATHER {
+            let Some(Ok(Some(mut d))) = c.io.try_recv() else {
+                break;
+            };
+            take_request_body(c, ctx, &mut scanner, &mut d)?;
+            if !d.is_empty() {
+                first_body.push(d.to_bytes());
+            }
+        }
+        // A complete chunked body ends with its filtered trailer section.
+        first_body.extend(scanner.take_trailers());
+        let replayable = scanner.is_done();
+        Ok(Outgoing {
+            head,
+            first_body,
+            scanner,
+            deadlines: deadlines(ctx, req.route),
+            replayable,
+        })
+    }
+}
+
+/// What the retry loop does next.
+enum Step {
+    /// Try again, on another backend.
+    Retry,
+    /// Finished: the response went out, or the error to answer with.
+    Done(Result<Next, ProxyError>),
+}
+
+/// The retry loop's state for one request.
+struct Tries<'a> {
+    retries: &'a tuning::Retries,
+    budget: &'a RetryBudget,
+    hash: Option<u64>,
+    exclude: Option<usize>,
+    tries: u32,
+    stale_retried: bool,
+    first: bool,
+    now: Instant,
+}
+
+// === impl Tries ===
+
+impl<'a> Tries<'a> {
+    fn new(req: &Request<'a>, g: &Group, peer: SocketAddr, now: Instant) -> Tries<'a> {
+        Tries {
+            retries: &req.route.retries,
+            budget: &req.view.budgets[req.route_idx],
+            hash: hash_for(g, req, peer),
+            exclude: None,
+            tries: 0,
+            stale_retried: false,
+            first: true,
+            now,
+        }
+    }
+
+    /// The next backend (another one than last time after a retry).
+    fn pick(&mut self, ctx: &ShardCtx, gs: &GroupState, g: &Group) -> Result<Picked, ProxyError> {
+        if !std::mem::take(&mut self.first) {
+            self.now = Instant::now();
+        }
+        let picked = gs
+            .pick(g, self.hash, self.exclude, self.now)
+            .ok_or(ProxyError::NoRoute)?;
         if picked.failed_open {
             bump(&ctx.metrics().failed_open, 1);
             crate::observe::stats::bump(&gs.stats.failed_open, 1);
         }
-        c.trace.upstream = Some(picked.addr);
-        let started = now;
-        let res = attempt(
-            c,
-            ctx,
-            &req,
-            gs,
-            g,
-            (picked.addr, started),
-            deadlines,
-            &head,
-            &first_body,
-            &mut scanner,
-        )
-        .await;
-        let may_retry =
-            |budget_needed: bool| tries < retries.attempts && (!budget_needed || budget.withdraw());
-        match res {
-            Ok((up, rh, head_at)) => {
-                let status = rh.status();
-                let latency = head_at - started;
-                let failed = (500..600).contains(&status) && g.outlier_on_5xx;
-                if retry_on_status(&retries, status) && replayable && idempotent && may_retry(true)
-                {
-                    end(ctx, gs, g, picked.addr, latency, false, head_at);
-                    bump(&ctx.metrics().upstream_retries, 1);
-                    crate::observe::stats::bump(&gs.stats.retries, 1);
-                    tries += 1;
-                    exclude = Some(picked.idx);
-                    continue;
-                }
-                let out = relay_response(c, ctx, &req, up, rh, deadlines).await;
-                end(
-                    ctx,
-                    gs,
-                    g,
-                    picked.addr,
-                    latency,
-                    !failed && out.is_ok(),
-                    head_at,
-                );
-                return out;
-            }
-            Err(Attempt::Stale) if !stale_retried => {
-                // A dead pooled connection says nothing about the backend.
-                gs.end(g, picked.addr, Duration::ZERO, true, Instant::now());
-                stale_retried = true;
-                bump(&ctx.metrics().upstream_retries, 1);
-                crate::observe::stats::bump(&gs.stats.retries, 1);
-            }
-            Err(Attempt::Stale) => {
-                let t = Instant::now();
-                end(ctx, gs, g, picked.addr, t - started, false, t);
-                return Err(ProxyError::UpstreamClosed);
-            }
-            Err(Attempt::Fail(e)) => {
-                let upstream_fault = e.side() == Side::Upstream && e != ProxyError::Overloaded;
-                let t = Instant::now();
-                end(ctx, gs, g, picked.addr, t - started, !upstream_fault, t);
-                // Nothing was sent on a failed connect: always safe to retry.
-                let connect = matches!(
-                    e,
-                    ProxyError::UpstreamConnect | ProxyError::UpstreamConnectTimeout
-                );
-                if connect && retries.on.connect_failure && may_retry(true) {
-                    bump(&ctx.metrics().upstream_retries, 1);
-                    crate::observe::stats::bump(&gs.stats.retries, 1);
-                    tries += 1;
-                    exclude = Some(picked.idx);
-                    continue;
-                }
-                return Err(e);
-            }
+        Ok(picked)
+    }
+
+    /// Another try is allowed (and, when `budgeted`, paid for).
+    fn may_retry(&self, budgeted: bool) -> bool {
+        self.tries < self.retries.attempts && (!budgeted || self.budget.withdraw())
+    }
+
+    /// Whether a response with `status` is retried rather than relayed.
+    fn retry_status(&self, req: &Request<'_>, out: &Outgoing, status: u16) -> bool {
+        let idempotent = req.head.method().is_idempotent() || self.retries.non_idempotent;
+        retry_on_status(self.retries, status)
+            && out.replayable
+            && idempotent
+            && self.may_retry(true)
+    }
+
+    /// Counts a retry away from `picked` after it answered in `latency`.
+    fn retried(
+        &mut self,
+        ctx: &ShardCtx,
+        gs: &GroupState,
+        g: &Group,
+        picked: Picked,
+        latency: Duration,
+        at: Instant,
+    ) -> Step {
+        end(ctx, gs, g, picked.addr, latency, false, at);
+        self.count_retry(ctx, gs);
+        self.tries += 1;
+        self.exclude = Some(picked.idx);
+        Step::Retry
+    }
+
+    /// A pooled connection was dead: once, try a fresh one.
+    fn stale(
+        &mut self,
+        ctx: &ShardCtx,
+        gs: &GroupState,
+        g: &Group,
+        addr: SocketAddr,
+        started: Instant,
+    ) -> Step {
+        if std::mem::replace(&mut self.stale_retried, true) {
+            let t = Instant::now();
+            end(ctx, gs, g, addr, t - started, false, t);
+            return Step::Done(Err(ProxyError::UpstreamClosed));
         }
+        // A dead pooled connection says nothing about the backend.
+        gs.end(g, addr, Duration::ZERO, true, Instant::now());
+        self.count_retry(ctx, gs);
+        Step::Retry
+    }
+
+    /// A try failed with `e`: retried when nothing was sent (a failed
+    /// connect) and the policy allows it.
+    fn failed(
+        &mut self,
+        ctx: &ShardCtx,
+        gs: &GroupState,
+        g: &Group,
+        picked: Picked,
+        started: Instant,
+        e: ProxyError,
+    ) -> Step {
+        let upstream_fault = e.side() == Side::Upstream && e != ProxyError::Overloaded;
+        let t = Instant::now();
+        end(ctx, gs, g, picked.addr, t - started, !upstream_fault, t);
+        let connect = matches!(
+            e,
+            ProxyError::UpstreamConnect | ProxyError::UpstreamConnectTimeout
+        );
+        if !(connect && self.retries.on.connect_failure && self.may_retry(true)) {
+            return Step::Done(Err(e));
+        }
+        self.count_retry(ctx, gs);
+        self.tries += 1;
+        self.exclude = Some(picked.idx);
+        Step::Retry
+    }
+
+    fn count_retry(&self, ctx: &ShardCtx, gs: &GroupState) {
+        bump(&ctx.metrics().upstream_retries, 1);
+        crate::observe::stats::bump(&gs.stats.retries, 1);
     }
 }
 
