@@ -50,15 +50,9 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: &RequestHead, id: &Request
     let routed = view.snap.resolve(host, target.path, head);
     let next = match &routed {
         _ if head.method() == Method::Connect => {
-            c.trace.error = Some(ProxyError::MethodNotAllowed);
-            send_error(c, ctx, ProxyError::MethodNotAllowed, id, head.version()).await;
-            Next::Close
+            refuse(c, ctx, ProxyError::MethodNotAllowed, id, head).await
         }
-        Err(e) => {
-            c.trace.error = Some(*e);
-            send_error(c, ctx, *e, id, head.version()).await;
-            Next::Close
-        }
+        Err(e) => refuse(c, ctx, *e, id, head).await,
         Ok(r) => match &r.route.action {
             Action::Respond(canned) => respond(c, ctx, head, canned, id).await,
             Action::Proxy(group) => {
@@ -73,26 +67,50 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: &RequestHead, id: &Request
                     group: *group,
                     upgrade: r.route.upgrade(head),
                 };
-                match crate::proxy::forward(c, ctx, req).await {
-                    Ok(next) => next,
-                    Err(e) => {
-                        forward_failed(c, ctx, e, id).await;
-                        Next::Close
-                    }
-                }
+                proxy(c, ctx, req, id).await
             }
         },
     };
+    let route = routed.as_ref().ok().map(|r| r.idx);
     let done = Done {
         head,
         id,
         host,
         view: &view,
-        route: routed.as_ref().ok().map(|r| r.idx),
+        route,
         started,
     };
     finish(c, ctx, done);
     next
+}
+
+/// Answers a request coregate will not serve with its error, then closes.
+async fn refuse(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    e: ProxyError,
+    id: &RequestId<'_>,
+    head: &RequestHead,
+) -> Next {
+    c.trace.error = Some(e);
+    send_error(c, ctx, e, id, head.version()).await;
+    Next::Close
+}
+
+/// Forwards a routed request; a failure is answered or signalled.
+async fn proxy(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    req: crate::proxy::Request<'_>,
+    id: &RequestId<'_>,
+) -> Next {
+    match crate::proxy::forward(c, ctx, req).await {
+        Ok(next) => next,
+        Err(e) => {
+            forward_failed(c, ctx, e, id).await;
+            Next::Close
+        }
+    }
 }
 
 /// Test-only faults, asked for with `x-coregate-fault`: `panic` panics
@@ -137,8 +155,17 @@ struct Done<'a> {
 
 /// Per-request bookkeeping: route statistics and the access log line.
 fn finish(c: &Client, ctx: &ShardCtx, d: Done<'_>) {
-    let t = &c.trace;
     let total = d.started.elapsed();
+    count(c, ctx, &d, total);
+    let Some(log) = &ctx.access_log else { return };
+    if log.wants(c.trace.status, c.trace.error.is_some()) {
+        log_line(c, ctx, log, &d, total);
+    }
+}
+
+/// Counts the request in its route's and listener's statistics.
+fn count(c: &Client, ctx: &ShardCtx, d: &Done<'_>, total: std::time::Duration) {
+    let t = &c.trace;
     if let Some(e) = t.error {
         ctx.view.stats.error(e.as_str(), false);
     }
@@ -150,10 +177,17 @@ fn finish(c: &Client, ctx: &ShardCtx, d: Done<'_>) {
         stats.request(t.status, t.bytes_in, t.bytes_out, total);
     }
     ctx.view.stats.listener(c.listener, t.status);
-    let Some(log) = &ctx.access_log else { return };
-    if !log.wants(t.status, t.error.is_some()) {
-        return;
-    }
+}
+
+/// Writes the request's access log line.
+fn log_line(
+    c: &Client,
+    ctx: &ShardCtx,
+    log: &crate::observe::accesslog::ShardLog,
+    d: &Done<'_>,
+    total: std::time::Duration,
+) {
+    let t = &c.trace;
     let route = d
         .route
         .and_then(|i| d.view.snap.routes.get(i))

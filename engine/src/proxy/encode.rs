@@ -11,51 +11,15 @@ use std::net::SocketAddr;
 /// Re-encodes the request head for the upstream.
 pub(super) fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
     let h = req.head;
-    let ops = &req.route.request_headers;
     let mut out = BytesMut::with_capacity(h.as_bytes().len() + 192);
-    let target = match (req.route.forward_original, req.target.is_absolute()) {
-        (false, _) => req.path,
-        (true, true) => req.target.path,
-        (true, false) => h.target(),
-    };
     let mut rewritten = Vec::new();
-    let target = if req.route.rewrite.apply(target, &mut rewritten) {
-        &rewritten[..]
-    } else {
-        target
-    };
+    let target = upstream_target(req, &mut rewritten);
     parser::write_request_line(h.method_bytes(), target, Version::Http11, &mut out);
-    let mut has_xff = false;
-    let mut length = h.content_length();
-    for (name, value) in h.headers() {
-        if h.is_hop_by_hop(name) || is_rewritten(name) || is_upgrade_only(name) {
-            has_xff |= name.eq_ignore_ascii_case(b"x-forwarded-for");
-            continue;
-        }
-        if (req.target.is_absolute() && name.eq_ignore_ascii_case(b"host"))
-            || (!ops.is_empty() && ops.drops(name))
-        {
-            continue;
-        }
-        write_field(name, value, &mut length, &mut out);
-    }
-    ops.write(&mut out);
-    if let Some(authority) = req.target.authority {
-        parser::write_header(b"host", authority, &mut out);
-    } else if h.host().is_none() {
-        // An HTTP/1.0 request may lack Host; the HTTP/1.1 request sent on
-        // must have one. Like nginx's $proxy_host, name the upstream group.
-        let group = req
-            .view
-            .snap
-            .groups
-            .get(req.group)
-            .map_or("upstream", |g| &*g.name);
-        parser::write_header(b"host", group.as_bytes(), &mut out);
-    }
-    match h.body() {
-        BodyKind::Chunked => parser::write_header(b"transfer-encoding", b"chunked", &mut out),
-        BodyKind::Length(_) | BodyKind::Empty | BodyKind::CloseDelimited => {}
+    let has_xff = copy_fields(req, &mut out);
+    req.route.request_headers.write(&mut out);
+    write_host(req, &mut out);
+    if h.body() == BodyKind::Chunked {
+        parser::write_header(b"transfer-encoding", b"chunked", &mut out);
     }
     if let Some(proto) = req.upgrade {
         parser::write_header(b"connection", b"upgrade", &mut out);
@@ -69,6 +33,53 @@ pub(super) fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
     parser::write_header(b"x-request-id", req.id, &mut out);
     parser::end_head(&mut out);
     out.freeze()
+}
+
+/// The target sent upstream: the normalised path (or the client's bytes,
+/// when the route asks), after the route's rewrite.
+fn upstream_target<'a>(req: &'a Request<'_>, rewritten: &'a mut Vec<u8>) -> &'a [u8] {
+    let target = match (req.route.forward_original, req.target.is_absolute()) {
+        (false, _) => req.path,
+        (true, true) => req.target.path,
+        (true, false) => req.head.target(),
+    };
+    if req.route.rewrite.apply(target, rewritten) {
+        rewritten
+    } else {
+        target
+    }
+}
+
+/// Copies the client's fields that go upstream as they are; returns
+/// whether an `X-Forwarded-For` chain was seen (it is extended, not copied).
+fn copy_fields(req: &Request<'_>, out: &mut BytesMut) -> bool {
+    let (h, ops) = (req.head, &req.route.request_headers);
+    let mut has_xff = false;
+    let mut length = h.content_length();
+    for (name, value) in h.headers() {
+        if h.is_hop_by_hop(name) || is_rewritten(name) || is_upgrade_only(name) {
+            has_xff |= name.eq_ignore_ascii_case(b"x-forwarded-for");
+            continue;
+        }
+        let absolute_host = req.target.is_absolute() && name.eq_ignore_ascii_case(b"host");
+        if absolute_host || (!ops.is_empty() && ops.drops(name)) {
+            continue;
+        }
+        write_field(name, value, &mut length, out);
+    }
+    has_xff
+}
+
+/// Host for the upstream: an absolute-form target's authority; for an
+/// HTTP/1.0 request without Host, the group's name (nginx's `$proxy_host`).
+fn write_host(req: &Request<'_>, out: &mut BytesMut) {
+    if let Some(authority) = req.target.authority {
+        parser::write_header(b"host", authority, out);
+    } else if req.head.host().is_none() {
+        let groups = &req.view.snap.groups;
+        let group = groups.get(req.group).map_or("upstream", |g| &*g.name);
+        parser::write_header(b"host", group.as_bytes(), out);
+    }
 }
 
 /// Headers that only mean something with an h2c upgrade, which is never
