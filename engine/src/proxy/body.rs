@@ -60,30 +60,14 @@ pub(super) async fn stream_request_body(
             Ok(Ok(None) | Err(_)) => return Err(ProxyError::ClientClosed),
         };
         take_request_body(c, ctx, scanner, &mut data)?;
-        // More of the body may be queued already: send it in the same go.
-        let mut more = Vec::new();
-        while !scanner.is_done() && more.len() < MAX_GATHER {
-            let Some(Ok(Some(mut next))) = c.io.try_recv() else {
-                break;
-            };
-            take_request_body(c, ctx, scanner, &mut next)?;
-            more.push(next);
-        }
-        more.retain(|d| !d.is_empty());
-        let trailers = scanner.take_trailers();
-        let sent = if more.is_empty() && trailers.is_none() {
-            if data.is_empty() {
-                continue;
-            }
-            shard::timeout(upstream_wait, up.send(data)).await
-        } else {
-            let mut bufs = Vec::with_capacity(more.len() + 2);
-            if !data.is_empty() {
-                bufs.push(SendBuf::from(data));
-            }
-            bufs.extend(more.into_iter().map(SendBuf::from));
-            bufs.extend(trailers.map(SendBuf::from));
-            shard::timeout(upstream_wait, up.send_vectored(bufs)).await
+        let mut bufs = gather_body(c, ctx, scanner, data)?;
+        let sent = match bufs.len() {
+            0 => continue,
+            1 => match bufs.pop() {
+                Some(one) => shard::timeout(upstream_wait, up.send(one)).await,
+                None => continue,
+            },
+            _ => shard::timeout(upstream_wait, up.send_vectored(bufs)).await,
         };
         match sent {
             Ok(Ok(())) => {}
@@ -92,6 +76,31 @@ pub(super) async fn stream_request_body(
         }
     }
     Ok(())
+}
+
+/// `data` and the body bytes already queued behind it (sent in the same
+/// go), then the filtered trailer section once the body is complete.
+fn gather_body(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    scanner: &mut BodyForwarder,
+    data: RecvBuf,
+) -> Result<Vec<SendBuf>, ProxyError> {
+    let mut bufs = Vec::new();
+    if !data.is_empty() {
+        bufs.push(SendBuf::from(data));
+    }
+    while !scanner.is_done() && bufs.len() <= MAX_GATHER {
+        let Some(Ok(Some(mut next))) = c.io.try_recv() else {
+            break;
+        };
+        take_request_body(c, ctx, scanner, &mut next)?;
+        if !next.is_empty() {
+            bufs.push(SendBuf::from(next));
+        }
+    }
+    bufs.extend(scanner.take_trailers().map(SendBuf::from));
+    Ok(bufs)
 }
 
 /// How long the next request body read may wait: `client_body`, cut to

@@ -50,51 +50,51 @@ pub(super) async fn relay_response(
     rh: ResponseHead,
     deadlines: Deadlines,
 ) -> Result<Next, ProxyError> {
-    let client_v = req.head.version();
-    let keep = req.head.keep_alive() && !ctx.draining.get();
-    // `attempt` let a 101 through only for an allowed, requested upgrade.
-    let upgrade = rh.status() == 101 && req.upgrade.is_some();
-    let mode = if upgrade {
-        Mode::Empty
-    } else {
-        mode_for(rh.body(), client_v, keep)
-    };
-    let next = match mode {
-        Mode::UntilClose | Mode::Dechunk => Next::Close,
-        _ if keep && !upgrade => Next::KeepAlive,
-        _ => Next::Close,
-    };
+    let framing = Framing::of(ctx, req, &rh);
     c.trace.status = rh.status();
     c.trace.upstream_status = Some(rh.status());
     let mut out = ctx.bufs.get();
-    let framing = Framing {
-        mode,
-        next,
-        upgrade,
-        client_v,
-    };
     encode_response(&rh, framing, &req.route.response_headers, &mut out);
-    let mut relay = Relay {
-        mode,
-        scanner: BodyForwarder::new(rh.body()),
-        decoder: BodyDecoder::new(rh.body()),
-        upstream_clean: rh.keep_alive(),
-        body_timeout: deadlines.body,
-        sent: false,
-    };
+    let mut relay = Relay::new(framing.mode, &rh, deadlines.body);
     let res = relay.run(c, ctx, &mut up, out).await;
     if c.trace.committed {
         ctx.metrics().response(rh.status());
     }
-    match res {
-        Ok(()) if upgrade => tunnel(c, ctx, up).await.map(|()| Next::Close),
-        Ok(()) => {
-            if relay.upstream_clean && mode != Mode::UntilClose && mode != Mode::Rechunk {
-                ctx.pool.checkin(up, &ctx.bufs);
-            }
-            Ok(next)
+    res?;
+    if framing.upgrade {
+        return tunnel(c, ctx, up).await.map(|()| Next::Close);
+    }
+    let mode = framing.mode;
+    if relay.upstream_clean && mode != Mode::UntilClose && mode != Mode::Rechunk {
+        ctx.pool.checkin(up, &ctx.bufs);
+    }
+    Ok(framing.next)
+}
+
+// === impl Framing ===
+
+impl Framing {
+    /// How `rh` is framed towards the client of `req`.
+    fn of(ctx: &ShardCtx, req: &Request<'_>, rh: &ResponseHead) -> Framing {
+        let client_v = req.head.version();
+        let keep = req.head.keep_alive() && !ctx.draining.get();
+        // `attempt` let a 101 through only for an allowed, requested upgrade.
+        let upgrade = rh.status() == 101 && req.upgrade.is_some();
+        let mode = match upgrade {
+            true => Mode::Empty,
+            false => mode_for(rh.body(), client_v, keep),
+        };
+        let next = match mode {
+            Mode::UntilClose | Mode::Dechunk => Next::Close,
+            _ if keep && !upgrade => Next::KeepAlive,
+            _ => Next::Close,
+        };
+        Framing {
+            mode,
+            next,
+            upgrade,
+            client_v,
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -116,6 +116,17 @@ struct Relay {
 // === impl Relay ===
 
 impl Relay {
+    fn new(mode: Mode, rh: &ResponseHead, body_timeout: Duration) -> Relay {
+        Relay {
+            mode,
+            scanner: BodyForwarder::new(rh.body()),
+            decoder: BodyDecoder::new(rh.body()),
+            upstream_clean: rh.keep_alive(),
+            body_timeout,
+            sent: false,
+        }
+    }
+
     /// The error for a malformed upstream body: a 502 while the client has
     /// seen nothing, else the client connection is cut.
     fn body_error(&self) -> ProxyError {
@@ -133,23 +144,7 @@ impl Relay {
         up: &mut UpConn,
         mut out: BytesMut,
     ) -> Result<(), ProxyError> {
-        // Body bytes that came with the head ride along with it.
-        let mut done = self.mode == Mode::Empty;
-        if !done && !up.buf.is_empty() {
-            let buffered = up.buf.get(&ctx.bufs);
-            done = self.frame(buffered, &mut out, ctx)?;
-        }
-        match up.early.take() {
-            Some(early) if !done => done = self.forward(c, ctx, up, early, &mut out).await?,
-            Some(early) => {
-                // Bytes after a response with no body: tunnel data after a
-                // 101 (kept for the tunnel), else a confused upstream.
-                up.early = Some(early);
-                self.upstream_clean = false;
-                self.flush(c, ctx, &mut out, None, Vec::new()).await?;
-            }
-            None => self.flush(c, ctx, &mut out, None, Vec::new()).await?,
-        }
+        let mut done = self.start(c, ctx, up, &mut out).await?;
         while !done {
             let data = match shard::timeout(self.body_timeout, up.io.recv()).await {
                 Err(_) => return Err(ProxyError::UpstreamBodyTimeout),
@@ -162,6 +157,34 @@ impl Relay {
         up.buf.release(&ctx.bufs);
         ctx.bufs.put(out);
         Ok(())
+    }
+
+    /// Sends the head with the body bytes that came with it; returns
+    /// whether the body is complete.
+    async fn start(
+        &mut self,
+        c: &mut Client,
+        ctx: &ShardCtx,
+        up: &mut UpConn,
+        out: &mut BytesMut,
+    ) -> Result<bool, ProxyError> {
+        let mut done = self.mode == Mode::Empty;
+        if !done && !up.buf.is_empty() {
+            let buffered = up.buf.get(&ctx.bufs);
+            done = self.frame(buffered, out, ctx)?;
+        }
+        match up.early.take() {
+            Some(early) if !done => return self.forward(c, ctx, up, early, out).await,
+            Some(early) => {
+                // Bytes after a response with no body: tunnel data after a
+                // 101 (kept for the tunnel), else a confused upstream.
+                up.early = Some(early);
+                self.upstream_clean = false;
+            }
+            None => {}
+        }
+        self.flush(c, ctx, out, None, Vec::new()).await?;
+        Ok(done)
     }
 
     /// Frames bytes taken from a buffer into `out`; returns whether the body
