@@ -2,7 +2,8 @@
 //! `coregate report` (request rate, error rate and latency trends per time
 //! bucket, top errors; Markdown, JSON and SVG). A crate of its own with no
 //! tie to the data path, so it builds and tests without glommio or
-//! io_uring.
+//! io_uring. It also holds the access log's timestamp writer
+//! ([`push_rfc3339_micros`]), so the gateway writes the shape read here.
 //!
 //! ```text
 //!   files / stdin ─→ Record (borrowed fields) ─→ Aggregator ─→ Report ─┬→ Markdown
@@ -45,7 +46,9 @@ pub use aggregate::{MAX_CELLS, MAX_ERROR_ROWS, MAX_KEYS, OTHER};
 pub use error::AnalyticsError;
 pub use model::{Bucket, ErrorRow, KeyRow, Report, Row, Summary};
 pub use record::Record;
-pub use time::{format_rfc3339, parse_rfc3339, Micros, When};
+pub use time::{
+    format_rfc3339, parse_rfc3339, push_rfc3339_micros, Micros, When, RFC3339_MICROS_LEN,
+};
 
 use aggregate::Aggregator;
 
