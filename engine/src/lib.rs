@@ -11,7 +11,6 @@
 //! `upstream` (per-shard connection pool), `route` (the routing snapshot),
 //! `buf` (buffer recycling), `metrics` (per-shard counters).
 
-pub mod analytics;
 pub mod io;
 
 #[doc(hidden)]

@@ -21,9 +21,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command.clone() {
         Some(Command::Check { config }) => check(&config),
-        Some(cmd @ Command::Report { .. }) => {
-            engine::analytics::run_command(&cmd).map_err(Into::into)
-        }
+        Some(cmd @ Command::Report { .. }) => analytics::run_command(&cmd).map_err(Into::into),
         None => run(cli),
     };
     match res {

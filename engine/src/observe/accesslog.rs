@@ -207,7 +207,7 @@ fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
     };
     let query = &query[..query.len().min(max_query)];
     out.push_str("{\"ts\":\"");
-    rfc3339_micros(out, SystemTime::now());
+    push_ts(out, SystemTime::now());
     let _ = write!(out, "\",\"shard\":{},\"id\":", e.shard);
     json_bytes(out, e.id);
     let _ = write!(out, ",\"client\":\"{}\",\"method\":", e.client);
@@ -283,34 +283,11 @@ pub(crate) fn json_bytes(out: &mut String, b: &[u8]) {
     out.push('"');
 }
 
-/// `2026-11-26T13:05:01.123456Z`.
-pub(crate) fn rfc3339_micros(out: &mut String, t: SystemTime) {
+/// `2026-11-26T13:05:01.123456Z`, by the analytics crate's writer, which
+/// `coregate report` parses back; allocates nothing while `out` has room.
+fn push_ts(out: &mut String, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let (y, m, dd) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        d.subsec_micros()
-    );
-}
-
-/// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    analytics::push_rfc3339_micros(out, i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
 }
 
 #[cfg(test)]
@@ -318,16 +295,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_are_civil() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_783), (2026, 11, 26));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    fn timestamps_have_microseconds() {
         let mut s = String::new();
-        rfc3339_micros(
+        push_ts(
             &mut s,
             UNIX_EPOCH + Duration::from_micros(1_795_741_501_123_456),
         );
-        assert_eq!(s, "2026-11-27T01:05:01.123456Z");
+        push_ts(&mut s, UNIX_EPOCH);
+        assert_eq!(s, "2026-11-27T01:05:01.123456Z1970-01-01T00:00:00.000000Z");
     }
 
     #[test]

@@ -152,19 +152,70 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     )
 }
 
+/// Bytes [`push_rfc3339_micros`] appends for years 0 to 9999.
+pub const RFC3339_MICROS_LEN: usize = 27;
+
 /// `2026-11-26T13:05:00Z`, with `.123456` only when the time has a fraction.
 pub fn format_rfc3339(at: Micros) -> String {
-    let secs = at.div_euclid(MICROS_PER_SEC);
+    let mut out = String::with_capacity(RFC3339_MICROS_LEN);
+    push_seconds(&mut out, at);
     let frac = at.rem_euclid(MICROS_PER_SEC);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(SECS_PER_DAY));
-    let tod = secs.rem_euclid(SECS_PER_DAY);
-    let (h, mi, s) = (tod / 3600, tod / 60 % 60, tod % 60);
-    let base = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
-    if frac == 0 {
-        format!("{base}Z")
-    } else {
-        format!("{base}.{frac:06}Z")
+    if frac != 0 {
+        out.push('.');
+        push_digits(&mut out, frac.unsigned_abs(), 6);
     }
+    out.push('Z');
+    out
+}
+
+/// Appends `2026-11-26T13:05:01.123456Z` to `out`: UTC, always six fraction
+/// digits (the access log's `ts`). Allocates nothing when `out` has room for
+/// [`RFC3339_MICROS_LEN`] more bytes.
+pub fn push_rfc3339_micros(out: &mut String, at: Micros) {
+    push_seconds(out, at);
+    out.push('.');
+    push_digits(out, at.rem_euclid(MICROS_PER_SEC).unsigned_abs(), 6);
+    out.push('Z');
+}
+
+/// `2026-11-26T13:05:01`: the date and time, to the whole second.
+fn push_seconds(out: &mut String, at: Micros) {
+    let secs = at.div_euclid(MICROS_PER_SEC);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(SECS_PER_DAY));
+    let tod = secs.rem_euclid(SECS_PER_DAY).unsigned_abs();
+    if y < 0 {
+        out.push('-');
+    }
+    // As `{y:04}` pads: the sign counts towards the four.
+    push_digits(out, y.unsigned_abs(), if y < 0 { 3 } else { 4 });
+    let (mo, d) = (mo.unsigned_abs(), d.unsigned_abs());
+    let fields = [
+        (b'-', mo),
+        (b'-', d),
+        (b'T', tod / 3600),
+        (b':', tod / 60 % 60),
+        (b':', tod % 60),
+    ];
+    for (sep, n) in fields {
+        out.push(char::from(sep));
+        push_digits(out, n, 2);
+    }
+}
+
+/// `n` in decimal, zero-padded to `width` digits.
+fn push_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = start.min(buf.len().saturating_sub(width));
+    out.extend(buf[start..].iter().map(|&b| char::from(b)));
 }
 
 #[cfg(test)]
@@ -211,6 +262,48 @@ mod tests {
             "２026-11-26T13:05:00Z",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn access_log_stamps_always_have_six_digits() {
+        let cases = [
+            (0, "1970-01-01T00:00:00.000000Z"),
+            (1_795_741_501_123_456, "2026-11-27T01:05:01.123456Z"),
+            (951_782_400_000_001, "2000-02-29T00:00:00.000001Z"),
+            (
+                20_783 * SECS_PER_DAY * MICROS_PER_SEC,
+                "2026-11-26T00:00:00.000000Z",
+            ),
+        ];
+        let mut out = String::with_capacity(RFC3339_MICROS_LEN * cases.len());
+        let cap = out.capacity();
+        for (at, want) in cases {
+            let from = out.len();
+            push_rfc3339_micros(&mut out, at);
+            assert_eq!(&out[from..], want);
+            assert_eq!(want.len(), RFC3339_MICROS_LEN);
+        }
+        assert_eq!(out.capacity(), cap, "no reallocation");
+    }
+
+    #[test]
+    fn formats_like_the_format_macro_before_1970_and_after_9999() {
+        for at in [
+            -1,
+            -MICROS_PER_SEC,
+            -70_000 * SECS_PER_DAY * MICROS_PER_SEC - 5,
+            3_000_000 * SECS_PER_DAY * MICROS_PER_SEC,
+        ] {
+            let secs = at.div_euclid(MICROS_PER_SEC);
+            let (y, mo, d) = civil_from_days(secs.div_euclid(SECS_PER_DAY));
+            let tod = secs.rem_euclid(SECS_PER_DAY);
+            let (h, mi, s) = (tod / 3600, tod / 60 % 60, tod % 60);
+            let frac = at.rem_euclid(MICROS_PER_SEC);
+            let want = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{frac:06}Z");
+            let mut got = String::new();
+            push_rfc3339_micros(&mut got, at);
+            assert_eq!(got, want, "{at}");
         }
     }
 
