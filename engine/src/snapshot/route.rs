@@ -14,22 +14,23 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ahash::AHashMap;
-use balancer::{Algorithm, Backend, BackendSet, OutlierConfig};
+use balancer::{BackendSet, OutlierConfig};
 use bytes::Bytes;
 use parser::{Method, RequestHead};
 use regex::bytes::Regex;
-use tuning::{
-    HashKey, HealthCheck, HostMatch, PathMatch, Retries, RouteAction, RouteTimeouts, Tuning,
-};
+use tuning::{HashKey, HealthCheck, HostMatch, Retries, RouteTimeouts, Tuning};
 
 use crate::error::ProxyError;
 
+mod compile;
 pub(crate) mod path;
+
+use compile::*;
 
 /// Longest host name matched (DNS names are at most 253 bytes).
 const MAX_HOST: usize = 255;
@@ -532,181 +533,6 @@ fn normalize_host<'a>(host: &[u8], buf: &'a mut [u8; MAX_HOST]) -> Option<&'a [u
 
 fn lower(s: &str) -> Box<[u8]> {
     s.to_ascii_lowercase().into_bytes().into()
-}
-
-fn limits(t: &Tuning) -> parser::Limits {
-    parser::Limits {
-        max_head_bytes: t.limits.max_head_bytes,
-        max_headers: t.limits.max_headers,
-        max_target_bytes: t.limits.max_target_bytes,
-        max_body_bytes: t.limits.max_body_bytes,
-        ..parser::Limits::default()
-    }
-}
-
-/// Limits on upstream responses: their own head size, no body limit.
-fn response_limits(t: &Tuning) -> parser::Limits {
-    parser::Limits {
-        max_head_bytes: t.limits.max_response_head_bytes,
-        max_headers: t.limits.max_headers,
-        ..parser::Limits::default()
-    }
-}
-
-fn timeouts(t: &Tuning) -> Timeouts {
-    Timeouts {
-        client_header: t.timeouts.client_header,
-        client_body: t.timeouts.client_body,
-        client_keepalive: t.timeouts.client_keepalive,
-        upstream_connect: t.timeouts.upstream_connect,
-        upstream_header: t.timeouts.upstream_header,
-        upstream_body: t.timeouts.upstream_body,
-        tunnel_idle: t.timeouts.tunnel_idle,
-        client_send: t.timeouts.client_send,
-        client_body_min_rate: t.limits.client_body_min_rate,
-    }
-}
-
-fn compile_group(g: &tuning::UpstreamGroup, prev: Option<&Snapshot>) -> Group {
-    let backends: Vec<Backend> = g
-        .backends
-        .iter()
-        .map(|b| Backend::new(b.address).with_weight(b.weight))
-        .collect();
-    let algorithm = match g.algorithm {
-        tuning::Algorithm::RoundRobin => Algorithm::RoundRobin,
-        tuning::Algorithm::Weighted => Algorithm::Weighted,
-        tuning::Algorithm::LeastConn => Algorithm::LeastConn,
-        tuning::Algorithm::P2cEwma => Algorithm::P2cEwma,
-        tuning::Algorithm::Random => Algorithm::Random,
-        tuning::Algorithm::Maglev => Algorithm::Maglev,
-    };
-    // The configuration was validated: a group has at least one backend
-    // with a positive weight, which is all `build` asks for.
-    let set = BackendSet::build(backends.clone(), algorithm)
-        .or_else(|_| BackendSet::build(backends, Algorithm::RoundRobin))
-        .unwrap_or_else(|_| unreachable_empty_group());
-    let old = prev.and_then(|p| p.groups.iter().find(|o| *o.name == *g.name));
-    let was = |addr: SocketAddr| old.and_then(|o| Some((o, o.set.index_of(addr)?)));
-    // A backend that stays keeps its verdict, unless the group no longer
-    // has active checks (then nothing could ever bring it back).
-    let healthy = g
-        .backends
-        .iter()
-        .map(|b| {
-            let kept = was(b.address).map(|(o, i)| o.healthy[i].load(Ordering::Acquire));
-            AtomicBool::new(g.health_check.is_none() || kept.unwrap_or(true))
-        })
-        .collect();
-    let transitions = g
-        .backends
-        .iter()
-        .map(|b| {
-            AtomicU64::new(
-                was(b.address).map_or(0, |(o, i)| o.transitions[i].load(Ordering::Relaxed)),
-            )
-        })
-        .collect();
-    Group {
-        name: g.name.as_str().into(),
-        set: Arc::new(set),
-        max_connections: g.max_connections.filter(|&n| n > 0),
-        max_pending: g.max_pending.filter(|&n| n > 0),
-        health_check: g.health_check.clone(),
-        outlier: OutlierConfig {
-            consecutive_failures: g.outlier.consecutive_failures,
-            base_ejection: g.outlier.base_ejection,
-            max_ejection: g.outlier.max_ejection,
-        },
-        outlier_on_5xx: g.outlier.on_5xx,
-        healthy,
-        transitions,
-        checks_ok: g.backends.iter().map(|_| AtomicU64::new(0)).collect(),
-    }
-}
-
-#[cold]
-fn unreachable_empty_group() -> BackendSet {
-    // Validation rejects empty groups; a placeholder set keeps the type
-    // total without a panic on this path.
-    let fallback = Backend::new(SocketAddr::from(([127, 0, 0, 1], 9)));
-    match BackendSet::build(vec![fallback], Algorithm::RoundRobin) {
-        Ok(s) => s,
-        Err(_) => std::process::abort(),
-    }
-}
-
-fn compile_route(r: &tuning::Route) -> Route {
-    let path = match &r.path {
-        PathMatch::Prefix(p) => CompiledPath::Prefix(p.as_bytes().into()),
-        PathMatch::Exact(p) => CompiledPath::Exact(p.as_bytes().into()),
-        // Validated at load: a pattern that does not compile never gets here;
-        // should it, the route matches nothing rather than everything.
-        PathMatch::Regex(re) => match Regex::new(re) {
-            Ok(re) => CompiledPath::Regex(re),
-            Err(_) => CompiledPath::Exact(b"\0".as_slice().into()),
-        },
-    };
-    let rewrite = match (&r.rewrite, &r.path) {
-        (tuning::Rewrite::StripPrefix, PathMatch::Prefix(p)) => Rewrite::Prefix {
-            matched: p.trim_end_matches('/').as_bytes().into(),
-            with: Box::new([]),
-        },
-        (tuning::Rewrite::ReplacePrefix(with), PathMatch::Prefix(p)) => Rewrite::Prefix {
-            matched: p.trim_end_matches('/').as_bytes().into(),
-            with: with.trim_end_matches('/').as_bytes().into(),
-        },
-        _ => Rewrite::None,
-    };
-    Route {
-        name: r.name.as_str().into(),
-        host_desc: match &r.host {
-            HostMatch::Any => "*".into(),
-            HostMatch::Exact(h) => h.as_str().into(),
-            HostMatch::Suffix(s) => format!("*{s}").into(),
-        },
-        path,
-        methods: r.methods.as_deref().map(Methods::compile),
-        headers: r
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    lower(&h.name),
-                    h.value.as_ref().map(|v| v.as_bytes().into()),
-                )
-            })
-            .collect(),
-        priority: r.priority,
-        action: compile_action(&r.action),
-        rewrite,
-        request_headers: HeaderOps::compile(&r.request_headers),
-        response_headers: HeaderOps::compile(&r.response_headers),
-        timeouts: r.timeouts,
-        retries: r.retries,
-        hash_key: r.hash_key.clone(),
-        upgrades: r.upgrades.iter().map(|u| u.as_bytes().into()).collect(),
-        allow_encoded_slashes: r.allow_encoded_slashes,
-        forward_original: r.forward_path == tuning::ForwardPath::Original,
-    }
-}
-
-fn compile_action(a: &RouteAction) -> Action {
-    match a {
-        RouteAction::Proxy { group } => Action::Proxy(*group),
-        RouteAction::Respond {
-            status,
-            headers,
-            body,
-        } => Action::Respond(Canned {
-            status: *status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.as_bytes().into(), v.as_bytes().into()))
-                .collect(),
-            body: Bytes::copy_from_slice(body.as_bytes()),
-        }),
-    }
 }
 
 // === impl Rewrite ===

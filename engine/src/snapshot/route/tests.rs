@@ -1,5 +1,5 @@
 use super::*;
-use tuning::{BackendAddr, HeaderMatch, Route as R, UpstreamGroup};
+use tuning::{BackendAddr, HeaderMatch, PathMatch, Route as R, RouteAction, UpstreamGroup};
 
 fn head(raw: &str) -> RequestHead {
     let mut b = bytes::BytesMut::from(raw.as_bytes());
