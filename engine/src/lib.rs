@@ -5,11 +5,42 @@
 //! A shard shares nothing writable with the others on the request path:
 //! routes come from an immutable snapshot, and counters are single-writer.
 //!
-//! Module map: `shard` (the only glommio executor calls), [`io`] (the only
-//! io_uring calls), `listener` (socket2 listeners), `conn` (the per
-//! connection state machine), `proxy` (forwarding and body streaming),
-//! `upstream` (per-shard connection pool), `route` (the routing snapshot),
-//! `buf` (buffer recycling), `metrics` (per-shard counters).
+//! # Module map
+//!
+//! Folders follow a request's path; dependencies point one way, down it
+//! (`runtime` → `http` → `proxy` → `upstream` → `io`), and `snapshot`,
+//! `observe`, `shard` and `error` are leaves that every folder may use.
+//!
+//! | module | its one job |
+//! |---|---|
+//! | `runtime/` | start and stop: the pinned shards, socket2 listeners, accept loops, health checks |
+//! | `shard` | the only glommio executor calls: spawning (with panic isolation), timers, parking |
+//! | [`io`] | the only io_uring calls: one ring per shard, provided buffers, and the [`io::Transport`] seam |
+//! | `http/` | the client connection's state machine, the request's id, coregate's own answers |
+//! | `client` | the client connection every layer sees, with its timed sends |
+//! | `proxy/` | forward and retry, head encoding, request body, response relay, tunnels |
+//! | `upstream/` | the shard's pool of idle upstream connections and its balancing state |
+//! | `snapshot/` | routes, groups and policies compiled off the data path; the epoch swap; reloads |
+//! | `view` | a shard's view of the published snapshot, with its own state for it |
+//! | `ctx` | everything one shard's tasks share: ring, pool, view, counters, log |
+//! | `observe/` | single-writer counters, statistics with HDR histograms, the access log |
+//! | `admin/` | the admin listener, Prometheus and JSON views, scrapes across shards |
+//!
+//! # One request, through the folders
+//!
+//! A shard's accept loop (`runtime`) takes a connection from its own
+//! SO_REUSEPORT listener through its own ring (`io`) and spawns the
+//! connection's task (`http::conn`). That task reads bytes from its
+//! [`io::Transport`] until the parser returns a complete head, takes the
+//! shard's current view of the snapshot (`view`, one version compare), and
+//! routes the request on its normalised path (`snapshot`). A fixed
+//! response is written by `http`; anything else goes to `proxy`, which picks
+//! a backend with the shard's balancing state (`upstream`), takes a pooled
+//! connection or opens one, sends the re-encoded head and streams the body,
+//! reads the response head, and relays the response back, returning a clean
+//! connection to the pool. `http` then counts the request and writes its
+//! access log line (`observe`), and reads the next head on the same
+//! connection. Nothing on this path takes a lock or touches another shard.
 
 pub mod io;
 

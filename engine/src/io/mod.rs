@@ -109,7 +109,7 @@
 //!
 //! Later batch with the io-floor experiment's raw forwarders as references
 //! (2026-11-26 15:10, direct waits on, 6 rounds each, interleaved;
-//! results/2026-11-26-forwarder-2.md):
+//! perf-tests/results/2026-11-26-forwarder-2.md):
 //!
 //! | proxy | CPU µs/req median | busy | ÷ nginx, paired median |
 //! |---|---|---|---|

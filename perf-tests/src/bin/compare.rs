@@ -17,7 +17,7 @@ use perf_tests::compare::{self, Options};
 #[command(name = "compare")]
 struct Cli {
     /// One short round of every scenario (CI smoke test): asserts every proxy
-    /// answered correctly and the files were written; results go to results/tmp/.
+    /// answered correctly and the files were written; results go to perf-tests/results/tmp/.
     #[arg(long)]
     quick: bool,
     /// apt-get update && apt-get install -y nginx-light haproxy wrk first.
@@ -36,7 +36,7 @@ struct Cli {
     /// Warm-up before each measured run.
     #[arg(long, default_value = "3s")]
     warmup: String,
-    /// Results folder [default: results/, or results/tmp/<time>/ with --quick].
+    /// Results folder [default: perf-tests/results/, or its tmp/<time>/ with --quick].
     #[arg(long)]
     out: Option<PathBuf>,
     /// Leave a proxy out (repeatable): coregate, nginx, haproxy.

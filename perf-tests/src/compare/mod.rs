@@ -34,7 +34,7 @@ const FD_LIMIT: u64 = 65_536;
 /// What to run, validated.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// One short round of every scenario, results in results/tmp/.
+    /// One short round of every scenario, results in perf-tests/results/tmp/.
     pub quick: bool,
     /// apt-get install the peers first.
     pub install: bool,
@@ -46,7 +46,7 @@ pub struct Options {
     pub duration: Duration,
     /// Warm-up length.
     pub warmup: Duration,
-    /// Results folder; default results/ (results/tmp/<time>/ with `quick`).
+    /// Results folder; default perf-tests/results/ (its tmp/<time>/ with `quick`).
     pub out: Option<PathBuf>,
     /// Proxies to leave out.
     pub skip: Vec<String>,
@@ -179,7 +179,7 @@ fn out_dir(options: &Options, context: &Context) -> PathBuf {
     if let Some(out) = &options.out {
         return out.clone();
     }
-    let results = setup::workspace_root().join("results");
+    let results = setup::workspace_root().join("perf-tests").join("results");
     match options.quick {
         true => results.join("tmp").join(format!(
             "{}-{}",

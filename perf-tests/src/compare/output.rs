@@ -249,11 +249,13 @@ impl ScenarioResult {
         }
     }
 
-    /// Writes `<stem>.json`, `<stem>.md` and `<stem>.svg` in `dir`; returns
-    /// the paths written.
+    /// Writes `<stem>.md` and `<stem>.svg` in `dir`, and the raw samples as
+    /// `raw/<stem>.json` (kept out of the source tree by .gitignore);
+    /// returns the paths written.
     pub fn write(&self, dir: &Path, stem: &str) -> Result<Vec<PathBuf>, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let json = dir.join(format!("{stem}.json"));
+        let raw = dir.join("raw");
+        std::fs::create_dir_all(&raw).map_err(|e| format!("create {}: {e}", raw.display()))?;
+        let json = raw.join(format!("{stem}.json"));
         let md = dir.join(format!("{stem}.md"));
         let svg = dir.join(format!("{stem}.svg"));
         let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
