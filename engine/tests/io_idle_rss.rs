@@ -3,8 +3,8 @@
 //! multishot recv stays armed without one), so its cost is the socket's
 //! bookkeeping and the task waiting on it.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-#![allow(unsafe_code)] // setrlimit only
 
+mod common;
 mod io_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,6 +12,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
+use common::raise_nofile;
 use engine::io::RingConfig;
 use io_support::*;
 
@@ -24,26 +25,6 @@ fn rss_kib() -> usize {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new limit.
-fn raise_nofile() -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with valid pointers to local structs.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-        let new = libc::rlimit {
-            rlim_cur: r.rlim_max,
-            rlim_max: r.rlim_max,
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &new) == 0 {
-            return r.rlim_max;
-        }
-    }
-    r.rlim_cur
 }
 
 fn open(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {

@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -95,20 +95,6 @@ fn a_panic_in_a_shard_core_exits_the_process_non_zero() {
         .unwrap();
     assert_eq!(status.code(), Some(engine::CORE_PANIC_EXIT), "{err}");
     assert!(err.contains("accept loop panicked"), "{err}");
-}
-
-/// A backend that accepts connections and never answers (checks against
-/// it stay pending until their timeout).
-fn black_hole() -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in l.incoming().flatten() {
-            held.push(s);
-        }
-    });
-    addr
 }
 
 fn health_config(app: &[String], hc: &[String]) -> tuning::Tuning {

@@ -2,50 +2,15 @@
 //! read and 200 uploads to an origin that never reads share one shard with
 //! a normal client, which is still answered at once; slow uploaders and
 //! slow readers are cut by their timeouts.
-#![allow(unsafe_code)] // setrlimit only
 
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new limit.
-fn raise_nofile() -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with valid pointers to local structs.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-        let new = libc::rlimit {
-            rlim_cur: r.rlim_max,
-            rlim_max: r.rlim_max,
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &new) == 0 {
-            return r.rlim_max;
-        }
-    }
-    r.rlim_cur
-}
-
-/// An origin that accepts and reads the request head, then never reads
-/// again (uploads to it stall).
-fn never_reads() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in l.incoming().flatten() {
-            held.push(s);
-        }
-    });
-    addr
-}
 
 fn gateway(origin: SocketAddr, sink: SocketAddr, extra: &str) -> tuning::Tuning {
     let mut t = config(&format!(
@@ -118,7 +83,7 @@ fn five_hundred_stalled_downloads_and_two_hundred_stuck_uploads_starve_nobody() 
         "RLIMIT_NOFILE {limit}: raise the hard limit to 4096"
     );
     let origin = Origin::start();
-    let gw = start(gateway(origin.addr, never_reads(), ""));
+    let gw = start(gateway(origin.addr, black_hole(), ""));
     let addr = gw.local_addrs()[0];
     let downloads = stalled_downloads(addr, 500);
     let uploads = stalled_uploads(addr, 200);
@@ -142,7 +107,7 @@ fn five_hundred_stalled_downloads_and_two_hundred_stuck_uploads_starve_nobody() 
 #[test]
 fn a_byte_a_second_uploader_is_cut_by_the_minimum_rate() {
     let origin = Origin::start();
-    let gw = start_tight(gateway(origin.addr, never_reads(), ""));
+    let gw = start_tight(gateway(origin.addr, black_hole(), ""));
     let addr = gw.local_addrs()[0];
     let mut c = Client::connect(addr);
     c.send(b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-length: 1000\r\n\r\n");
@@ -172,7 +137,7 @@ fn a_byte_a_second_uploader_is_cut_by_the_minimum_rate() {
 #[test]
 fn an_upload_above_the_minimum_rate_goes_through() {
     let origin = Origin::start();
-    let gw = start_tight(gateway(origin.addr, never_reads(), ""));
+    let gw = start_tight(gateway(origin.addr, black_hole(), ""));
     let mut c = Client::connect(gw.local_addrs()[0]);
     let body = pattern(40_000);
     c.send(
@@ -195,7 +160,7 @@ fn an_upload_above_the_minimum_rate_goes_through() {
 #[test]
 fn a_client_that_stops_reading_is_closed_after_client_send() {
     let origin = Origin::start();
-    let gw = start_tight(gateway(origin.addr, never_reads(), ""));
+    let gw = start_tight(gateway(origin.addr, black_hole(), ""));
     let mut s = TcpStream::connect(gw.local_addrs()[0]).unwrap();
     s.write_all(b"GET /big?n=200000000 HTTP/1.1\r\nhost: t\r\n\r\n")
         .unwrap();

@@ -54,8 +54,7 @@ pub(super) async fn respond(
 }
 
 fn write_framing(out: &mut BytesMut, len: usize, version: Version, next: Next) {
-    let mut n = itoa_buf();
-    parser::write_header(b"content-length", fmt_u64(len as u64, &mut n), out);
+    parser::write_content_length(len as u64, out);
     match (next, version) {
         (Next::Close, _) => parser::write_header(b"connection", b"close", out),
         (Next::KeepAlive, Version::Http10) => {
@@ -135,37 +134,4 @@ async fn drain_input(c: &mut Client) {
 /// The "404 Not Found" line of a status.
 fn status_text(status: u16) -> String {
     format!("{status} {}", reason(status))
-}
-
-/// A stack buffer for formatting integers.
-pub(crate) fn itoa_buf() -> [u8; 20] {
-    [0; 20]
-}
-
-/// Formats `v` in decimal into `buf`.
-pub(crate) fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return &buf[i..];
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn integers_format() {
-        let mut b = itoa_buf();
-        assert_eq!(fmt_u64(0, &mut b), b"0");
-        assert_eq!(
-            fmt_u64(18446744073709551615, &mut b),
-            b"18446744073709551615"
-        );
-    }
 }

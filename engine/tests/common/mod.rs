@@ -524,3 +524,38 @@ pub fn config(text: &str) -> tuning::Tuning {
         Err(e) => panic!("test config is invalid:\n{e}"),
     }
 }
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new limit.
+#[allow(unsafe_code)]
+pub fn raise_nofile() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with valid pointers to local structs.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        let new = libc::rlimit {
+            rlim_cur: r.rlim_max,
+            rlim_max: r.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &new) == 0 {
+            return r.rlim_max;
+        }
+    }
+    r.rlim_cur
+}
+
+/// A backend that accepts connections and never reads or answers: checks
+/// against it stay pending, uploads to it stall.
+pub fn black_hole() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    addr
+}
