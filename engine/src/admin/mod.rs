@@ -18,6 +18,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use crate::admin::shared::Shared;
+use crate::observe::accesslog::json_bytes;
 use crate::snapshot::control::Control;
 
 /// How long a client may take to send its request.
@@ -145,33 +146,13 @@ fn reload(admin: &Admin) -> Reply {
                 r.version, r.needs_restart
             ),
         ),
-        Err(e) => Reply::json(
-            400,
-            format!(
-                "{{\"reloaded\":false,\"error\":{}}}\n",
-                json_string(&e.to_string())
-            ),
-        ),
-    }
-}
-
-/// Quotes a string for JSON.
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+        Err(e) => {
+            let mut body = String::from("{\"reloaded\":false,\"error\":");
+            json_bytes(&mut body, e.to_string().as_bytes());
+            body.push_str("}\n");
+            Reply::json(400, body)
         }
     }
-    out.push('"');
-    out
 }
 
 fn write_reply(s: &mut TcpStream, r: Reply) -> std::io::Result<()> {
@@ -184,14 +165,4 @@ fn write_reply(s: &mut TcpStream, r: Reply) -> std::io::Result<()> {
     );
     s.write_all(head.as_bytes())?;
     s.write_all(r.body.as_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
-    }
 }
