@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::admin::shared::Shared;
 use crate::observe::metrics::ShardMetrics;
-use crate::observe::stats::{BackendStats, Latency, ShardReport};
+use crate::observe::stats::{BackendStats, Latency, ShardReport, STATUS_CLASSES};
 
 /// Bucket bounds, in seconds: 100 µs to 60 s.
 const BUCKETS: [f64; 18] = [
@@ -124,18 +124,17 @@ fn shard_counters(out: &mut String, m: &[ShardMetrics]) {
 }
 
 fn requests(out: &mut String, reports: &[ShardReport]) {
-    const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
     help(
         out,
         "coregate_requests_total",
         "counter",
-        "Requests answered, by shard, route and status class.",
+        "Requests handled, by shard, route and status class (\"none\": no response was sent).",
     );
     for r in reports {
         let mut routes: Vec<_> = r.routes.iter().collect();
         routes.sort_by(|a, b| a.name.cmp(&b.name));
         for route in routes {
-            for (class, n) in CLASSES.iter().zip(route.by_class) {
+            for (class, n) in STATUS_CLASSES.iter().zip(route.by_class) {
                 if n > 0 {
                     let _ = writeln!(
                         out,
@@ -150,13 +149,12 @@ fn requests(out: &mut String, reports: &[ShardReport]) {
 }
 
 fn listeners(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
-    const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
     let name = "coregate_listener_requests_total";
     help(
         out,
         name,
         "counter",
-        "Requests answered, by shard, listen address and status class.",
+        "Requests handled, by shard, listen address and status class (\"none\": no response was sent).",
     );
     for r in reports {
         for (i, counts) in r.listeners.iter().enumerate() {
@@ -164,7 +162,7 @@ fn listeners(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
                 .listen
                 .get(i)
                 .map_or_else(|| i.to_string(), |a| a.to_string());
-            for (class, n) in CLASSES.iter().zip(counts) {
+            for (class, n) in STATUS_CLASSES.iter().zip(counts) {
                 if *n > 0 {
                     let _ = writeln!(
                         out,
