@@ -157,7 +157,7 @@ impl Server {
                 Ok(bound) => server.admin = Some(bound),
                 Err(e) => {
                     server.abort();
-                    return Err(EngineError::listen(addr, e));
+                    return Err(EngineError::admin_listen(addr, e));
                 }
             }
         }
