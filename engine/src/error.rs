@@ -149,6 +149,16 @@ pub enum EngineError {
         /// A fix, when one is known.
         hint: &'static str,
     },
+    /// The admin listener (`--admin`, `server.admin`) could not be set up.
+    #[error("cannot open the admin listener on {addr}: {cause}{hint}")]
+    AdminListen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        cause: io::Error,
+        /// A fix, when one is known.
+        hint: &'static str,
+    },
     /// A shard's executor could not start.
     #[error("cannot start shard {shard} on cpu {cpu:?}: {cause}")]
     Shard {
@@ -184,21 +194,45 @@ pub enum EngineError {
 // === impl EngineError ===
 
 impl EngineError {
-    /// Wraps a bind or listen failure with a hint for the common causes.
+    /// Wraps a bind or listen failure of a `--listen` address with a hint
+    /// for the common causes.
     pub(crate) fn listen(addr: SocketAddr, source: io::Error) -> Self {
         let hint = match source.raw_os_error() {
             Some(libc::EADDRINUSE) => {
                 " (another process holds this port: stop it or pick another --listen address)"
             }
-            Some(libc::EADDRNOTAVAIL) => " (this address is not configured on any interface)",
-            Some(libc::EACCES) => " (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
-            _ => "",
+            code => bind_hint(code),
         };
         EngineError::Listen {
             addr,
             cause: source,
             hint,
         }
+    }
+
+    /// Wraps a bind failure of the admin address; its hint names `--admin`
+    /// and `server.admin`, not `--listen`.
+    pub(crate) fn admin_listen(addr: SocketAddr, source: io::Error) -> Self {
+        let hint = match source.raw_os_error() {
+            Some(libc::EADDRINUSE) => {
+                " (another process holds this port: stop it, pick another --admin address (server.admin in the config), or pass --admin off)"
+            }
+            code => bind_hint(code),
+        };
+        EngineError::AdminListen {
+            addr,
+            cause: source,
+            hint,
+        }
+    }
+}
+
+/// The hint for a bind failure that does not depend on which address it was.
+fn bind_hint(code: Option<i32>) -> &'static str {
+    match code {
+        Some(libc::EADDRNOTAVAIL) => " (this address is not configured on any interface)",
+        Some(libc::EACCES) => " (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+        _ => "",
     }
 }
 

@@ -100,6 +100,35 @@ fn port_in_use_is_a_clear_error() {
 }
 
 #[test]
+fn admin_port_in_use_names_the_admin_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin = taken.local_addr().unwrap().to_string();
+    let mut child = spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "127.0.0.1:9",
+        "--shards",
+        "1",
+        "--admin",
+        &admin,
+    ]);
+    let st = wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
+    let err = stderr_of(&mut child);
+    assert!(!st.success());
+    assert!(
+        err.contains(&admin) && err.contains("another process holds this port"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--admin") && err.contains("server.admin"),
+        "{err}"
+    );
+    assert!(!err.contains("--listen"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn unknown_cpu_is_a_clear_error() {
     let mut child = spawn(&[
         "--listen",

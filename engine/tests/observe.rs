@@ -471,3 +471,162 @@ fn group_retries_are_counted_once() {
     let group = sum(&m, "coregate_upstream_retries_total", &[("group", "app")]);
     assert_eq!(group, shard as f64);
 }
+
+/// Polls /metrics until `name{labels}` reaches `want` (the access to the
+/// shards' counters happens after the connection ends), or 5 s pass.
+fn wait_metric(
+    admin: SocketAddr,
+    name: &str,
+    labels: &[(&str, &str)],
+    want: f64,
+) -> prometheus_parse::Scrape {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let m = parse(&get(admin, "/metrics"));
+        if sum(&m, name, labels) >= want || Instant::now() > deadline {
+            return m;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A client that goes away before any response (here mid-body, so the
+/// upstream never answers) is counted as `status_class="none"`, not 1xx.
+#[test]
+fn a_request_that_got_no_response_is_status_class_none() {
+    use std::io::Write as _;
+    let origin = Origin::start();
+    let gw = start(gw_config(origin.addr, ""));
+    let (addr, admin) = (gw.local_addrs()[0], gw.admin_addr().unwrap());
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"POST /api/echo HTTP/1.1\r\nHost: a\r\ncontent-length: 100\r\n\r\nhalf")
+        .unwrap();
+    thread::sleep(Duration::from_millis(200));
+    drop(c);
+
+    let none = [("route", "api"), ("status_class", "none")];
+    let m = wait_metric(admin, "coregate_requests_total", &none, 1.0);
+    assert_eq!(sum(&m, "coregate_requests_total", &none), 1.0);
+    assert_eq!(
+        sum(&m, "coregate_requests_total", &[("status_class", "1xx")]),
+        0.0
+    );
+    let listener = addr.to_string();
+    assert_eq!(
+        sum(
+            &m,
+            "coregate_listener_requests_total",
+            &[("listener", &listener), ("status_class", "none")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sum(&m, "coregate_errors_total", &[("kind", "client_closed")]),
+        1.0
+    );
+}
+
+/// A client that sends half a request and stalls holds one admin
+/// connection, not the admin listener: a scrape on another connection is
+/// answered at once. Past `MAX_ADMIN_CLIENTS` (16) stalled connections,
+/// the next is answered 503, and scrapes work again once they go.
+#[test]
+fn a_stalled_admin_client_does_not_hold_up_a_scrape() {
+    use std::io::Write as _;
+    let origin = Origin::start();
+    let gw = start(gw_config(origin.addr, ""));
+    let admin = gw.admin_addr().unwrap();
+    let mut stalled = std::net::TcpStream::connect(admin).unwrap();
+    stalled.write_all(b"GET /metr").unwrap();
+    thread::sleep(Duration::from_millis(100));
+
+    let started = Instant::now();
+    let m = parse(&get(admin, "/metrics"));
+    let took = started.elapsed();
+    assert_eq!(sum(&m, "coregate_shards", &[]), 2.0);
+    assert!(took < Duration::from_secs(2), "scrape took {took:?}");
+    eprintln!("scrape beside a stalled admin client: {took:?}");
+
+    let more: Vec<_> = (1..16)
+        .map(|_| std::net::TcpStream::connect(admin).unwrap())
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let r = request(admin, b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n");
+    assert_eq!(r.status, 503, "{}", r.text());
+    drop(more);
+    drop(stalled);
+    thread::sleep(Duration::from_millis(200));
+    let r = request(admin, b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n");
+    assert_eq!(r.status, 200);
+}
+
+/// An origin that sends a head and half of a 1000-byte body, then stalls
+/// (holding the connection open) for `stall`.
+fn stalling_origin(stall: Duration) -> SocketAddr {
+    use std::io::{BufRead as _, Write as _};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            thread::spawn(move || {
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let mut w = s;
+                let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
+                let _ = w.write_all(&[b'x'; 500]);
+                thread::sleep(stall);
+            });
+        }
+    });
+    addr
+}
+
+/// A stall mid-body ends as `upstream_body_timeout` (after
+/// `timeouts.upstream_body`), a reset mid-body as `upstream_truncated`,
+/// and the two are told apart in the error counters and the access log.
+#[test]
+fn a_stall_mid_body_is_a_body_timeout_and_a_reset_is_truncated() {
+    let stall = stalling_origin(Duration::from_secs(3));
+    let origin = Origin::start();
+    let dir = std::env::temp_dir().join(format!("coregate-stall-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("access.log");
+    let _ = std::fs::remove_file(&log);
+    let mut t = config(&format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nshards = 1\nadmin = \"127.0.0.1:0\"\n\n\
+         [timeouts]\nupstream_body = \"300ms\"\n\n\
+         [upstreams.stall]\nbackends = [\"{stall}\"]\n\
+         [upstreams.app]\nbackends = [\"{}\"]\n\n\
+         [[routes]]\nname = \"stall\"\npath = \"/stall\"\nupstream = \"stall\"\n\n\
+         [[routes]]\nname = \"reset\"\npath = \"/reset\"\nupstream = \"app\"\n",
+        origin.addr
+    ));
+    t.access_log.dest = tuning::LogDest::File(log.clone());
+    let gw = start(t);
+    let (addr, admin) = (gw.local_addrs()[0], gw.admin_addr().unwrap());
+    for path in ["/stall", "/reset"] {
+        let mut c = Client::connect(addr);
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+        assert!(c.read(false).is_err(), "{path}: a cut response");
+    }
+    let m = wait_metric(
+        admin,
+        "coregate_errors_total",
+        &[("kind", "upstream_truncated")],
+        1.0,
+    );
+    let kind = |k| sum(&m, "coregate_errors_total", &[("kind", k)]);
+    assert_eq!(kind("upstream_body_timeout"), 1.0);
+    assert_eq!(kind("upstream_truncated"), 1.0);
+    assert_eq!(wait_lines(&[&log], 2), 2);
+    let errors: HashMap<String, String> = log_lines(&log)
+        .iter()
+        .map(|l| (l["route"].to_string(), l["error"].to_string()))
+        .collect();
+    assert_eq!(errors["\"stall\""], "\"upstream_body_timeout\"");
+    assert_eq!(errors["\"reset\""], "\"upstream_truncated\"");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,8 +1,11 @@
-//! The admin listener: a small blocking HTTP/1.1 server on its own thread,
-//! off the data path (loopback by default, `--admin ADDR`, `off` to disable).
+//! The admin listener: a small blocking HTTP/1.1 server off the data path
+//! (loopback by default, `--admin ADDR`, `off` to disable).
 //!
-//! Every response closes the connection; admin traffic is rare and
-//! simplicity wins here.
+//! An accept thread hands each connection to a thread of its own, at most
+//! [`MAX_ADMIN_CLIENTS`] at once, so a slow client cannot hold up a scrape;
+//! a connection beyond the cap is answered `503` and closed at once. Each
+//! connection has read and write timeouts, and every response closes it:
+//! admin traffic is rare and simplicity wins here.
 
 pub(crate) mod prom;
 pub(crate) mod scrape;
@@ -11,6 +14,7 @@ pub(crate) mod views;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -18,10 +22,15 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use crate::admin::shared::Shared;
+use crate::observe::accesslog::json_bytes;
 use crate::snapshot::control::Control;
 
 /// How long a client may take to send its request.
 const ADMIN_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to read its response.
+const ADMIN_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Admin connections served at once; more are answered `503`.
+pub(crate) const MAX_ADMIN_CLIENTS: usize = 16;
 /// Largest admin request accepted.
 const MAX_ADMIN_REQUEST: usize = 64 << 10;
 
@@ -58,17 +67,68 @@ pub(crate) struct Admin {
     pub(crate) control: Control,
 }
 
-/// Binds the admin address and serves it on a thread.
+/// Binds the admin address and serves it from an accept thread.
 pub(crate) fn spawn(addr: SocketAddr, admin: Admin) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     let admin = Arc::new(admin);
+    let active = Arc::new(AtomicUsize::new(0));
     thread::Builder::new().name("admin".into()).spawn(move || {
         for stream in listener.incoming().flatten() {
-            let _ = serve(&admin, stream);
+            dispatch(&admin, &active, stream);
         }
     })?;
     Ok(local)
+}
+
+/// Serves `s` on a thread of its own, or answers `503` when
+/// [`MAX_ADMIN_CLIENTS`] are being served already (or no thread starts).
+fn dispatch(admin: &Arc<Admin>, active: &Arc<AtomicUsize>, s: TcpStream) {
+    if s.set_write_timeout(Some(ADMIN_WRITE_TIMEOUT)).is_err() {
+        return;
+    }
+    let Some(slot) = Slot::take(active) else {
+        return busy(s);
+    };
+    let admin = admin.clone();
+    let Ok(s2) = s.try_clone() else { return };
+    let spawned = thread::Builder::new()
+        .name("admin-conn".into())
+        .spawn(move || {
+            let _slot = slot;
+            let _ = serve(&admin, s2);
+        });
+    if spawned.is_err() {
+        busy(s);
+    }
+}
+
+/// Answers `503` and closes.
+fn busy(mut s: TcpStream) {
+    let _ = write_reply(&mut s, Reply::text(503, "admin listener busy\n"));
+}
+
+/// One of the [`MAX_ADMIN_CLIENTS`] places, given back on drop.
+struct Slot(Arc<AtomicUsize>);
+
+// === impl Slot ===
+
+impl Slot {
+    /// Takes a place, or `None` when all are taken.
+    fn take(active: &Arc<AtomicUsize>) -> Option<Slot> {
+        active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_ADMIN_CLIENTS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(active.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn serve(admin: &Admin, mut s: TcpStream) -> std::io::Result<()> {
@@ -145,33 +205,13 @@ fn reload(admin: &Admin) -> Reply {
                 r.version, r.needs_restart
             ),
         ),
-        Err(e) => Reply::json(
-            400,
-            format!(
-                "{{\"reloaded\":false,\"error\":{}}}\n",
-                json_string(&e.to_string())
-            ),
-        ),
-    }
-}
-
-/// Quotes a string for JSON.
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+        Err(e) => {
+            let mut body = String::from("{\"reloaded\":false,\"error\":");
+            json_bytes(&mut body, e.to_string().as_bytes());
+            body.push_str("}\n");
+            Reply::json(400, body)
         }
     }
-    out.push('"');
-    out
 }
 
 fn write_reply(s: &mut TcpStream, r: Reply) -> std::io::Result<()> {
@@ -184,14 +224,4 @@ fn write_reply(s: &mut TcpStream, r: Reply) -> std::io::Result<()> {
     );
     s.write_all(head.as_bytes())?;
     s.write_all(r.body.as_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
-    }
 }

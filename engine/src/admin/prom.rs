@@ -12,8 +12,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::admin::shared::Shared;
-use crate::observe::metrics::ShardMetrics;
-use crate::observe::stats::{BackendStats, Latency, ShardReport};
+use crate::observe::metrics::{ShardMetrics, ShardStats};
+use crate::observe::stats::{BackendStats, Latency, ShardReport, STATUS_CLASSES};
+use crate::snapshot::route::Snapshot;
 
 /// Bucket bounds, in seconds: 100 µs to 60 s.
 const BUCKETS: [f64; 18] = [
@@ -52,70 +53,78 @@ fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One per-shard series: name, type, help text and how to read it.
+type ShardRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ShardStats) -> u64,
+);
+
+/// A counter summed over a label: name, help text and how to read it.
+type Row<T> = (&'static str, &'static str, fn(&T) -> u64);
+
+/// The per-shard series read from the shards' own counters.
+const SHARD_ROWS: [ShardRow; 9] = [
+    (
+        "coregate_connections_active",
+        "gauge",
+        "Client connections open now.",
+        |s| s.active_connections,
+    ),
+    (
+        "coregate_connections_idle",
+        "gauge",
+        "Client connections idle between keep-alive requests.",
+        |s| s.idle_connections,
+    ),
+    (
+        "coregate_connections_accepted_total",
+        "counter",
+        "Client connections accepted.",
+        |s| s.accepted,
+    ),
+    (
+        "coregate_connections_refused_total",
+        "counter",
+        "Connections refused at max_connections.",
+        |s| s.refused,
+    ),
+    (
+        "coregate_bytes_received_total",
+        "counter",
+        "Bytes read from clients.",
+        |s| s.bytes_in,
+    ),
+    (
+        "coregate_bytes_sent_total",
+        "counter",
+        "Bytes written to clients.",
+        |s| s.bytes_out,
+    ),
+    (
+        "coregate_tunnels_total",
+        "counter",
+        "Upgrade tunnels opened (after a 101).",
+        |s| s.tunnels,
+    ),
+    (
+        "coregate_tunnel_idle_timeouts_total",
+        "counter",
+        "Upgrade tunnels closed after tunnel_idle with no bytes either way.",
+        |s| s.tunnel_timeouts,
+    ),
+    (
+        "coregate_panics_total",
+        "counter",
+        "Connections closed by a panic in their task (the shard went on).",
+        |s| s.panics,
+    ),
+];
+
 fn shard_counters(out: &mut String, m: &[ShardMetrics]) {
-    let rows: [(
-        &str,
-        &str,
-        &str,
-        fn(&crate::observe::metrics::ShardStats) -> u64,
-    ); 9] = [
-        (
-            "coregate_connections_active",
-            "gauge",
-            "Client connections open now.",
-            |s| s.active_connections,
-        ),
-        (
-            "coregate_connections_idle",
-            "gauge",
-            "Client connections idle between keep-alive requests.",
-            |s| s.idle_connections,
-        ),
-        (
-            "coregate_connections_accepted_total",
-            "counter",
-            "Client connections accepted.",
-            |s| s.accepted,
-        ),
-        (
-            "coregate_connections_refused_total",
-            "counter",
-            "Connections refused at max_connections.",
-            |s| s.refused,
-        ),
-        (
-            "coregate_bytes_received_total",
-            "counter",
-            "Bytes read from clients.",
-            |s| s.bytes_in,
-        ),
-        (
-            "coregate_bytes_sent_total",
-            "counter",
-            "Bytes written to clients.",
-            |s| s.bytes_out,
-        ),
-        (
-            "coregate_tunnels_total",
-            "counter",
-            "Upgrade tunnels opened (after a 101).",
-            |s| s.tunnels,
-        ),
-        (
-            "coregate_tunnel_idle_timeouts_total",
-            "counter",
-            "Upgrade tunnels closed after tunnel_idle with no bytes either way.",
-            |s| s.tunnel_timeouts,
-        ),
-        (
-            "coregate_panics_total",
-            "counter",
-            "Connections closed by a panic in their task (the shard went on).",
-            |s| s.panics,
-        ),
-    ];
     let stats: Vec<_> = m.iter().map(ShardMetrics::snapshot).collect();
-    for (name, kind, text, get) in rows {
+    for (name, kind, text, get) in SHARD_ROWS {
         help(out, name, kind, text);
         for (shard, s) in stats.iter().enumerate() {
             let _ = writeln!(out, "{name}{{shard=\"{shard}\"}} {}", get(s));
@@ -124,18 +133,17 @@ fn shard_counters(out: &mut String, m: &[ShardMetrics]) {
 }
 
 fn requests(out: &mut String, reports: &[ShardReport]) {
-    const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
     help(
         out,
         "coregate_requests_total",
         "counter",
-        "Requests answered, by shard, route and status class.",
+        "Requests handled, by shard, route and status class (\"none\": no response was sent).",
     );
     for r in reports {
         let mut routes: Vec<_> = r.routes.iter().collect();
         routes.sort_by(|a, b| a.name.cmp(&b.name));
         for route in routes {
-            for (class, n) in CLASSES.iter().zip(route.by_class) {
+            for (class, n) in STATUS_CLASSES.iter().zip(route.by_class) {
                 if n > 0 {
                     let _ = writeln!(
                         out,
@@ -150,13 +158,12 @@ fn requests(out: &mut String, reports: &[ShardReport]) {
 }
 
 fn listeners(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
-    const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
     let name = "coregate_listener_requests_total";
     help(
         out,
         name,
         "counter",
-        "Requests answered, by shard, listen address and status class.",
+        "Requests handled, by shard, listen address and status class (\"none\": no response was sent).",
     );
     for r in reports {
         for (i, counts) in r.listeners.iter().enumerate() {
@@ -164,7 +171,7 @@ fn listeners(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
                 .listen
                 .get(i)
                 .map_or_else(|| i.to_string(), |a| a.to_string());
-            for (class, n) in CLASSES.iter().zip(counts) {
+            for (class, n) in STATUS_CLASSES.iter().zip(counts) {
                 if *n > 0 {
                     let _ = writeln!(
                         out,
@@ -186,7 +193,7 @@ fn route_bytes(out: &mut String, reports: &[ShardReport]) {
             t.1 += route.bytes_out;
         }
     }
-    let rows: [(&str, &str, fn(&(u64, u64)) -> u64); 2] = [
+    let rows: [Row<(u64, u64)>; 2] = [
         (
             "coregate_route_bytes_received_total",
             "Request bytes read from clients, by route.",
@@ -331,68 +338,85 @@ struct GroupTotals {
 }
 
 fn groups(out: &mut String, reports: &[ShardReport]) {
+    let totals = group_totals(reports);
+    group_counters(out, &totals);
+    group_histograms(out, &totals);
+}
+
+/// Every group's counters and histograms, merged over the shards.
+fn group_totals(reports: &[ShardReport]) -> BTreeMap<&str, GroupTotals> {
     let mut totals: BTreeMap<&str, GroupTotals> = BTreeMap::new();
-    for r in reports {
-        for g in &r.groups {
-            let t = totals.entry(&g.name).or_default();
-            t.connects += g.connects;
-            t.reuses += g.reuses;
-            t.retries += g.retries;
-            t.failed_open += g.failed_open;
-            merge(&mut t.connect, &g.connect_time);
-            merge(&mut t.header, &g.header_time);
-        }
+    for g in reports.iter().flat_map(|r| &r.groups) {
+        let t = totals.entry(&g.name).or_default();
+        t.connects += g.connects;
+        t.reuses += g.reuses;
+        t.retries += g.retries;
+        t.failed_open += g.failed_open;
+        merge(&mut t.connect, &g.connect_time);
+        merge(&mut t.header, &g.header_time);
     }
-    let rows: [(&str, &str, fn(&GroupTotals) -> u64); 4] = [
-        (
-            "coregate_upstream_connects_total",
-            "New upstream connections.",
-            |t| t.connects,
-        ),
-        (
-            "coregate_upstream_reuses_total",
-            "Requests sent on a pooled connection.",
-            |t| t.reuses,
-        ),
-        (
-            "coregate_upstream_retries_total",
-            "Requests retried.",
-            |t| t.retries,
-        ),
-        (
-            "coregate_upstream_failed_open_total",
-            "Picks made with no healthy backend (the group failed open).",
-            |t| t.failed_open,
-        ),
-    ];
-    for (name, text, get) in rows {
+    totals
+}
+
+/// The per-group upstream counters.
+const GROUP_ROWS: [Row<GroupTotals>; 4] = [
+    (
+        "coregate_upstream_connects_total",
+        "New upstream connections.",
+        |t| t.connects,
+    ),
+    (
+        "coregate_upstream_reuses_total",
+        "Requests sent on a pooled connection.",
+        |t| t.reuses,
+    ),
+    (
+        "coregate_upstream_retries_total",
+        "Requests retried.",
+        |t| t.retries,
+    ),
+    (
+        "coregate_upstream_failed_open_total",
+        "Picks made with no healthy backend (the group failed open).",
+        |t| t.failed_open,
+    ),
+];
+
+fn group_counters(out: &mut String, totals: &BTreeMap<&str, GroupTotals>) {
+    for (name, text, get) in GROUP_ROWS {
         help(out, name, "counter", text);
-        for (g, t) in &totals {
+        for (g, t) in totals {
             let _ = writeln!(out, "{name}{{group=\"{}\"}} {}", esc(g), get(t));
         }
     }
-    let name = "coregate_upstream_connect_duration_seconds";
-    help(
-        out,
-        name,
-        "histogram",
-        "Time to connect to a backend, by group.",
-    );
-    for (g, t) in &totals {
-        if let Some(h) = &t.connect {
-            histogram(out, name, "group", g, h);
-        }
-    }
-    let name = "coregate_upstream_header_duration_seconds";
-    help(
-        out,
-        name,
-        "histogram",
-        "Time from request sent to response head received, by group.",
-    );
-    for (g, t) in &totals {
-        if let Some(h) = &t.header {
-            histogram(out, name, "group", g, h);
+}
+
+/// A latency histogram per group: name, help text and which one.
+type HistRow = (
+    &'static str,
+    &'static str,
+    fn(&GroupTotals) -> &Option<Latency>,
+);
+
+fn group_histograms(out: &mut String, totals: &BTreeMap<&str, GroupTotals>) {
+    let rows: [HistRow; 2] = [
+        (
+            "coregate_upstream_connect_duration_seconds",
+            "Time to connect to a backend, by group.",
+            |t| &t.connect,
+        ),
+        (
+            "coregate_upstream_header_duration_seconds",
+            "Time from request sent to response head received, by group.",
+            |t| &t.header,
+        ),
+    ];
+    for (name, text, get) in rows {
+        help(out, name, "histogram", text);
+        for (g, t) in totals {
+            if let Some(h) = get(t) {
+                histogram(out, name, "group", g, h);
+            }
         }
     }
 }
@@ -406,7 +430,12 @@ fn backend_label(a: &SocketAddr) -> String {
 }
 
 fn backends(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
-    let snap = shared.published.load();
+    health(out, &shared.published.load());
+    backend_counters(out, &backend_totals(reports));
+}
+
+/// The active health verdicts and transitions, from the snapshot.
+fn health(out: &mut String, snap: &Snapshot) {
     help(
         out,
         "coregate_backend_healthy",
@@ -441,37 +470,46 @@ fn backends(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
             );
         }
     }
+}
+
+/// Every backend's counters, by group and backend label, merged over the
+/// shards.
+fn backend_totals(reports: &[ShardReport]) -> BTreeMap<(&str, String), BackendStats> {
     let mut per: BTreeMap<(&str, String), BackendStats> = BTreeMap::new();
-    for r in reports {
-        for g in &r.groups {
-            for (a, s) in &g.backends {
-                let t = per.entry((&g.name, backend_label(a))).or_default();
-                t.requests += s.requests;
-                t.failures += s.failures;
-                t.ejections += s.ejections;
-            }
+    for g in reports.iter().flat_map(|r| &r.groups) {
+        for (a, s) in &g.backends {
+            let t = per.entry((&g.name, backend_label(a))).or_default();
+            t.requests += s.requests;
+            t.failures += s.failures;
+            t.ejections += s.ejections;
         }
     }
-    let rows: [(&str, &str, fn(&BackendStats) -> u64); 3] = [
-        (
-            "coregate_backend_requests_total",
-            "Requests sent to a backend.",
-            |s| s.requests,
-        ),
-        (
-            "coregate_backend_failures_total",
-            "Requests that failed at a backend.",
-            |s| s.failures,
-        ),
-        (
-            "coregate_backend_ejections_total",
-            "Passive outlier ejections (summed over shards).",
-            |s| s.ejections,
-        ),
-    ];
-    for (name, text, get) in rows {
+    per
+}
+
+/// The per-backend counters.
+const BACKEND_ROWS: [Row<BackendStats>; 3] = [
+    (
+        "coregate_backend_requests_total",
+        "Requests sent to a backend.",
+        |s| s.requests,
+    ),
+    (
+        "coregate_backend_failures_total",
+        "Requests that failed at a backend.",
+        |s| s.failures,
+    ),
+    (
+        "coregate_backend_ejections_total",
+        "Passive outlier ejections (summed over shards).",
+        |s| s.ejections,
+    ),
+];
+
+fn backend_counters(out: &mut String, per: &BTreeMap<(&str, String), BackendStats>) {
+    for (name, text, get) in BACKEND_ROWS {
         help(out, name, "counter", text);
-        for ((g, b), s) in &per {
+        for ((g, b), s) in per {
             let _ = writeln!(
                 out,
                 "{name}{{group=\"{}\",backend=\"{}\"}} {}",
@@ -505,6 +543,11 @@ fn control(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
         "coregate_snapshot_version {}",
         shared.published.version()
     );
+    shards(out, shared, reports);
+}
+
+/// Access-log drops and how many shards run and answered the scrape.
+fn shards(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
     help(
         out,
         "coregate_access_log_dropped_total",

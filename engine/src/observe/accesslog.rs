@@ -263,8 +263,12 @@ fn opt_num(out: &mut String, n: Option<u64>) {
     }
 }
 
-/// Writes `b` as a JSON string: invalid UTF-8 is replaced, quotes,
-/// backslashes and control characters are escaped.
+/// Writes `b` as a JSON string: invalid UTF-8 is replaced (U+FFFD), quotes
+/// and backslashes are escaped, and so are the C0 controls and DEL (0x7f,
+/// as `\u007f`, so that a log line never carries a raw control byte to a
+/// terminal); other UTF-8 passes through. The engine's only JSON string
+/// escaper (the admin API uses it too); it allocates nothing for valid
+/// UTF-8, appending to the caller's buffer.
 pub(crate) fn json_bytes(out: &mut String, b: &[u8]) {
     out.push('"');
     for c in String::from_utf8_lossy(b).chars() {
@@ -303,6 +307,18 @@ mod tests {
         );
         push_ts(&mut s, UNIX_EPOCH);
         assert_eq!(s, "2026-11-27T01:05:01.123456Z1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn json_strings_escape_controls_del_quotes_and_backslash() {
+        let mut s = String::new();
+        json_bytes(&mut s, "a\"b\\c\nd\r\t\u{1}\u{1f}\u{7f} é€😀".as_bytes());
+        assert_eq!(s, "\"a\\\"b\\\\c\\nd\\r\\t\\u0001\\u001f\\u007f é€😀\"");
+        let back: String = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, "a\"b\\c\nd\r\t\u{1}\u{1f}\u{7f} é€😀");
+        s.clear();
+        json_bytes(&mut s, b"x\xffy");
+        assert_eq!(s, "\"x\u{fffd}y\"");
     }
 
     #[test]

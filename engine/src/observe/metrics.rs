@@ -53,7 +53,7 @@ counters! {
     idle_connections,
     /// Requests whose head was read.
     requests,
-    /// Responses sent, 1xx..5xx.
+    /// Responses sent with a 1xx status.
     responses_1xx,
     /// Responses sent with a 2xx status.
     responses_2xx,
@@ -107,10 +107,13 @@ pub(crate) fn drop_one(c: &AtomicU64) {
 // === impl ShardMetrics ===
 
 impl ShardMetrics {
-    /// Counts a response by its status class.
+    /// Counts a response sent, by its status class. Status 0 (nothing
+    /// sent) is no response and is not counted here; the per-route and
+    /// per-listener series count it as `status_class="none"`.
     pub(crate) fn response(&self, status: u16) {
         let c = match status {
-            100..=199 => &self.responses_1xx,
+            0 => return,
+            1..=199 => &self.responses_1xx,
             200..=299 => &self.responses_2xx,
             300..=399 => &self.responses_3xx,
             400..=499 => &self.responses_4xx,

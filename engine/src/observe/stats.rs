@@ -42,11 +42,29 @@ pub(crate) fn record(h: &RefCell<Option<Box<Latency>>>, d: Duration) {
     let _ = h.record(us);
 }
 
+/// The status classes labelled in metrics, indexed by [`status_class`]:
+/// `none` for a request that got no response at all (status 0: the client
+/// went away, the connection was reset, or its task panicked before a
+/// status line was sent), then `1xx` to `5xx`.
+pub(crate) const STATUS_CLASSES: [&str; CLASSES] = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// How many status classes there are.
+pub(crate) const CLASSES: usize = 6;
+
+/// The index into [`STATUS_CLASSES`] of `status` (0: no response sent;
+/// codes outside 100..=599 fold into the nearest class).
+pub(crate) fn status_class(status: u16) -> usize {
+    match status {
+        0 => 0,
+        s => usize::from((s / 100).clamp(1, 5)),
+    }
+}
+
 /// One route's counters on one shard.
 #[derive(Default)]
 pub(crate) struct RouteStats {
-    /// Responses by status class: 1xx..5xx.
-    pub(crate) by_class: [Cell<u64>; 5],
+    /// Requests by status class (see [`STATUS_CLASSES`]).
+    pub(crate) by_class: [Cell<u64>; CLASSES],
     pub(crate) bytes_in: Cell<u64>,
     pub(crate) bytes_out: Cell<u64>,
     pub(crate) duration: RefCell<Option<Box<Latency>>>,
@@ -57,8 +75,7 @@ pub(crate) struct RouteStats {
 impl RouteStats {
     /// Counts a finished request.
     pub(crate) fn request(&self, status: u16, bytes_in: u64, bytes_out: u64, total: Duration) {
-        let class = usize::from((status / 100).clamp(1, 5)) - 1;
-        bump(&self.by_class[class], 1);
+        bump(&self.by_class[status_class(status)], 1);
         bump(&self.bytes_in, bytes_in);
         bump(&self.bytes_out, bytes_out);
         record(&self.duration, total);
@@ -144,8 +161,9 @@ pub(crate) struct ShardStatsTable {
     pub(crate) groups: RefCell<AHashMap<Box<str>, std::rc::Rc<GroupStats>>>,
     pub(crate) parse_errors: RefCell<AHashMap<&'static str, u64>>,
     pub(crate) errors: RefCell<AHashMap<&'static str, u64>>,
-    /// Responses by listener (index into the listen addresses) and class.
-    pub(crate) listeners: RefCell<Vec<[u64; 5]>>,
+    /// Requests by listener (index into the listen addresses) and status
+    /// class (see [`STATUS_CLASSES`]).
+    pub(crate) listeners: RefCell<Vec<[u64; CLASSES]>>,
 }
 
 // === impl ShardStatsTable ===
@@ -163,10 +181,9 @@ impl ShardStatsTable {
     pub(crate) fn listener(&self, idx: usize, status: u16) {
         let mut l = self.listeners.borrow_mut();
         if l.len() <= idx {
-            l.resize(idx + 1, [0; 5]);
+            l.resize(idx + 1, [0; CLASSES]);
         }
-        let class = usize::from((status / 100).clamp(1, 5)) - 1;
-        l[idx][class] += 1;
+        l[idx][status_class(status)] += 1;
     }
 
     /// A copy of everything, for a scrape.
@@ -205,7 +222,7 @@ impl ShardStatsTable {
 #[derive(Clone)]
 pub(crate) struct RouteReport {
     pub(crate) name: String,
-    pub(crate) by_class: [u64; 5],
+    pub(crate) by_class: [u64; CLASSES],
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
     pub(crate) duration: Option<Latency>,
@@ -232,8 +249,8 @@ pub(crate) struct ShardReport {
     pub(crate) parse_errors: Vec<(&'static str, u64)>,
     pub(crate) errors: Vec<(&'static str, u64)>,
     pub(crate) access_log_dropped: u64,
-    /// Responses by listener index and status class.
-    pub(crate) listeners: Vec<[u64; 5]>,
+    /// Requests by listener index and status class.
+    pub(crate) listeners: Vec<[u64; CLASSES]>,
     /// Per group and backend: in-flight requests, latency estimate (ns),
     /// passively ejected.
     pub(crate) backends: Vec<(Box<str>, SocketAddr, u32, u64, bool)>,
@@ -241,4 +258,18 @@ pub(crate) struct ShardReport {
     pub(crate) upstream_open: u64,
     /// Of those, idle in the pool.
     pub(crate) upstream_idle: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_response_has_its_own_class() {
+        let classes: Vec<&str> = [0, 101, 200, 304, 404, 503, 999]
+            .iter()
+            .map(|&s| STATUS_CLASSES[status_class(s)])
+            .collect();
+        assert_eq!(classes, ["none", "1xx", "2xx", "3xx", "4xx", "5xx", "5xx"]);
+    }
 }

@@ -60,108 +60,113 @@ impl Server {
     /// Binds every listener, starts one pinned shard per CPU and returns once
     /// all of them serve, or with the first start-up error.
     pub fn start(t: Tuning) -> Result<Server, EngineError> {
-        // Probe io_uring here, on the calling thread, before any executor
-        // starts: glommio itself panics when io_uring is unavailable, and the
-        // operator should get one line naming the cause and the fix instead.
-        drop(
-            io::Ring::new(&ring_config(&t)).map_err(|source| EngineError::Io {
-                shard: 0,
-                cause: source,
-            })?,
-        );
+        probe_io(&t)?;
         let t = Arc::new(t);
         let published = Arc::new(Published::new(Snapshot::build(&t, 1, None)));
-        let metrics: Arc<[ShardMetrics]> = (0..t.shards).map(|_| ShardMetrics::default()).collect();
-        let reloads = Arc::new(ReloadStats::default());
         let log = Sink::start(&t.access_log)
             .map_err(|source| EngineError::AccessLog { cause: source })?;
-        let mut scrapers = Scrapers::new();
-        let mut inboxes = Vec::with_capacity(t.shards);
-        for shard in 0..t.shards {
-            let (tx, rx) = mpsc::channel();
-            let (bell, park) = Doorbell::new().map_err(|source| EngineError::Shard {
-                shard,
-                cpu: None,
-                cause: source,
-            })?;
-            scrapers.add(tx, bell);
-            inboxes.push((rx, park));
-        }
+        let (scrapers, inboxes) = scrape_inboxes(t.shards)?;
         let (per_shard, addrs) = bind_listeners(&t)?;
         let shared = Arc::new(Shared {
             listen: addrs.clone(),
             stop: AtomicBool::new(false),
-            metrics: metrics.clone(),
-            published: published.clone(),
-            reloads: reloads.clone(),
+            metrics: (0..t.shards).map(|_| ShardMetrics::default()).collect(),
+            published,
+            reloads: Arc::new(ReloadStats::default()),
             scrapers,
-            log: log.clone(),
+            log,
         });
+        let mut server = Server::new(shared, &t, addrs)?;
+        server.spawn_shards(&t, per_shard, inboxes)?;
+        server.start_admin(t.admin)?;
+        Ok(server)
+    }
+
+    /// A server with its reload control thread and no shard yet.
+    fn new(shared: Arc<Shared>, t: &Tuning, addrs: Vec<SocketAddr>) -> Result<Server, EngineError> {
         let (control, source) =
-            Control::spawn(published.clone(), (*t).clone(), reloads).map_err(|source| {
-                EngineError::Shard {
+            Control::spawn(shared.published.clone(), t.clone(), shared.reloads.clone()).map_err(
+                |source| EngineError::Shard {
                     shard: 0,
                     cpu: None,
                     cause: source,
-                }
-            })?;
-        let cpus = placement(&t);
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let mut server = Server {
-            shared: shared.clone(),
+                },
+            )?;
+        Ok(Server {
+            shared,
             threads: Vec::with_capacity(t.shards),
             addrs,
             admin: None,
-            control: control.clone(),
+            control,
             source,
-        };
+        })
+    }
+
+    /// Starts one thread per shard and waits until each serves.
+    fn spawn_shards(
+        &mut self,
+        t: &Arc<Tuning>,
+        per_shard: ShardListeners,
+        inboxes: Vec<Inbox>,
+    ) -> Result<(), EngineError> {
+        let cpus = placement(t);
+        let (ready_tx, ready_rx) = mpsc::channel();
         for ((id, listeners), inbox) in per_shard.into_iter().enumerate().zip(inboxes) {
             let cpu = cpus.get(id).copied().flatten();
             let args = ShardArgs {
                 inbox,
-                log: log.clone(),
                 id,
                 listeners,
                 tuning: t.clone(),
-                published: published.clone(),
-                metrics: metrics.clone(),
-                shared: shared.clone(),
+                shared: self.shared.clone(),
                 ready: ready_tx.clone(),
             };
-            match ShardThread::spawn(id, cpu, move || shard_main(args)) {
-                Ok(th) => server.threads.push(th),
-                Err(source) => {
-                    server.abort();
-                    return Err(EngineError::Shard {
-                        shard: id,
-                        cpu,
-                        cause: source,
-                    });
-                }
+            if let Err(source) = ShardThread::spawn(id, cpu, move || shard_main(args))
+                .map(|th| self.threads.push(th))
+            {
+                self.abort();
+                return Err(EngineError::Shard {
+                    shard: id,
+                    cpu,
+                    cause: source,
+                });
             }
         }
         drop(ready_tx);
-        for _ in 0..server.threads.len() {
-            let res = match ready_rx.recv() {
-                Ok(res) => res,
-                Err(_) => Err(EngineError::ShardLost { shard: 0 }),
-            };
+        self.await_ready(&ready_rx)
+    }
+
+    /// Waits for every started shard's word; the first error stops them all.
+    fn await_ready(&mut self, ready: &mpsc::Receiver<Ready>) -> Result<(), EngineError> {
+        for _ in 0..self.threads.len() {
+            let res = ready
+                .recv()
+                .unwrap_or(Err(EngineError::ShardLost { shard: 0 }));
             if let Err(e) = res {
-                server.abort();
+                self.abort();
                 return Err(e);
             }
         }
-        if let Some(addr) = t.admin {
-            let admin = Admin { shared, control };
-            match admin::spawn(addr, admin) {
-                Ok(bound) => server.admin = Some(bound),
-                Err(e) => {
-                    server.abort();
-                    return Err(EngineError::listen(addr, e));
-                }
+        Ok(())
+    }
+
+    /// Binds and serves the admin listener, when one is configured.
+    fn start_admin(&mut self, addr: Option<SocketAddr>) -> Result<(), EngineError> {
+        let Some(addr) = addr else { return Ok(()) };
+        let admin = Admin {
+            shared: self.shared.clone(),
+            control: self.control.clone(),
+        };
+        match admin::spawn(addr, admin) {
+            Ok(bound) => {
+                self.admin = Some(bound);
+                Ok(())
+            }
+            Err(e) => {
+                self.abort();
+                Err(EngineError::admin_listen(addr, e))
             }
         }
-        Ok(server)
     }
 
     /// The admin listener's address, when it is enabled.
@@ -251,6 +256,41 @@ impl Server {
     }
 }
 
+/// Probes io_uring on the calling thread, before any executor starts:
+/// glommio itself panics when io_uring is unavailable, and the operator
+/// should get one line naming the cause and the fix instead.
+fn probe_io(t: &Tuning) -> Result<(), EngineError> {
+    io::Ring::new(&ring_config(t))
+        .map(drop)
+        .map_err(|source| EngineError::Io {
+            shard: 0,
+            cause: source,
+        })
+}
+
+/// A shard's scrape inbox: the requests and the doorbell's descriptor.
+type Inbox = (mpsc::Receiver<ScrapeReply>, std::os::fd::OwnedFd);
+
+/// A shard's word at start-up.
+type Ready = Result<(), EngineError>;
+
+/// Every shard's scrape inbox, and the admin side of them.
+fn scrape_inboxes(shards: usize) -> Result<(Scrapers, Vec<Inbox>), EngineError> {
+    let mut scrapers = Scrapers::new();
+    let mut inboxes = Vec::with_capacity(shards);
+    for shard in 0..shards {
+        let (tx, rx) = mpsc::channel();
+        let (bell, park) = Doorbell::new().map_err(|source| EngineError::Shard {
+            shard,
+            cpu: None,
+            cause: source,
+        })?;
+        scrapers.add(tx, bell);
+        inboxes.push((rx, park));
+    }
+    Ok((scrapers, inboxes))
+}
+
 type ShardListeners = Vec<Vec<TcpListener>>;
 
 fn bind_listeners(t: &Tuning) -> Result<(ShardListeners, Vec<SocketAddr>), EngineError> {
@@ -276,15 +316,12 @@ fn placement(t: &Tuning) -> Vec<Option<usize>> {
 
 /// What a shard thread is started with.
 struct ShardArgs {
-    inbox: (mpsc::Receiver<ScrapeReply>, std::os::fd::OwnedFd),
-    log: Option<Sink>,
+    inbox: Inbox,
     id: usize,
     listeners: Vec<TcpListener>,
     tuning: Arc<Tuning>,
-    published: Arc<Published>,
-    metrics: Arc<[ShardMetrics]>,
     shared: Arc<Shared>,
-    ready: mpsc::Sender<Result<(), EngineError>>,
+    ready: mpsc::Sender<Ready>,
 }
 
 fn ring_config(t: &Tuning) -> io::RingConfig {
@@ -299,57 +336,88 @@ fn ring_config(t: &Tuning) -> io::RingConfig {
 
 /// A shard's life: set up its ring and listeners, serve, then drain.
 async fn shard_main(a: ShardArgs) {
-    let ring = match io::Ring::new(&ring_config(&a.tuning)) {
-        Ok(r) => r,
+    let Some(ring) = start_ring(&a) else { return };
+    let shared = &a.shared;
+    let ctx = Rc::new(ShardCtx::new(
+        a.id,
+        ring.clone(),
+        &a.tuning,
+        shared.published.clone(),
+        shared.metrics.clone(),
+        shared.log.clone(),
+    ));
+    spawn_background(&ctx, a.inbox);
+    let listeners = spawn_accept_loops(&ring, &ctx, a.listeners);
+    let _ = a.ready.send(Ok(()));
+    while !shared.stop.load(Ordering::Acquire) {
+        shard::sleep(STOP_POLL).await;
+    }
+    drain(&ctx, &listeners, a.tuning.timeouts.drain).await;
+    ring.shutdown();
+}
+
+/// Sets up the shard's io ring and spawns its driver, or reports why not.
+fn start_ring(a: &ShardArgs) -> Option<io::Ring> {
+    match io::Ring::new(&ring_config(&a.tuning)) {
+        Ok(ring) => {
+            shard::spawn_core("io driver", ring.clone().run());
+            Some(ring)
+        }
         Err(source) => {
             let _ = a.ready.send(Err(EngineError::Io {
                 shard: a.id,
                 cause: source,
             }));
-            return;
+            None
         }
-    };
-    shard::spawn_core("io driver", ring.clone().run());
-    let ctx = Rc::new(ShardCtx::new(
-        a.id,
-        ring.clone(),
-        &a.tuning,
-        a.published,
-        a.metrics,
-        a.log,
-    ));
-    let (inbox, park) = a.inbox;
-    let park = EventFdPark::new(std::os::fd::IntoRawFd::into_raw_fd(park));
-    shard::spawn_core(
-        "scrape server",
-        crate::admin::scrape::serve_scrapes(ctx.clone(), inbox, park),
-    );
-    if ctx.access_log.is_some() {
-        shard::spawn_core("access log flusher", flush_log_loop(ctx.clone()));
     }
-    let listeners: Vec<Rc<io::Listener>> = a
-        .listeners
+}
+
+/// Registers the shard's listeners with its ring and starts their accept
+/// loops.
+fn spawn_accept_loops(
+    ring: &io::Ring,
+    ctx: &Rc<ShardCtx>,
+    listeners: Vec<TcpListener>,
+) -> Vec<Rc<io::Listener>> {
+    let listeners: Vec<Rc<io::Listener>> = listeners
         .into_iter()
-        .map(|l| Rc::new(io::Listener::new(&ring, l)))
+        .map(|l| Rc::new(io::Listener::new(ring, l)))
         .collect();
     for (i, l) in listeners.iter().enumerate() {
-        shard::spawn_core("accept loop", accept_loop(l.clone(), ctx.clone(), i));
+        let accept = accept_loop(l.clone(), ctx.clone(), i);
+        shard::spawn_core("accept loop", accept);
+    }
+    listeners
+}
+
+/// Starts the shard's background tasks: the scrape
+/// server, the access-log flusher, the pool sweeper and, on shard 0 only
+/// (health checks run once per host, not once per shard), the health
+/// checker.
+fn spawn_background(ctx: &Rc<ShardCtx>, (inbox, park): Inbox) {
+    let park = EventFdPark::new(std::os::fd::IntoRawFd::into_raw_fd(park));
+    let scrapes = crate::admin::scrape::serve_scrapes(ctx.clone(), inbox, park);
+    shard::spawn_core("scrape server", scrapes);
+    if ctx.access_log.is_some() {
+        let flush = flush_log_loop(ctx.clone());
+        shard::spawn_core("access log flusher", flush);
     }
     shard::spawn_core("pool sweeper", sweep_loop(ctx.clone()));
-    if a.id == 0 {
-        // Health checks run once per host, not once per shard.
-        shard::spawn_core("health checker", crate::runtime::health::run(ctx.clone()));
+    if ctx.id == 0 {
+        let health = crate::runtime::health::run(ctx.clone());
+        shard::spawn_core("health checker", health);
     }
-    let _ = a.ready.send(Ok(()));
+}
 
-    while !a.shared.stop.load(Ordering::Acquire) {
-        shard::sleep(STOP_POLL).await;
-    }
+/// Stops accepting, lets in-flight requests finish (up to `limit`), then
+/// empties the pool and flushes the access log.
+async fn drain(ctx: &ShardCtx, listeners: &[Rc<io::Listener>], limit: Duration) {
     ctx.draining.set(true);
-    for l in &listeners {
+    for l in listeners {
         l.close();
     }
-    let deadline = Instant::now() + a.tuning.timeouts.drain;
+    let deadline = Instant::now() + limit;
     while ctx.in_flight.get() > 0 && Instant::now() < deadline {
         shard::sleep(Duration::from_millis(10)).await;
     }
@@ -357,7 +425,6 @@ async fn shard_main(a: ShardArgs) {
     if let Some(log) = &ctx.access_log {
         log.flush();
     }
-    ring.shutdown();
 }
 
 async fn accept_loop(l: Rc<io::Listener>, ctx: Rc<ShardCtx>, listener: usize) {
