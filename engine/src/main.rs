@@ -54,24 +54,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let reloadable = matches!(t.source, ConfigSource::File(_));
-    let source = match &t.source {
-        ConfigSource::Embedded => "embedded default config".to_string(),
-        ConfigSource::Quick => "quick mode".to_string(),
-        ConfigSource::File(p) => p.display().to_string(),
-    };
     // Handlers go in before the listeners open, so a signal that arrives as
     // soon as the port accepts is already a graceful one.
-    let mut signals =
+    let signals =
         Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).context("installing signal handlers")?;
-    let summary = t.summary();
+    let (source, summary) = (source_name(&t.source), t.summary());
     let server = Server::start(t)?;
-    for addr in server.local_addrs() {
-        println!("coregate: listening on http://{addr} ({source})");
-    }
-    println!("coregate: {summary}");
-    if let Some(admin) = server.admin_addr() {
-        println!("coregate: admin on http://{admin}");
-    }
+    announce(&server, &source, &summary);
     if reloadable {
         // Re-read the file and re-apply the flags on every reload.
         server.set_reload_source(Box::new(move || Tuning::from_cli(cli.clone())));
@@ -79,36 +68,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(path) = watched {
         watch(path, server.control())?;
     }
-    let stop = server.stop_handle();
-    let control = server.control();
-    let reopen = server.log_reopener();
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut seen = 0;
-            for sig in signals.forever() {
-                if sig == SIGUSR1 {
-                    reopen();
-                    continue;
-                }
-                if sig == SIGHUP {
-                    // The control thread logs the outcome.
-                    let _ = control.reload();
-                    continue;
-                }
-                seen += 1;
-                if seen > 1 {
-                    eprintln!("coregate: second signal, exiting now");
-                    std::process::exit(1);
-                }
-                eprintln!("coregate: signal {sig}, draining");
-                stop.stop();
-            }
-        })
-        .context("starting the signal thread")?;
+    handle_signals(signals, &server)?;
     server.wait()?;
     eprintln!("coregate: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the configuration came from, for the start-up lines.
+fn source_name(source: &ConfigSource) -> String {
+    match source {
+        ConfigSource::Embedded => "embedded default config".to_string(),
+        ConfigSource::Quick => "quick mode".to_string(),
+        ConfigSource::File(p) => p.display().to_string(),
+    }
+}
+
+/// The start-up lines: listeners, settings, admin endpoint.
+fn announce(server: &Server, source: &str, summary: &str) {
+    for addr in server.local_addrs() {
+        println!("coregate: listening on http://{addr} ({source})");
+    }
+    println!("coregate: {summary}");
+    if let Some(admin) = server.admin_addr() {
+        println!("coregate: admin on http://{admin}");
+    }
+}
+
+/// SIGTERM/SIGINT drain (a second one exits at once), SIGHUP reloads,
+/// SIGUSR1 reopens the access log.
+fn handle_signals(mut signals: Signals, server: &Server) -> anyhow::Result<()> {
+    let stop = server.stop_handle();
+    let control = server.control();
+    let reopen = server.log_reopener();
+    let mut seen = 0;
+    let on_signal = move |sig: i32| match sig {
+        SIGUSR1 => reopen(),
+        // The control thread logs the outcome.
+        SIGHUP => drop(control.reload()),
+        _ => {
+            seen += 1;
+            if seen > 1 {
+                eprintln!("coregate: second signal, exiting now");
+                std::process::exit(1);
+            }
+            eprintln!("coregate: signal {sig}, draining");
+            stop.stop();
+        }
+    };
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || signals.forever().for_each(on_signal))
+        .context("starting the signal thread")?;
+    Ok(())
 }
 
 /// `--watch-config`: reloads when the file's modification time or size

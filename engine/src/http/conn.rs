@@ -122,38 +122,46 @@ async fn read_head(c: &mut Client, ctx: &ShardCtx) -> Result<Option<RequestHead>
     if let Some(head) = try_parse(c, ctx)? {
         return Ok(Some(head));
     }
-    let t = ctx.timeouts();
     if c.buf.is_empty() && c.served > 0 {
-        // An idle keep-alive connection: wait for the next request's first
-        // bytes; silence or a close just ends the connection.
-        bump(&ctx.metrics().idle_connections, 1);
-        let got = shard::timeout(t.client_keepalive, c.io.recv()).await;
-        drop_one(&ctx.metrics().idle_connections);
-        match got {
-            Ok(Ok(Some(data))) => append(c, ctx, &data),
-            _ => return Ok(None),
+        if !wait_keepalive(c, ctx).await {
+            return Ok(None);
         }
         if let Some(head) = try_parse(c, ctx)? {
             return Ok(Some(head));
         }
     }
     // One deadline for the whole head, however it trickles in (slowloris).
-    let rest = async {
-        loop {
-            match c.io.recv().await {
-                Ok(Some(data)) => append(c, ctx, &data),
-                _ if c.buf.is_empty() => return Ok(None),
-                _ => return Err(ProxyError::ClientClosed),
-            }
-            if let Some(head) = try_parse(c, ctx)? {
-                return Ok(Some(head));
-            }
-        }
-    };
-    match shard::timeout(t.client_header, rest).await {
+    match shard::timeout(ctx.timeouts().client_header, read_rest(c, ctx)).await {
         Ok(res) => res,
         Err(_) if c.buf.is_empty() => Ok(None),
         Err(_) => Err(ProxyError::ClientHeaderTimeout),
+    }
+}
+
+/// An idle keep-alive connection waits for the next request's first
+/// bytes; `false`: silence or a close, which just ends the connection.
+async fn wait_keepalive(c: &mut Client, ctx: &ShardCtx) -> bool {
+    bump(&ctx.metrics().idle_connections, 1);
+    let got = shard::timeout(ctx.timeouts().client_keepalive, c.io.recv()).await;
+    drop_one(&ctx.metrics().idle_connections);
+    let Ok(Ok(Some(data))) = got else {
+        return false;
+    };
+    append(c, ctx, &data);
+    true
+}
+
+/// Reads until a head parses; `Ok(None)`: closed before sending a byte.
+async fn read_rest(c: &mut Client, ctx: &ShardCtx) -> Result<Option<RequestHead>, ProxyError> {
+    loop {
+        match c.io.recv().await {
+            Ok(Some(data)) => append(c, ctx, &data),
+            _ if c.buf.is_empty() => return Ok(None),
+            _ => return Err(ProxyError::ClientClosed),
+        }
+        if let Some(head) = try_parse(c, ctx)? {
+            return Ok(Some(head));
+        }
     }
 }
 

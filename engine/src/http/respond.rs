@@ -22,22 +22,10 @@ pub(super) async fn respond(
     canned: &Canned,
     id: &RequestId<'_>,
 ) -> Next {
-    // A body we do not read cannot be skipped safely: close after answering.
-    let mut next = if head.keep_alive() && head.body() == BodyKind::Empty && !ctx.draining.get() {
-        Next::KeepAlive
-    } else {
-        Next::Close
-    };
-    if head.expect_continue() {
-        next = Next::Close;
-    }
+    let next = canned_next(ctx, head);
     let mut out = BytesMut::with_capacity(256 + canned.body.len());
-    parser::write_status_line(
-        Version::Http11,
-        canned.status,
-        reason(canned.status).as_bytes(),
-        &mut out,
-    );
+    let reason = reason(canned.status).as_bytes();
+    parser::write_status_line(Version::Http11, canned.status, reason, &mut out);
     for (k, v) in canned.headers.iter() {
         parser::write_header(k, v, &mut out);
     }
@@ -47,10 +35,18 @@ pub(super) async fn respond(
     if head.method() != Method::Head {
         out.extend_from_slice(&canned.body);
     }
-    send_counted(c, ctx, out, canned.status)
-        .await
-        .unwrap_or(Next::Close)
-        .min_with(next)
+    let sent = send_counted(c, ctx, out, canned.status).await;
+    sent.unwrap_or(Next::Close).min_with(next)
+}
+
+/// Whether the connection stays open after a fixed response: a request
+/// body coregate did not read cannot be skipped safely, so it closes.
+fn canned_next(ctx: &ShardCtx, head: &RequestHead) -> Next {
+    let bodiless = head.body() == BodyKind::Empty && !head.expect_continue();
+    match head.keep_alive() && bodiless && !ctx.draining.get() {
+        true => Next::KeepAlive,
+        false => Next::Close,
+    }
 }
 
 fn write_framing(out: &mut BytesMut, len: usize, version: Version, next: Next) {
@@ -93,32 +89,35 @@ pub(super) async fn send_error(
     id: &RequestId<'_>,
     _v: Version,
 ) {
+    let out = error_response(e, id);
+    let _ = send_counted(c, ctx, out, e.status()).await;
+    // Let the client read the response before the close turns into a reset
+    // over unread request bytes.
+    let _ = c.io.shutdown_write();
+    let _ = shard::timeout(Duration::from_millis(200), drain_input(c)).await;
+}
+
+/// The error response: status, the request id and the error's name.
+fn error_response(e: ProxyError, id: &RequestId<'_>) -> BytesMut {
     let status = e.status();
-    let mut out = BytesMut::with_capacity(256);
     let mut body = BytesMut::with_capacity(96);
     body.put_slice(status_text(status).as_bytes());
     body.put_slice(b"\nrequest-id: ");
     body.put_slice(id.as_bytes());
     body.put_slice(b"\n");
+    let mut out = BytesMut::with_capacity(256 + body.len());
     parser::write_status_line(Version::Http11, status, reason(status).as_bytes(), &mut out);
     parser::write_header(b"content-type", b"text/plain; charset=utf-8", &mut out);
     if status == 405 {
-        parser::write_header(
-            b"allow",
-            b"GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH",
-            &mut out,
-        );
+        let allow = b"GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH";
+        parser::write_header(b"allow", allow, &mut out);
     }
     parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
     parser::write_header(b"x-coregate-error", e.as_str().as_bytes(), &mut out);
     write_framing(&mut out, body.len(), Version::Http11, Next::Close);
     parser::end_head(&mut out);
     out.extend_from_slice(&body);
-    let _ = send_counted(c, ctx, out, status).await;
-    // Let the client read the response before the close turns into a reset
-    // over unread request bytes.
-    let _ = c.io.shutdown_write();
-    let _ = shard::timeout(Duration::from_millis(200), drain_input(c)).await;
+    out
 }
 
 async fn drain_input(c: &mut Client) {

@@ -131,11 +131,7 @@ pub(super) async fn acquire(
     let slot = Held::new(&gs.conns);
     bump(&ctx.metrics().upstream_connects, 1);
     crate::observe::stats::bump(&gs.stats.connects, 1);
-    let io = match shard::timeout(connect_timeout, TcpConn::connect(&ctx.ring, addr)).await {
-        Ok(Ok(io)) => Transport::from(io),
-        Ok(Err(_)) => return Err(ProxyError::UpstreamConnect),
-        Err(_) => return Err(ProxyError::UpstreamConnectTimeout),
-    };
+    let io = connect(ctx, addr, connect_timeout).await?;
     let up = UpConn {
         io,
         buf: Default::default(),
@@ -144,6 +140,19 @@ pub(super) async fn acquire(
         _slot: Some(slot),
     };
     Ok((up, false))
+}
+
+/// A new connection to `addr` within `limit`.
+async fn connect(
+    ctx: &ShardCtx,
+    addr: SocketAddr,
+    limit: Duration,
+) -> Result<Transport, ProxyError> {
+    match shard::timeout(limit, TcpConn::connect(&ctx.ring, addr)).await {
+        Ok(Ok(io)) => Ok(Transport::from(io)),
+        Ok(Err(_)) => Err(ProxyError::UpstreamConnect),
+        Err(_) => Err(ProxyError::UpstreamConnectTimeout),
+    }
 }
 
 /// Reads the final response head, skipping interim 1xx responses other
@@ -158,17 +167,8 @@ pub(super) async fn read_response_head(
     loop {
         if !up.buf.is_empty() {
             seen_bytes = true;
-            match parser::parse_response(up.buf.get(&ctx.bufs), &ctx.response_limits(), method) {
-                Ok(Some(rh)) if rh.status() < 200 && rh.status() != 101 => {
-                    // What followed an interim response is the next head.
-                    if let Some(e) = up.early.take() {
-                        up.buf.get(&ctx.bufs).extend_from_slice(&e);
-                    }
-                    continue;
-                }
-                Ok(Some(rh)) => return Ok(rh),
-                Ok(None) => {}
-                Err(_) => return Err(ProxyError::UpstreamBadResponse),
+            if let Some(rh) = parse_final(ctx, up, method)? {
+                return Ok(rh);
             }
         }
         match shard::timeout(timeout, up.io.recv()).await {
@@ -176,6 +176,30 @@ pub(super) async fn read_response_head(
             Ok(Ok(Some(d))) => stash_head(ctx, up, d),
             Ok(Ok(None) | Err(_)) if !seen_bytes => return Err(ProxyError::UpstreamClosed),
             Ok(Ok(None) | Err(_)) => return Err(ProxyError::UpstreamBadResponse),
+        }
+    }
+}
+
+/// The final response head, once buffered whole; interim 1xx responses
+/// other than 101 are skipped.
+fn parse_final(
+    ctx: &ShardCtx,
+    up: &mut UpConn,
+    method: Method,
+) -> Result<Option<ResponseHead>, ProxyError> {
+    loop {
+        let parsed = parser::parse_response(up.buf.get(&ctx.bufs), &ctx.response_limits(), method);
+        match parsed.map_err(|_| ProxyError::UpstreamBadResponse)? {
+            Some(rh) if rh.status() < 200 && rh.status() != 101 => {
+                // What followed an interim response is the next head.
+                if let Some(e) = up.early.take() {
+                    up.buf.get(&ctx.bufs).extend_from_slice(&e);
+                }
+                if up.buf.is_empty() {
+                    return Ok(None);
+                }
+            }
+            found => return Ok(found),
         }
     }
 }

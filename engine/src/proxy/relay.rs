@@ -197,36 +197,51 @@ impl Relay {
     ) -> Result<bool, ProxyError> {
         match self.mode {
             Mode::Empty => Ok(true),
-            Mode::Raw | Mode::UntilClose => {
-                let f = self
-                    .scanner
-                    .scan(buf, &ctx.response_limits())
-                    .map_err(|_| self.body_error())?;
-                out.extend_from_slice(&buf[..f.pass]);
-                let _ = buf.split_to(f.consumed);
-                if !buf.is_empty() {
-                    // Bytes after the response: the upstream is confused.
-                    self.upstream_clean = false;
-                    buf.clear();
-                }
-                Ok(f.done)
-            }
+            Mode::Raw | Mode::UntilClose => self.frame_raw(buf, out, ctx),
             Mode::Rechunk => {
                 rechunk(buf, out);
                 buf.clear();
                 Ok(false)
             }
-            Mode::Dechunk => loop {
-                match self
-                    .decoder
-                    .decode(buf, &ctx.response_limits())
-                    .map_err(|_| self.body_error())?
-                {
-                    Decoded::Data(d) => out.extend_from_slice(&d),
-                    Decoded::NeedMore => return Ok(false),
-                    Decoded::Done => return Ok(true),
-                }
-            },
+            Mode::Dechunk => self.dechunk(buf, out, ctx),
+        }
+    }
+
+    /// Copies the body bytes of `buf` into `out` as they are.
+    fn frame_raw(
+        &mut self,
+        buf: &mut BytesMut,
+        out: &mut BytesMut,
+        ctx: &ShardCtx,
+    ) -> Result<bool, ProxyError> {
+        let f = self
+            .scanner
+            .scan(buf, &ctx.response_limits())
+            .map_err(|_| self.body_error())?;
+        out.extend_from_slice(&buf[..f.pass]);
+        let _ = buf.split_to(f.consumed);
+        if !buf.is_empty() {
+            // Bytes after the response: the upstream is confused.
+            self.upstream_clean = false;
+            buf.clear();
+        }
+        Ok(f.done)
+    }
+
+    /// Decodes the chunked body in `buf` into plain bytes in `out`.
+    fn dechunk(
+        &mut self,
+        buf: &mut BytesMut,
+        out: &mut BytesMut,
+        ctx: &ShardCtx,
+    ) -> Result<bool, ProxyError> {
+        loop {
+            let decoded = self.decoder.decode(buf, &ctx.response_limits());
+            match decoded.map_err(|_| self.body_error())? {
+                Decoded::Data(d) => out.extend_from_slice(&d),
+                Decoded::NeedMore => return Ok(false),
+                Decoded::Done => return Ok(true),
+            }
         }
     }
 
