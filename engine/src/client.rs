@@ -7,10 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::buf::ConnBuf;
-use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
 use crate::io::{SendBuf, Transport};
-use crate::shard;
 
 /// A client connection.
 pub(crate) struct Client {
@@ -62,33 +60,27 @@ pub(crate) struct Trace {
     pub(crate) committed: bool,
 }
 
-/// Sends to the client, giving up after `client_send`: a client that
-/// reads too slowly (or not at all) cannot hold the connection, the
-/// upstream connection and their buffers forever.
-pub(crate) async fn send_client(
-    c: &mut Client,
-    ctx: &ShardCtx,
-    buf: SendBuf,
-) -> Result<(), ProxyError> {
-    timed_send(ctx.timeouts().client_send, c.io.send(buf)).await
+/// Sends to the client. A client that reads too slowly, or not at all,
+/// cannot hold the connection, the upstream connection and their buffers
+/// for longer than `client_send`: the kernel resets it (TCP_USER_TIMEOUT
+/// on the listeners, see `runtime::listener`) and the send fails with
+/// ETIMEDOUT, with no timer per send.
+pub(crate) async fn send_client(c: &mut Client, buf: SendBuf) -> Result<(), ProxyError> {
+    send_result(c.io.send(buf).await)
 }
 
 /// As [`send_client`], several buffers in one sendmsg.
 pub(crate) async fn send_client_vectored(
     c: &mut Client,
-    ctx: &ShardCtx,
     bufs: Vec<SendBuf>,
 ) -> Result<(), ProxyError> {
-    timed_send(ctx.timeouts().client_send, c.io.send_vectored(bufs)).await
+    send_result(c.io.send_vectored(bufs).await)
 }
 
-async fn timed_send(
-    limit: Duration,
-    send: impl std::future::Future<Output = std::io::Result<()>>,
-) -> Result<(), ProxyError> {
-    match shard::timeout(limit, send).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(ProxyError::ClientClosed),
-        Err(_) => Err(ProxyError::ClientSendTimeout),
+fn send_result(sent: std::io::Result<()>) -> Result<(), ProxyError> {
+    match sent {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => Err(ProxyError::ClientSendTimeout),
+        Err(_) => Err(ProxyError::ClientClosed),
     }
 }

@@ -34,11 +34,40 @@ where
     F: Future<Output = ()> + 'static,
     P: FnOnce(&str) + 'static,
 {
-    spawn_local(async move {
-        if let Err(p) = catch_panic(fut).await {
+    use futures_lite::FutureExt;
+    spawn_local(Guarded {
+        fut: std::panic::AssertUnwindSafe(fut).catch_unwind(),
+        on_panic: Some(on_panic),
+    });
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's task: its future held once, polled in place (an
+    /// `async` wrapper would store it twice, once as the captured value and
+    /// once as the awaited one), and what to do should it panic.
+    struct Guarded<F, P> {
+        #[pin]
+        fut: futures_lite::future::CatchUnwind<std::panic::AssertUnwindSafe<F>>,
+        on_panic: Option<P>,
+    }
+}
+
+impl<F: Future<Output = ()>, P: FnOnce(&str)> Future for Guarded<F, P> {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let this = self.project();
+        let Err(p) = std::task::ready!(this.fut.poll(cx)) else {
+            return std::task::Poll::Ready(());
+        };
+        if let Some(on_panic) = this.on_panic.take() {
             on_panic(panic_message(&*p));
         }
-    });
+        std::task::Poll::Ready(())
+    }
 }
 
 /// Spawns one of the shard's core tasks (the ring driver, an accept loop,
@@ -74,6 +103,21 @@ pub const CORE_PANIC_EXIT: i32 = 70;
 pub(crate) async fn catch_panic<F: Future>(fut: F) -> std::thread::Result<F::Output> {
     use futures_lite::FutureExt;
     std::panic::AssertUnwindSafe(fut).catch_unwind().await
+}
+
+/// Polls `fut` in place, turning a panic into `Err` with its payload.
+/// Unlike [`catch_panic`], the future is not moved: a large one (a
+/// request's state machine) is polled where it was built.
+pub(crate) fn poll_catching<F: Future>(
+    fut: std::pin::Pin<&mut F>,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<std::thread::Result<F::Output>> {
+    use std::task::Poll;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+        Ok(Poll::Pending) => Poll::Pending,
+        Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+        Err(p) => Poll::Ready(Err(p)),
+    }
 }
 
 /// The text of a panic's payload (`panic!("...")` gives a `&str` or a `String`).

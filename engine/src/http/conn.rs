@@ -74,7 +74,9 @@ pub(crate) async fn serve(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>, list
             Err(e) => {
                 // A request head that could not be read: answer, then close.
                 let id = RequestId::Fresh(ctx.request_id());
-                send_error(&mut c, &ctx, e, &id, Version::Http11).await;
+                // Boxed: rare, and its timed send would otherwise add to
+                // every idle connection's state.
+                Box::pin(send_error(&mut c, &ctx, e, &id, Version::Http11)).await;
                 break;
             }
         }

@@ -20,7 +20,10 @@ use crate::snapshot::target::Target;
 /// with the request's id.
 pub(super) async fn handle_guarded(c: &mut Client, ctx: &ShardCtx, head: RequestHead) -> Next {
     let id = request_id(&head, ctx);
-    match shard::catch_panic(handle(c, ctx, &head, &id)).await {
+    // Built and polled in place: the request's state machine is large and
+    // is never moved (a move per request costs a memcpy of its size).
+    let mut fut = std::pin::pin!(handle(c, ctx, &head, &id));
+    match std::future::poll_fn(|cx| shard::poll_catching(fut.as_mut(), cx)).await {
         Ok(next) => next,
         Err(p) => {
             bump(&ctx.metrics().panics, 1);

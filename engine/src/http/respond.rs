@@ -71,7 +71,7 @@ pub(super) async fn send_counted(
     ctx.metrics().response(status);
     c.trace.status = status;
     c.trace.committed = true;
-    match send_client(c, ctx, out.freeze().into()).await {
+    match send_client(c, out.freeze().into()).await {
         Ok(()) => {
             bump(&ctx.metrics().bytes_out, len);
             c.trace.bytes_out += len;

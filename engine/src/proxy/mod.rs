@@ -18,11 +18,10 @@ use crate::observe::metrics::bump;
 use crate::snapshot::route::{Group, Route};
 use crate::snapshot::target::Target;
 use crate::upstream::balance::{GroupState, Held, Picked, RetryBudget};
-use crate::upstream::pool::UpConn;
 use crate::view::SnapView;
 use balancer::Transition;
 use bytes::Bytes;
-use parser::{BodyForwarder, BodyKind, RequestHead, ResponseHead};
+use parser::{BodyForwarder, BodyKind, RequestHead};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tuning::HashKey;
@@ -118,19 +117,15 @@ pub(crate) async fn forward(
         let step = match res {
             Ok((up, rh, head_at)) => match tries.retry_status(&req, &out, rh.status()) {
                 true => tries.retried(ctx, gs, g, picked, head_at - started, head_at),
-                false => Step::Done(
-                    respond_from(
-                        c,
-                        ctx,
-                        &req,
-                        (gs, g, picked),
-                        up,
-                        rh,
-                        (started, head_at),
-                        out.deadlines,
-                    )
-                    .await,
-                ),
+                false => {
+                    // Relayed straight from here: a wrapper would hold the
+                    // head and the connection twice in the request's state.
+                    let failed = (500..600).contains(&rh.status()) && g.outlier_on_5xx;
+                    let res = relay_response(c, ctx, &req, up, rh, out.deadlines).await;
+                    let ok = !failed && res.is_ok();
+                    end(ctx, gs, g, picked.addr, head_at - started, ok, head_at);
+                    Step::Done(res)
+                }
             },
             Err(Attempt::Stale) => tries.stale(ctx, gs, g, picked.addr, started),
             Err(Attempt::Fail(e)) => tries.failed(ctx, gs, g, picked, started, e),
@@ -149,24 +144,6 @@ fn group_of<'v>(req: &Request<'v>) -> Result<(&'v Group, &'v GroupState), ProxyE
         (Some(g), Some(gs)) => Ok((g, gs)),
         _ => Err(ProxyError::NoRoute),
     }
-}
-
-/// Relays an accepted response and records the backend's verdict.
-async fn respond_from(
-    c: &mut Client,
-    ctx: &ShardCtx,
-    req: &Request<'_>,
-    (gs, g, picked): (&GroupState, &Group, Picked),
-    up: UpConn,
-    rh: ResponseHead,
-    (started, head_at): (Instant, Instant),
-    deadlines: Deadlines,
-) -> Result<Next, ProxyError> {
-    let failed = (500..600).contains(&rh.status()) && g.outlier_on_5xx;
-    let out = relay_response(c, ctx, req, up, rh, deadlines).await;
-    let ok = !failed && out.is_ok();
-    end(ctx, gs, g, picked.addr, head_at - started, ok, head_at);
-    out
 }
 
 /// The request as it leaves for an upstream: its encoded head, the body

@@ -344,7 +344,7 @@ impl Relay {
         c.trace.committed = true;
         match first {
             Some(d) if out.is_empty() && more.is_empty() && trailers.is_none() => {
-                send_client(c, ctx, d.into()).await
+                send_client(c, d.into()).await
             }
             first if data_len <= COALESCE_MAX => {
                 first
@@ -353,7 +353,7 @@ impl Relay {
                     .for_each(|m| out.extend_from_slice(m));
                 trailers.iter().for_each(|t| out.extend_from_slice(t));
                 drop((first, more));
-                send_client(c, ctx, out.split().freeze().into()).await
+                send_client(c, out.split().freeze().into()).await
             }
             first => {
                 let mut bufs = Vec::with_capacity(more.len() + 3);
@@ -363,7 +363,7 @@ impl Relay {
                 bufs.extend(first.map(SendBuf::from));
                 bufs.extend(more.into_iter().map(SendBuf::from));
                 bufs.extend(trailers.map(SendBuf::from));
-                send_client_vectored(c, ctx, bufs).await
+                send_client_vectored(c, bufs).await
             }
         }?;
         bump(&ctx.metrics().bytes_out, n as u64);

@@ -297,7 +297,7 @@ fn bind_listeners(t: &Tuning) -> Result<(ShardListeners, Vec<SocketAddr>), Engin
     let mut per_shard: ShardListeners = (0..t.shards).map(|_| Vec::new()).collect();
     let mut addrs = Vec::with_capacity(t.listen.len());
     for &addr in &t.listen {
-        let ls = listener::bind_all(addr, t.shards, t.backlog)?;
+        let ls = listener::bind_all(addr, t.shards, t.backlog, t.timeouts.client_send)?;
         let bound = ls.first().and_then(|l| l.local_addr().ok()).unwrap_or(addr);
         addrs.push(bound);
         for (shard, l) in ls.into_iter().enumerate() {

@@ -196,5 +196,10 @@ fn restart_only_changes(old: &Tuning, new: &Tuning) -> Vec<&'static str> {
     check(old.admin != new.admin, "admin");
     check(old.io != new.io, "io");
     check(old.pool != new.pool, "pool");
+    // Set on the listening sockets (TCP_USER_TIMEOUT), which stay.
+    check(
+        old.timeouts.client_send != new.timeouts.client_send,
+        "timeouts.client_send",
+    );
     out
 }

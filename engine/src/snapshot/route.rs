@@ -45,7 +45,6 @@ pub(crate) struct Timeouts {
     pub(crate) upstream_header: Duration,
     pub(crate) upstream_body: Duration,
     pub(crate) tunnel_idle: Duration,
-    pub(crate) client_send: Duration,
     /// Bytes per second a request body must average after `client_body`.
     pub(crate) client_body_min_rate: u64,
 }

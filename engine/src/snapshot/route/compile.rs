@@ -39,7 +39,6 @@ pub(super) fn timeouts(t: &Tuning) -> Timeouts {
         upstream_header: t.timeouts.upstream_header,
         upstream_body: t.timeouts.upstream_body,
         tunnel_idle: t.timeouts.tunnel_idle,
-        client_send: t.timeouts.client_send,
         client_body_min_rate: t.limits.client_body_min_rate,
     }
 }
