@@ -20,6 +20,10 @@ use super::op::{ConnectHold, Hold, MsgHold, SlotState};
 use super::ring::{Inner, Ring};
 use super::send::{consume, fill_iov, sent_bytes, SendBuf};
 
+mod halves;
+
+pub use halves::{RecvHalf, SendHalf};
+
 /// Most bytes one send SQE asks for (longer buffers take several).
 const MAX_SEND_CHUNK: usize = 1 << 30;
 
@@ -555,48 +559,5 @@ impl fmt::Debug for TcpConn {
             .field("fd", &self.sock.raw)
             .field("peer", &self.sock.peer)
             .finish()
-    }
-}
-
-/// The receiving half of a split [`TcpConn`].
-pub struct RecvHalf<'a> {
-    sock: &'a Rc<Sock>,
-}
-
-// === impl RecvHalf ===
-
-impl RecvHalf<'_> {
-    /// As [`TcpConn::recv`].
-    pub async fn recv(&mut self) -> io::Result<Option<RecvBuf>> {
-        self.sock.recv().await
-    }
-
-    /// As [`TcpConn::try_recv`].
-    pub fn try_recv(&mut self) -> Option<io::Result<Option<RecvBuf>>> {
-        self.sock.take_ready()
-    }
-}
-
-/// The sending half of a split [`TcpConn`].
-pub struct SendHalf<'a> {
-    sock: &'a Rc<Sock>,
-}
-
-// === impl SendHalf ===
-
-impl SendHalf<'_> {
-    /// As [`TcpConn::send`].
-    pub async fn send(&mut self, buf: impl Into<SendBuf>) -> io::Result<()> {
-        self.sock.send(buf.into()).await
-    }
-
-    /// As [`TcpConn::send_vectored`].
-    pub async fn send_vectored(&mut self, bufs: Vec<SendBuf>) -> io::Result<()> {
-        self.sock.send_vectored(bufs).await
-    }
-
-    /// As [`TcpConn::shutdown_write`].
-    pub fn shutdown_write(&mut self) -> io::Result<()> {
-        self.sock.shutdown_write()
     }
 }
