@@ -197,33 +197,41 @@ impl EngineError {
     /// Wraps a bind or listen failure of a `--listen` address with a hint
     /// for the common causes.
     pub(crate) fn listen(addr: SocketAddr, source: io::Error) -> Self {
-        let hint = match source.raw_os_error() {
-            Some(libc::EADDRINUSE) => {
-                " (another process holds this port: stop it or pick another --listen address)"
-            }
-            code => bind_hint(code),
-        };
         EngineError::Listen {
             addr,
+            hint: listen_hint(source.raw_os_error()),
             cause: source,
-            hint,
         }
     }
 
     /// Wraps a bind failure of the admin address; its hint names `--admin`
     /// and `server.admin`, not `--listen`.
     pub(crate) fn admin_listen(addr: SocketAddr, source: io::Error) -> Self {
-        let hint = match source.raw_os_error() {
-            Some(libc::EADDRINUSE) => {
-                " (another process holds this port: stop it, pick another --admin address (server.admin in the config), or pass --admin off)"
-            }
-            code => bind_hint(code),
-        };
         EngineError::AdminListen {
             addr,
+            hint: admin_listen_hint(source.raw_os_error()),
             cause: source,
-            hint,
         }
+    }
+}
+
+/// The hint for a bind failure of a `--listen` address.
+fn listen_hint(code: Option<i32>) -> &'static str {
+    match code {
+        Some(libc::EADDRINUSE) => {
+            " (another process holds this port: stop it or pick another --listen address)"
+        }
+        code => bind_hint(code),
+    }
+}
+
+/// The hint for a bind failure of the admin address.
+fn admin_listen_hint(code: Option<i32>) -> &'static str {
+    match code {
+        Some(libc::EADDRINUSE) => {
+            " (another process holds this port: stop it, pick another --admin address (server.admin in the config), or pass --admin off)"
+        }
+        code => bind_hint(code),
     }
 }
 

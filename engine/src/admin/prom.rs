@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::admin::shared::Shared;
 use crate::observe::metrics::{ShardMetrics, ShardStats};
-use crate::observe::stats::{BackendStats, Latency, ShardReport, STATUS_CLASSES};
+use crate::observe::stats::{BackendStats, GroupReport, Latency, ShardReport, STATUS_CLASSES};
 use crate::snapshot::route::Snapshot;
 
 /// Bucket bounds, in seconds: 100 µs to 60 s.
@@ -167,10 +167,7 @@ fn listeners(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
     );
     for r in reports {
         for (i, counts) in r.listeners.iter().enumerate() {
-            let addr = shared
-                .listen
-                .get(i)
-                .map_or_else(|| i.to_string(), |a| a.to_string());
+            let addr = listener_label(shared, i);
             for (class, n) in STATUS_CLASSES.iter().zip(counts) {
                 if *n > 0 {
                     let _ = writeln!(
@@ -184,15 +181,16 @@ fn listeners(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
     }
 }
 
+/// The label of listener `i`: its address, or its index when unknown.
+fn listener_label(shared: &Shared, i: usize) -> String {
+    shared
+        .listen
+        .get(i)
+        .map_or_else(|| i.to_string(), |a| a.to_string())
+}
+
 fn route_bytes(out: &mut String, reports: &[ShardReport]) {
-    let mut by_route: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for r in reports {
-        for route in &r.routes {
-            let t = by_route.entry(&route.name).or_default();
-            t.0 += route.bytes_in;
-            t.1 += route.bytes_out;
-        }
-    }
+    let by_route = route_byte_totals(reports);
     let rows: [Row<(u64, u64)>; 2] = [
         (
             "coregate_route_bytes_received_total",
@@ -211,6 +209,17 @@ fn route_bytes(out: &mut String, reports: &[ShardReport]) {
             let _ = writeln!(out, "{name}{{route=\"{}\"}} {}", esc(route), get(t));
         }
     }
+}
+
+/// Every route's bytes received and sent, summed over the shards.
+fn route_byte_totals(reports: &[ShardReport]) -> BTreeMap<&str, (u64, u64)> {
+    let mut by_route: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for route in reports.iter().flat_map(|r| &r.routes) {
+        let t = by_route.entry(&route.name).or_default();
+        t.0 += route.bytes_in;
+        t.1 += route.bytes_out;
+    }
+    by_route
 }
 
 fn upstream_connections(out: &mut String, reports: &[ShardReport]) {
@@ -237,33 +246,37 @@ fn upstream_connections(out: &mut String, reports: &[ShardReport]) {
 }
 
 fn kinds(out: &mut String, reports: &[ShardReport]) {
-    let mut errors: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut parse: BTreeMap<&str, u64> = BTreeMap::new();
-    for r in reports {
-        r.errors
-            .iter()
-            .for_each(|(k, v)| *errors.entry(k).or_default() += v);
-        r.parse_errors
-            .iter()
-            .for_each(|(k, v)| *parse.entry(k).or_default() += v);
-    }
-    help(
+    kind_counter(
         out,
         "coregate_errors_total",
-        "counter",
         "Requests that ended in a coregate error, by kind.",
+        kind_totals(reports, |r| &r.errors),
     );
-    for (k, v) in errors {
-        let _ = writeln!(out, "coregate_errors_total{{kind=\"{k}\"}} {v}");
-    }
-    help(
+    kind_counter(
         out,
         "coregate_parse_errors_total",
-        "counter",
         "Requests rejected by the HTTP parser, by kind.",
+        kind_totals(reports, |r| &r.parse_errors),
     );
-    for (k, v) in parse {
-        let _ = writeln!(out, "coregate_parse_errors_total{{kind=\"{k}\"}} {v}");
+}
+
+/// One count-by-kind table of the reports, summed over the shards.
+fn kind_totals(
+    reports: &[ShardReport],
+    table: fn(&ShardReport) -> &[(&'static str, u64)],
+) -> BTreeMap<&'static str, u64> {
+    let mut totals = BTreeMap::new();
+    for (k, v) in reports.iter().flat_map(table) {
+        *totals.entry(*k).or_default() += v;
+    }
+    totals
+}
+
+/// A counter by kind: its help lines, then one series per kind.
+fn kind_counter(out: &mut String, name: &str, text: &str, totals: BTreeMap<&str, u64>) {
+    help(out, name, "counter", text);
+    for (k, v) in totals {
+        let _ = writeln!(out, "{name}{{kind=\"{k}\"}} {v}");
     }
 }
 
@@ -279,17 +292,9 @@ fn merge(into: &mut Option<Latency>, h: &Option<Latency>) {
 }
 
 fn histogram(out: &mut String, name: &str, label: &str, value: &str, h: &Latency) {
-    // One pass over the recorded values, not one range query per bucket.
-    let mut counts = [0u64; BUCKETS.len()];
-    for v in h.iter_recorded() {
-        let secs = h.highest_equivalent(v.value_iterated_to()) as f64 / 1e6;
-        if let Some(i) = BUCKETS.iter().position(|&le| secs <= le) {
-            counts[i] += v.count_since_last_iteration();
-        }
-    }
     let value = esc(value);
     let mut cumulative = 0;
-    for (le, n) in BUCKETS.iter().zip(counts) {
+    for (le, n) in BUCKETS.iter().zip(bucket_counts(h)) {
         cumulative += n;
         let _ = writeln!(
             out,
@@ -306,13 +311,30 @@ fn histogram(out: &mut String, name: &str, label: &str, value: &str, h: &Latency
     let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {count}");
 }
 
-fn durations(out: &mut String, reports: &[ShardReport]) {
-    let mut by_route: BTreeMap<&str, Option<Latency>> = BTreeMap::new();
-    for r in reports {
-        for route in &r.routes {
-            merge(by_route.entry(&route.name).or_default(), &route.duration);
+/// How many recorded values fall in each bucket (not cumulative).
+fn bucket_counts(h: &Latency) -> [u64; BUCKETS.len()] {
+    // One pass over the recorded values, not one range query per bucket.
+    let mut counts = [0u64; BUCKETS.len()];
+    for v in h.iter_recorded() {
+        let secs = h.highest_equivalent(v.value_iterated_to()) as f64 / 1e6;
+        if let Some(i) = BUCKETS.iter().position(|&le| secs <= le) {
+            counts[i] += v.count_since_last_iteration();
         }
     }
+    counts
+}
+
+/// Every route's duration histogram, merged over the shards.
+fn route_durations(reports: &[ShardReport]) -> BTreeMap<&str, Option<Latency>> {
+    let mut by_route: BTreeMap<&str, Option<Latency>> = BTreeMap::new();
+    for route in reports.iter().flat_map(|r| &r.routes) {
+        merge(by_route.entry(&route.name).or_default(), &route.duration);
+    }
+    by_route
+}
+
+fn durations(out: &mut String, reports: &[ShardReport]) {
+    let by_route = route_durations(reports);
     let name = "coregate_request_duration_seconds";
     help(
         out,
@@ -347,15 +369,23 @@ fn groups(out: &mut String, reports: &[ShardReport]) {
 fn group_totals(reports: &[ShardReport]) -> BTreeMap<&str, GroupTotals> {
     let mut totals: BTreeMap<&str, GroupTotals> = BTreeMap::new();
     for g in reports.iter().flat_map(|r| &r.groups) {
-        let t = totals.entry(&g.name).or_default();
-        t.connects += g.connects;
-        t.reuses += g.reuses;
-        t.retries += g.retries;
-        t.failed_open += g.failed_open;
-        merge(&mut t.connect, &g.connect_time);
-        merge(&mut t.header, &g.header_time);
+        totals.entry(&g.name).or_default().add(g);
     }
     totals
+}
+
+// === impl GroupTotals ===
+
+impl GroupTotals {
+    /// Adds one shard's numbers of the group.
+    fn add(&mut self, g: &GroupReport) {
+        self.connects += g.connects;
+        self.reuses += g.reuses;
+        self.retries += g.retries;
+        self.failed_open += g.failed_open;
+        merge(&mut self.connect, &g.connect_time);
+        merge(&mut self.header, &g.header_time);
+    }
 }
 
 /// The per-group upstream counters.
@@ -478,13 +508,17 @@ fn backend_totals(reports: &[ShardReport]) -> BTreeMap<(&str, String), BackendSt
     let mut per: BTreeMap<(&str, String), BackendStats> = BTreeMap::new();
     for g in reports.iter().flat_map(|r| &r.groups) {
         for (a, s) in &g.backends {
-            let t = per.entry((&g.name, backend_label(a))).or_default();
-            t.requests += s.requests;
-            t.failures += s.failures;
-            t.ejections += s.ejections;
+            add_backend(per.entry((&g.name, backend_label(a))).or_default(), s);
         }
     }
     per
+}
+
+/// Adds one shard's counters of a backend to its total.
+fn add_backend(total: &mut BackendStats, s: &BackendStats) {
+    total.requests += s.requests;
+    total.failures += s.failures;
+    total.ejections += s.ejections;
 }
 
 /// The per-backend counters.
@@ -521,7 +555,8 @@ fn backend_counters(out: &mut String, per: &BTreeMap<(&str, String), BackendStat
     }
 }
 
-fn control(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
+/// Configuration reloads, by result.
+fn reloads(out: &mut String, shared: &Shared) {
     help(
         out,
         "coregate_reloads_total",
@@ -532,6 +567,10 @@ fn control(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
     let failed = shared.reloads.failed.load(Ordering::Relaxed);
     let _ = writeln!(out, "coregate_reloads_total{{result=\"ok\"}} {ok}");
     let _ = writeln!(out, "coregate_reloads_total{{result=\"failed\"}} {failed}");
+}
+
+fn control(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
+    reloads(out, shared);
     help(
         out,
         "coregate_snapshot_version",

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -24,6 +24,8 @@ use tuning::{AccessLog as Config, LogDest};
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Batches in flight between the shards and the writer.
 const CHANNEL_BATCHES: usize = 256;
+/// The starting size of a shard's line buffer.
+const BUF_BYTES: usize = 64 << 10;
 
 /// The writer side, shared by the shards: where batches go.
 #[derive(Clone)]
@@ -80,16 +82,16 @@ impl Output {
     fn open(path: Option<PathBuf>) -> std::io::Result<Output> {
         Ok(match path {
             None => Output::Stdout(std::io::stdout()),
-            Some(path) => {
-                let file = OpenOptions::new().create(true).append(true).open(&path)?;
-                Output::File { path, file }
-            }
+            Some(path) => Output::File {
+                file: append(&path)?,
+                path,
+            },
         })
     }
 
     fn reopen(&mut self) {
         if let Output::File { path, file } = self {
-            match OpenOptions::new().create(true).append(true).open(&*path) {
+            match append(path) {
                 Ok(f) => *file = f,
                 Err(e) => eprintln!("coregate: cannot reopen access log {}: {e}", path.display()),
             }
@@ -105,6 +107,11 @@ impl Output {
             eprintln!("coregate: access log write failed: {e}");
         }
     }
+}
+
+/// Opens `path` for appending, creating it if missing.
+fn append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
 }
 
 /// One request's log fields.
@@ -149,7 +156,7 @@ impl ShardLog {
     pub(crate) fn new(sink: Sink, cfg: &Config, shard: usize) -> ShardLog {
         ShardLog {
             sink,
-            buf: RefCell::new(String::with_capacity(64 << 10)),
+            buf: RefCell::new(String::with_capacity(BUF_BYTES)),
             lines: Cell::new(0),
             cap: cfg.queue.max(1),
             sample: cfg.sample,
@@ -168,12 +175,17 @@ impl ShardLog {
         if self.sample >= 1.0 {
             return true;
         }
+        self.draw() <= self.sample
+    }
+
+    /// The next sampling draw (xorshift64), uniform in [0, 1).
+    fn draw(&self) -> f64 {
         let mut x = self.rng.get();
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.rng.set(x);
-        (x >> 11) as f64 / (1u64 << 53) as f64 <= self.sample
+        (x >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Appends one line, or counts it dropped when the shard's queue is full.
@@ -190,22 +202,21 @@ impl ShardLog {
     /// writer is behind.
     pub(crate) fn flush(&self) {
         let n = self.lines.replace(0);
-        if n == 0 {
-            return;
-        }
-        let batch = std::mem::replace(&mut *self.buf.borrow_mut(), String::with_capacity(64 << 10));
-        if self.sink.tx.try_send(batch.into_bytes()).is_err() {
+        if n > 0 && self.sink.tx.try_send(self.take_batch()).is_err() {
             self.dropped.set(self.dropped.get() + n as u64);
         }
+    }
+
+    /// Takes the buffered lines, leaving an empty buffer of the same
+    /// starting size.
+    fn take_batch(&self) -> Vec<u8> {
+        let fresh = String::with_capacity(BUF_BYTES);
+        std::mem::replace(&mut *self.buf.borrow_mut(), fresh).into_bytes()
     }
 }
 
 fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
-    let (path, query) = match e.target.iter().position(|&b| b == b'?') {
-        Some(i) => (&e.target[..i], &e.target[i + 1..]),
-        None => (e.target, &b""[..]),
-    };
-    let query = &query[..query.len().min(max_query)];
+    let (path, query) = split_target(e.target, max_query);
     out.push_str("{\"ts\":\"");
     push_ts(out, SystemTime::now());
     let _ = write!(out, "\",\"shard\":{},\"id\":", e.shard);
@@ -225,12 +236,7 @@ fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
     );
     opt_str(out, e.route);
     out.push_str(",\"upstream\":");
-    match e.upstream {
-        Some(a) => {
-            let _ = write!(out, "\"{a}\"");
-        }
-        None => out.push_str("null"),
-    }
+    opt_addr(out, e.upstream);
     out.push_str(",\"upstream_status\":");
     opt_num(out, e.upstream_status.map(u64::from));
     out.push_str(",\"connect_us\":");
@@ -240,16 +246,38 @@ fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
     let _ = write!(out, ",\"total_us\":{},\"error\":", e.total.as_micros());
     opt_str(out, e.error);
     out.push_str(",\"consumer\":null,\"ua\":");
-    match e.user_agent {
-        Some(ua) => json_bytes(out, ua),
-        None => out.push_str("null"),
-    }
+    opt_bytes(out, e.user_agent);
     out.push_str("}\n");
 }
 
+/// A request target's path and query (the query cut to `max_query`
+/// bytes; empty when there is none).
+fn split_target(target: &[u8], max_query: usize) -> (&[u8], &[u8]) {
+    let (path, query) = match target.iter().position(|&b| b == b'?') {
+        Some(i) => (&target[..i], &target[i + 1..]),
+        None => (target, &b""[..]),
+    };
+    (path, &query[..query.len().min(max_query)])
+}
+
 fn opt_str(out: &mut String, s: Option<&str>) {
-    match s {
-        Some(s) => json_bytes(out, s.as_bytes()),
+    opt_bytes(out, s.map(str::as_bytes));
+}
+
+/// Writes `b` as a JSON string, or `null`.
+fn opt_bytes(out: &mut String, b: Option<&[u8]>) {
+    match b {
+        Some(b) => json_bytes(out, b),
+        None => out.push_str("null"),
+    }
+}
+
+/// Writes an address as a JSON string, or `null`.
+fn opt_addr(out: &mut String, a: Option<SocketAddr>) {
+    match a {
+        Some(a) => {
+            let _ = write!(out, "\"{a}\"");
+        }
         None => out.push_str("null"),
     }
 }

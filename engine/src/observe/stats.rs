@@ -34,6 +34,11 @@ fn new_latency() -> Latency {
     }
 }
 
+/// A copy of a lazily created histogram, if it was created.
+fn copy_latency(h: &RefCell<Option<Box<Latency>>>) -> Option<Latency> {
+    h.borrow().as_deref().cloned()
+}
+
 /// Records `d` into a lazily created histogram.
 pub(crate) fn record(h: &RefCell<Option<Box<Latency>>>, d: Duration) {
     let us = (d.as_micros() as u64).clamp(1, MAX_MICROS);
@@ -87,7 +92,7 @@ impl RouteStats {
             by_class: std::array::from_fn(|i| self.by_class[i].get()),
             bytes_in: self.bytes_in.get(),
             bytes_out: self.bytes_out.get(),
-            duration: self.duration.borrow().as_deref().cloned(),
+            duration: copy_latency(&self.duration),
         }
     }
 }
@@ -121,12 +126,22 @@ impl GroupStats {
     /// the unspecified address, reported as `backend="other"`).
     pub(crate) fn backend(&self, addr: SocketAddr, f: impl FnOnce(&mut BackendStats)) {
         let mut map = self.backends.borrow_mut();
-        let key = if map.contains_key(&addr) || map.len() < self.max_backends.get() {
+        let key = self.backend_key(&map, addr);
+        f(map.entry(key).or_default());
+    }
+
+    /// The key `addr`'s counters live under: its own while under the cap
+    /// (or already present), the unspecified address past it.
+    fn backend_key(
+        &self,
+        map: &AHashMap<SocketAddr, BackendStats>,
+        addr: SocketAddr,
+    ) -> SocketAddr {
+        if map.contains_key(&addr) || map.len() < self.max_backends.get() {
             addr
         } else {
             SocketAddr::from(([0, 0, 0, 0], 0))
-        };
-        f(map.entry(key).or_default());
+        }
     }
 
     fn report(&self, name: &str) -> GroupReport {
@@ -136,15 +151,16 @@ impl GroupStats {
             reuses: self.reuses.get(),
             retries: self.retries.get(),
             failed_open: self.failed_open.get(),
-            connect_time: self.connect_time.borrow().as_deref().cloned(),
-            header_time: self.header_time.borrow().as_deref().cloned(),
-            backends: self
-                .backends
-                .borrow()
-                .iter()
-                .map(|(a, s)| (*a, *s))
-                .collect(),
+            connect_time: copy_latency(&self.connect_time),
+            header_time: copy_latency(&self.header_time),
+            backends: self.backend_reports(),
         }
+    }
+
+    /// A copy of every backend's counters.
+    fn backend_reports(&self) -> Vec<(SocketAddr, BackendStats)> {
+        let map = self.backends.borrow();
+        map.iter().map(|(a, s)| (*a, *s)).collect()
     }
 }
 
@@ -190,25 +206,10 @@ impl ShardStatsTable {
     pub(crate) fn report(&self, shard: usize) -> ShardReport {
         ShardReport {
             shard,
-            routes: self
-                .routes
-                .borrow()
-                .iter()
-                .map(|(n, s)| s.report(n))
-                .collect(),
-            groups: self
-                .groups
-                .borrow()
-                .iter()
-                .map(|(n, s)| s.report(n))
-                .collect(),
-            parse_errors: self
-                .parse_errors
-                .borrow()
-                .iter()
-                .map(|(k, v)| (*k, *v))
-                .collect(),
-            errors: self.errors.borrow().iter().map(|(k, v)| (*k, *v)).collect(),
+            routes: self.route_reports(),
+            groups: self.group_reports(),
+            parse_errors: copy_counts(&self.parse_errors),
+            errors: copy_counts(&self.errors),
             access_log_dropped: 0,
             listeners: self.listeners.borrow().clone(),
             backends: Vec::new(),
@@ -216,6 +217,23 @@ impl ShardStatsTable {
             upstream_idle: 0,
         }
     }
+
+    /// A copy of every route's numbers.
+    fn route_reports(&self) -> Vec<RouteReport> {
+        let routes = self.routes.borrow();
+        routes.iter().map(|(n, s)| s.report(n)).collect()
+    }
+
+    /// A copy of every group's numbers.
+    fn group_reports(&self) -> Vec<GroupReport> {
+        let groups = self.groups.borrow();
+        groups.iter().map(|(n, s)| s.report(n)).collect()
+    }
+}
+
+/// A copy of a count-by-kind table.
+fn copy_counts(m: &RefCell<AHashMap<&'static str, u64>>) -> Vec<(&'static str, u64)> {
+    m.borrow().iter().map(|(k, v)| (*k, *v)).collect()
 }
 
 /// One route's numbers in a scrape.

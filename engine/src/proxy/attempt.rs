@@ -4,7 +4,7 @@
 //! upgrade the client asked for.
 
 use super::*;
-use crate::client::Client;
+use crate::client::{Client, Trace};
 use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
 use crate::io::{RecvBuf, SendBuf, TcpConn, Transport};
@@ -67,6 +67,7 @@ pub(super) async fn attempt(
 type LatencySlot = std::cell::RefCell<Option<Box<crate::observe::stats::Latency>>>;
 
 /// Which wait of an attempt a duration measures.
+#[derive(Clone, Copy)]
 enum Phase {
     Connect,
     Head,
@@ -74,12 +75,21 @@ enum Phase {
 
 /// Notes a connect or response-head time in the trace and statistics.
 fn record(c: &mut Client, ctx: &ShardCtx, h: &LatencySlot, d: Duration, phase: Phase) {
-    match phase {
-        Phase::Connect => c.trace.connect = Some(d),
-        Phase::Head => c.trace.head = Some(d),
-    }
+    *phase.slot(&mut c.trace) = Some(d);
     if ctx.metrics_on {
         crate::observe::stats::record(h, d);
+    }
+}
+
+// === impl Phase ===
+
+impl Phase {
+    /// The trace field that holds this wait's duration.
+    fn slot(self, trace: &mut Trace) -> &mut Option<Duration> {
+        match self {
+            Phase::Connect => &mut trace.connect,
+            Phase::Head => &mut trace.head,
+        }
     }
 }
 

@@ -76,10 +76,15 @@ fn write_host(req: &Request<'_>, out: &mut BytesMut) {
     if let Some(authority) = req.target.authority {
         parser::write_header(b"host", authority, out);
     } else if req.head.host().is_none() {
-        let groups = &req.view.snap.groups;
-        let group = groups.get(req.group).map_or("upstream", |g| &*g.name);
-        parser::write_header(b"host", group.as_bytes(), out);
+        parser::write_header(b"host", group_host(req), out);
     }
+}
+
+/// The request's group name as a Host value ("upstream" if unknown).
+fn group_host<'r>(req: &'r Request<'_>) -> &'r [u8] {
+    let groups = &req.view.snap.groups;
+    let group = groups.get(req.group).map_or("upstream", |g| &*g.name);
+    group.as_bytes()
 }
 
 /// Headers that only mean something with an h2c upgrade, which is never

@@ -384,13 +384,7 @@ impl PathIndex {
         match path {
             CompiledPath::Exact(p) => self.exact.entry(p.clone()).or_default().push(route),
             CompiledPath::Regex(_) => self.regex.push(route),
-            CompiledPath::Prefix(p) => {
-                let mut node = &mut self.prefix;
-                for seg in segments(p) {
-                    node = node.children.entry(seg.into()).or_default();
-                }
-                node.routes.push(route);
-            }
+            CompiledPath::Prefix(p) => self.prefix.insert(p, route),
         }
     }
 }
@@ -398,6 +392,16 @@ impl PathIndex {
 // === impl Trie ===
 
 impl Trie {
+    /// Adds `route` at the node of `prefix`'s segments, creating the nodes
+    /// on the way.
+    fn insert(&mut self, prefix: &[u8], route: usize) {
+        let mut node = self;
+        for seg in segments(prefix) {
+            node = node.children.entry(seg.into()).or_default();
+        }
+        node.routes.push(route);
+    }
+
     /// Calls `f(route, depth)` for the routes of every node on the path.
     fn walk(&self, path: &[u8], f: &mut impl FnMut(usize, usize)) {
         let mut node = self;
@@ -455,14 +459,21 @@ impl Route {
     fn admits(&self, head: &RequestHead) -> bool {
         let method_ok = self.methods.as_ref().is_none_or(|m| m.admits(head));
         method_ok
-            && self.headers.iter().all(|(name, want)| {
-                let name = std::str::from_utf8(name).unwrap_or_default();
-                match (head.header(name), want) {
-                    (None, _) => false,
-                    (Some(_), None) => true,
-                    (Some(v), Some(w)) => v == &**w,
-                }
-            })
+            && self
+                .headers
+                .iter()
+                .all(|(name, want)| has_header(head, name, want.as_deref()))
+    }
+}
+
+/// Whether the request has header `name`, with value `want` when one is
+/// required.
+fn has_header(head: &RequestHead, name: &[u8], want: Option<&[u8]>) -> bool {
+    let name = std::str::from_utf8(name).unwrap_or_default();
+    match (head.header(name), want) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(v), Some(w)) => v == w,
     }
 }
 
@@ -518,16 +529,22 @@ fn path_matches(prefix: &[u8], path: &[u8]) -> bool {
 
 /// Lowercases `host`, drops a `:port` and a trailing dot, into `buf`.
 fn normalize_host<'a>(host: &[u8], buf: &'a mut [u8; MAX_HOST]) -> Option<&'a [u8]> {
-    let host = match host.first() {
-        Some(b'[') => host.iter().position(|&b| b == b']').map(|i| &host[..=i])?,
-        _ => host.split(|&b| b == b':').next().unwrap_or(host),
-    };
-    let host = host.strip_suffix(b".").unwrap_or(host);
+    let host = host_name(host)?;
     let out = buf.get_mut(..host.len())?;
     for (o, h) in out.iter_mut().zip(host) {
         *o = h.to_ascii_lowercase();
     }
     Some(out)
+}
+
+/// The name part of a Host value: no `:port`, no trailing dot (an IPv6
+/// literal keeps its brackets; `None` when its `]` is missing).
+fn host_name(host: &[u8]) -> Option<&[u8]> {
+    let host = match host.first() {
+        Some(b'[') => host.iter().position(|&b| b == b']').map(|i| &host[..=i])?,
+        _ => host.split(|&b| b == b':').next().unwrap_or(host),
+    };
+    Some(host.strip_suffix(b".").unwrap_or(host))
 }
 
 fn lower(s: &str) -> Box<[u8]> {

@@ -124,15 +124,18 @@ impl GroupState {
         self.selector.borrow_mut().on_end(idx, latency, now);
         let t = self.outlier.borrow_mut().record(idx, ok, now);
         if t == Some(Transition::Unhealthy) {
-            let checks = g
-                .checks_ok
-                .get(idx)
-                .map_or(0, |n| n.load(Ordering::Acquire));
-            if let Some(at) = self.ejected_at.borrow_mut().get_mut(idx) {
-                *at = checks;
-            }
+            self.mark_ejected(g, idx);
         }
         t
+    }
+
+    /// Remembers the active-check count at which backend `idx` was
+    /// ejected, so that a later passing check can lift the ejection.
+    fn mark_ejected(&self, g: &Group, idx: usize) {
+        let checks = checks_passed(g, idx, Ordering::Acquire);
+        if let Some(at) = self.ejected_at.borrow_mut().get_mut(idx) {
+            *at = checks;
+        }
     }
 }
 
@@ -158,6 +161,11 @@ impl GroupState {
             })
             .collect()
     }
+}
+
+/// Backend `idx`'s count of successful active checks (0 if out of range).
+fn checks_passed(g: &Group, idx: usize, order: Ordering) -> u64 {
+    g.checks_ok.get(idx).map_or(0, |n| n.load(order))
 }
 
 fn snapshot_checks(g: &Group) -> Vec<u64> {
@@ -196,11 +204,7 @@ impl Usable<'_> {
         if !self.outlier.is_ejected(idx, self.now) {
             return false;
         }
-        let checks = self
-            .group
-            .checks_ok
-            .get(idx)
-            .map_or(0, |n| n.load(Ordering::Relaxed));
+        let checks = checks_passed(self.group, idx, Ordering::Relaxed);
         checks <= self.ejected_at.get(idx).copied().unwrap_or(0)
     }
 }
@@ -227,15 +231,21 @@ impl RetryBudget {
 
     /// Counts one request towards the budget.
     pub(crate) fn deposit(&self, percent: u32, min_per_second: u32, now: Instant) {
-        let refill = match self.last.replace(Some(now)) {
+        let refill = self.refill(min_per_second, now);
+        let cap = f64::from(min_per_second).max(10.0) + 100.0 * f64::from(percent) / 100.0;
+        let t = self.tokens.get() + refill + f64::from(percent) / 100.0;
+        self.tokens.set(t.min(cap));
+    }
+
+    /// Tokens refilled since the previous request (a full second's worth
+    /// for the first one), marking `now` as the latest request.
+    fn refill(&self, min_per_second: u32, now: Instant) -> f64 {
+        match self.last.replace(Some(now)) {
             Some(last) => {
                 now.saturating_duration_since(last).as_secs_f64() * f64::from(min_per_second)
             }
             None => f64::from(min_per_second),
-        };
-        let cap = f64::from(min_per_second).max(10.0) + 100.0 * f64::from(percent) / 100.0;
-        let t = self.tokens.get() + refill + f64::from(percent) / 100.0;
-        self.tokens.set(t.min(cap));
+        }
     }
 
     /// Takes one retry if the budget has it.

@@ -51,11 +51,7 @@ pub(super) fn compile_group(g: &tuning::UpstreamGroup, prev: Option<&Snapshot>) 
         max_connections: g.max_connections.filter(|&n| n > 0),
         max_pending: g.max_pending.filter(|&n| n > 0),
         health_check: g.health_check.clone(),
-        outlier: OutlierConfig {
-            consecutive_failures: g.outlier.consecutive_failures,
-            base_ejection: g.outlier.base_ejection,
-            max_ejection: g.outlier.max_ejection,
-        },
+        outlier: outlier_config(&g.outlier),
         outlier_on_5xx: g.outlier.on_5xx,
         healthy: g
             .backends
@@ -70,6 +66,15 @@ pub(super) fn compile_group(g: &tuning::UpstreamGroup, prev: Option<&Snapshot>) 
         checks_ok: g.backends.iter().map(|_| AtomicU64::new(0)).collect(),
     }
 }
+/// The balancer's passive outlier-ejection settings for a group.
+fn outlier_config(o: &tuning::Outlier) -> OutlierConfig {
+    OutlierConfig {
+        consecutive_failures: o.consecutive_failures,
+        base_ejection: o.base_ejection,
+        max_ejection: o.max_ejection,
+    }
+}
+
 /// The group's backends, balanced by its algorithm.
 fn backend_set(g: &tuning::UpstreamGroup) -> BackendSet {
     let backends: Vec<Backend> = g
@@ -137,11 +142,7 @@ fn unreachable_empty_group() -> BackendSet {
 pub(super) fn compile_route(r: &tuning::Route) -> Route {
     Route {
         name: r.name.as_str().into(),
-        host_desc: match &r.host {
-            HostMatch::Any => "*".into(),
-            HostMatch::Exact(h) => h.as_str().into(),
-            HostMatch::Suffix(s) => format!("*{s}").into(),
-        },
+        host_desc: host_desc(&r.host),
         path: compile_path(&r.path),
         methods: r.methods.as_deref().map(Methods::compile),
         headers: r.headers.iter().map(header_match).collect(),
@@ -156,6 +157,15 @@ pub(super) fn compile_route(r: &tuning::Route) -> Route {
         upgrades: r.upgrades.iter().map(|u| u.as_bytes().into()).collect(),
         allow_encoded_slashes: r.allow_encoded_slashes,
         forward_original: r.forward_path == tuning::ForwardPath::Original,
+    }
+}
+
+/// How a host match reads in summaries: `*`, the host, or `*.suffix`.
+fn host_desc(h: &HostMatch) -> Box<str> {
+    match h {
+        HostMatch::Any => "*".into(),
+        HostMatch::Exact(h) => h.as_str().into(),
+        HostMatch::Suffix(s) => format!("*{s}").into(),
     }
 }
 
@@ -202,11 +212,19 @@ pub(super) fn compile_action(a: &RouteAction) -> Action {
             body,
         } => Action::Respond(Canned {
             status: *status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.as_bytes().into(), v.as_bytes().into()))
-                .collect(),
+            headers: canned_headers(headers),
             body: Bytes::copy_from_slice(body.as_bytes()),
         }),
     }
+}
+
+/// A header's name and value, as bytes.
+type HeaderBytes = (Box<[u8]>, Box<[u8]>);
+
+/// A canned response's headers, as bytes.
+fn canned_headers(headers: &[(String, String)]) -> Box<[HeaderBytes]> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_bytes().into(), v.as_bytes().into()))
+        .collect()
 }
