@@ -34,9 +34,8 @@ where
     F: Future<Output = ()> + 'static,
     P: FnOnce(&str) + 'static,
 {
-    use futures_lite::FutureExt;
     spawn_local(Guarded {
-        fut: std::panic::AssertUnwindSafe(fut).catch_unwind(),
+        fut,
         on_panic: Some(on_panic),
     });
 }
@@ -47,7 +46,7 @@ pin_project_lite::pin_project! {
     /// once as the awaited one), and what to do should it panic.
     struct Guarded<F, P> {
         #[pin]
-        fut: futures_lite::future::CatchUnwind<std::panic::AssertUnwindSafe<F>>,
+        fut: F,
         on_panic: Option<P>,
     }
 }
@@ -60,7 +59,7 @@ impl<F: Future<Output = ()>, P: FnOnce(&str)> Future for Guarded<F, P> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
         let this = self.project();
-        let Err(p) = std::task::ready!(this.fut.poll(cx)) else {
+        let Err(p) = std::task::ready!(poll_catching(this.fut, cx)) else {
             return std::task::Poll::Ready(());
         };
         if let Some(on_panic) = this.on_panic.take() {

@@ -60,47 +60,62 @@ pub(super) async fn stream_request_body(
             Ok(Ok(None) | Err(_)) => return Err(ProxyError::ClientClosed),
         };
         take_request_body(c, ctx, scanner, &mut data)?;
-        let mut bufs = gather_body(c, ctx, scanner, data)?;
-        let sent = match bufs.len() {
-            0 => continue,
-            1 => match bufs.pop() {
-                Some(one) => shard::timeout(upstream_wait, up.send(one)).await,
-                None => continue,
-            },
-            _ => shard::timeout(upstream_wait, up.send_vectored(bufs)).await,
-        };
-        match sent {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(ProxyError::UpstreamClosed),
-            Err(_) => return Err(ProxyError::UpstreamBodyTimeout),
-        }
+        // More of the body may be queued already: it goes in the same send.
+        // `more` allocates only when something was queued.
+        let mut more = Vec::new();
+        take_queued(c, ctx, scanner, &mut more, SendBuf::from)?;
+        more.extend(scanner.take_trailers().map(SendBuf::from));
+        send_upstream(up, data, more, upstream_wait).await?;
     }
     Ok(())
 }
 
-/// `data` and the body bytes already queued behind it (sent in the same
-/// go), then the filtered trailer section once the body is complete.
-fn gather_body(
+/// Takes the body bytes already queued behind what was read (up to
+/// [`MAX_GATHER`] buffers in `into`), so that they leave in the same send.
+pub(super) fn take_queued<T>(
     c: &mut Client,
     ctx: &ShardCtx,
     scanner: &mut BodyForwarder,
-    data: RecvBuf,
-) -> Result<Vec<SendBuf>, ProxyError> {
-    let mut bufs = Vec::new();
-    if !data.is_empty() {
-        bufs.push(SendBuf::from(data));
-    }
-    while !scanner.is_done() && bufs.len() <= MAX_GATHER {
+    into: &mut Vec<T>,
+    convert: impl Fn(RecvBuf) -> T,
+) -> Result<(), ProxyError> {
+    while !scanner.is_done() && into.len() < MAX_GATHER {
         let Some(Ok(Some(mut next))) = c.io.try_recv() else {
             break;
         };
         take_request_body(c, ctx, scanner, &mut next)?;
         if !next.is_empty() {
-            bufs.push(SendBuf::from(next));
+            into.push(convert(next));
         }
     }
-    bufs.extend(scanner.take_trailers().map(SendBuf::from));
-    Ok(bufs)
+    Ok(())
+}
+
+/// Sends `data` then `more` to the upstream, in one send, within `wait`.
+async fn send_upstream(
+    up: &mut Transport,
+    data: RecvBuf,
+    more: Vec<SendBuf>,
+    wait: Duration,
+) -> Result<(), ProxyError> {
+    let sent = if more.is_empty() {
+        if data.is_empty() {
+            return Ok(());
+        }
+        shard::timeout(wait, up.send(data)).await
+    } else {
+        let mut bufs = Vec::with_capacity(more.len() + 1);
+        if !data.is_empty() {
+            bufs.push(SendBuf::from(data));
+        }
+        bufs.extend(more);
+        shard::timeout(wait, up.send_vectored(bufs)).await
+    };
+    match sent {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(ProxyError::UpstreamClosed),
+        Err(_) => Err(ProxyError::UpstreamBodyTimeout),
+    }
 }
 
 /// How long the next request body read may wait: `client_body`, cut to

@@ -169,15 +169,8 @@ impl Outgoing {
         let mut first_body: Vec<Bytes> = take_buffered_body(c, ctx, &mut scanner)?
             .into_iter()
             .collect();
-        while !scanner.is_done() && first_body.len() <= MAX_GATHER {
-            let Some(Ok(Some(mut d))) = c.io.try_recv() else {
-                break;
-            };
-            take_request_body(c, ctx, &mut scanner, &mut d)?;
-            if !d.is_empty() {
-                first_body.push(d.to_bytes());
-            }
-        }
+        // Copied: a body that is now whole can be replayed on a retry.
+        take_queued(c, ctx, &mut scanner, &mut first_body, |d| d.to_bytes())?;
         // A complete chunked body ends with its filtered trailer section.
         first_body.extend(scanner.take_trailers());
         let replayable = scanner.is_done();
