@@ -115,6 +115,12 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The directory relative paths in the file are resolved against;
+    /// `None` for flags alone.
+    pub(crate) fn base_dir(&self) -> Option<&'a std::path::Path> {
+        self.file.and_then(|f| f.path.parent())
+    }
+
     /// The file as a whole, for something missing from it.
     pub(crate) fn whole_file(&self) -> Location {
         match self.file {

@@ -22,6 +22,8 @@ use crate::units::{parse_body_limit, parse_cpu_list, parse_duration, parse_size}
 /// settings (path, method and header matching, priorities, balancing
 /// algorithms, circuit breakers, health checks, outlier ejection, rewrites,
 /// header changes, timeout overrides, retries) exist only in the file.
+/// --tls-cert and --tls-key make every listener HTTPS in quick mode and the
+/// embedded default; in a file, listeners name a [tls.NAME] profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
 #[command(
     name = "coregate",
@@ -45,6 +47,14 @@ pub struct Cli {
     /// Admin endpoint address, or "off" [default: 127.0.0.1:9901]
     #[arg(long, value_name = "ADDR|off", value_parser = parse_admin)]
     pub admin: Option<Admin>,
+
+    /// Certificate chain (PEM) served on every listener, repeatable, paired with --tls-key by order; the first is the default (quick mode and the embedded default; with --config use [tls.NAME])
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub tls_cert: Vec<PathBuf>,
+
+    /// Private key (PEM) of the --tls-cert at the same position, repeatable
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub tls_key: Vec<PathBuf>,
 
     /// Number of shards [default: one per usable CPU, or one per --cpus entry]
     #[arg(long, value_name = "N", help_heading = "Shards")]
@@ -202,6 +212,7 @@ pub struct Cli {
 const EXAMPLES: &str = "\
 Examples:
   coregate --upstream 127.0.0.1:9000 --upstream 127.0.0.1:9001
+  coregate --listen 0.0.0.0:8443 --tls-cert site.pem --tls-key site.key --upstream 127.0.0.1:9000
   coregate --config /etc/coregate.toml --shards 4 --cpus 2-5
   coregate check --config /etc/coregate.toml
 

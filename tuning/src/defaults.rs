@@ -69,6 +69,30 @@ pub const MAX_IO_DIRECT_WAIT: Duration = Duration::from_millis(10);
 /// `--upstream-max-idle`: pooled idle connections per shard per backend.
 pub const DEFAULT_UPSTREAM_MAX_IDLE: usize = 256;
 
+/// `tls.*.handshake_timeout`: time allowed for a client's TLS handshake.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shortest accepted `tls.*.handshake_timeout`.
+pub const MIN_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(100);
+/// Longest accepted `tls.*.handshake_timeout`.
+pub const MAX_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(300);
+/// `tls.*.alpn` and `upstreams.*.tls.alpn`: the one protocol served.
+pub const DEFAULT_TLS_ALPN: &str = "http/1.1";
+/// Name of the TLS profile that `--tls-cert` / `--tls-key` create.
+pub const CLI_TLS_PROFILE: &str = "cli";
+/// The cipher suites `tls.*.ciphers` may name (IANA names as rustls spells
+/// them): TLS 1.3 suites first, then the TLS 1.2 ECDHE AEAD ones.
+pub const TLS_CIPHER_SUITES: [&str; 9] = [
+    "TLS13_AES_256_GCM_SHA384",
+    "TLS13_AES_128_GCM_SHA256",
+    "TLS13_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+];
+
 /// Name of the upstream group that quick mode (`--upstream`) creates.
 pub const QUICK_GROUP: &str = "default";
 

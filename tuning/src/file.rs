@@ -46,13 +46,15 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub(crate) upstreams: BTreeMap<String, Spanned<UpstreamFile>>,
     #[serde(default)]
+    pub(crate) tls: BTreeMap<String, Spanned<TlsFile>>,
+    #[serde(default)]
     pub(crate) routes: Vec<Spanned<RouteFile>>,
 }
 
 /// `[server]`.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ServerFile {
-    pub(crate) listen: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) listen: Option<Spanned<Vec<Spanned<ListenFile>>>>,
     pub(crate) shards: Option<Spanned<i64>>,
     pub(crate) cpus: Option<Spanned<CpuSpec>>,
     pub(crate) backlog: Option<Spanned<i64>>,
@@ -60,6 +62,63 @@ pub(crate) struct ServerFile {
     pub(crate) admin: Option<Spanned<String>>,
     pub(crate) watch_config: Option<Spanned<bool>>,
     pub(crate) merge_slashes: Option<Spanned<bool>>,
+}
+
+/// One listener: `"127.0.0.1:8080"` (plain) or `{ address = "...", tls = "edge" }`.
+#[derive(Debug)]
+pub(crate) enum ListenFile {
+    Address(String),
+    Table(ListenTable),
+}
+
+/// The table form of a listener.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListenTable {
+    pub(crate) address: Spanned<String>,
+    pub(crate) tls: Option<Spanned<String>>,
+}
+
+/// `[tls.<name>]`: a TLS profile that listeners name.
+#[derive(Debug, Deserialize)]
+pub(crate) struct TlsFile {
+    pub(crate) certificates: Option<Spanned<Vec<Spanned<TlsCertFile>>>>,
+    pub(crate) versions: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) ciphers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) alpn: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) handshake_timeout: Option<Spanned<String>>,
+    pub(crate) session_tickets: Option<Spanned<bool>>,
+    pub(crate) ticket_key_files: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) unknown_sni: Option<Spanned<String>>,
+    pub(crate) client_auth: Option<Spanned<ClientAuthFile>>,
+}
+
+/// `[[tls.<name>.certificates]]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct TlsCertFile {
+    pub(crate) cert: Option<Spanned<String>>,
+    pub(crate) key: Option<Spanned<String>>,
+    pub(crate) names: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) ocsp: Option<Spanned<String>>,
+    pub(crate) default: Option<Spanned<bool>>,
+}
+
+/// `client_auth = { ca = "...", required = true, subject_header = "..." }`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ClientAuthFile {
+    pub(crate) ca: Option<Spanned<String>>,
+    pub(crate) required: Option<Spanned<bool>>,
+    pub(crate) subject_header: Option<Spanned<String>>,
+}
+
+/// `[upstreams.<name>.tls]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UpstreamTlsFile {
+    pub(crate) sni: Option<Spanned<String>>,
+    pub(crate) verify: Option<Spanned<bool>>,
+    pub(crate) ca: Option<Spanned<String>>,
+    pub(crate) cert: Option<Spanned<String>>,
+    pub(crate) key: Option<Spanned<String>>,
+    pub(crate) alpn: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[timeouts]`: durations as text, `"10s"`.
@@ -131,6 +190,7 @@ pub(crate) struct UpstreamFile {
     pub(crate) max_pending: Option<Spanned<i64>>,
     pub(crate) health_check: Option<Spanned<HealthCheckFile>>,
     pub(crate) outlier: Option<Spanned<OutlierFile>>,
+    pub(crate) tls: Option<Spanned<UpstreamTlsFile>>,
 }
 
 /// `[upstreams.<name>.health_check]`.
@@ -345,6 +405,32 @@ impl<'de> Visitor<'de> for BackendVisitor {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BackendFile, A::Error> {
         BackendTable::deserialize(de::value::MapAccessDeserializer::new(map))
             .map(BackendFile::Table)
+    }
+}
+
+// === impl ListenFile ===
+
+impl<'de> Deserialize<'de> for ListenFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ListenVisitor)
+    }
+}
+
+struct ListenVisitor;
+
+impl<'de> Visitor<'de> for ListenVisitor {
+    type Value = ListenFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"an address "IP:port" or a table { address = "IP:port", tls = "NAME" }"#)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<ListenFile, E> {
+        Ok(ListenFile::Address(v.to_owned()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ListenFile, A::Error> {
+        ListenTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(ListenFile::Table)
     }
 }
 

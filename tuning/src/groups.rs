@@ -1,5 +1,6 @@
 //! `[upstreams.*]`: backends, the balancing algorithm, circuit-breaker
-//! caps, `[upstreams.*.health_check]` and `[upstreams.*.outlier]`.
+//! caps, `[upstreams.*.health_check]`, `[upstreams.*.outlier]` and
+//! `[upstreams.*.tls]`.
 
 use std::time::Duration;
 
@@ -31,6 +32,10 @@ pub(crate) fn group(c: &mut Checker<'_>, name: &str, up: &Spanned<UpstreamFile>)
     let outlier = u.outlier.as_ref().map_or_else(Outlier::default, |o| {
         outlier(c, &format!("{field}.outlier"), o.get_ref())
     });
+    let tls = u
+        .tls
+        .as_ref()
+        .map(|t| crate::tls_fields::upstream_tls(c, &format!("{field}.tls"), t));
     UpstreamGroup {
         name: name.to_owned(),
         backends,
@@ -39,6 +44,7 @@ pub(crate) fn group(c: &mut Checker<'_>, name: &str, up: &Spanned<UpstreamFile>)
         max_pending,
         health_check,
         outlier,
+        tls,
     }
 }
 

@@ -57,6 +57,9 @@ mod observing;
 mod route;
 mod route_fields;
 mod routes;
+mod tls;
+mod tls_fields;
+mod tls_profiles;
 mod tuning;
 mod units;
 mod unknown;
@@ -70,6 +73,7 @@ pub use crate::route::{
     ForwardPath, HashKey, HeaderMatch, HeaderOps, HostMatch, PathMatch, Retries, RetryOn, Rewrite,
     Route, RouteAction, RouteTimeouts,
 };
+pub use crate::tls::{ClientAuth, TlsCert, TlsProfile, TlsVersion, UnknownSni, UpstreamTls};
 pub use crate::tuning::{ConfigSource, Io, Limits, Pool, Timeouts, Tuning};
 pub use crate::units::{
     format_duration, parse_body_limit, parse_cpu_list, parse_duration, parse_size,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::defaults::*;
 use crate::observe::{AccessLog, LogDest, MetricsConfig, ReloadConfig};
 use crate::route::{Route, RouteAction};
+use crate::tls::TlsProfile;
 use crate::upstream::{BackendAddr, UpstreamGroup};
 
 /// Everything the engine needs to run, already validated.
@@ -15,6 +16,12 @@ use crate::upstream::{BackendAddr, UpstreamGroup};
 pub struct Tuning {
     /// Listening sockets; every shard binds each with `SO_REUSEPORT`.
     pub listen: Vec<SocketAddr>,
+    /// Per listener, as long as `listen`: the index in `tls` of the profile
+    /// it terminates TLS with; `None` is plain HTTP. See [`Tuning::listener_tls`].
+    pub listen_tls: Vec<Option<usize>>,
+    /// The `[tls.NAME]` profiles that listeners use, in name order (or the
+    /// one `--tls-cert` makes).
+    pub tls: Vec<TlsProfile>,
     /// Number of shards (one pinned executor each).
     pub shards: usize,
     /// CPU for shard `i` is `cpus[i]`; `None` lets the engine place shards.
@@ -157,6 +164,7 @@ impl Tuning {
             .map(|address| BackendAddr { address, weight: 1 })
             .collect();
         Tuning {
+            listen_tls: vec![None; listen.len()],
             listen,
             upstreams: vec![UpstreamGroup::new(QUICK_GROUP, backends)],
             routes: vec![Route::catch_all(
@@ -169,13 +177,38 @@ impl Tuning {
     }
 }
 
+// === impl Tuning (listeners) ===
+
+impl Tuning {
+    /// The TLS profile of listener `i` (`listen[i]`); `None` for plain HTTP,
+    /// including a listener past the end of `listen_tls` (a value built in
+    /// code with more `listen` entries than `listen_tls`).
+    pub fn listener_tls(&self, i: usize) -> Option<&TlsProfile> {
+        let profile = self.listen_tls.get(i).copied().flatten()?;
+        self.tls.get(profile)
+    }
+
+    /// `127.0.0.1:8080`, or `https://127.0.0.1:8443` for a TLS listener.
+    fn listener_text(&self, i: usize, addr: &SocketAddr) -> String {
+        match self.listener_tls(i) {
+            Some(_) => format!("https://{addr}"),
+            None => addr.to_string(),
+        }
+    }
+}
+
 // === impl Tuning (summary) ===
 
 impl Tuning {
     /// One line for startup logs and `coregate check`: listeners, shards,
     /// upstreams, routes, admin.
     pub fn summary(&self) -> String {
-        let listen: Vec<String> = self.listen.iter().map(ToString::to_string).collect();
+        let listen: Vec<String> = self
+            .listen
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| self.listener_text(i, addr))
+            .collect();
         let placement = match &self.cpus {
             Some(cpus) => format!(" on CPUs {}", crate::units::format_cpu_list(cpus)),
             None => String::new(),
@@ -237,6 +270,8 @@ impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             listen: vec![DEFAULT_LISTEN],
+            listen_tls: vec![None],
+            tls: Vec::new(),
             shards: crate::host::Host::detect().cpu_count(),
             cpus: None,
             backlog: DEFAULT_BACKLOG,

@@ -6,9 +6,10 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use crate::file::{
-    AccessLogFile, BackendTable, FileConfig, HeaderMatchFile, HeaderOpsFile, HealthCheckFile,
-    IoFile, LimitsFile, MetricsFile, OutlierFile, PoolFile, RespondFile, RetriesFile, RouteFile,
-    RouteTimeoutsFile, ServerFile, TimeoutsFile, UpstreamFile,
+    AccessLogFile, BackendTable, ClientAuthFile, FileConfig, HeaderMatchFile, HeaderOpsFile,
+    HealthCheckFile, IoFile, LimitsFile, ListenTable, MetricsFile, OutlierFile, PoolFile,
+    RespondFile, RetriesFile, RouteFile, RouteTimeoutsFile, ServerFile, TimeoutsFile, TlsCertFile,
+    TlsFile, UpstreamFile, UpstreamTlsFile,
 };
 
 /// One step of a path into the file.
@@ -76,7 +77,7 @@ pub(crate) fn message(segs: &[Seg]) -> String {
 }
 
 /// A field within two edits of `name`, else the only one it begins.
-fn closest<'k>(known: &[&'k str], name: &str) -> Option<&'k str> {
+pub(crate) fn closest<'k>(known: &[&'k str], name: &str) -> Option<&'k str> {
     let near = known.iter().copied().filter(|k| distance(k, name) <= 2);
     if let Some(k) = near.min_by_key(|k| distance(k, name)) {
         return Some(k);
@@ -96,6 +97,7 @@ fn known_fields(parent: &[Seg]) -> &'static [&'static str] {
     match shape(parent).as_str() {
         "" => fields_of::<FileConfig>(),
         "server" => fields_of::<ServerFile>(),
+        "server.listen[]" => fields_of::<ListenTable>(),
         "timeouts" => fields_of::<TimeoutsFile>(),
         "limits" => fields_of::<LimitsFile>(),
         "io" => fields_of::<IoFile>(),
@@ -106,6 +108,10 @@ fn known_fields(parent: &[Seg]) -> &'static [&'static str] {
         "upstreams.*.backends[]" => fields_of::<BackendTable>(),
         "upstreams.*.health_check" => fields_of::<HealthCheckFile>(),
         "upstreams.*.outlier" => fields_of::<OutlierFile>(),
+        "upstreams.*.tls" => fields_of::<UpstreamTlsFile>(),
+        "tls.*" => fields_of::<TlsFile>(),
+        "tls.*.certificates[]" => fields_of::<TlsCertFile>(),
+        "tls.*.client_auth" => fields_of::<ClientAuthFile>(),
         "routes[]" => fields_of::<RouteFile>(),
         "routes[].respond" => fields_of::<RespondFile>(),
         "routes[].headers[]" => fields_of::<HeaderMatchFile>(),
@@ -116,13 +122,13 @@ fn known_fields(parent: &[Seg]) -> &'static [&'static str] {
     }
 }
 
-/// `upstreams.api.backends[0]` → `upstreams.*.backends[]`.
+/// `upstreams.api.backends[0]` → `upstreams.*.backends[]`; `tls.edge` → `tls.*`.
 fn shape(segs: &[Seg]) -> String {
     let mut out = String::new();
     for (i, seg) in segs.iter().enumerate() {
         match seg {
             Seg::Index(_) => out.push_str("[]"),
-            Seg::Key(_) if i == 1 && out == "upstreams" => out.push_str(".*"),
+            Seg::Key(_) if i == 1 && (out == "upstreams" || out == "tls") => out.push_str(".*"),
             Seg::Key(k) if out.is_empty() => out.push_str(k),
             Seg::Key(k) => out.push_str(&format!(".{k}")),
         }
@@ -215,6 +221,13 @@ mod tests {
             message(&[key("pool"), key("zzz")]),
             "unknown field `zzz`, expected one of `max_idle`"
         );
+        let path = [key("tls"), key("edge"), key("versoins")];
+        assert_eq!(
+            message(&path),
+            "unknown field `versoins` (did you mean `versions`?)"
+        );
+        let path = [key("server"), key("listen"), Seg::Index(1), key("tsl")];
+        assert_eq!(message(&path), "unknown field `tsl` (did you mean `tls`?)");
         let path = [key("routes"), Seg::Index(0), key("path_prefx")];
         assert_eq!(
             message(&path),
@@ -268,12 +281,26 @@ mod tests {
             fields_of::<HeaderOpsFile>(),
             fields_of::<RouteTimeoutsFile>(),
             fields_of::<RetriesFile>(),
+            fields_of::<ListenTable>(),
         ];
         for field in tables.into_iter().flatten() {
             assert!(
                 doc.contains(&format!("{field} =")),
                 "docs/config.md lacks `{field} =`"
             );
+        }
+        // Every TLS field has a row in the TLS table.
+        let tls = [
+            ("tls.NAME", fields_of::<TlsFile>()),
+            ("tls.NAME.certificates[]", fields_of::<TlsCertFile>()),
+            ("tls.NAME.client_auth", fields_of::<ClientAuthFile>()),
+            ("upstreams.NAME.tls", fields_of::<UpstreamTlsFile>()),
+        ];
+        for (table, fields) in tls {
+            for field in fields.iter().filter(|&&f| f != "client_auth") {
+                let row = format!("| `{table}.{field}`");
+                assert!(doc.contains(&row), "docs/config.md lacks a row {row}");
+            }
         }
         // Every group and route field has a row in its table.
         for field in fields_of::<UpstreamFile>()

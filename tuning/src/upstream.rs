@@ -1,11 +1,13 @@
 //! Upstream groups as the engine runs them: backends, the balancing
 //! algorithm, circuit-breaker caps, active health checks and passive
-//! outlier ejection. Plain data, built by validation or in code.
+//! outlier ejection, and TLS to the backends. Plain data, built by
+//! validation or in code.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::defaults::*;
+use crate::tls::UpstreamTls;
 
 /// A named set of backends and how to spread requests over them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub struct UpstreamGroup {
     pub health_check: Option<HealthCheck>,
     /// Passive ejection of failing backends, per shard.
     pub outlier: Outlier,
+    /// TLS to the backends; `None`: plain TCP.
+    pub tls: Option<UpstreamTls>,
 }
 
 /// One backend of an [`UpstreamGroup`].
@@ -92,7 +96,7 @@ pub struct Outlier {
 
 impl UpstreamGroup {
     /// A group with the default algorithm for these weights, no circuit
-    /// breaking, no active checks and default outlier ejection.
+    /// breaking, no active checks, default outlier ejection and plain TCP.
     pub fn new(name: impl Into<String>, backends: Vec<BackendAddr>) -> UpstreamGroup {
         let algorithm = Algorithm::default_for(&backends);
         UpstreamGroup {
@@ -103,6 +107,7 @@ impl UpstreamGroup {
             max_pending: None,
             health_check: None,
             outlier: Outlier::default(),
+            tls: None,
         }
     }
 }

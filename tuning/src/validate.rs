@@ -8,11 +8,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use toml::Spanned;
+
 use crate::checker::{cast, non_negative, size_of, Checker, Given, Key};
 use crate::cli::{parse_admin, Admin, Cli};
 use crate::defaults::*;
 use crate::error::{Location, TuningError};
-use crate::file::{CpuSpec, FileConfig, Loaded};
+use crate::file::{CpuSpec, FileConfig, ListenFile, Loaded};
 use crate::host::Host;
 use crate::tuning::{ConfigSource, Io, Limits, Pool, Timeouts, Tuning};
 use crate::units::{body_limit, check_distinct, format_duration, parse_cpu_list, parse_duration};
@@ -97,6 +99,8 @@ pub(crate) fn validate(
     let metrics = observing::metrics(&mut c, cli, raw);
     let access_log = observing::access_log(&mut c, cli, raw);
     let reload = observing::reload(&mut c, cli, raw, &source);
+    let (listen_tls, tls) =
+        crate::tls_profiles::listeners(&mut c, cli, raw, &source, &server.listen_tls);
     let (upstreams, routes) = match source {
         ConfigSource::Quick => {
             check_quick(&mut c, &cli.upstream);
@@ -106,6 +110,8 @@ pub(crate) fn validate(
     };
     let tuning = Tuning {
         listen: server.listen,
+        listen_tls,
+        tls,
         shards: server.shards,
         cpus: server.cpus,
         backlog: server.backlog,
@@ -140,6 +146,8 @@ fn merge_slashes(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> bool {
 /// `[server]` settings once merged.
 struct Server {
     listen: Vec<SocketAddr>,
+    /// Each listener's `tls` profile name, as written.
+    listen_tls: Vec<Option<Spanned<String>>>,
     shards: usize,
     cpus: Option<Vec<usize>>,
     backlog: i32,
@@ -164,12 +172,16 @@ fn server(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig, host: &Host) -> Serv
         s.max_connections.as_ref(),
         1..=u32::MAX.into(),
     );
-    let listen = listen(c, cli, raw);
+    let (listen, listen_tls) = listen(c, cli, raw);
     let admin = admin(c, cli, raw, &listen);
     Server {
         listen: match listen.is_empty() {
             true => vec![DEFAULT_LISTEN],
             false => listen.into_iter().map(|g| g.value).collect(),
+        },
+        listen_tls: match listen_tls.is_empty() {
+            true => vec![None],
+            false => listen_tls,
         },
         admin,
         shards,
@@ -236,43 +248,65 @@ fn check_quick(c: &mut Checker<'_>, upstreams: &[SocketAddr]) {
     }
 }
 
-/// Listen addresses as given (empty when none was: the default applies).
-fn listen(c: &mut Checker<'_>, cli: &Cli, raw: &FileConfig) -> Vec<Given<SocketAddr>> {
-    let given: Vec<Given<SocketAddr>> = if !cli.listen.is_empty() {
+/// Listen addresses as given (empty when none was: the default applies),
+/// and beside each the TLS profile it names.
+fn listen(
+    c: &mut Checker<'_>,
+    cli: &Cli,
+    raw: &FileConfig,
+) -> (Vec<Given<SocketAddr>>, Vec<Option<Spanned<String>>>) {
+    let (given, tls) = if !cli.listen.is_empty() {
         let field = format!("--{}", Key::LISTEN.flag);
         let at = |&value| Given {
             value,
             location: Location::CommandLine,
             field: field.clone(),
         };
-        cli.listen.iter().map(at).collect()
+        let given: Vec<_> = cli.listen.iter().map(at).collect();
+        let tls = vec![None; given.len()];
+        (given, tls)
     } else if let Some(list) = &raw.server.listen {
-        if list.get_ref().is_empty() {
-            let message = "no listen addresses: give at least one, e.g. [\"127.0.0.1:8080\"]";
-            c.fail_at(list.span(), Key::LISTEN.field, message);
-        }
-        let mut out = Vec::new();
-        for (i, item) in list.get_ref().iter().enumerate() {
-            let field = format!("{}[{i}]", Key::LISTEN.field);
-            match parse_addr(item.get_ref()) {
-                Ok(value) => out.push(Given {
-                    value,
-                    location: c.at(item.span()),
-                    field,
-                }),
-                Err(message) => c.fail_at(item.span(), field, message),
-            }
-        }
-        out
+        file_listen(c, list)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     for (i, g) in given.iter().enumerate() {
         if given[..i].iter().any(|earlier| earlier.value == g.value) {
             c.fail_given(g, format!("{} is listed twice", g.value));
         }
     }
-    given
+    (given, tls)
+}
+
+/// `server.listen`: `"IP:port"` or `{ address = "IP:port", tls = "NAME" }`.
+fn file_listen(
+    c: &mut Checker<'_>,
+    list: &Spanned<Vec<Spanned<ListenFile>>>,
+) -> (Vec<Given<SocketAddr>>, Vec<Option<Spanned<String>>>) {
+    if list.get_ref().is_empty() {
+        let message = "no listen addresses: give at least one, e.g. [\"127.0.0.1:8080\"]";
+        c.fail_at(list.span(), Key::LISTEN.field, message);
+    }
+    let (mut given, mut tls) = (Vec::new(), Vec::new());
+    for (i, item) in list.get_ref().iter().enumerate() {
+        let field = format!("{}[{i}]", Key::LISTEN.field);
+        let (address, span, profile) = match item.get_ref() {
+            ListenFile::Address(text) => (text, item.span(), None),
+            ListenFile::Table(t) => (t.address.get_ref(), t.address.span(), t.tls.clone()),
+        };
+        match parse_addr(address) {
+            Ok(value) => {
+                given.push(Given {
+                    value,
+                    location: c.at(span),
+                    field,
+                });
+                tls.push(profile);
+            }
+            Err(message) => c.fail_at(span, field, message),
+        }
+    }
+    (given, tls)
 }
 
 fn cpus(
@@ -738,6 +772,16 @@ mod tests {
         };
         assert_eq!(group.health_check, Some(check));
         assert_eq!(group.outlier, crate::Outlier::default());
+        let tls = crate::UpstreamTls {
+            sni: Some("api.internal".into()),
+            ca: Some("origin-ca.pem".into()),
+            cert: Some("client.pem".into()),
+            key: Some("client.key".into()),
+            ..crate::UpstreamTls::default()
+        };
+        assert_eq!(group.tls, Some(tls));
+        // The profile is checked, but no listener names it.
+        assert_eq!((&t.listen_tls, &t.tls), (&d.listen_tls, &d.tls));
         assert_eq!(t.routes.len(), 2);
         let r = &t.routes[0];
         let route_defaults = crate::Route::catch_all("x", r.action.clone());
