@@ -11,6 +11,7 @@ use crate::error::{ConfigError, Location, TuningError};
 use crate::file::{IntOrText, Loaded};
 use crate::tuning::Tuning;
 use crate::units::{parse_duration, parse_size};
+use crate::unknown::Seg;
 
 /// A setting's two names: the flag and the file field.
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +120,21 @@ impl<'a> Checker<'a> {
     /// `None` for flags alone.
     pub(crate) fn base_dir(&self) -> Option<&'a std::path::Path> {
         self.file.and_then(|f| f.path.parent())
+    }
+
+    /// The line of the table or key at the dotted `path` (`tls.edge`), for
+    /// a value without a span.
+    pub(crate) fn at_key(&self, path: &str) -> Location {
+        match self.file {
+            Some(f) => {
+                let segs: Vec<Seg> = path.split('.').map(|k| Seg::Key(k.to_owned())).collect();
+                Location::File {
+                    path: f.path.clone(),
+                    line: crate::locate::line_of_key(&f.text, &segs),
+                }
+            }
+            None => Location::CommandLine,
+        }
     }
 
     /// The file as a whole, for something missing from it.

@@ -45,8 +45,10 @@ pub(crate) struct FileConfig {
     pub(crate) access_log: AccessLogFile,
     #[serde(default)]
     pub(crate) upstreams: BTreeMap<String, Spanned<UpstreamFile>>,
+    /// Not `Spanned`: a profile written only as `[[tls.NAME.certificates]]`
+    /// is an implicit table, which has no span.
     #[serde(default)]
-    pub(crate) tls: BTreeMap<String, Spanned<TlsFile>>,
+    pub(crate) tls: BTreeMap<String, TlsFile>,
     #[serde(default)]
     pub(crate) routes: Vec<Spanned<RouteFile>>,
 }

@@ -7,14 +7,19 @@
 //! ```
 //!
 //! Three ways to run, as `coregate` decides from its flags:
-//! - **config mode**, `--config FILE`: listeners, upstream groups and routes
-//!   from a TOML file (see `default.toml` for the layout). Per-group settings
-//!   (algorithm, circuit breakers, health checks, outlier ejection) and
+//! - **config mode**, `--config FILE`: listeners (plain, or HTTPS with a
+//!   `[tls.NAME]` profile), upstream groups and routes from a TOML file (see
+//!   `default.toml` for the layout). Per-group settings (algorithm, circuit
+//!   breakers, health checks, outlier ejection, TLS to backends) and
 //!   per-route ones (path, method and header matching, priority, rewrites,
 //!   header changes, timeout overrides, retries) exist only there;
 //! - **quick mode**, `--upstream ADDR` (repeatable): one group `default`, one
 //!   catch-all route, round-robin, like `caddy reverse-proxy --to`;
 //! - **embedded default**, neither: a welcome page on 127.0.0.1:8080.
+//!
+//! In quick mode and the embedded default, `--tls-cert` / `--tls-key` make
+//! every listener HTTPS. Certificate, key and other TLS file paths are
+//! checked for syntax only: no such file is read here.
 //!
 //! In every mode a flag overrides the matching global file field
 //! (`--client-header-timeout` over `timeouts.client_header`,

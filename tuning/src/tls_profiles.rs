@@ -131,8 +131,7 @@ fn keep_used(
 }
 
 /// One `[tls.<name>]` table, checked.
-fn profile(c: &mut Checker<'_>, name: &str, raw: &Spanned<TlsFile>) -> TlsProfile {
-    let t = raw.get_ref();
+fn profile(c: &mut Checker<'_>, name: &str, t: &TlsFile) -> TlsProfile {
     let field = format!("tls.{name}");
     let versions = versions(c, &field, t);
     let session_tickets = t.session_tickets.as_ref().is_none_or(|b| *b.get_ref());
@@ -147,7 +146,7 @@ fn profile(c: &mut Checker<'_>, name: &str, raw: &Spanned<TlsFile>) -> TlsProfil
     );
     TlsProfile {
         name: name.to_owned(),
-        certificates: certificates(c, &field, raw),
+        certificates: certificates(c, &field, t),
         ciphers: ciphers(c, &field, t, &versions),
         versions,
         alpn: alpn(c, &format!("{field}.alpn"), t.alpn.as_ref()),
@@ -182,11 +181,12 @@ fn handshake_timeout(text: &str) -> Result<Duration, String> {
 
 /// `[[tls.<name>.certificates]]`: at least one, exactly one default, and
 /// no name under two of them.
-fn certificates(c: &mut Checker<'_>, profile: &str, raw: &Spanned<TlsFile>) -> Vec<TlsCert> {
+fn certificates(c: &mut Checker<'_>, profile: &str, t: &TlsFile) -> Vec<TlsCert> {
     let field = format!("{profile}.certificates");
-    let Some(list) = &raw.get_ref().certificates else {
+    let Some(list) = &t.certificates else {
         let message = format!("required: at least one [[{field}]] with `cert` and `key`");
-        c.fail_at(raw.span(), field, message);
+        let location = c.at_key(profile);
+        c.fail(location, field, message);
         return Vec::new();
     };
     if list.get_ref().is_empty() {
