@@ -21,6 +21,18 @@ pub(crate) struct Client {
     pub(crate) trace: Trace,
     /// Which of the configured listen addresses accepted it.
     pub(crate) listener: usize,
+    /// What TLS negotiated; `None` on a plain listener.
+    pub(crate) tls: Option<Box<ClientTls>>,
+}
+
+/// A TLS client connection's handshake outcome, kept for its life.
+#[derive(Debug)]
+pub(crate) struct ClientTls {
+    /// Version, suite, resumption, SNI, client certificate subject.
+    pub(crate) summary: crate::io::TlsSummary,
+    /// Header that carries the client certificate's subject upstream
+    /// (always removed from the client's own fields when set).
+    pub(crate) subject_header: Option<Box<str>>,
 }
 
 /// What happened to the connection after a request.

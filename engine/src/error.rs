@@ -46,6 +46,11 @@ pub enum ProxyError {
     UpstreamConnectTimeout,
     /// The upstream refused the connection or was unreachable.
     UpstreamConnect,
+    /// The upstream's TLS certificate did not verify (wrong CA, name or dates).
+    UpstreamTlsCertificate,
+    /// The TLS handshake with the upstream failed otherwise (no common
+    /// version or suite, a refused client certificate, an alert).
+    UpstreamTlsHandshake,
     /// The upstream sent no response head in time.
     UpstreamHeaderTimeout,
     /// The upstream stalled mid-body.
@@ -83,6 +88,8 @@ impl ProxyError {
             ProxyError::ClientClosed | ProxyError::BadPath => 400,
             ProxyError::Overloaded => 503,
             ProxyError::UpstreamConnect
+            | ProxyError::UpstreamTlsCertificate
+            | ProxyError::UpstreamTlsHandshake
             | ProxyError::UpstreamClosed
             | ProxyError::UpstreamBadResponse
             | ProxyError::UpstreamTruncated => 502,
@@ -119,6 +126,8 @@ impl ProxyError {
             ProxyError::MethodNotAllowed => "method_not_allowed",
             ProxyError::UpstreamConnectTimeout => "upstream_connect_timeout",
             ProxyError::UpstreamConnect => "upstream_connect",
+            ProxyError::UpstreamTlsCertificate => "upstream_tls_certificate",
+            ProxyError::UpstreamTlsHandshake => "upstream_tls_handshake",
             ProxyError::UpstreamHeaderTimeout => "upstream_header_timeout",
             ProxyError::UpstreamBodyTimeout => "upstream_body_timeout",
             ProxyError::UpstreamClosed => "upstream_closed",
@@ -182,6 +191,12 @@ pub enum EngineError {
     AccessLog {
         /// The OS error.
         cause: io::Error,
+    },
+    /// A certificate, key or other TLS setting cannot be used.
+    #[error("TLS: {cause}")]
+    Tls {
+        /// What is wrong, naming the profile and the file.
+        cause: String,
     },
     /// A shard ended before it said it was ready.
     #[error("shard {shard} stopped during start-up")]

@@ -36,15 +36,29 @@ fn main() -> ExitCode {
 /// `coregate check --config FILE`: every error, with file, line and field.
 fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     match tuning::parse_file(path) {
-        Ok(t) => {
-            println!("{}: ok ({})", path.display(), t.summary());
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(t) => check_tls(path, &t),
         Err(e) => {
             eprintln!("{e}");
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The TLS half of `check`: keys match certificates, chains parse, CA and
+/// ticket files load, expiry (a warning within 14 days), names.
+fn check_tls(path: &std::path::Path, t: &Tuning) -> anyhow::Result<ExitCode> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let findings = tls::check(t, now);
+    for f in &findings {
+        eprintln!("{}: {f}", path.display());
+    }
+    if findings.iter().any(|f| f.level == tls::Level::Error) {
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("{}: ok ({})", path.display(), t.summary());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -59,8 +73,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let signals =
         Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).context("installing signal handlers")?;
     let (source, summary) = (source_name(&t.source), t.summary());
+    let schemes: Vec<&str> = (0..t.listen.len())
+        .map(|i| {
+            if t.listener_tls(i).is_some() {
+                "https"
+            } else {
+                "http"
+            }
+        })
+        .collect();
     let server = Server::start(t)?;
-    announce(&server, &source, &summary);
+    announce(&server, &schemes, &source, &summary);
     if reloadable {
         // Re-read the file and re-apply the flags on every reload.
         server.set_reload_source(Box::new(move || Tuning::from_cli(cli.clone())));
@@ -84,9 +107,10 @@ fn source_name(source: &ConfigSource) -> String {
 }
 
 /// The start-up lines: listeners, settings, admin endpoint.
-fn announce(server: &Server, source: &str, summary: &str) {
-    for addr in server.local_addrs() {
-        println!("coregate: listening on http://{addr} ({source})");
+fn announce(server: &Server, schemes: &[&str], source: &str, summary: &str) {
+    for (i, addr) in server.local_addrs().iter().enumerate() {
+        let scheme = schemes.get(i).copied().unwrap_or("http");
+        println!("coregate: listening on {scheme}://{addr} ({source})");
     }
     println!("coregate: {summary}");
     if let Some(admin) = server.admin_addr() {

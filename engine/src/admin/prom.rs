@@ -15,6 +15,7 @@ use crate::observe::metrics::{ShardMetrics, ShardStats};
 use crate::observe::stats::{BackendStats, GroupReport, Latency, ShardReport, STATUS_CLASSES};
 use crate::snapshot::route::Snapshot;
 
+mod tls;
 mod upstreams;
 
 use upstreams::{backends, groups};
@@ -42,6 +43,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     groups(&mut out, &reports);
     backends(&mut out, shared, &reports);
     control(&mut out, shared, &reports);
+    tls::tls(&mut out, shared);
     out
 }
 

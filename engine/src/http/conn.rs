@@ -59,13 +59,17 @@ impl Drop for Open<'_> {
 /// Serves one accepted connection until it closes.
 pub(crate) async fn serve(io: TcpConn, peer: SocketAddr, ctx: Rc<ShardCtx>, listener: usize) {
     let _open = Open::new(&ctx);
+    let Some((io, tls)) = super::tls::accept(io, &ctx, listener).await else {
+        return;
+    };
     let mut c = Client {
-        io: io.into(),
+        io,
         peer,
         buf: ConnBuf::default(),
         served: 0,
         trace: Trace::default(),
         listener,
+        tls,
     };
     loop {
         match serve_one(&mut c, &ctx).await {

@@ -217,5 +217,6 @@ fn log_line(
         total,
         error: t.error.map(ProxyError::as_str),
         user_agent: d.head.header("user-agent"),
+        tls: c.tls.as_deref().map(|t| &t.summary),
     });
 }

@@ -6,3 +6,4 @@ pub(crate) mod conn;
 mod handle;
 mod request;
 mod respond;
+mod tls;

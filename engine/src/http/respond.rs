@@ -93,8 +93,11 @@ pub(super) async fn send_error(
     let _ = send_counted(c, ctx, out, e.status()).await;
     // Let the client read the response before the close turns into a reset
     // over unread request bytes.
-    let _ = c.io.shutdown_write();
-    let _ = shard::timeout(Duration::from_millis(200), drain_input(c)).await;
+    let linger = async {
+        let _ = c.io.shutdown_write().await;
+        drain_input(c).await
+    };
+    let _ = shard::timeout(Duration::from_millis(200), linger).await;
 }
 
 /// The error response: status, the request id and the error's name.

@@ -285,6 +285,11 @@ impl RecvBuf {
         }))
     }
 
+    /// Bytes that live on the heap (decrypted TLS plaintext).
+    pub(crate) fn heap(b: bytes::Bytes) -> RecvBuf {
+        RecvBuf(Repr::Heap(b))
+    }
+
     /// Number of bytes in this share.
     pub fn len(&self) -> usize {
         match &self.0 {

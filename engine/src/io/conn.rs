@@ -21,8 +21,10 @@ use super::ring::{Inner, Ring};
 use super::send::{consume, fill_iov, sent_bytes, SendBuf};
 
 mod halves;
+mod tls;
 
 pub use halves::{RecvHalf, SendHalf};
+pub use tls::{HandshakeFailure, TlsConn, TlsSummary};
 
 /// Most bytes one send SQE asks for (longer buffers take several).
 const MAX_SEND_CHUNK: usize = 1 << 30;

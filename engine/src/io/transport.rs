@@ -2,16 +2,16 @@
 //! takes owned sends, whatever carries it.
 //!
 //! The HTTP and proxy code talk only to [`Transport`], for client and
-//! upstream connections alike. Plain TCP on the shard's ring implements it
-//! today; TLS adds a variant here, and nothing above this module needs to
-//! know which one it has. With one variant the `match`es compile away: the
-//! seam costs nothing per request (the headline A/B batch in README).
+//! upstream connections alike: plain TCP on the shard's ring, or TLS over
+//! it ([`TlsConn`], rustls). Nothing above this module knows which one it
+//! has, beyond asking for the TLS summary. The plain `match` arm costs one
+//! branch per call (the headline A/B batch in README).
 
 use std::io;
 use std::net::SocketAddr;
 
 use super::bufring::RecvBuf;
-use super::conn::{RecvHalf, SendHalf, TcpConn};
+use super::conn::{RecvHalf, SendHalf, TcpConn, TlsConn, TlsSummary};
 use super::send::SendBuf;
 
 /// A connection as the layers above the io layer see it.
@@ -19,6 +19,8 @@ use super::send::SendBuf;
 pub enum Transport {
     /// Plain TCP on the shard's ring.
     Tcp(TcpConn),
+    /// TLS over TCP (boxed: rustls's state is large, plain TCP is not).
+    Tls(Box<TlsConn>),
 }
 
 // === impl Transport ===
@@ -28,6 +30,7 @@ impl Transport {
     pub async fn recv(&mut self) -> io::Result<Option<RecvBuf>> {
         match self {
             Transport::Tcp(c) => c.recv().await,
+            Transport::Tls(c) => c.recv().await,
         }
     }
 
@@ -35,6 +38,7 @@ impl Transport {
     pub fn try_recv(&mut self) -> Option<io::Result<Option<RecvBuf>>> {
         match self {
             Transport::Tcp(c) => c.try_recv(),
+            Transport::Tls(c) => c.try_recv(),
         }
     }
 
@@ -42,6 +46,7 @@ impl Transport {
     pub async fn send(&mut self, buf: impl Into<SendBuf>) -> io::Result<()> {
         match self {
             Transport::Tcp(c) => c.send(buf).await,
+            Transport::Tls(c) => c.send_all(&[buf.into()]).await,
         }
     }
 
@@ -49,13 +54,15 @@ impl Transport {
     pub async fn send_vectored(&mut self, bufs: Vec<SendBuf>) -> io::Result<()> {
         match self {
             Transport::Tcp(c) => c.send_vectored(bufs).await,
+            Transport::Tls(c) => c.send_all(&bufs).await,
         }
     }
 
-    /// Ends the sending direction (a FIN for TCP).
-    pub fn shutdown_write(&mut self) -> io::Result<()> {
+    /// Ends the sending direction (close_notify for TLS, then a FIN).
+    pub async fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             Transport::Tcp(c) => c.shutdown_write(),
+            Transport::Tls(c) => c.shutdown_write().await,
         }
     }
 
@@ -63,6 +70,7 @@ impl Transport {
     pub fn is_quiet(&self) -> bool {
         match self {
             Transport::Tcp(c) => c.is_quiet(),
+            Transport::Tls(c) => c.is_quiet(),
         }
     }
 
@@ -70,6 +78,7 @@ impl Transport {
     pub fn abort_on_close(&mut self) {
         match self {
             Transport::Tcp(c) => c.abort_on_close(),
+            Transport::Tls(c) => c.tcp_mut().abort_on_close(),
         }
     }
 
@@ -77,6 +86,15 @@ impl Transport {
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match self {
             Transport::Tcp(c) => c.peer_addr(),
+            Transport::Tls(c) => c.tcp().peer_addr(),
+        }
+    }
+
+    /// What TLS negotiated; `None` for plain TCP.
+    pub fn tls_summary(&self) -> Option<TlsSummary> {
+        match self {
+            Transport::Tcp(_) => None,
+            Transport::Tls(c) => Some(c.summary()),
         }
     }
 
@@ -87,6 +105,7 @@ impl Transport {
                 let (r, s) = c.split();
                 (TransportRecv::Tcp(r), TransportSend::Tcp(s))
             }
+            Transport::Tls(c) => (TransportRecv::Tls(c), TransportSend::Tls(c)),
         }
     }
 }
@@ -97,10 +116,19 @@ impl From<TcpConn> for Transport {
     }
 }
 
+impl From<TlsConn> for Transport {
+    fn from(c: TlsConn) -> Self {
+        Transport::Tls(Box::new(c))
+    }
+}
+
 /// The receiving half of a split [`Transport`].
 pub enum TransportRecv<'a> {
     /// Of a TCP connection.
     Tcp(RecvHalf<'a>),
+    /// Of a TLS connection (its state is shared with the sending half;
+    /// neither holds it across an await).
+    Tls(&'a TlsConn),
 }
 
 // === impl TransportRecv ===
@@ -110,6 +138,7 @@ impl TransportRecv<'_> {
     pub async fn recv(&mut self) -> io::Result<Option<RecvBuf>> {
         match self {
             TransportRecv::Tcp(h) => h.recv().await,
+            TransportRecv::Tls(c) => c.recv().await,
         }
     }
 }
@@ -118,6 +147,8 @@ impl TransportRecv<'_> {
 pub enum TransportSend<'a> {
     /// Of a TCP connection.
     Tcp(SendHalf<'a>),
+    /// Of a TLS connection.
+    Tls(&'a TlsConn),
 }
 
 // === impl TransportSend ===
@@ -127,13 +158,15 @@ impl TransportSend<'_> {
     pub async fn send(&mut self, buf: impl Into<SendBuf>) -> io::Result<()> {
         match self {
             TransportSend::Tcp(h) => h.send(buf).await,
+            TransportSend::Tls(c) => c.send_all(&[buf.into()]).await,
         }
     }
 
     /// As [`Transport::shutdown_write`].
-    pub fn shutdown_write(&mut self) -> io::Result<()> {
+    pub async fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             TransportSend::Tcp(h) => h.shutdown_write(),
+            TransportSend::Tls(c) => c.shutdown_write().await,
         }
     }
 }

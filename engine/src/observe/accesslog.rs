@@ -134,6 +134,8 @@ pub(crate) struct Entry<'a> {
     pub(crate) total: Duration,
     pub(crate) error: Option<&'a str>,
     pub(crate) user_agent: Option<&'a [u8]>,
+    /// The client connection's TLS, when it has one.
+    pub(crate) tls: Option<&'a crate::io::TlsSummary>,
 }
 
 /// A shard's side of the access log.
@@ -247,7 +249,21 @@ fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
     opt_str(out, e.error);
     out.push_str(",\"consumer\":null,\"ua\":");
     opt_bytes(out, e.user_agent);
+    tls_fields(out, e.tls);
     out.push_str("}\n");
+}
+
+/// `tls` (version), `tls_resumed` and `sni`: null on a plain connection.
+fn tls_fields(out: &mut String, t: Option<&crate::io::TlsSummary>) {
+    out.push_str(",\"tls\":");
+    opt_str(out, t.map(|t| t.version));
+    out.push_str(",\"tls_resumed\":");
+    match t {
+        Some(t) => out.push_str(if t.resumed { "true" } else { "false" }),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"sni\":");
+    opt_str(out, t.and_then(|t| t.sni.as_deref()));
 }
 
 /// A request target's path and query (the query cut to `max_query`
@@ -370,6 +386,7 @@ mod tests {
             total: Duration::from_micros(9),
             error: None,
             user_agent: Some(b"curl"),
+            tls: None,
         };
         let mut s = String::new();
         format_line(&mut s, &e, 2);

@@ -87,6 +87,42 @@ counters! {
     bytes_in,
     /// Response bytes written to clients.
     bytes_out,
+    /// TLS handshakes completed with clients.
+    tls_handshakes,
+    /// Of those, resumed sessions (a ticket).
+    tls_resumed,
+    /// Completed handshakes by version and AEAD: TLS 1.3, AES-128-GCM.
+    tls13_aes128,
+    /// TLS 1.3, AES-256-GCM.
+    tls13_aes256,
+    /// TLS 1.3, ChaCha20-Poly1305.
+    tls13_chacha20,
+    /// TLS 1.2, AES-128-GCM.
+    tls12_aes128,
+    /// TLS 1.2, AES-256-GCM.
+    tls12_aes256,
+    /// TLS 1.2, ChaCha20-Poly1305.
+    tls12_chacha20,
+    /// Client handshakes that failed: past the handshake timeout.
+    tls_fail_timeout,
+    /// Plain HTTP on a TLS port (answered 400).
+    tls_fail_plain_http,
+    /// Closed or reset mid-handshake.
+    tls_fail_closed,
+    /// No common version, suite or protocol.
+    tls_fail_incompatible,
+    /// SNI name refused (no certificate for it).
+    tls_fail_unknown_sni,
+    /// Client certificate missing or not verified.
+    tls_fail_client_cert,
+    /// Certificate not verified.
+    tls_fail_bad_certificate,
+    /// Malformed or unexpected TLS.
+    tls_fail_protocol,
+    /// TLS handshakes completed with backends.
+    upstream_tls_handshakes,
+    /// TLS handshakes with backends that failed.
+    upstream_tls_failures,
 }
 
 /// Increments a counter of the current shard (single writer).
@@ -118,6 +154,59 @@ impl ShardMetrics {
             300..=399 => &self.responses_3xx,
             400..=499 => &self.responses_4xx,
             _ => &self.responses_5xx,
+        };
+        bump(c, 1);
+    }
+}
+
+// === impl ShardMetrics (TLS) ===
+
+impl ShardMetrics {
+    /// Counts a completed client handshake.
+    pub(crate) fn tls_handshake(&self, t: &crate::io::TlsSummary) {
+        bump(&self.tls_handshakes, 1);
+        if t.resumed {
+            bump(&self.tls_resumed, 1);
+        }
+        let v13 = t.version == "TLSv1.3";
+        let c = match (v13, t.cipher) {
+            (_, c) if c.contains("CHACHA20") => {
+                if v13 {
+                    &self.tls13_chacha20
+                } else {
+                    &self.tls12_chacha20
+                }
+            }
+            (_, c) if c.contains("AES_256") => {
+                if v13 {
+                    &self.tls13_aes256
+                } else {
+                    &self.tls12_aes256
+                }
+            }
+            _ => {
+                if v13 {
+                    &self.tls13_aes128
+                } else {
+                    &self.tls12_aes128
+                }
+            }
+        };
+        bump(c, 1);
+    }
+
+    /// Counts a failed client handshake by its reason.
+    pub(crate) fn tls_failure(&self, why: crate::io::HandshakeFailure) {
+        use crate::io::HandshakeFailure as F;
+        let c = match why {
+            F::Timeout => &self.tls_fail_timeout,
+            F::PlainHttp => &self.tls_fail_plain_http,
+            F::Closed => &self.tls_fail_closed,
+            F::Incompatible => &self.tls_fail_incompatible,
+            F::UnknownSni => &self.tls_fail_unknown_sni,
+            F::ClientCert => &self.tls_fail_client_cert,
+            F::BadCertificate => &self.tls_fail_bad_certificate,
+            F::Protocol => &self.tls_fail_protocol,
         };
         bump(c, 1);
     }

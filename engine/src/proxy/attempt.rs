@@ -7,11 +7,13 @@ use super::*;
 use crate::client::{Client, Trace};
 use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
-use crate::io::{RecvBuf, SendBuf, TcpConn, Transport};
+use crate::io::{HandshakeFailure, RecvBuf, SendBuf, Transport};
 use crate::observe::metrics::bump;
 use crate::shard;
 use crate::snapshot::route::Group;
+use crate::snapshot::tls::GroupTls;
 use crate::upstream::balance::{GroupState, Held};
+use crate::upstream::dial::{dial, DialError};
 use crate::upstream::pool::UpConn;
 use parser::{BodyKind, Method, ResponseHead};
 use std::net::SocketAddr;
@@ -130,7 +132,9 @@ pub(super) async fn acquire(
     addr: SocketAddr,
     connect_timeout: Duration,
 ) -> Result<(UpConn, bool), ProxyError> {
-    if let Some(up) = ctx.pool.checkout(addr) {
+    let tls = g.tls.as_ref();
+    let tls_key = tls.map_or(0, |t| t.key);
+    if let Some(up) = ctx.pool.checkout(addr, tls_key) {
         bump(&ctx.metrics().upstream_reuses, 1);
         crate::observe::stats::bump(&gs.stats.reuses, 1);
         return Ok((up, true));
@@ -141,26 +145,45 @@ pub(super) async fn acquire(
     let slot = Held::new(&gs.conns);
     bump(&ctx.metrics().upstream_connects, 1);
     crate::observe::stats::bump(&gs.stats.connects, 1);
-    let io = connect(ctx, addr, connect_timeout).await?;
+    let io = connect(ctx, addr, tls, connect_timeout).await?;
     let up = UpConn {
         io,
         buf: Default::default(),
         early: None,
         addr,
+        tls_key,
         _slot: Some(slot),
     };
     Ok((up, false))
 }
 
-/// A new connection to `addr` within `limit`.
+/// A new connection to `addr` within `limit` (the TLS handshake included).
 async fn connect(
     ctx: &ShardCtx,
     addr: SocketAddr,
+    tls: Option<&GroupTls>,
     limit: Duration,
 ) -> Result<Transport, ProxyError> {
-    match shard::timeout(limit, TcpConn::connect(&ctx.ring, addr)).await {
-        Ok(Ok(io)) => Ok(Transport::from(io)),
-        Ok(Err(_)) => Err(ProxyError::UpstreamConnect),
+    let res = shard::timeout(limit, dial(&ctx.ring, addr, tls)).await;
+    let m = ctx.metrics();
+    if tls.is_some() {
+        let done = matches!(res, Ok(Ok(_)));
+        bump(
+            if done {
+                &m.upstream_tls_handshakes
+            } else {
+                &m.upstream_tls_failures
+            },
+            1,
+        );
+    }
+    match res {
+        Ok(Ok(io)) => Ok(io),
+        Ok(Err(DialError::Connect)) => Err(ProxyError::UpstreamConnect),
+        Ok(Err(DialError::Tls(HandshakeFailure::BadCertificate))) => {
+            Err(ProxyError::UpstreamTlsCertificate)
+        }
+        Ok(Err(DialError::Tls(_))) => Err(ProxyError::UpstreamTlsHandshake),
         Err(_) => Err(ProxyError::UpstreamConnectTimeout),
     }
 }

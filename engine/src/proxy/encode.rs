@@ -15,7 +15,9 @@ pub(super) fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
     let mut rewritten = Vec::new();
     let target = upstream_target(req, &mut rewritten);
     parser::write_request_line(h.method_bytes(), target, Version::Http11, &mut out);
-    let has_xff = copy_fields(req, &mut out);
+    let tls = c.tls.as_deref();
+    let subject_header = tls.and_then(|t| t.subject_header.as_deref());
+    let has_xff = copy_fields(req, subject_header, &mut out);
     req.route.request_headers.write(&mut out);
     write_host(req, &mut out);
     if h.body() == BodyKind::Chunked {
@@ -26,7 +28,14 @@ pub(super) fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
         parser::write_header(b"upgrade", proto, &mut out);
     }
     write_forwarded_for(&mut out, h, c.peer, has_xff);
-    parser::write_header(b"x-forwarded-proto", b"http", &mut out);
+    let proto: &[u8] = if tls.is_some() { b"https" } else { b"http" };
+    parser::write_header(b"x-forwarded-proto", proto, &mut out);
+    if let (Some(name), Some(subject)) = (
+        subject_header,
+        tls.and_then(|t| t.summary.client_subject.as_deref()),
+    ) {
+        parser::write_header(name.as_bytes(), subject.as_bytes(), &mut out);
+    }
     if let Some(host) = req.target.authority.or_else(|| h.host()) {
         parser::write_header(b"x-forwarded-host", host, &mut out);
     }
@@ -52,7 +61,9 @@ fn upstream_target<'a>(req: &'a Request<'_>, rewritten: &'a mut Vec<u8>) -> &'a 
 
 /// Copies the client's fields that go upstream as they are; returns
 /// whether an `X-Forwarded-For` chain was seen (it is extended, not copied).
-fn copy_fields(req: &Request<'_>, out: &mut BytesMut) -> bool {
+/// A field named like the client-certificate header is never copied: only
+/// coregate sets it, from a verified certificate.
+fn copy_fields(req: &Request<'_>, subject_header: Option<&str>, out: &mut BytesMut) -> bool {
     let (h, ops) = (req.head, &req.route.request_headers);
     let mut has_xff = false;
     let mut length = h.content_length();
@@ -62,7 +73,8 @@ fn copy_fields(req: &Request<'_>, out: &mut BytesMut) -> bool {
             continue;
         }
         let absolute_host = req.target.is_absolute() && name.eq_ignore_ascii_case(b"host");
-        if absolute_host || (!ops.is_empty() && ops.drops(name)) {
+        let spoofed = subject_header.is_some_and(|s| name.eq_ignore_ascii_case(s.as_bytes()));
+        if absolute_host || spoofed || (!ops.is_empty() && ops.drops(name)) {
             continue;
         }
         write_field(name, value, &mut length, out);

@@ -78,7 +78,7 @@ async fn pipe(from: &mut TransportRecv<'_>, to: &mut TransportSend<'_>, moved: &
         }
         moved.set(true);
     }
-    let _ = to.shutdown_write();
+    let _ = to.shutdown_write().await;
 }
 
 /// Returns once nothing moved either way for `idle` (a peer gone without

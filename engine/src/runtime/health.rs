@@ -20,9 +20,10 @@ use parser::Method;
 use tuning::HealthCheck;
 
 use crate::ctx::ShardCtx;
-use crate::io::TcpConn;
 use crate::shard;
 use crate::snapshot::route::Group;
+use crate::snapshot::tls::GroupTls;
+use crate::upstream::dial::dial;
 
 /// How often the checker looks for due checks.
 const TICK: Duration = Duration::from_millis(50);
@@ -137,11 +138,12 @@ impl GroupChecks {
             *due = now + hc.interval;
             let (ring, results) = (ctx.ring.clone(), results.clone());
             let (name, hc, version) = (g.name.clone(), hc.clone(), self.version);
+            let tls = g.tls.clone();
             let failed = results.clone();
             let (failed_name, failed_version) = (name.clone(), version);
             shard::spawn_guarded(
                 async move {
-                    let ok = check(&ring, addr, &hc).await;
+                    let ok = check(&ring, addr, &hc, tls.as_ref()).await;
                     results.borrow_mut().push((name, version, addr, ok));
                 },
                 move |msg| {
@@ -180,9 +182,14 @@ fn publish(g: &Group, idx: usize, t: Transition) {
 }
 
 /// One check: connect, `GET path`, read the status line.
-async fn check(ring: &crate::io::Ring, addr: SocketAddr, hc: &HealthCheck) -> bool {
+async fn check(
+    ring: &crate::io::Ring,
+    addr: SocketAddr,
+    hc: &HealthCheck,
+    tls: Option<&GroupTls>,
+) -> bool {
     let probe = async {
-        let mut conn = TcpConn::connect(ring, addr).await.ok()?;
+        let mut conn = dial(ring, addr, tls).await.ok()?;
         let host = hc.host.clone().unwrap_or_else(|| addr.to_string());
         let req = format!(
             "GET {} HTTP/1.1\r\nhost: {host}\r\nuser-agent: coregate-health-check\r\nconnection: close\r\n\r\n",

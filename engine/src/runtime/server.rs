@@ -22,6 +22,8 @@ use crate::shard::{self, Doorbell, EventFdPark, ShardThread};
 use crate::snapshot::control::{Control, ReloadSource, ReloadStats, SourceSlot};
 use crate::snapshot::publish::Published;
 use crate::snapshot::route::Snapshot;
+use crate::snapshot::tls::TlsSet;
+use rustls::server::ProducesTickets;
 
 /// How often a shard looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -62,7 +64,11 @@ impl Server {
     pub fn start(t: Tuning) -> Result<Server, EngineError> {
         probe_io(&t)?;
         let t = Arc::new(t);
-        let published = Arc::new(Published::new(Snapshot::build(&t, 1, None)));
+        let tls_err = |cause| EngineError::Tls { cause };
+        let ticketer = tls::ticketer(&tls::tickets_of(&t)).map_err(|e| tls_err(e.to_string()))?;
+        let mut first = Snapshot::build(&t, 1, None);
+        first.set_tls(TlsSet::build(&t, &ticketer).map_err(tls_err)?);
+        let published = Arc::new(Published::new(first));
         let log = Sink::start(&t.access_log)
             .map_err(|source| EngineError::AccessLog { cause: source })?;
         let (scrapers, inboxes) = scrape_inboxes(t.shards)?;
@@ -76,22 +82,30 @@ impl Server {
             scrapers,
             log,
         });
-        let mut server = Server::new(shared, &t, addrs)?;
+        let mut server = Server::new(shared, &t, addrs, ticketer)?;
         server.spawn_shards(&t, per_shard, inboxes)?;
         server.start_admin(t.admin)?;
         Ok(server)
     }
 
     /// A server with its reload control thread and no shard yet.
-    fn new(shared: Arc<Shared>, t: &Tuning, addrs: Vec<SocketAddr>) -> Result<Server, EngineError> {
-        let (control, source) =
-            Control::spawn(shared.published.clone(), t.clone(), shared.reloads.clone()).map_err(
-                |source| EngineError::Shard {
-                    shard: 0,
-                    cpu: None,
-                    cause: source,
-                },
-            )?;
+    fn new(
+        shared: Arc<Shared>,
+        t: &Tuning,
+        addrs: Vec<SocketAddr>,
+        ticketer: Arc<dyn ProducesTickets>,
+    ) -> Result<Server, EngineError> {
+        let (control, source) = Control::spawn(
+            shared.published.clone(),
+            t.clone(),
+            shared.reloads.clone(),
+            ticketer,
+        )
+        .map_err(|source| EngineError::Shard {
+            shard: 0,
+            cpu: None,
+            cause: source,
+        })?;
         Ok(Server {
             shared,
             threads: Vec::with_capacity(t.shards),

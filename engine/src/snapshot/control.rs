@@ -8,11 +8,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
+use std::time::Duration;
 
 use tuning::{Tuning, TuningError};
 
 use crate::snapshot::publish::Published;
 use crate::snapshot::route::Snapshot;
+use crate::snapshot::tls::TlsSet;
+use rustls::server::ProducesTickets;
 
 /// Produces the configuration to reload: typically re-reads the config file
 /// and applies the command-line flags on top.
@@ -55,6 +58,9 @@ enum Msg {
     Reload(Reply),
     /// Reload with this configuration.
     ReloadWith(Box<Tuning>, Reply),
+    /// Reload the certificates and keys of the running configuration (a
+    /// TLS file changed).
+    ReloadTls(Reply),
 }
 
 /// Sends reload requests to the control thread. Cheap to clone.
@@ -71,6 +77,7 @@ impl Control {
         published: Arc<Published>,
         running: Tuning,
         stats: Arc<ReloadStats>,
+        ticketer: Arc<dyn ProducesTickets>,
     ) -> std::io::Result<(Control, SourceSlot)> {
         let (tx, rx) = mpsc::channel::<Msg>();
         let (src_tx, src_rx) = mpsc::channel::<ReloadSource>();
@@ -79,13 +86,20 @@ impl Control {
             .spawn(move || {
                 let mut worker = Worker {
                     published,
+                    stamps: file_stamps(&running),
+                    latest: running.clone(),
                     running,
                     stats,
+                    ticketer,
                     source: None,
                     sources: src_rx,
                 };
-                for msg in rx {
-                    worker.handle(msg);
+                loop {
+                    match rx.recv_timeout(TLS_WATCH_EVERY) {
+                        Ok(msg) => worker.handle(msg),
+                        Err(mpsc::RecvTimeoutError::Timeout) => worker.tls_files_changed(),
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
                 }
             })?;
         Ok((Control { tx }, SourceSlot { tx: src_tx }))
@@ -94,6 +108,11 @@ impl Control {
     /// Re-reads the configuration from its source and publishes it.
     pub fn reload(&self) -> Result<ReloadReport, ReloadError> {
         self.ask(Msg::Reload)
+    }
+
+    /// Reloads the certificates and keys of the running configuration.
+    pub fn reload_tls(&self) -> Result<ReloadReport, ReloadError> {
+        self.ask(Msg::ReloadTls)
     }
 
     /// Publishes `t` as the new configuration.
@@ -123,8 +142,15 @@ impl SourceSlot {
 
 struct Worker {
     published: Arc<Published>,
+    /// The configuration the process started with (restart-only settings).
     running: Tuning,
+    /// The configuration last published.
+    latest: Tuning,
     stats: Arc<ReloadStats>,
+    /// Shared by every snapshot, so tickets survive reloads.
+    ticketer: Arc<dyn ProducesTickets>,
+    /// Modification times and sizes of the TLS files `latest` reads.
+    stamps: Vec<Stamp>,
     source: Option<ReloadSource>,
     sources: mpsc::Receiver<ReloadSource>,
 }
@@ -138,7 +164,8 @@ impl Worker {
         }
         let (res, reply) = match msg {
             Msg::Reload(reply) => (self.from_source(), reply),
-            Msg::ReloadWith(t, reply) => (Ok(self.apply(*t)), reply),
+            Msg::ReloadWith(t, reply) => (self.apply(*t), reply),
+            Msg::ReloadTls(reply) => (self.apply(self.latest.clone()), reply),
         };
         let counter = if res.is_ok() {
             &self.stats.ok
@@ -156,25 +183,70 @@ impl Worker {
     }
 
     fn from_source(&mut self) -> Result<ReloadReport, ReloadError> {
-        let source = self.source.as_mut().ok_or(ReloadError::NoSource)?;
+        let Some(source) = self.source.as_mut() else {
+            // Without a file (quick mode), a reload still re-reads certificates.
+            if self.latest.tls.is_empty() {
+                return Err(ReloadError::NoSource);
+            }
+            return self.apply(self.latest.clone());
+        };
         let t = source().map_err(|e| ReloadError::Invalid(e.to_string()))?;
-        Ok(self.apply(t))
+        self.apply(t)
     }
 
-    fn apply(&mut self, t: Tuning) -> ReloadReport {
+    /// Builds and publishes `t`; a TLS file that cannot be used refuses
+    /// the whole reload (the old certificates keep serving).
+    fn apply(&mut self, t: Tuning) -> Result<ReloadReport, ReloadError> {
+        let tls = TlsSet::build(&t, &self.ticketer).map_err(ReloadError::Invalid)?;
         let version = self.published.version() + 1;
         let needs_restart = restart_only_changes(&self.running, &t);
         let prev = self.published.load();
-        self.published
-            .publish(Snapshot::build(&t, version, Some(&prev)));
+        let mut next = Snapshot::build(&t, version, Some(&prev));
+        next.set_tls(tls);
+        self.published.publish(next);
         for field in &needs_restart {
             eprintln!("coregate: {field} changed; it takes effect on restart");
         }
-        ReloadReport {
+        self.stamps = file_stamps(&t);
+        self.latest = t;
+        Ok(ReloadReport {
             version,
             needs_restart,
-        }
+        })
     }
+}
+
+// === impl Worker (TLS files) ===
+
+impl Worker {
+    /// Reloads when a certificate, key, OCSP or CA file of the running
+    /// configuration changed (as a reload would; a bad file is reported
+    /// and the old one keeps serving, and it is not retried until it
+    /// changes again).
+    fn tls_files_changed(&mut self) {
+        let now = file_stamps(&self.latest);
+        if now == self.stamps {
+            return;
+        }
+        self.stamps = now;
+        eprintln!("coregate: a TLS file changed, reloading certificates");
+        let (reply, _answer) = mpsc::channel();
+        self.handle(Msg::ReloadTls(reply));
+    }
+}
+
+/// How often TLS files are checked for changes.
+const TLS_WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// A file's modification time and size (`None`: unreadable).
+type Stamp = Option<(Option<std::time::SystemTime>, u64)>;
+
+fn file_stamps(t: &Tuning) -> Vec<Stamp> {
+    let stamp = |p: &std::path::PathBuf| {
+        let m = std::fs::metadata(p).ok()?;
+        Some((m.modified().ok(), m.len()))
+    };
+    crate::snapshot::tls::files(t).iter().map(stamp).collect()
 }
 
 /// Settings fixed at start-up: listeners, shards and the io layer.
@@ -186,6 +258,7 @@ fn restart_only_changes(old: &Tuning, new: &Tuning) -> Vec<&'static str> {
         }
     };
     check(old.listen != new.listen, "listen");
+    check(old.listen_tls != new.listen_tls, "which listeners use TLS");
     check(old.shards != new.shards, "shards");
     check(old.cpus != new.cpus, "cpus");
     check(old.backlog != new.backlog, "backlog");

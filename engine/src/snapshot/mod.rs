@@ -8,6 +8,7 @@ pub(crate) mod control;
 pub(crate) mod publish;
 pub(crate) mod route;
 pub(crate) mod target;
+pub(crate) mod tls;
 
 pub(crate) use publish::Published;
 pub(crate) use route::Snapshot;

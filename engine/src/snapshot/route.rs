@@ -197,6 +197,8 @@ pub(crate) struct Group {
     /// A success after a passive ejection lifts it (as Envoy's
     /// `successful_active_health_check_uneject_host` does).
     pub(crate) checks_ok: Box<[AtomicU64]>,
+    /// TLS to the backends; `None`: plain TCP.
+    pub(crate) tls: Option<super::tls::GroupTls>,
 }
 
 // === impl Group ===
@@ -240,6 +242,8 @@ pub(crate) struct Snapshot {
     exact: AHashMap<Box<[u8]>, PathIndex>,
     suffix: Vec<(Box<[u8]>, PathIndex)>,
     any: PathIndex,
+    /// Listener and upstream TLS, set after the build (it can fail).
+    pub(crate) tls: super::tls::TlsSet,
 }
 
 // === impl Snapshot ===
@@ -262,6 +266,7 @@ impl Snapshot {
             exact: AHashMap::new(),
             suffix: Vec::new(),
             any: PathIndex::default(),
+            tls: Default::default(),
         };
         for (i, r) in t.routes.iter().enumerate() {
             let index = match &r.host {
@@ -284,6 +289,14 @@ impl Snapshot {
         snap.suffix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
         snap.routes = routes.into();
         snap
+    }
+
+    /// Installs the TLS settings built for this configuration.
+    pub(crate) fn set_tls(&mut self, mut set: super::tls::TlsSet) {
+        for (g, t) in self.groups.iter_mut().zip(set.groups.drain(..)) {
+            g.tls = t;
+        }
+        self.tls = set;
     }
 
     /// Normalises the origin-form `target` (path and query) and finds its

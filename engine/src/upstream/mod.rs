@@ -3,6 +3,7 @@
 //! ejection, retry budgets) for every group of the current snapshot.
 
 pub(crate) mod balance;
+pub(crate) mod dial;
 pub(crate) mod pool;
 
 pub(crate) use balance::{GroupState, RetryBudget};

@@ -24,6 +24,8 @@ pub(crate) struct UpConn {
     /// instead of being copied into `buf`; they come after `buf`'s bytes.
     pub(crate) early: Option<RecvBuf>,
     pub(crate) addr: SocketAddr,
+    /// The group's TLS settings key (0: plain TCP); with `addr`, the pool key.
+    pub(crate) tls_key: u64,
     /// The connection's place in its group's connection limit, freed when
     /// the connection closes.
     pub(crate) _slot: Option<crate::upstream::balance::Held>,
@@ -36,7 +38,9 @@ struct Idle {
 
 /// A shard's idle upstream connections.
 pub(crate) struct Pool {
-    idle: RefCell<AHashMap<SocketAddr, Vec<Idle>>>,
+    /// By address and TLS settings key: a plain group never gets a TLS
+    /// connection, nor one group another's differently verified one.
+    idle: RefCell<AHashMap<(SocketAddr, u64), Vec<Idle>>>,
     max_idle: usize,
     idle_timeout: Duration,
     /// A coarse clock, advanced by `sweep` (once a second): idle ages do
@@ -56,10 +60,11 @@ impl Pool {
         }
     }
 
-    /// Takes the newest live idle connection to `addr`.
-    pub(crate) fn checkout(&self, addr: SocketAddr) -> Option<UpConn> {
+    /// Takes the newest live idle connection to `addr` made with the TLS
+    /// settings `tls_key` (0: plain TCP).
+    pub(crate) fn checkout(&self, addr: SocketAddr, tls_key: u64) -> Option<UpConn> {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.get_mut(&addr)?;
+        let list = idle.get_mut(&(addr, tls_key))?;
         while let Some(i) = list.pop() {
             let age = self.now.get().saturating_duration_since(i.since);
             if i.conn.io.is_quiet() && age < self.idle_timeout {
@@ -77,7 +82,7 @@ impl Pool {
         }
         conn.buf.release(bufs);
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(conn.addr).or_default();
+        let list = idle.entry((conn.addr, conn.tls_key)).or_default();
         if list.len() >= self.max_idle {
             list.remove(0);
         }

@@ -64,6 +64,7 @@ pub(super) fn compile_group(g: &tuning::UpstreamGroup, prev: Option<&Snapshot>) 
             .map(|b| carried.transitions(b.address))
             .collect(),
         checks_ok: g.backends.iter().map(|_| AtomicU64::new(0)).collect(),
+        tls: None,
     }
 }
 /// The balancer's passive outlier-ejection settings for a group.
