@@ -239,6 +239,9 @@ fn run_scenario(
         ));
     }
     let proxies = &for_scenario(proxies, scenario);
+    if scenario.is_tls() {
+        context.layout = context.layout.replace("coregate-bench", "tls-load");
+    }
     let scenario = &capped(scenario, bench.fd_limit, &mut context);
     let origin = Origin::start(
         bench.scratch,
