@@ -57,6 +57,11 @@ const SWEEP_EVERY: Duration = Duration::from_millis(100);
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(10);
 /// Plaintext read buffer.
 const BUF_BYTES: usize = 64 * 1024;
+/// Connections opening at once in `--hold` runs.
+const HOLD_RAMP: usize = 64;
+/// What `--hold` prints once every connection is open and idle (the
+/// harness waits for it, as for coregate-bench's).
+pub const HOLD_MARKER: &str = "connections open and idle";
 
 /// How connections are used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +123,9 @@ pub struct Plan {
     pub timeout: Duration,
     /// How connections are used.
     pub mode: Mode,
+    /// Keep-alive only: one request per connection, then hold them all
+    /// idle this long (the duration bounds the opening).
+    pub hold: Option<Duration>,
 }
 
 // === impl Plan ===
@@ -298,6 +306,9 @@ pub fn run(plan: &Plan) -> Result<TlsReport, String> {
     let config = client_config(plan.mode)?;
     let name = ServerName::try_from(plan.addr.ip().to_string()).map_err(|e| e.to_string())?;
     let threads = plan.threads.clamp(1, plan.connections.max(1));
+    if plan.hold.is_some() && plan.mode != Mode::KeepAlive {
+        return Err("--hold needs --mode keep-alive".into());
+    }
     let started = Instant::now();
     let end = started + plan.duration;
     let workers: Vec<_> = (0..threads)
@@ -312,13 +323,20 @@ pub fn run(plan: &Plan) -> Result<TlsReport, String> {
         .collect();
     let mut stats = Stats::new();
     let mut handshakes = Handshakes::default();
+    let mut held = Vec::new();
     for worker in workers {
-        let (s, h) = worker
+        let (s, h, streams) = worker
             .join()
             .map_err(|_| "a worker thread panicked".to_owned())??;
         stats.merge(&s);
         handshakes.full += h.full;
         handshakes.resumed += h.resumed;
+        held.extend(streams);
+    }
+    let elapsed = started.elapsed();
+    if let Some(hold) = plan.hold {
+        eprintln!("tls-load: {} {HOLD_MARKER}, holding {hold:?}", held.len());
+        std::thread::sleep(hold);
     }
     let scenario = bench::Scenario {
         addr: plan.addr,
@@ -330,11 +348,13 @@ pub fn run(plan: &Plan) -> Result<TlsReport, String> {
         close: plan.mode.new_connection_per_request(),
         no_body: false,
         timeout: plan.timeout,
-        hold: None,
+        hold: plan.hold,
         requests: vec![plan.request()],
     };
+    let mut report = Report::new(&scenario, &stats, elapsed);
+    report.held_connections = plan.hold.map(|_| held.len() as u64);
     Ok(TlsReport {
-        report: Report::new(&scenario, &stats, started.elapsed()),
+        report,
         tls_mode: plan.mode,
         handshakes,
     })
@@ -375,6 +395,8 @@ struct Worker {
     end: Instant,
     quota: Option<u64>,
     issued: u64,
+    hold: bool,
+    unstarted: usize,
     conns: Vec<Conn>,
     retry_at: Vec<(Instant, usize)>,
     stats: Stats,
@@ -419,6 +441,8 @@ impl Worker {
             end,
             quota,
             issued: 0,
+            hold: plan.hold.is_some(),
+            unstarted: 0,
             conns,
             retry_at: Vec::new(),
             stats: Stats::new(),
@@ -427,8 +451,12 @@ impl Worker {
         })
     }
 
-    fn run(mut self) -> Result<(Stats, Handshakes), String> {
-        for idx in 0..self.conns.len() {
+    fn run(mut self) -> Result<(Stats, Handshakes, Vec<TcpStream>), String> {
+        self.unstarted = match self.hold {
+            true => HOLD_RAMP.min(self.conns.len()),
+            false => self.conns.len(),
+        };
+        for idx in 0..self.unstarted {
             self.start(idx);
         }
         let mut events = Vec::with_capacity(MAX_EVENTS);
@@ -436,6 +464,12 @@ impl Worker {
         loop {
             let now = Instant::now();
             if now >= self.end || self.quota.is_some_and(|q| self.stats.responses >= q) {
+                break;
+            }
+            if self.hold
+                && self.unstarted == self.conns.len()
+                && !self.conns.iter().any(|c| c.in_flight)
+            {
                 break;
             }
             let wait = next_sweep.min(self.end).saturating_duration_since(now);
@@ -456,7 +490,15 @@ impl Worker {
                 next_sweep = now + SWEEP_EVERY;
             }
         }
-        Ok((self.stats, self.handshakes))
+        let held = match self.hold {
+            true => self
+                .conns
+                .iter_mut()
+                .filter_map(|c| c.stream.take())
+                .collect(),
+            false => Vec::new(),
+        };
+        Ok((self.stats, self.handshakes, held))
     }
 
     fn may_issue(&self) -> bool {
@@ -637,7 +679,13 @@ impl Worker {
         if response.close || self.mode.new_connection_per_request() {
             self.close(idx);
         }
-        self.start(idx);
+        if !self.hold {
+            return self.start(idx);
+        }
+        if self.unstarted < self.conns.len() {
+            self.unstarted += 1;
+            self.start(self.unstarted - 1);
+        }
     }
 
     fn fail(&mut self, idx: usize, failure: Failure) {
@@ -654,7 +702,13 @@ impl Worker {
             } += 1;
         }
         self.close(idx);
-        if failure == Failure::Connect {
+        if self.hold {
+            // One try per connection: a failed one is not held.
+            if self.unstarted < self.conns.len() {
+                self.unstarted += 1;
+                self.start(self.unstarted - 1);
+            }
+        } else if failure == Failure::Connect {
             self.retry_at
                 .push((Instant::now() + RECONNECT_BACKOFF, idx));
         } else if was_in_flight {

@@ -25,8 +25,8 @@ struct Cli {
     install: bool,
     /// Scenario to run (repeatable): headline, body16k, fixed-rate,
     /// conn-per-request, idle10k, tls-keepalive, tls-resumed, tls-full,
-    /// tls (the three TLS ones), or all [default: all; with --quick, all
-    /// but the TLS ones].
+    /// idle10k-tls, tls (the four TLS ones), or all [default: all; with
+    /// --quick, all but the TLS ones].
     #[arg(long = "scenario")]
     scenarios: Vec<String>,
     /// Rounds per proxy (at least 5 for numbers worth reporting).

@@ -35,6 +35,10 @@ struct Cli {
     /// A request slower than this counts as a timeout error.
     #[arg(long, default_value = "5s")]
     timeout: String,
+    /// Keep-alive only: one request per connection, then hold every
+    /// connection idle this long (-d bounds the opening).
+    #[arg(long)]
+    hold: Option<String>,
     /// Write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -68,6 +72,12 @@ fn run(cli: Cli) -> Result<(), String> {
         max_requests: cli.requests,
         timeout: parse_duration(&cli.timeout).map_err(|e| e.to_string())?,
         mode: Mode::parse(&cli.mode)?,
+        hold: cli
+            .hold
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(|e| e.to_string())?,
     };
     let _ = bench::loadgen::raise_fd_limit(cli.connections as u64 + 64);
     let report = tls_load::run(&plan)?;

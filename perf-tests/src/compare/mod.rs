@@ -291,10 +291,10 @@ fn run_scenario(
 fn unrunnable(bench: &Bench<'_>, scenario: &Scenario) -> Option<String> {
     match scenario.load {
         Load::Skipped(why) => Some(why.to_owned()),
-        Load::Tls(_) if !bench.tls => {
+        _ if scenario.is_tls() && !bench.tls => {
             Some("openssl could not make the test certificate (is openssl installed?)".into())
         }
-        Load::Tls(_) if !bench.tls_generator.binary.is_file() => Some(format!(
+        _ if scenario.is_tls() && !bench.tls_generator.binary.is_file() => Some(format!(
             "{} is missing: cargo build --release -p perf-tests",
             bench.tls_generator.binary.display()
         )),
@@ -322,7 +322,7 @@ fn for_scenario(proxies: &[Proxy], scenario: &Scenario) -> Vec<Proxy> {
 /// Lowers the idle connection count to what the open-file limit allows
 /// every proxy (haproxy needs 2 x maxconn), and says so in the notes.
 fn capped(scenario: &Scenario, fd_limit: u64, context: &mut Context) -> Scenario {
-    let Load::Idle(wanted) = scenario.load else {
+    let Some(wanted) = scenario.idle() else {
         return scenario.clone();
     };
     let capacity = peers::idle_capacity(fd_limit);
@@ -335,7 +335,10 @@ fn capped(scenario: &Scenario, fd_limit: u64, context: &mut Context) -> Scenario
     eprintln!("compare: {note}");
     context.notes.push(note);
     Scenario {
-        load: Load::Idle(capacity),
+        load: match scenario.load {
+            Load::TlsIdle(_) => Load::TlsIdle(capacity),
+            _ => Load::Idle(capacity),
+        },
         connections: capacity,
         ..scenario.clone()
     }

@@ -23,7 +23,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const HOLD: Duration = Duration::from_secs(4);
 /// Slack a generator gets past its planned run time before it is killed.
 const GENERATOR_SLACK: Duration = Duration::from_secs(60);
-/// What coregate-bench prints once its held connections are all open.
+/// Most time `idle10k-tls` gets to open its TLS connections.
+const IDLE_OPENING: Duration = Duration::from_secs(60);
+/// What coregate-bench and tls-load print once their held connections are all open.
 const HOLD_MARKER: &str = "connections open and idle";
 
 /// Run lengths.
@@ -207,8 +209,16 @@ pub fn load_args(
     duration: Duration,
     json: &Path,
 ) -> Vec<String> {
-    if let Load::Tls(mode) = scenario.load {
-        return tls_load_args(scenario, proxy, duration, json, mode);
+    match scenario.load {
+        Load::Tls(mode) => return tls_load_args(scenario, proxy, duration, json, mode),
+        Load::TlsIdle(_) => {
+            // -d bounds the opening of the connections (TLS handshakes).
+            let mut args = tls_load_args(scenario, proxy, IDLE_OPENING, json, Mode::KeepAlive);
+            let url = args.pop().unwrap_or_default();
+            args.extend(["--hold".into(), format!("{}ms", HOLD.as_millis()), url]);
+            return args;
+        }
+        _ => {}
     }
     let url = format!("http://{}{}", proxy.addr, scenario.path);
     let mut args = vec![
@@ -311,7 +321,7 @@ impl Bench<'_> {
             Err(e) => return Run::failed(round, e),
         };
         let result = match scenario.load {
-            Load::Idle(_) => self.idle(&process, proxy, scenario),
+            Load::Idle(_) | Load::TlsIdle(_) => self.idle(&process, proxy, scenario),
             _ => self.load(&process, proxy, scenario),
         };
         let exited = process.exited();
@@ -331,10 +341,7 @@ impl Bench<'_> {
 
     /// Config changes the scenario needs.
     pub fn tweaks(&self, scenario: &Scenario) -> Tweaks {
-        let many_connections = match scenario.load {
-            Load::Idle(n) => Some(n),
-            _ => None,
-        };
+        let many_connections = scenario.idle();
         Tweaks {
             many_connections,
             fd_limit: self.fd_limit,
@@ -345,7 +352,7 @@ impl Bench<'_> {
 
     fn generator(&self, scenario: &Scenario) -> &Generator {
         match scenario.load {
-            Load::Tls(_) => self.tls_generator,
+            Load::Tls(_) | Load::TlsIdle(_) => self.tls_generator,
             _ => self.generator,
         }
     }
@@ -369,6 +376,11 @@ impl Bench<'_> {
     fn warm_up(&self, proxy: &Proxy, scenario: &Scenario) -> Result<(), String> {
         let json = self.json(proxy, "warmup");
         let warm = match scenario.load {
+            Load::TlsIdle(_) => Scenario {
+                load: Load::Tls(Mode::KeepAlive),
+                connections: DEFAULT_CONNECTIONS,
+                ..scenario.clone()
+            },
             Load::Idle(_) => Scenario {
                 load: Load::Closed,
                 connections: DEFAULT_CONNECTIONS,
@@ -425,7 +437,7 @@ impl Bench<'_> {
         let rss_before = sum_status_kb(&tree, "VmRSS");
         let json = self.json(proxy, "measured");
         let args = load_args(scenario, proxy, self.timing.duration, &json);
-        let child = self.generator.start_hold(&args)?;
+        let child = self.generator(scenario).start_hold(&args)?;
         std::thread::sleep(Duration::from_secs(1));
         let tree = process_tree(process.pid());
         let rss_held = sum_status_kb(&tree, "VmRSS");
@@ -476,6 +488,14 @@ mod tests {
         let tls = load_args(full, &proxy(), Duration::from_secs(1), json);
         assert_eq!(tls[tls.len() - 1], "https://127.0.0.1:8443/");
         assert!(tls.windows(2).any(|w| w[0] == "--mode" && w[1] == "full"));
+        let idle = all.iter().find(|s| s.name == "idle10k-tls").unwrap();
+        let idle = load_args(idle, &proxy(), Duration::from_secs(1), json);
+        assert!(idle.windows(2).any(|w| w[0] == "-c" && w[1] == "10000"));
+        assert!(idle
+            .windows(2)
+            .any(|w| w[0] == "--hold" && w[1] == "4000ms"));
+        assert_eq!(idle.iter().filter(|a| *a == "-c").count(), 1);
+        assert_eq!(idle[idle.len() - 1], "https://127.0.0.1:8443/");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum Load {
     /// Closed loop over TLS 1.3 with `tls-load` in this mode, against the
     /// proxies' TLS listeners.
     Tls(Mode),
+    /// [`Load::Idle`] over TLS (`tls-load --hold`, keep-alive sessions).
+    TlsIdle(usize),
     /// Not runnable yet; the reason is printed.
     Skipped(&'static str),
 }
@@ -118,6 +120,15 @@ pub fn all() -> Vec<Scenario> {
             100,
             Load::Tls(Mode::Full),
         ),
+        Scenario {
+            name: "idle10k-tls",
+            description:
+                "10,000 idle TLS 1.3 keep-alive connections (one request each): proxy RSS per connection",
+            path: "/",
+            body_size: 100,
+            connections: IDLE_CONNECTIONS,
+            load: Load::TlsIdle(IDLE_CONNECTIONS),
+        },
     ]
 }
 
@@ -126,7 +137,15 @@ pub fn all() -> Vec<Scenario> {
 impl Scenario {
     /// True when the load goes to the proxies' TLS listeners.
     pub fn is_tls(&self) -> bool {
-        matches!(self.load, Load::Tls(_))
+        matches!(self.load, Load::Tls(_) | Load::TlsIdle(_))
+    }
+
+    /// Idle connections held, for the idle scenarios.
+    pub fn idle(&self) -> Option<usize> {
+        match self.load {
+            Load::Idle(n) | Load::TlsIdle(n) => Some(n),
+            _ => None,
+        }
     }
 }
 
@@ -176,10 +195,10 @@ mod tests {
 
     #[test]
     fn selection() {
-        assert_eq!(select(&[]).unwrap().len(), 8);
-        assert_eq!(select(&["all".into()]).unwrap().len(), 8);
+        assert_eq!(select(&[]).unwrap().len(), 9);
+        assert_eq!(select(&["all".into()]).unwrap().len(), 9);
         let tls = select(&["tls".into()]).unwrap();
-        assert_eq!(tls.len(), 3);
+        assert_eq!(tls.len(), 4);
         assert!(tls.iter().all(Scenario::is_tls));
         let quick = select(&quick_default()).unwrap();
         assert_eq!(quick.len(), 5);
