@@ -16,3 +16,4 @@ pub mod compare;
 pub mod proc;
 pub mod procfs;
 pub mod stats;
+pub mod tls_load;

@@ -74,9 +74,13 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
     }
     let fd_limit = bench::loadgen::raise_fd_limit(FD_LIMIT);
     let mut verdict = Verdict::default();
-    let engine_build = build(options)?;
+    let selected = selection(options)?;
+    let engine_build = build(options, selected.iter().any(Scenario::is_tls))?;
     let generator = Generator {
         binary: setup::release_dir().join("coregate-bench"),
+    };
+    let tls_generator = Generator {
+        binary: setup::release_dir().join("tls-load"),
     };
     if !generator.binary.is_file() {
         return Err(format!(
@@ -115,11 +119,12 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
     let bench = Bench {
         scratch: &scratch,
         generator: &generator,
+        tls_generator: &tls_generator,
         timing: timing(options),
         tls,
         fd_limit,
     };
-    for scenario in scenarios::select(&options.scenarios)? {
+    for scenario in selected {
         let result = run_scenario(&bench, &scenario, &proxies, &context)?;
         check(&result, &mut verdict);
         print!("{}", result.markdown(None));
@@ -129,12 +134,27 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
     Ok(verdict)
 }
 
-/// Builds the generator (required) and the engine (optional).
-fn build(options: &Options) -> Result<Result<(), String>, String> {
+/// The scenarios to run: those named, or all (all but the TLS ones with
+/// `--quick`, see [`scenarios::quick_default`]).
+fn selection(options: &Options) -> Result<Vec<Scenario>, String> {
+    match options.quick && options.scenarios.is_empty() {
+        true => scenarios::select(&scenarios::quick_default()),
+        false => scenarios::select(&options.scenarios),
+    }
+}
+
+/// Builds the generators (coregate-bench required, tls-load when a TLS
+/// scenario runs: without it those are skipped) and the engine (optional).
+fn build(options: &Options, tls: bool) -> Result<Result<(), String>, String> {
     if options.no_build {
         return Ok(Ok(()));
     }
     setup::cargo_build("bench").map_err(|e| format!("cannot build coregate-bench:\n{e}"))?;
+    if tls {
+        if let Err(e) = setup::cargo_build("perf-tests") {
+            eprintln!("compare: cannot build tls-load, the TLS scenarios will be skipped:\n{e}");
+        }
+    }
     let engine = setup::cargo_build("engine");
     if let Err(e) = &engine {
         eprintln!("compare: engine build failed, coregate will be reported missing:\n{e}");
@@ -209,14 +229,18 @@ fn run_scenario(
     context: &Context,
 ) -> Result<ScenarioResult, String> {
     let mut context = context.clone();
-    if let Load::Skipped(why) = scenario.load {
+    if let Some(why) = unrunnable(bench, scenario) {
         eprintln!("compare: {}: skipped: {why}", scenario.name);
         return Ok(ScenarioResult::new(
             context,
             scenario.clone(),
-            Some(why.to_owned()),
+            Some(why),
             Vec::new(),
         ));
+    }
+    let proxies = &for_scenario(proxies, scenario);
+    if scenario.is_tls() {
+        context.layout = context.layout.replace("coregate-bench", "tls-load");
     }
     let scenario = &capped(scenario, bench.fd_limit, &mut context);
     let origin = Origin::start(
@@ -263,10 +287,42 @@ fn run_scenario(
     ))
 }
 
+/// Why the scenario cannot run at all, if it cannot.
+fn unrunnable(bench: &Bench<'_>, scenario: &Scenario) -> Option<String> {
+    match scenario.load {
+        Load::Skipped(why) => Some(why.to_owned()),
+        _ if scenario.is_tls() && !bench.tls => {
+            Some("openssl could not make the test certificate (is openssl installed?)".into())
+        }
+        _ if scenario.is_tls() && !bench.tls_generator.binary.is_file() => Some(format!(
+            "{} is missing: cargo build --release -p perf-tests",
+            bench.tls_generator.binary.display()
+        )),
+        _ => None,
+    }
+}
+
+/// The proxies with those that cannot run `scenario` marked missing, with
+/// the reason printed: a coregate without TLS termination in the TLS
+/// scenarios is reported, not failed, so nginx and haproxy still run.
+fn for_scenario(proxies: &[Proxy], scenario: &Scenario) -> Vec<Proxy> {
+    let mut proxies = proxies.to_vec();
+    if !scenario.is_tls() {
+        return proxies;
+    }
+    for proxy in proxies.iter_mut().filter(|p| p.missing.is_none()) {
+        if let Some(why) = proxy.tls_unsupported() {
+            eprintln!("compare: {} / {}: {why}", scenario.name, proxy.name);
+            proxy.missing = Some(why);
+        }
+    }
+    proxies
+}
+
 /// Lowers the idle connection count to what the open-file limit allows
 /// every proxy (haproxy needs 2 x maxconn), and says so in the notes.
 fn capped(scenario: &Scenario, fd_limit: u64, context: &mut Context) -> Scenario {
-    let Load::Idle(wanted) = scenario.load else {
+    let Some(wanted) = scenario.idle() else {
         return scenario.clone();
     };
     let capacity = peers::idle_capacity(fd_limit);
@@ -279,7 +335,10 @@ fn capped(scenario: &Scenario, fd_limit: u64, context: &mut Context) -> Scenario
     eprintln!("compare: {note}");
     context.notes.push(note);
     Scenario {
-        load: Load::Idle(capacity),
+        load: match scenario.load {
+            Load::TlsIdle(_) => Load::TlsIdle(capacity),
+            _ => Load::Idle(capacity),
+        },
         connections: capacity,
         ..scenario.clone()
     }
@@ -298,6 +357,9 @@ fn one_line(run: &Run) -> String {
     }
     if let (Some(cpu0), Some(cpu1)) = (run.load_cpu_busy, run.proxy_cpu_busy) {
         line.push_str(&format!(", CPU0/CPU1 busy {cpu0:.2}/{cpu1:.2}"));
+    }
+    if let (Some(full), Some(resumed)) = (run.tls_full_handshakes, run.tls_resumed_handshakes) {
+        line.push_str(&format!(", TLS handshakes {full} full / {resumed} resumed"));
     }
     if let Some(rss) = run.rss_per_conn_bytes {
         line.push_str(&format!(", {rss:.0} B RSS per idle connection"));

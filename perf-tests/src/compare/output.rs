@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::compare::plot::{self, Series};
 use crate::compare::runner::Run;
-use crate::compare::scenarios::{Load, Scenario};
+use crate::compare::scenarios::Scenario;
 use crate::compare::setup::Machine;
 use crate::stats::{ratio, Spread};
 
@@ -262,7 +262,7 @@ impl ScenarioResult {
         std::fs::write(&json, text).map_err(|e| format!("write {}: {e}", json.display()))?;
         let mut written = vec![json];
         let series = self.latency_series();
-        let plotted = !series.is_empty() && !matches!(self.scenario.load, Load::Idle(_));
+        let plotted = !series.is_empty() && self.scenario.idle().is_none();
         if plotted {
             plot::draw(
                 &svg,
@@ -356,7 +356,7 @@ impl ScenarioResult {
             let _ = writeln!(out, "**Skipped:** {why}");
             return out;
         }
-        if matches!(self.scenario.load, Load::Idle(_)) {
+        if self.scenario.idle().is_some() {
             self.idle_table(&mut out);
         } else {
             self.load_table(&mut out);

@@ -34,6 +34,8 @@ pub struct Proxy {
     pub name: &'static str,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where it terminates TLS in the TLS scenarios.
+    pub tls_addr: SocketAddr,
     /// Its binary, when found.
     pub binary: Option<PathBuf>,
     /// Why it cannot run, when it cannot.
@@ -49,6 +51,9 @@ pub struct Tweaks {
     pub fd_limit: u64,
     /// TLS certificate available (otherwise TLS listeners are removed).
     pub tls: bool,
+    /// A TLS scenario: coregate gets `--tls-cert`/`--tls-key`, and nginx
+    /// and haproxy get session tickets turned on.
+    pub tls_scenario: bool,
 }
 
 /// Connections a proxy may need beyond the held ones (warm-up, upstream).
@@ -60,10 +65,11 @@ impl Tweaks {
     /// Config replacements for nginx: room for every client connection and
     /// one upstream connection each, within the open-file limit.
     fn nginx(&self) -> Vec<(String, String)> {
+        let mut tweaks = self.tls_tickets_nginx();
         let Some(n) = self.many_connections else {
-            return Vec::new();
+            return tweaks;
         };
-        vec![
+        tweaks.extend([
             (
                 "worker_connections 8000".into(),
                 format!("worker_connections {}", 2 * (n + CONNECTION_HEADROOM)),
@@ -72,19 +78,46 @@ impl Tweaks {
                 "worker_rlimit_nofile 16384".into(),
                 format!("worker_rlimit_nofile {}", self.fd_limit),
             ),
-        ]
+        ]);
+        tweaks
+    }
+
+    /// Session tickets on in the TLS scenarios. The reference configs
+    /// (shared/bench/) turn resumption off in both peers; coregate's rustls
+    /// issues tickets, and `tls-resumed` needs them, so in every TLS
+    /// scenario all peers issue stateless tickets (nginx with its session
+    /// cache still off, haproxy with `tune.ssl.cachesize 0`) and only the
+    /// client decides whether a handshake resumes. That keeps the servers
+    /// identical between `tls-resumed` and `tls-full`, and in `tls-full`
+    /// each peer pays for issuing the tickets, as on a first visit.
+    fn tls_tickets_nginx(&self) -> Vec<(String, String)> {
+        match self.tls_scenario {
+            true => vec![(
+                "ssl_session_tickets off;".into(),
+                "ssl_session_tickets on;".into(),
+            )],
+            false => Vec::new(),
+        }
     }
 
     /// Config replacements for haproxy, which refuses to start unless the
     /// open-file limit is at least 2 x maxconn (+ a few).
     fn haproxy(&self) -> Vec<(String, String)> {
-        let Some(n) = self.many_connections else {
-            return Vec::new();
-        };
-        vec![(
-            "maxconn 8000".into(),
-            format!("maxconn {}", n + CONNECTION_HEADROOM),
-        )]
+        let mut tweaks = Vec::new();
+        if self.tls_scenario {
+            // See tls_tickets_nginx: tickets on, like the other peers.
+            tweaks.push((
+                "alpn http/1.1 no-tls-tickets".into(),
+                "alpn http/1.1".into(),
+            ));
+        }
+        if let Some(n) = self.many_connections {
+            tweaks.push((
+                "maxconn 8000".into(),
+                format!("maxconn {}", n + CONNECTION_HEADROOM),
+            ));
+        }
+        tweaks
     }
 }
 
@@ -107,6 +140,7 @@ impl Proxy {
                 Kind::Coregate,
                 "coregate",
                 "127.0.0.1:8085",
+                "127.0.0.1:8085",
                 coregate,
                 "coregate is not built (cargo build --release -p engine)",
             ),
@@ -114,6 +148,7 @@ impl Proxy {
                 Kind::Nginx,
                 "nginx",
                 "127.0.0.1:8082",
+                "127.0.0.1:8443",
                 which("nginx"),
                 "nginx is not installed: apt-get install -y nginx-light, or rerun with --install",
             ),
@@ -121,6 +156,7 @@ impl Proxy {
                 Kind::Haproxy,
                 "haproxy",
                 "127.0.0.1:8083",
+                "127.0.0.1:8444",
                 which("haproxy"),
                 "haproxy is not installed: apt-get install -y haproxy, or rerun with --install",
             ),
@@ -132,37 +168,68 @@ impl Proxy {
         let variant = std::env::var_os("COREGATE_B_ARGS").map(|_| {
             let binary = std::env::var_os("COREGATE_B_BIN")
                 .map(PathBuf::from)
-                .or_else(|| entries[0].3.clone());
+                .or_else(|| entries[0].4.clone());
             (
                 Kind::Coregate,
                 "coregate-b",
                 "127.0.0.1:8086",
+                "127.0.0.1:8086",
                 binary,
-                entries[0].4,
+                entries[0].5,
             )
         });
         let [first, rest @ ..] = entries;
         std::iter::once(first)
             .chain(variant)
             .chain(rest)
-            .map(|(kind, name, addr, binary, why)| {
+            .map(|(kind, name, addr, tls_addr, binary, why)| {
                 let missing = if skip.iter().any(|s| s == name) {
                     Some("skipped with --skip".to_owned())
                 } else {
                     binary.is_none().then(|| why.to_owned())
                 };
-                let addr = addr
-                    .parse()
-                    .unwrap_or_else(|_| unreachable!("constant address"));
+                let parse = |a: &str| {
+                    a.parse()
+                        .unwrap_or_else(|_| unreachable!("constant address"))
+                };
                 Self {
                     kind,
                     name,
-                    addr,
+                    addr: parse(addr),
+                    tls_addr: parse(tls_addr),
                     binary,
                     missing,
                 }
             })
             .collect()
+    }
+
+    /// Where the load of `scenario` goes.
+    pub fn listen(&self, tls_scenario: bool) -> SocketAddr {
+        match tls_scenario {
+            true => self.tls_addr,
+            false => self.addr,
+        }
+    }
+
+    /// Why this proxy cannot run the TLS scenarios, if it cannot: coregate
+    /// before TLS termination lands has no `--tls-cert` flag.
+    pub fn tls_unsupported(&self) -> Option<String> {
+        if self.kind != Kind::Coregate {
+            return None;
+        }
+        let binary = self.binary.as_ref()?;
+        let help = std::process::Command::new(binary)
+            .arg("--help")
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default();
+        (!help.contains("--tls-cert")).then(|| {
+            format!(
+                "{} has no --tls-cert flag yet (TLS termination not built in): TLS scenarios skipped",
+                binary.display()
+            )
+        })
     }
 
     /// Starts it pinned to [`PROXY_CPU`], in the foreground.
@@ -196,6 +263,15 @@ impl Proxy {
                     "off",
                 ];
                 let mut args = flags.map(str::to_owned).to_vec();
+                if tweaks.tls_scenario {
+                    // The same certificate as nginx and haproxy (ECDSA P-256).
+                    for (flag, file) in
+                        [("--tls-cert", "tls/cert.pem"), ("--tls-key", "tls/key.pem")]
+                    {
+                        args.push(flag.to_owned());
+                        args.push(scratch.path(file).display().to_string());
+                    }
+                }
                 // Extra coregate flags for A/B runs (e.g. `--metrics-off`);
                 // the `coregate-b` variant takes COREGATE_B_ARGS instead.
                 let var = match self.name {
@@ -367,10 +443,30 @@ mod tests {
             many_connections: Some(10_000),
             fd_limit: 65_536,
             tls: false,
+            tls_scenario: false,
         };
         assert_eq!(many.haproxy()[0].1, "maxconn 10064");
         assert_eq!(many.nginx()[1].1, "worker_rlimit_nofile 65536");
         let text = setup::HAPROXY_CFG.replace(&many.haproxy()[0].0, &many.haproxy()[0].1);
         assert_eq!(text.matches("maxconn 10064").count(), 3);
+    }
+
+    #[test]
+    fn tls_scenarios_turn_tickets_on() {
+        let tls = Tweaks {
+            tls: true,
+            tls_scenario: true,
+            ..Tweaks::default()
+        };
+        let apply = |text: &str, tweaks: Vec<(String, String)>| {
+            tweaks
+                .iter()
+                .fold(text.to_owned(), |t, (from, to)| t.replace(from, to))
+        };
+        let nginx = apply(setup::NGINX_PROXY_CONF, tls.nginx());
+        assert!(nginx.contains("ssl_session_tickets on;") && !nginx.contains("tickets off"));
+        let haproxy = apply(setup::HAPROXY_CFG, tls.haproxy());
+        assert!(haproxy.contains("bind 127.0.0.1:8444") && !haproxy.contains("1.1 no-tls-tickets"));
+        assert!(Tweaks::default().nginx().is_empty());
     }
 }

@@ -2,6 +2,7 @@
 //! the load CPU, read its CPU time and memory from /proc, stop it.
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use crate::compare::scenarios::{Load, Scenario, DEFAULT_CONNECTIONS};
 use crate::compare::setup::Scratch;
 use crate::proc::{wait_port_free, Pinned};
 use crate::procfs::{busy_between, cpu_jiffies, process_tree, sum_status_kb, CpuSample};
+use crate::tls_load::{handshakes_of, Handshakes, Mode};
 
 /// Time a proxy gets to accept after its start.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,7 +23,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const HOLD: Duration = Duration::from_secs(4);
 /// Slack a generator gets past its planned run time before it is killed.
 const GENERATOR_SLACK: Duration = Duration::from_secs(60);
-/// What coregate-bench prints once its held connections are all open.
+/// Most time `idle10k-tls` gets to open its TLS connections.
+const IDLE_OPENING: Duration = Duration::from_secs(60);
+/// What coregate-bench and tls-load print once their held connections are all open.
 const HOLD_MARKER: &str = "connections open and idle";
 
 /// Run lengths.
@@ -73,6 +77,10 @@ pub struct Run {
     pub rss_per_conn_bytes: Option<f64>,
     /// Connections held idle (idle10k).
     pub held_connections: Option<u64>,
+    /// Full TLS handshakes in the measured run (TLS scenarios).
+    pub tls_full_handshakes: Option<u64>,
+    /// Resumed TLS handshakes in the measured run (TLS scenarios).
+    pub tls_resumed_handshakes: Option<u64>,
     /// The generator's full report of the measured run.
     pub load: Option<Report>,
 }
@@ -201,6 +209,17 @@ pub fn load_args(
     duration: Duration,
     json: &Path,
 ) -> Vec<String> {
+    match scenario.load {
+        Load::Tls(mode) => return tls_load_args(scenario, proxy, duration, json, mode),
+        Load::TlsIdle(_) => {
+            // -d bounds the opening of the connections (TLS handshakes).
+            let mut args = tls_load_args(scenario, proxy, IDLE_OPENING, json, Mode::KeepAlive);
+            let url = args.pop().unwrap_or_default();
+            args.extend(["--hold".into(), format!("{}ms", HOLD.as_millis()), url]);
+            return args;
+        }
+        _ => {}
+    }
     let url = format!("http://{}{}", proxy.addr, scenario.path);
     let mut args = vec![
         "--json".to_owned(),
@@ -234,6 +253,46 @@ pub fn load_args(
     args
 }
 
+/// `tls-load`'s arguments: the same connections and run length against the
+/// proxy's TLS listener.
+fn tls_load_args(
+    scenario: &Scenario,
+    proxy: &Proxy,
+    duration: Duration,
+    json: &Path,
+    mode: Mode,
+) -> Vec<String> {
+    vec![
+        "--json".to_owned(),
+        json.display().to_string(),
+        "--timeout".into(),
+        "5s".into(),
+        "--mode".into(),
+        mode.as_str().into(),
+        "-c".into(),
+        scenario.connections.to_string(),
+        "-d".into(),
+        format!("{}ms", duration.as_millis()),
+        format!("https://{}{}", proxy.tls_addr, scenario.path),
+    ]
+}
+
+/// Why a TLS run did not measure what its mode says, if it did not: the
+/// resumed scenario must mostly resume (only each connection slot's first
+/// handshake is full), the full one never.
+fn tls_mode_error(mode: Mode, handshakes: Handshakes) -> Option<String> {
+    let Handshakes { full, resumed } = handshakes;
+    match mode {
+        Mode::Resumed if resumed < full => Some(format!(
+            "TLS sessions were not resumed ({full} full handshakes, {resumed} resumed): does the proxy issue session tickets?"
+        )),
+        Mode::Full if resumed > 0 => Some(format!(
+            "{resumed} handshakes were resumed in the full-handshake scenario"
+        )),
+        _ => None,
+    }
+}
+
 /// Everything a measurement needs besides the proxy.
 #[derive(Debug)]
 pub struct Bench<'a> {
@@ -241,6 +300,8 @@ pub struct Bench<'a> {
     pub scratch: &'a Scratch,
     /// The load generator.
     pub generator: &'a Generator,
+    /// The TLS scenarios' load generator (`tls-load`).
+    pub tls_generator: &'a Generator,
     /// Run lengths.
     pub timing: Timing,
     /// TLS material exists.
@@ -255,17 +316,17 @@ impl Bench<'_> {
     /// Measures `proxy` under `scenario` once.
     pub fn measure(&self, proxy: &Proxy, scenario: &Scenario, round: usize) -> Run {
         let tweaks = self.tweaks(scenario);
-        let mut process = match self.start(proxy, tweaks) {
+        let mut process = match self.start(proxy, tweaks, proxy.listen(scenario.is_tls())) {
             Ok(process) => process,
             Err(e) => return Run::failed(round, e),
         };
         let result = match scenario.load {
-            Load::Idle(_) => self.idle(&process, proxy, scenario),
+            Load::Idle(_) | Load::TlsIdle(_) => self.idle(&process, proxy, scenario),
             _ => self.load(&process, proxy, scenario),
         };
         let exited = process.exited();
         process.stop();
-        wait_port_free(proxy.addr, Duration::from_secs(5));
+        wait_port_free(proxy.listen(scenario.is_tls()), Duration::from_secs(5));
         let mut run = result.unwrap_or_else(|e| Run::failed(round, e));
         if let (Some(status), None) = (exited, &run.error) {
             run.error = Some(format!(
@@ -280,26 +341,28 @@ impl Bench<'_> {
 
     /// Config changes the scenario needs.
     pub fn tweaks(&self, scenario: &Scenario) -> Tweaks {
-        let many_connections = match scenario.load {
-            Load::Idle(n) => Some(n),
-            _ => None,
-        };
+        let many_connections = scenario.idle();
         Tweaks {
             many_connections,
             fd_limit: self.fd_limit,
             tls: self.tls,
+            tls_scenario: scenario.is_tls(),
         }
     }
 
-    fn start(&self, proxy: &Proxy, tweaks: Tweaks) -> Result<Pinned, String> {
-        if !wait_port_free(proxy.addr, Duration::from_secs(2)) {
-            return Err(format!(
-                "{} is already taken by another process",
-                proxy.addr
-            ));
+    fn generator(&self, scenario: &Scenario) -> &Generator {
+        match scenario.load {
+            Load::Tls(_) | Load::TlsIdle(_) => self.tls_generator,
+            _ => self.generator,
+        }
+    }
+
+    fn start(&self, proxy: &Proxy, tweaks: Tweaks, addr: SocketAddr) -> Result<Pinned, String> {
+        if !wait_port_free(addr, Duration::from_secs(2)) {
+            return Err(format!("{addr} is already taken by another process"));
         }
         let mut process = proxy.start(self.scratch, tweaks)?;
-        match process.wait_ready(proxy.addr, READY_TIMEOUT) {
+        match process.wait_ready(addr, READY_TIMEOUT) {
             Ok(()) => Ok(process),
             Err(e) => Err(format!("{e}: {}", proxy.log_tail(self.scratch))),
         }
@@ -313,6 +376,11 @@ impl Bench<'_> {
     fn warm_up(&self, proxy: &Proxy, scenario: &Scenario) -> Result<(), String> {
         let json = self.json(proxy, "warmup");
         let warm = match scenario.load {
+            Load::TlsIdle(_) => Scenario {
+                load: Load::Tls(Mode::KeepAlive),
+                connections: DEFAULT_CONNECTIONS,
+                ..scenario.clone()
+            },
             Load::Idle(_) => Scenario {
                 load: Load::Closed,
                 connections: DEFAULT_CONNECTIONS,
@@ -321,7 +389,7 @@ impl Bench<'_> {
             _ => scenario.clone(),
         };
         let args = load_args(&warm, proxy, self.timing.warmup, &json);
-        self.generator
+        self.generator(scenario)
             .run(&args, &json, self.timing.warmup)
             .map(drop)
     }
@@ -333,7 +401,9 @@ impl Bench<'_> {
         let before = CpuSample::of(&process_tree(process.pid()));
         let cpus_before = cpu_jiffies();
         let started = Instant::now();
-        let report = self.generator.run(&args, &json, self.timing.duration)?;
+        let report = self
+            .generator(scenario)
+            .run(&args, &json, self.timing.duration)?;
         let wall = started.elapsed();
         let cpus_after = cpu_jiffies();
         let tree = process_tree(process.pid());
@@ -351,6 +421,13 @@ impl Bench<'_> {
             run.proxy_busy = Some(after.sched_micros_since(&before) / 1e6 / wall.as_secs_f64());
         }
         run.take_load(report);
+        if let Load::Tls(mode) = scenario.load {
+            let text = std::fs::read_to_string(&json).unwrap_or_default();
+            let handshakes = handshakes_of(&text).unwrap_or_default();
+            run.tls_full_handshakes = Some(handshakes.full);
+            run.tls_resumed_handshakes = Some(handshakes.resumed);
+            run.error = tls_mode_error(mode, handshakes);
+        }
         Ok(run)
     }
 
@@ -360,7 +437,7 @@ impl Bench<'_> {
         let rss_before = sum_status_kb(&tree, "VmRSS");
         let json = self.json(proxy, "measured");
         let args = load_args(scenario, proxy, self.timing.duration, &json);
-        let child = self.generator.start_hold(&args)?;
+        let child = self.generator(scenario).start_hold(&args)?;
         std::thread::sleep(Duration::from_secs(1));
         let tree = process_tree(process.pid());
         let rss_held = sum_status_kb(&tree, "VmRSS");
@@ -407,6 +484,28 @@ mod tests {
         let idle = load_args(&all[4], &proxy(), Duration::from_secs(1), json);
         assert!(idle.windows(2).any(|w| w[0] == "-c" && w[1] == "10000"));
         assert!(idle.contains(&"--hold".to_owned()) && !idle.contains(&"-d".to_owned()));
+        let full = all.iter().find(|s| s.name == "tls-full").unwrap();
+        let tls = load_args(full, &proxy(), Duration::from_secs(1), json);
+        assert_eq!(tls[tls.len() - 1], "https://127.0.0.1:8443/");
+        assert!(tls.windows(2).any(|w| w[0] == "--mode" && w[1] == "full"));
+        let idle = all.iter().find(|s| s.name == "idle10k-tls").unwrap();
+        let idle = load_args(idle, &proxy(), Duration::from_secs(1), json);
+        assert!(idle.windows(2).any(|w| w[0] == "-c" && w[1] == "10000"));
+        assert!(idle
+            .windows(2)
+            .any(|w| w[0] == "--hold" && w[1] == "4000ms"));
+        assert_eq!(idle.iter().filter(|a| *a == "-c").count(), 1);
+        assert_eq!(idle[idle.len() - 1], "https://127.0.0.1:8443/");
+    }
+
+    #[test]
+    fn tls_modes_are_checked() {
+        let hs = |full, resumed| Handshakes { full, resumed };
+        assert!(tls_mode_error(Mode::Resumed, hs(64, 5000)).is_none());
+        assert!(tls_mode_error(Mode::Resumed, hs(5000, 0)).is_some());
+        assert!(tls_mode_error(Mode::Full, hs(5000, 0)).is_none());
+        assert!(tls_mode_error(Mode::Full, hs(5000, 1)).is_some());
+        assert!(tls_mode_error(Mode::KeepAlive, hs(64, 0)).is_none());
     }
 
     #[test]

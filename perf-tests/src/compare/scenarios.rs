@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::tls_load::Mode;
+
 /// Connections of the keep-alive scenarios (shared/BENCH.md: wrk -c64).
 pub const DEFAULT_CONNECTIONS: usize = 64;
 /// Target rate of `fixed-rate`, requests per second.
@@ -21,6 +23,11 @@ pub enum Load {
     ConnPerRequest,
     /// Open this many connections, one request each, then hold them idle.
     Idle(usize),
+    /// Closed loop over TLS 1.3 with `tls-load` in this mode, against the
+    /// proxies' TLS listeners.
+    Tls(Mode),
+    /// [`Load::Idle`] over TLS (`tls-load --hold`, keep-alive sessions).
+    TlsIdle(usize),
     /// Not runnable yet; the reason is printed.
     Skipped(&'static str),
 }
@@ -90,37 +97,96 @@ pub fn all() -> Vec<Scenario> {
             connections: IDLE_CONNECTIONS,
             load: Load::Idle(IDLE_CONNECTIONS),
         },
+        // TLS termination, all with the same ECDSA P-256 certificate and
+        // session tickets on in every peer (see peers::Tweaks::tls_tickets).
         keep_alive(
-            "tls",
-            "HTTPS termination, keep-alive, c64",
+            "tls-keepalive",
+            "TLS 1.3 termination, 64 keep-alive connections, 100-byte body, closed loop",
             "/",
             100,
-            Load::Skipped(
-                "TLS termination has not landed in coregate (nor TLS in coregate-bench) yet",
-            ),
+            Load::Tls(Mode::KeepAlive),
         ),
+        keep_alive(
+            "tls-resumed",
+            "TLS 1.3, a new connection per request resumed from a session ticket, 64 at a time, 100-byte body",
+            "/",
+            100,
+            Load::Tls(Mode::Resumed),
+        ),
+        keep_alive(
+            "tls-full",
+            "TLS 1.3, a new connection per request with a full handshake (ECDSA P-256, X25519), 64 at a time, 100-byte body",
+            "/",
+            100,
+            Load::Tls(Mode::Full),
+        ),
+        Scenario {
+            name: "idle10k-tls",
+            description:
+                "10,000 idle TLS 1.3 keep-alive connections (one request each): proxy RSS per connection",
+            path: "/",
+            body_size: 100,
+            connections: IDLE_CONNECTIONS,
+            load: Load::TlsIdle(IDLE_CONNECTIONS),
+        },
     ]
 }
 
-/// Looks scenarios up by name; `all` selects every one.
+// === impl Scenario ===
+
+impl Scenario {
+    /// True when the load goes to the proxies' TLS listeners.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.load, Load::Tls(_) | Load::TlsIdle(_))
+    }
+
+    /// Idle connections held, for the idle scenarios.
+    pub fn idle(&self) -> Option<usize> {
+        match self.load {
+            Load::Idle(n) | Load::TlsIdle(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// The scenarios `--quick` runs when none is named: all but the TLS ones,
+/// which need a coregate with TLS termination and a TLS load generator.
+pub fn quick_default() -> Vec<String> {
+    all()
+        .iter()
+        .filter(|s| !s.is_tls())
+        .map(|s| s.name.to_owned())
+        .collect()
+}
+
+/// Looks scenarios up by name; `all` selects every one, `tls` the TLS ones.
 pub fn select(names: &[String]) -> Result<Vec<Scenario>, String> {
     let every = all();
     if names.is_empty() || names.iter().any(|n| n == "all") {
         return Ok(every);
     }
-    names
+    let mut chosen = Vec::new();
+    for name in names {
+        match name.as_str() {
+            "tls" => chosen.extend(every.iter().filter(|s| s.is_tls()).cloned()),
+            _ => chosen.push(find(&every, name)?),
+        }
+    }
+    Ok(chosen)
+}
+
+fn find(every: &[Scenario], name: &str) -> Result<Scenario, String> {
+    every
         .iter()
-        .map(|name| {
-            every
-                .iter()
-                .find(|s| s.name == name)
-                .cloned()
-                .ok_or_else(|| {
-                    let known: Vec<_> = every.iter().map(|s| s.name).collect();
-                    format!("unknown scenario {name:?}; known: {}", known.join(", "))
-                })
+        .find(|s| s.name == name)
+        .cloned()
+        .ok_or_else(|| {
+            let known: Vec<_> = every.iter().map(|s| s.name).collect();
+            format!(
+                "unknown scenario {name:?}; known: {}, tls, all",
+                known.join(", ")
+            )
         })
-        .collect()
 }
 
 #[cfg(test)]
@@ -129,8 +195,14 @@ mod tests {
 
     #[test]
     fn selection() {
-        assert_eq!(select(&[]).unwrap().len(), 6);
-        assert_eq!(select(&["all".into()]).unwrap().len(), 6);
+        assert_eq!(select(&[]).unwrap().len(), 9);
+        assert_eq!(select(&["all".into()]).unwrap().len(), 9);
+        let tls = select(&["tls".into()]).unwrap();
+        assert_eq!(tls.len(), 4);
+        assert!(tls.iter().all(Scenario::is_tls));
+        let quick = select(&quick_default()).unwrap();
+        assert_eq!(quick.len(), 5);
+        assert!(!quick.iter().any(Scenario::is_tls));
         let two = select(&["idle10k".into(), "headline".into()]).unwrap();
         assert_eq!(two[0].name, "idle10k");
         assert!(select(&["nope".into()]).unwrap_err().contains("headline"));
