@@ -15,11 +15,11 @@
 //! |---|---|
 //! | `runtime/` | start and stop: the pinned shards, socket2 listeners, accept loops, health checks |
 //! | `shard` | the only glommio executor calls: spawning (with panic isolation), timers, parking |
-//! | [`io`] | the only io_uring calls: one ring per shard, provided buffers, and the [`io::Transport`] seam |
+//! | [`io`] | the only io_uring calls: one ring per shard, provided buffers, and the [`io::Transport`] seam (plain TCP, or rustls records over it) |
 //! | `http/` | the client connection's state machine, the request's id, coregate's own answers |
 //! | `client` | the client connection every layer sees, with its timed sends |
 //! | `proxy/` | forward and retry, head encoding, request body, response relay, tunnels |
-//! | `upstream/` | the shard's pool of idle upstream connections and its balancing state |
+//! | `upstream/` | dialling backends (TCP, then TLS), the shard's pool of idle upstream connections and its balancing state |
 //! | `snapshot/` | routes, groups and policies compiled off the data path; the epoch swap; reloads |
 //! | `view` | a shard's view of the published snapshot, with its own state for it |
 //! | `ctx` | everything one shard's tasks share: ring, pool, view, counters, log |
@@ -30,7 +30,9 @@
 //!
 //! A shard's accept loop (`runtime`) takes a connection from its own
 //! SO_REUSEPORT listener through its own ring (`io`) and spawns the
-//! connection's task (`http::conn`). That task reads bytes from its
+//! connection's task (`http::conn`), which first runs the TLS handshake
+//! when the listener has a profile (`http::tls`, the profile from the
+//! snapshot). That task reads bytes from its
 //! [`io::Transport`] until the parser returns a complete head, takes the
 //! shard's current view of the snapshot (`view`, one version compare), and
 //! routes the request on its normalised path (`snapshot`). A fixed

@@ -151,7 +151,11 @@ impl TlsConn {
         Ok(conn)
     }
 
-    fn new(tcp: TcpConn, tls: Connection) -> TlsConn {
+    fn new(tcp: TcpConn, mut tls: Connection) -> TlsConn {
+        // Sends seal and drain at once (see `send_all`), so what rustls
+        // buffers is bounded by one send's bytes; a limit would only turn
+        // a large gathered send into an error.
+        tls.set_buffer_limit(None);
         TlsConn {
             tcp,
             tls: RefCell::new(tls),
@@ -272,8 +276,14 @@ impl TlsConn {
             if state.peer_has_closed() {
                 self.ended.set(true);
             }
-            if n == 0 {
+            if n == 0 && self.ended.get() {
+                // Bytes after close_notify mean nothing.
                 break;
+            }
+            if n == 0 {
+                // rustls took nothing although it had room after processing:
+                // never drop bytes silently.
+                return Err(io::Error::other("TLS input not accepted"));
             }
         }
         Ok(())
