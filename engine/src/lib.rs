@@ -14,7 +14,7 @@
 //! | module | its one job |
 //! |---|---|
 //! | `runtime/` | start and stop: the pinned shards, socket2 listeners, accept loops, health checks |
-//! | `shard` | the only glommio executor calls: spawning (with panic isolation), timers, parking |
+//! | `shard` | the only glommio executor calls: spawning (with panic isolation) into the data or background task queue, timers, parking |
 //! | [`io`] | the only io_uring calls: one ring per shard, provided buffers, and the [`io::Transport`] seam (plain TCP, or rustls records over it) |
 //! | `http/` | the client connection's state machine, the request's id, coregate's own answers |
 //! | `client` | the client connection every layer sees, with its timed sends |

@@ -4,27 +4,182 @@
 //! (spawning shard-local tasks, yielding, timers, parking on an eventfd and
 //! building the pinned executor pool) is wrapped here. Swapping the runtime
 //! means rewriting this file, not the proxy.
+//!
+//! A shard runs two task queues. The data path (the ring driver, the accept
+//! loops, every connection and what they spawn) runs in glommio's default
+//! queue, 1000 shares, the shard's main task with it. Background work (the
+//! scrape server, the pool sweeper, the access-log flusher, the health
+//! checker and its checks) runs in a "background" queue of 100 shares,
+//! spawned with [`spawn_background`]; what a background task spawns stays
+//! there. Neither queue asks for a latency (`Latency::Matters` would shorten
+//! the shard-wide preempt timer to its bound and leave the io loop that
+//! often); glommio switches queues only when the running one empties, is
+//! preempted (100 ms) or yields its queue, and the ring driver keeps the
+//! data queue busy under load. So a background task that is woken (its
+//! waker sets a mark, [`background_ready`]) or spawned makes the driver
+//! yield the data queue after its round ([`yield_to_background`]): the
+//! background task runs within one driver round instead of at the next
+//! preemption, and the data path pays nothing while there is none.
 
+use std::cell::{Cell, OnceCell};
 use std::future::Future;
 use std::io;
 use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use glommio::io::BufferedFile;
 
 thread_local! {
-    /// Set when a task was spawned since the io driver last looked: the new
-    /// task is runnable but has not run, so the driver must not block.
-    static SPAWNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Set when a task was spawned (in either queue) since the io driver
+    /// last looked: the new task is runnable but has not run, so the driver
+    /// must not block.
+    static SPAWNED: Cell<bool> = const { Cell::new(false) };
+    /// The shard's background task queue, created on first use.
+    static BACKGROUND: OnceCell<glommio::TaskQueueHandle> = const { OnceCell::new() };
+    /// Set while a background task is polled: what it spawns is background.
+    static IN_BACKGROUND: Cell<bool> = const { Cell::new(false) };
+    /// Set when a background task was woken or spawned since the driver
+    /// last yielded the data queue (an atomic: a waker may be sent away).
+    static BACKGROUND_READY: Arc<AtomicBool> = Arc::new(AtomicBool::new(false));
 }
 
-/// Spawns a detached task on the current shard.
+/// The shares of the data path's queue (glommio's default queue) and of
+/// the background queue: when both stay busy, the data path gets ten times
+/// the CPU time.
+const DATA_SHARES: usize = 1000;
+const BACKGROUND_SHARES: usize = DATA_SHARES / 10;
+
+/// Spawns a detached task on the current shard, in the current task's
+/// queue (a background task's spawns are background too).
 pub(crate) fn spawn_local<F>(fut: F)
 where
     F: Future<Output = ()> + 'static,
 {
+    if IN_BACKGROUND.with(Cell::get) {
+        return spawn_into_background(fut);
+    }
     SPAWNED.with(|s| s.set(true));
     glommio::spawn_local(fut).detach();
+}
+
+/// Spawns one of the shard's background core tasks (scrapes, sweeps, log
+/// flushes, health checks) in the background queue; a panic in it exits
+/// the process as for [`spawn_core`].
+pub(crate) fn spawn_background<F>(name: &'static str, fut: F)
+where
+    F: Future<Output = ()> + 'static,
+{
+    spawn_into_background(exit_on_panic(name, fut));
+}
+
+/// Spawns `fut` in the shard's background queue.
+fn spawn_into_background<F>(fut: F)
+where
+    F: Future<Output = ()> + 'static,
+{
+    SPAWNED.with(|s| s.set(true));
+    BACKGROUND_READY.with(|r| r.store(true, Ordering::Release));
+    let queue = BACKGROUND.with(|q| {
+        *q.get_or_init(|| {
+            glommio::executor().create_task_queue(
+                glommio::Shares::Static(BACKGROUND_SHARES),
+                glommio::Latency::NotImportant,
+                "background",
+            )
+        })
+    });
+    let task = Background {
+        fut,
+        waker: None,
+        ready: BACKGROUND_READY.with(Arc::clone),
+    };
+    if let Ok(task) = glommio::spawn_local_into(task, queue) {
+        task.detach();
+    }
+}
+
+/// Whether a background task was woken or spawned since the driver last
+/// yielded the data queue to it.
+pub(crate) fn background_ready() -> bool {
+    BACKGROUND_READY.with(|r| r.load(Ordering::Acquire))
+}
+
+/// Yields the running task queue (the data path's) so that the executor
+/// runs the background queue, when that has tasks, before coming back;
+/// clears the [`background_ready`] mark.
+pub(crate) async fn yield_to_background() {
+    BACKGROUND_READY.with(|r| r.store(false, Ordering::Release));
+    glommio::executor().yield_task_queue_now().await;
+}
+
+pin_project_lite::pin_project! {
+    /// A background task: polled with a waker that marks
+    /// [`background_ready`] before waking the task, and marked as
+    /// background while it runs.
+    struct Background<F> {
+        #[pin]
+        fut: F,
+        // glommio's waker for this task and the marking one around it.
+        waker: Option<(Waker, Waker)>,
+        ready: Arc<AtomicBool>,
+    }
+}
+
+impl<F: Future<Output = ()>> Future for Background<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let waker = match this.waker {
+            Some((inner, marking)) if inner.will_wake(cx.waker()) => &*marking,
+            slot => {
+                let marking = Waker::from(Arc::new(MarkingWaker {
+                    inner: cx.waker().clone(),
+                    ready: this.ready.clone(),
+                }));
+                &slot.insert((cx.waker().clone(), marking)).1
+            }
+        };
+        let _in = InBackground::enter();
+        this.fut.poll(&mut Context::from_waker(waker))
+    }
+}
+
+/// Wakes a background task and marks [`background_ready`].
+struct MarkingWaker {
+    inner: Waker,
+    ready: Arc<AtomicBool>,
+}
+
+impl Wake for MarkingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        self.inner.wake_by_ref();
+    }
+}
+
+/// Marks the thread as running a background task until dropped (restoring
+/// the previous mark, should a background task poll another in place).
+struct InBackground(bool);
+
+impl InBackground {
+    fn enter() -> Self {
+        InBackground(IN_BACKGROUND.with(|b| b.replace(true)))
+    }
+}
+
+impl Drop for InBackground {
+    fn drop(&mut self) {
+        IN_BACKGROUND.with(|b| b.set(self.0));
+    }
 }
 
 /// Spawns one connection's task. A panic in it ends that task only (its
@@ -69,8 +224,9 @@ impl<F: Future<Output = ()>, P: FnOnce(&str)> Future for Guarded<F, P> {
     }
 }
 
-/// Spawns one of the shard's core tasks (the ring driver, an accept loop,
-/// scrapes, sweeps, health checks). The shard cannot run without them, so
+/// Spawns one of the shard's data-path core tasks (the ring driver, an
+/// accept loop) in the current queue; background ones go through
+/// [`spawn_background`]. The shard cannot run without them, so
 /// a panic there ends the process with a clear message and a non-zero
 /// status, for a supervisor to restart it.
 pub(crate) fn spawn_core<F>(name: &'static str, fut: F)

@@ -1,6 +1,7 @@
 //! No single bug takes everything down: a panic in one connection closes
 //! that connection only, a panic in a shard's core exits the process with a
 //! clear message, and reloads racing pending health checks are harmless.
+//! Background work (health checks) is not starved by a busy data path.
 //! The panics are injected with the test-only `fault-injection` feature.
 
 mod common;
@@ -162,4 +163,74 @@ fn reloads_racing_pending_health_checks_fail_nothing() {
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
         .unwrap();
+}
+
+#[test]
+fn health_checks_run_while_pipelined_clients_keep_the_shard_busy() {
+    // The health state of `backend` in upstream `group`, from the admin view.
+    let healthy = |admin: std::net::SocketAddr, group: &str, backend: std::net::SocketAddr| {
+        let ups = request(admin, b"GET /upstreams HTTP/1.1\r\nHost: a\r\n\r\n").text();
+        let v: serde_json::Value = serde_json::from_str(&ups).unwrap();
+        let g = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == group)
+            .unwrap_or_else(|| panic!("no upstream {group}: {ups}"));
+        let b = g["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["address"] == backend.to_string())
+            .unwrap_or_else(|| panic!("no backend {backend}: {ups}"));
+        b["healthy"] == true
+    };
+    let app = Origin::start();
+    let mut hc = Killable::start();
+    let hc_addr = hc.addr;
+    let mut t = health_config(&[format!("\"{}\"", app.addr)], &[format!("\"{hc_addr}\"")]);
+    t.admin = Some("127.0.0.1:0".parse().unwrap());
+    let gw = start(t);
+    let addr = gw.local_addrs()[0];
+    let admin = gw.admin_addr().unwrap();
+    // Four clients, each keeping 16 requests in flight on one connection,
+    // on the shard that also runs the health checker.
+    const DEPTH: usize = 16;
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, served) = (stop.clone(), served.clone());
+            thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                let batch = b"GET / HTTP/1.1\r\nhost: t\r\n\r\n".repeat(DEPTH);
+                while !stop.load(Ordering::Relaxed) && served.load(Ordering::Relaxed) < 5_000_000 {
+                    c.send(&batch);
+                    for _ in 0..DEPTH {
+                        let r = c.read(false).unwrap();
+                        assert_eq!(r.status, 200, "{}", r.text());
+                    }
+                    served.fetch_add(DEPTH, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    while served.load(Ordering::Relaxed) < 1000 {
+        thread::sleep(Duration::from_millis(10));
+    }
+    hc.kill();
+    let before = served.load(Ordering::Relaxed);
+    // The checker marks the killed backend down while the load goes on
+    // (fall = 3 checks 100 ms apart; the bound is generous for a loaded host).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while healthy(admin, "hc", hc_addr) {
+        assert!(Instant::now() < deadline, "the health checker starved");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let during = served.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.join().expect("a pipelined request failed");
+    }
+    assert!(during > 0, "no request was served while the checks ran");
 }

@@ -405,22 +405,22 @@ fn spawn_accept_loops(
     listeners
 }
 
-/// Starts the shard's background tasks: the scrape
-/// server, the access-log flusher, the pool sweeper and, on shard 0 only
+/// Starts the shard's background tasks, in its background task queue: the
+/// scrape server, the access-log flusher, the pool sweeper and, on shard 0 only
 /// (health checks run once per host, not once per shard), the health
 /// checker.
 fn spawn_background(ctx: &Rc<ShardCtx>, (inbox, park): Inbox) {
     let park = EventFdPark::new(std::os::fd::IntoRawFd::into_raw_fd(park));
     let scrapes = crate::admin::scrape::serve_scrapes(ctx.clone(), inbox, park);
-    shard::spawn_core("scrape server", scrapes);
+    shard::spawn_background("scrape server", scrapes);
     if ctx.access_log.is_some() {
         let flush = flush_log_loop(ctx.clone());
-        shard::spawn_core("access log flusher", flush);
+        shard::spawn_background("access log flusher", flush);
     }
-    shard::spawn_core("pool sweeper", sweep_loop(ctx.clone()));
+    shard::spawn_background("pool sweeper", sweep_loop(ctx.clone()));
     if ctx.id == 0 {
         let health = crate::runtime::health::run(ctx.clone());
-        shard::spawn_core("health checker", health);
+        shard::spawn_background("health checker", health);
     }
 }
 

@@ -102,6 +102,12 @@ impl Inner {
     /// woke run first, and parks again when the window closes), or by being
     /// spawned (`shard::spawn_local` marks it, and the driver yields instead
     /// of waiting). Tasks on a shard do not wake each other directly.
+    ///
+    /// The driver keeps the data path's task queue busy under load, so
+    /// glommio would switch to the background queue only at its preempt
+    /// timer: when a background task was woken or spawned, the driver
+    /// neither waits in the ring nor yields within the queue, but yields
+    /// the queue itself (`shard::yield_to_background`).
     pub(super) async fn drive(self: &Rc<Self>, park: &shard::EventFdPark) {
         self.parked.set(false);
         // The eventfd read stays in flight across a safety-timer wake-up:
@@ -109,9 +115,13 @@ impl Inner {
         let mut wait: Option<EventWait<'_>> = None;
         loop {
             let spawned = shard::take_spawned();
-            let busy = self.round(!spawned) | spawned;
+            let busy = self.round(!spawned && !shard::background_ready()) | spawned;
             if self.finished() {
                 break;
+            }
+            if shard::background_ready() {
+                shard::yield_to_background().await;
+                continue;
             }
             if busy {
                 shard::yield_now().await;
@@ -163,7 +173,9 @@ impl Inner {
             if self.finished() {
                 break;
             }
-            if busy {
+            if shard::background_ready() {
+                shard::yield_to_background().await;
+            } else if busy {
                 shard::yield_now().await;
             } else {
                 self.parked.set(true);
