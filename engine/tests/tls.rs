@@ -408,7 +408,8 @@ fn client_certificates_are_required_verified_and_their_subject_passed_on() {
     let pki = Pki::new("mtls");
     let site = pki.leaf("site", &["mtls.test"]);
     let alice = pki.client("alice", "client-one");
-    let stranger = Pki::new("mtls-other").client("eve", "client-eve");
+    let other_ca = Pki::new("mtls-other");
+    let stranger = other_ca.client("eve", "client-eve");
     let origin = Origin::start();
     let profile = |required: bool| {
         format!(

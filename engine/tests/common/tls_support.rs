@@ -55,7 +55,7 @@ pub struct Issued {
     pub der: CertificateDer<'static>,
 }
 
-/// A CA with its own directory.
+/// A CA with its own directory (removed when the `Pki` is dropped).
 pub struct Pki {
     pub dir: PathBuf,
     /// The CA certificate (PEM file).
@@ -158,6 +158,12 @@ impl Pki {
     /// The CA as trust anchors.
     pub fn roots(&self) -> Arc<RootCertStore> {
         roots(&self.ca)
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
