@@ -16,6 +16,8 @@ use std::fs;
 pub struct CpuSample {
     /// utime + stime summed over the processes, in clock ticks.
     pub ticks: u64,
+    /// Of those, utime (user space) alone.
+    pub user_ticks: u64,
     /// Time on CPU summed over their live threads, in nanoseconds.
     pub sched_ns: u64,
 }
@@ -25,15 +27,24 @@ pub struct CpuSample {
 impl CpuSample {
     /// Samples `pids`; processes that vanished count as zero.
     pub fn of(pids: &[u32]) -> Self {
-        pids.iter().fold(Self::default(), |sum, &pid| Self {
-            ticks: sum.ticks + stat_ticks(pid).unwrap_or(0),
-            sched_ns: sum.sched_ns + sched_ns(pid),
+        pids.iter().fold(Self::default(), |sum, &pid| {
+            let (user, system) = stat_user_system(pid).unwrap_or((0, 0));
+            Self {
+                ticks: sum.ticks + user + system,
+                user_ticks: sum.user_ticks + user,
+                sched_ns: sum.sched_ns + sched_ns(pid),
+            }
         })
     }
 
     /// CPU microseconds between two samples, from the tick counts.
     pub fn micros_since(&self, before: &Self) -> f64 {
         self.ticks.saturating_sub(before.ticks) as f64 * 1e6 / ticks_per_second() as f64
+    }
+
+    /// User-space CPU microseconds between two samples (utime).
+    pub fn user_micros_since(&self, before: &Self) -> f64 {
+        self.user_ticks.saturating_sub(before.user_ticks) as f64 * 1e6 / ticks_per_second() as f64
     }
 
     /// CPU microseconds between two samples, from schedstat.
@@ -49,12 +60,17 @@ pub fn ticks_per_second() -> u64 {
 
 /// utime + stime of one process (all its threads), in clock ticks.
 pub fn stat_ticks(pid: u32) -> Option<u64> {
+    stat_user_system(pid).map(|(u, s)| u + s)
+}
+
+/// utime and stime of one process (all its threads), in clock ticks.
+pub fn stat_user_system(pid: u32) -> Option<(u64, u64)> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields = stat_fields(&text)?;
     // Fields 14 and 15 of stat(5); `fields` starts at field 3.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// The fields after `(comm)`, which may itself hold spaces and parentheses.
@@ -217,13 +233,17 @@ mod tests {
     fn micros_between_samples() {
         let before = CpuSample {
             ticks: 100,
+            user_ticks: 40,
             sched_ns: 1_000,
         };
         let after = CpuSample {
             ticks: 100 + ticks_per_second(),
+            user_ticks: 40 + ticks_per_second() / 4,
             sched_ns: 3_000,
         };
         assert!((after.micros_since(&before) - 1e6).abs() < 1e-6);
+        let user = after.user_micros_since(&before);
+        assert!((user - 0.25e6).abs() < 1e6 / ticks_per_second() as f64, "{user}");
         assert!((after.sched_micros_since(&before) - 2.0).abs() < 1e-9);
     }
 }

@@ -31,6 +31,8 @@ pub struct Summary {
     pub rps: Option<Spread>,
     /// Proxy CPU µs per request (/proc/PID/stat).
     pub cpu_us_per_req: Option<Spread>,
+    /// User-space share of it (utime).
+    pub user_us_per_req: Option<Spread>,
     /// The same from schedstat.
     pub cpu_us_per_req_schedstat: Option<Spread>,
     /// Proxy CPU busy fraction.
@@ -65,6 +67,7 @@ impl Summary {
         Self {
             rps: spread(&|r| Some(r.rps)),
             cpu_us_per_req: spread(&|r| r.cpu_us_per_req),
+            user_us_per_req: spread(&|r| r.user_us_per_req),
             cpu_us_per_req_schedstat: spread(&|r| r.cpu_us_per_req_schedstat),
             proxy_busy: spread(&|r| r.proxy_busy),
             load_cpu_busy: spread(&|r| r.load_cpu_busy),
@@ -361,7 +364,7 @@ impl ScenarioResult {
         } else {
             self.load_table(&mut out);
         }
-        out.push_str("\nValues are median (min–max) over the rounds; ×nginx is the ratio of medians against nginx in this batch. Differences under about 5% are a tie (shared/BENCH.md). CPU µs/req is the proxy's utime+stime (all processes and threads) per completed request; busy is its CPU time ÷ wall time; CPU0 / CPU1 busy are the medians of each CPU's busy fraction from /proc/stat, all processes (CPU1 above the proxy's busy means other work shared its CPU).\n");
+        out.push_str("\nValues are median (min–max) over the rounds; ×nginx is the ratio of medians against nginx in this batch. Differences under about 5% are a tie (shared/BENCH.md). CPU µs/req is the proxy's utime+stime (all processes and threads) per completed request, and user µs/req its utime alone; busy is its CPU time ÷ wall time; CPU0 / CPU1 busy are the medians of each CPU's busy fraction from /proc/stat, all processes (CPU1 above the proxy's busy means other work shared its CPU).\n");
         for proxy in self.proxies.iter().filter(|p| p.note.is_some()) {
             let _ = writeln!(
                 out,
@@ -378,18 +381,19 @@ impl ScenarioResult {
     }
 
     fn load_table(&self, out: &mut String) {
-        out.push_str("| proxy | status | req/s | CPU µs/req | ×nginx CPU | busy | CPU0 / CPU1 busy | p50 µs | p99 µs | p99.9 µs | p99.99 µs | peak RSS MiB |\n");
-        out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        out.push_str("| proxy | status | req/s | CPU µs/req | ×nginx CPU | user µs/req | busy | CPU0 / CPU1 busy | p50 µs | p99 µs | p99.9 µs | p99.99 µs | peak RSS MiB |\n");
+        out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for p in &self.proxies {
             let s = &p.summary;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
                 p.name,
                 status_text(p.status),
                 cell(s.rps.as_ref(), 0),
                 cell(s.cpu_us_per_req.as_ref(), 2),
                 ratio_cell(p.ratio_vs_nginx.cpu_us_per_req),
+                cell(s.user_us_per_req.as_ref(), 2),
                 cell(s.proxy_busy.as_ref(), 2),
                 median_cell(s.load_cpu_busy.as_ref(), 2),
                 median_cell(s.proxy_cpu_busy.as_ref(), 2),

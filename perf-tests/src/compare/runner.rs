@@ -62,6 +62,8 @@ pub struct Run {
     pub p9999_us: f64,
     /// Proxy CPU µs per request, utime + stime from /proc/PID/stat.
     pub cpu_us_per_req: Option<f64>,
+    /// Of that, user space (utime) alone.
+    pub user_us_per_req: Option<f64>,
     /// The same from /proc/PID/task/*/schedstat.
     pub cpu_us_per_req_schedstat: Option<f64>,
     /// Proxy CPU time ÷ wall time of the measured run.
@@ -417,6 +419,7 @@ impl Bench<'_> {
         if report.requests > 0 {
             let requests = report.requests as f64;
             run.cpu_us_per_req = Some(after.micros_since(&before) / requests);
+            run.user_us_per_req = Some(after.user_micros_since(&before) / requests);
             run.cpu_us_per_req_schedstat = Some(after.sched_micros_since(&before) / requests);
             run.proxy_busy = Some(after.sched_micros_since(&before) / 1e6 / wall.as_secs_f64());
         }
