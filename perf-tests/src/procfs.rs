@@ -243,7 +243,10 @@ mod tests {
         };
         assert!((after.micros_since(&before) - 1e6).abs() < 1e-6);
         let user = after.user_micros_since(&before);
-        assert!((user - 0.25e6).abs() < 1e6 / ticks_per_second() as f64, "{user}");
+        assert!(
+            (user - 0.25e6).abs() < 1e6 / ticks_per_second() as f64,
+            "{user}"
+        );
         assert!((after.sched_micros_since(&before) - 2.0).abs() < 1e-9);
     }
 }

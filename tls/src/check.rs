@@ -44,7 +44,7 @@ impl fmt::Display for Finding {
 /// Every TLS problem of `tuning`, at Unix time `now`.
 pub fn check(tuning: &Tuning, now: i64) -> Vec<Finding> {
     let mut out = Vec::new();
-    let ticketer = match crate::tickets::ticketer(&tickets_of(tuning)) {
+    let ticketer = match crate::tickets::ticketer(&[]) {
         Ok(t) => t,
         Err(e) => {
             out.push(error(e.to_string()));
@@ -66,17 +66,6 @@ pub fn check(tuning: &Tuning, now: i64) -> Vec<Finding> {
         }
     }
     out
-}
-
-/// The ticket key files of every profile (the engine shares one ticketer).
-pub fn tickets_of(tuning: &Tuning) -> Vec<std::path::PathBuf> {
-    let files = tuning
-        .tls
-        .iter()
-        .flat_map(|p| p.ticket_key_files.iter().cloned());
-    let mut files: Vec<_> = files.collect();
-    files.dedup();
-    files
 }
 
 fn check_certs(certs: &[LoadedCert], now: i64, out: &mut Vec<Finding>) {

@@ -71,9 +71,47 @@ fn dns_name(n: &GeneralName<'_>) -> Option<String> {
     }
 }
 
-/// The subject of a client certificate (DER), for the header passed
-/// upstream under mTLS; `None` if it does not parse.
+/// Longest subject passed upstream; a longer one is not passed at all.
+pub const MAX_SUBJECT_LEN: usize = 1024;
+
+/// The subject of a client certificate (DER) as an RFC 4514 string (most
+/// specific RDN first, `CN=alice,O=Example`, special characters escaped so
+/// that a comma inside a value cannot pass for a new attribute), for the
+/// header passed upstream under mTLS. `None` if it does not parse, holds a
+/// value that is not a string, or is longer than [`MAX_SUBJECT_LEN`].
 pub fn subject_of(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    Some(cert.subject().to_string())
+    let registry = x509_parser::objects::oid_registry();
+    let mut rdns = Vec::new();
+    for rdn in cert.subject().iter_rdn() {
+        let mut parts = Vec::new();
+        for atv in rdn.iter() {
+            let oid = atv.attr_type();
+            let name = match x509_parser::objects::oid2abbrev(oid, registry) {
+                Ok(abbrev) => abbrev.to_string(),
+                Err(_) => oid.to_id_string(),
+            };
+            parts.push(format!("{name}={}", escape_value(atv.as_str().ok()?)));
+        }
+        rdns.push(parts.join("+"));
+    }
+    rdns.reverse();
+    let out = rdns.join(",");
+    (out.len() <= MAX_SUBJECT_LEN).then_some(out)
+}
+
+/// RFC 4514 section 2.4 escaping of one attribute value.
+fn escape_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let last = v.chars().count().saturating_sub(1);
+    for (i, c) in v.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || (i == 0 && matches!(c, '#' | ' '))
+            || (i == last && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

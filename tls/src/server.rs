@@ -31,6 +31,9 @@ pub struct ServerTls {
     pub handshake_timeout: Duration,
     /// Header that carries a verified client certificate's subject upstream.
     pub subject_header: Option<String>,
+    /// A handshake must end with a verified client certificate (checked
+    /// again after the handshake, resumed sessions included).
+    pub client_cert_required: bool,
 }
 
 /// One certificate as loaded.
@@ -42,11 +45,14 @@ pub struct LoadedCert {
     pub info: CertInfo,
 }
 
-/// Compiles `profile`; every shard's listener shares the result, and
-/// every profile shares `ticketer`, so any shard resumes any ticket.
+/// Compiles `profile`; every shard's listener shares the result. Tickets
+/// are sealed with the profile's `ticket_key_files` when it has some,
+/// else with `shared` (rotating keys every shard and reload share), and
+/// are bound to the profile either way ([`crate::tickets::bound`]), so any
+/// shard resumes any of this profile's tickets and no other profile's.
 pub fn server(
     profile: &TlsProfile,
-    ticketer: &Arc<dyn ProducesTickets>,
+    shared: &Arc<dyn ProducesTickets>,
 ) -> Result<ServerTls, TlsError> {
     let provider = Arc::new(crate::suites::provider(&profile.ciphers)?);
     let (resolver, certs) = resolver(profile, &provider)?;
@@ -62,7 +68,11 @@ pub fn server(
     // Stateless resumption only: no session cache, so no lock is taken.
     config.session_storage = Arc::new(NoServerSessionStorage {});
     if profile.session_tickets {
-        config.ticketer = Arc::clone(ticketer);
+        let keys = match profile.ticket_key_files.is_empty() {
+            true => Arc::clone(shared),
+            false => crate::tickets::ticketer(&profile.ticket_key_files)?,
+        };
+        config.ticketer = crate::tickets::bound(keys, ticket_tag(profile)?);
         config.send_tls13_tickets = 1;
     } else {
         config.send_tls13_tickets = 0;
@@ -76,7 +86,24 @@ pub fn server(
             .client_auth
             .as_ref()
             .and_then(|a| a.subject_header.clone()),
+        client_cert_required: profile.client_auth.as_ref().is_some_and(|a| a.required),
     })
+}
+
+/// What a resumed session of `profile` skips: the profile's name and its
+/// client-certificate policy, the CA's bytes included (a new CA voids the
+/// old tickets).
+fn ticket_tag(profile: &TlsProfile) -> Result<[u8; crate::tickets::TAG_LEN], TlsError> {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(profile.name.as_bytes());
+    ctx.update(&[0]);
+    if let Some(auth) = &profile.client_auth {
+        ctx.update(&[1, u8::from(auth.required)]);
+        ctx.update(&load::read(&auth.ca)?);
+    }
+    let mut tag = [0u8; crate::tickets::TAG_LEN];
+    tag.copy_from_slice(&ctx.finish().as_ref()[..crate::tickets::TAG_LEN]);
+    Ok(tag)
 }
 
 fn versions(wanted: &[TlsVersion]) -> Vec<&'static SupportedProtocolVersion> {

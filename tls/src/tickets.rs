@@ -31,6 +31,56 @@ pub fn ticketer(files: &[PathBuf]) -> Result<Arc<dyn ProducesTickets>, TlsError>
     Ok(Arc::new(FileTicketer { keys: keys? }))
 }
 
+/// Tickets bound to one profile: `tag` (a digest of what the profile lets
+/// a resumed session skip: its name and its client-certificate policy,
+/// CA included) is sealed inside every ticket and checked on the way
+/// back, so a ticket issued by a profile without client certificates
+/// never resumes on one that requires them, nor on a profile whose CA
+/// changed since. Costs 16 bytes per ticket.
+pub fn bound(inner: Arc<dyn ProducesTickets>, tag: [u8; TAG_LEN]) -> Arc<dyn ProducesTickets> {
+    Arc::new(Bound { inner, tag })
+}
+
+/// Length of a profile's ticket tag.
+pub const TAG_LEN: usize = 16;
+
+struct Bound {
+    inner: Arc<dyn ProducesTickets>,
+    tag: [u8; TAG_LEN],
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound").field("inner", &self.inner).finish()
+    }
+}
+
+impl ProducesTickets for Bound {
+    fn enabled(&self) -> bool {
+        self.inner.enabled()
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.inner.lifetime()
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        let mut tagged = Vec::with_capacity(TAG_LEN + plain.len());
+        tagged.extend_from_slice(&self.tag);
+        tagged.extend_from_slice(plain);
+        self.inner.encrypt(&tagged)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let mut plain = self.inner.decrypt(cipher)?;
+        if plain.get(..TAG_LEN)? != self.tag {
+            return None;
+        }
+        plain.drain(..TAG_LEN);
+        Some(plain)
+    }
+}
+
 /// One named ticket key.
 struct FileKey {
     name: [u8; NAME_LEN],

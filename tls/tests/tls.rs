@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256};
 use rustls::SignatureScheme;
-use tuning::{TlsCert, TlsProfile, Tuning, UnknownSni};
+use tuning::{TlsCert, TlsProfile, Tuning};
 
 /// A scratch directory unique to one test.
 fn scratch(name: &str) -> PathBuf {
@@ -76,7 +76,7 @@ fn sni_prefers_exact_then_wildcard_then_default_and_can_refuse() {
     let (ca, ka) = cert(&dir, "a", &["a.test"], 30, false);
     let (cb, kb) = cert(&dir, "b", &["*.b.test"], 30, false);
     let (cc, kc) = cert(&dir, "c", &["c.test"], 30, false);
-    let certs = vec![
+    let certs = [
         TlsCert::new(ca.clone(), ka),
         TlsCert::new(cb.clone(), kb),
         TlsCert::new(cc.clone(), kc),
@@ -171,8 +171,10 @@ fn check_reports_expiry_soon_and_past_and_uncovered_names() {
     let (ok, ko) = cert(&dir, "ok", &["o.test"], 90, false);
     let mut named = TlsCert::new(ok, ko);
     named.names = vec!["other.test".into()];
-    let mut t = Tuning::default();
-    t.tls = vec![profile(vec![TlsCert::new(soon, ks), named])];
+    let t = Tuning {
+        tls: vec![profile(vec![TlsCert::new(soon, ks), named])],
+        ..Tuning::default()
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -201,13 +203,36 @@ fn check_reports_expiry_soon_and_past_and_uncovered_names() {
 }
 
 #[test]
-fn refusing_unknown_names_is_compiled_into_the_profile() {
-    let dir = scratch("refuse");
-    let (c, k) = cert(&dir, "a", &["a.test"], 30, false);
-    let mut p = profile(vec![TlsCert::new(c, k)]);
-    p.unknown_sni = UnknownSni::Refuse;
-    let built = tls::server(&p, &ticketer()).unwrap();
-    assert_eq!(built.certs.len(), 1);
-    assert_eq!(built.certs[0].info.names, vec!["a.test".to_string()]);
-    assert_eq!(built.config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+fn a_client_subject_is_rfc4514_escaped_so_a_comma_cannot_forge_an_attribute() {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Real");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "alice, O=admins");
+    let cert = params.self_signed(&key).unwrap();
+    let subject = tls::subject_of(cert.der()).unwrap();
+    assert!(subject.contains(r"CN=alice\, O\=admins"), "{subject}");
+    // Split where a consumer would (commas not escaped): two attributes.
+    let parts: Vec<&str> = subject.split(r"\,").flat_map(|p| p.split(',')).collect();
+    let attrs = subject.matches(',').count() - subject.matches(r"\,").count() + 1;
+    assert_eq!(attrs, 2, "{subject} ({parts:?})");
+    let mut long = CertificateParams::new(Vec::<String>::new()).unwrap();
+    long.distinguished_name
+        .push(rcgen::DnType::CommonName, "x".repeat(tls::MAX_SUBJECT_LEN));
+    let cert = long.self_signed(&key).unwrap();
+    assert_eq!(tls::subject_of(cert.der()), None, "too long to pass on");
+}
+
+#[test]
+fn tickets_are_bound_to_the_profile_that_issued_them() {
+    let shared = ticketer();
+    let a = tls::bound(shared.clone(), [1; tls::TAG_LEN]);
+    let b = tls::bound(shared.clone(), [2; tls::TAG_LEN]);
+    let t = a.encrypt(b"session").unwrap();
+    assert_eq!(a.decrypt(&t).unwrap(), b"session");
+    assert_eq!(b.decrypt(&t), None, "another profile's ticket");
+    assert_eq!(shared.decrypt(&t).unwrap()[tls::TAG_LEN..], *b"session");
 }

@@ -34,6 +34,12 @@ pub(crate) async fn accept(
         }
     };
     match res {
+        // A second guard behind rustls's own check (and the tickets bound
+        // to their profile): no session without a required certificate.
+        Ok(conn) if profile.client_cert_required && !conn.has_peer_certificate() => {
+            ctx.metrics().tls_failure(HandshakeFailure::ClientCert);
+            None
+        }
         Ok(conn) => {
             let summary = conn.summary();
             ctx.metrics().tls_handshake(&summary);

@@ -17,7 +17,7 @@ pub(super) fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
     parser::write_request_line(h.method_bytes(), target, Version::Http11, &mut out);
     let tls = c.tls.as_deref();
     let subject_header = tls.and_then(|t| t.subject_header.as_deref());
-    let has_xff = copy_fields(req, subject_header, &mut out);
+    let has_xff = copy_fields(req, &mut out);
     req.route.request_headers.write(&mut out);
     write_host(req, &mut out);
     if h.body() == BodyKind::Chunked {
@@ -61,9 +61,11 @@ fn upstream_target<'a>(req: &'a Request<'_>, rewritten: &'a mut Vec<u8>) -> &'a 
 
 /// Copies the client's fields that go upstream as they are; returns
 /// whether an `X-Forwarded-For` chain was seen (it is extended, not copied).
-/// A field named like the client-certificate header is never copied: only
-/// coregate sets it, from a verified certificate.
-fn copy_fields(req: &Request<'_>, subject_header: Option<&str>, out: &mut BytesMut) -> bool {
+/// A field named like any configured client-certificate header is never
+/// copied, whichever listener the request came in on: only coregate sets
+/// it, from a verified certificate.
+fn copy_fields(req: &Request<'_>, out: &mut BytesMut) -> bool {
+    let reserved = &req.view.snap.tls.subject_headers;
     let (h, ops) = (req.head, &req.route.request_headers);
     let mut has_xff = false;
     let mut length = h.content_length();
@@ -73,7 +75,9 @@ fn copy_fields(req: &Request<'_>, subject_header: Option<&str>, out: &mut BytesM
             continue;
         }
         let absolute_host = req.target.is_absolute() && name.eq_ignore_ascii_case(b"host");
-        let spoofed = subject_header.is_some_and(|s| name.eq_ignore_ascii_case(s.as_bytes()));
+        let spoofed = reserved
+            .iter()
+            .any(|s| name.eq_ignore_ascii_case(s.as_bytes()));
         if absolute_host || spoofed || (!ops.is_empty() && ops.drops(name)) {
             continue;
         }

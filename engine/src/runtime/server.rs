@@ -65,9 +65,9 @@ impl Server {
         probe_io(&t)?;
         let t = Arc::new(t);
         let tls_err = |cause| EngineError::Tls { cause };
-        let ticketer = tls::ticketer(&tls::tickets_of(&t)).map_err(|e| tls_err(e.to_string()))?;
+        let ticketer = tls::ticketer(&[]).map_err(|e| tls_err(e.to_string()))?;
         let mut first = Snapshot::build(&t, 1, None);
-        first.set_tls(TlsSet::build(&t, &ticketer).map_err(tls_err)?);
+        first.set_tls(TlsSet::build(&t, &t, &ticketer).map_err(tls_err)?);
         let published = Arc::new(Published::new(first));
         let log = Sink::start(&t.access_log)
             .map_err(|source| EngineError::AccessLog { cause: source })?;

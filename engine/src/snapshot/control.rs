@@ -94,11 +94,19 @@ impl Control {
                     source: None,
                     sources: src_rx,
                 };
+                // The files are looked at once a second however many
+                // reloads arrive meanwhile.
+                let mut next_look = std::time::Instant::now() + TLS_WATCH_EVERY;
                 loop {
-                    match rx.recv_timeout(TLS_WATCH_EVERY) {
+                    let wait = next_look.saturating_duration_since(std::time::Instant::now());
+                    match rx.recv_timeout(wait) {
                         Ok(msg) => worker.handle(msg),
-                        Err(mpsc::RecvTimeoutError::Timeout) => worker.tls_files_changed(),
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                    if std::time::Instant::now() >= next_look {
+                        worker.tls_files_changed();
+                        next_look = std::time::Instant::now() + TLS_WATCH_EVERY;
                     }
                 }
             })?;
@@ -197,7 +205,7 @@ impl Worker {
     /// Builds and publishes `t`; a TLS file that cannot be used refuses
     /// the whole reload (the old certificates keep serving).
     fn apply(&mut self, t: Tuning) -> Result<ReloadReport, ReloadError> {
-        let tls = TlsSet::build(&t, &self.ticketer).map_err(ReloadError::Invalid)?;
+        let tls = TlsSet::build(&t, &self.running, &self.ticketer).map_err(ReloadError::Invalid)?;
         let version = self.published.version() + 1;
         let needs_restart = restart_only_changes(&self.running, &t);
         let prev = self.published.load();

@@ -102,12 +102,29 @@ impl HandshakeFailure {
 const PLAIN_HTTP_400: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\n\
 content-length: 47\r\nconnection: close\r\n\r\nThe plain HTTP request was sent to a TLS port.\n";
 
+/// How a TLS stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// It has not.
+    Open,
+    /// close_notify, or (from a client) a plain close.
+    Clean,
+    /// A TLS error, or a backend's close without close_notify (a
+    /// close-delimited body cut short would otherwise look complete).
+    Failed,
+}
+
 /// A TLS connection.
 pub struct TlsConn {
     tcp: TcpConn,
     tls: RefCell<Connection>,
-    /// The peer sent close_notify, or the TCP stream ended.
-    ended: Cell<bool>,
+    /// Whether the stream ended, and how.
+    end: Cell<End>,
+    /// Ciphertext bytes still owed to the record being received, and the
+    /// record header received so far: a pooled connection with a record
+    /// half-received inside rustls is not quiet.
+    owed: Cell<usize>,
+    header: Cell<([u8; 5], u8)>,
     /// Plaintext that came with the handshake's last flight (a client's
     /// Finished and its first request often share a segment).
     early: RefCell<Option<RecvBuf>>,
@@ -135,6 +152,8 @@ impl TlsConn {
         let conn = TlsConn::new(tcp, Connection::Server(server));
         match conn.handshake(true).await {
             Ok(()) => Ok(conn),
+            // On this side, a certificate that did not verify is the client's.
+            Err(HandshakeFailure::BadCertificate) => Err((HandshakeFailure::ClientCert, conn.tcp)),
             Err(why) => Err((why, conn.tcp)),
         }
     }
@@ -159,7 +178,9 @@ impl TlsConn {
         TlsConn {
             tcp,
             tls: RefCell::new(tls),
-            ended: Cell::new(false),
+            end: Cell::new(End::Open),
+            owed: Cell::new(0),
+            header: Cell::new(([0; 5], 0)),
             early: RefCell::new(None),
         }
     }
@@ -197,6 +218,15 @@ impl TlsConn {
         }
         // The server's tickets, or the client's Finished.
         self.flush().await.map_err(|_| HandshakeFailure::Closed)
+    }
+
+    /// The peer presented a certificate (that verified: rustls refuses
+    /// the handshake otherwise), in this handshake or the resumed one.
+    pub fn has_peer_certificate(&self) -> bool {
+        self.tls
+            .borrow()
+            .peer_certificates()
+            .is_some_and(|c| !c.is_empty())
     }
 
     /// What the handshake negotiated.
@@ -263,6 +293,7 @@ fn tls_failure(e: &io::Error) -> HandshakeFailure {
 impl TlsConn {
     /// Feeds received ciphertext through rustls, appending the plaintext to `out`.
     fn feed(&self, mut ct: &[u8], out: &mut BytesMut) -> io::Result<()> {
+        self.track_records(ct);
         let mut tls = self.tls.borrow_mut();
         while !ct.is_empty() {
             let n = tls.read_tls(&mut ct)?;
@@ -274,9 +305,9 @@ impl TlsConn {
                 tls.reader().read_exact(&mut out[at..])?;
             }
             if state.peer_has_closed() {
-                self.ended.set(true);
+                self.end.set(End::Clean);
             }
-            if n == 0 && self.ended.get() {
+            if n == 0 && self.end.get() == End::Clean {
                 // Bytes after close_notify mean nothing.
                 break;
             }
@@ -289,6 +320,31 @@ impl TlsConn {
         Ok(())
     }
 
+    /// Follows the record framing of the received ciphertext (5-byte
+    /// headers, then the length they give).
+    fn track_records(&self, mut ct: &[u8]) {
+        while !ct.is_empty() {
+            let owed = self.owed.get();
+            if owed > 0 {
+                let n = owed.min(ct.len());
+                self.owed.set(owed - n);
+                ct = &ct[n..];
+                continue;
+            }
+            let (mut h, have) = self.header.get();
+            let have = usize::from(have);
+            let n = (h.len() - have).min(ct.len());
+            h[have..have + n].copy_from_slice(&ct[..n]);
+            ct = &ct[n..];
+            if have + n == h.len() {
+                self.owed.set(usize::from(u16::from_be_bytes([h[3], h[4]])));
+                self.header.set((h, 0));
+            } else {
+                self.header.set((h, (have + n) as u8));
+            }
+        }
+    }
+
     /// Plaintext from `ct`, `None` if it held none (a handshake message, a ticket).
     fn open(&self, ct: &RecvBuf) -> io::Result<Option<RecvBuf>> {
         let mut plain = BytesMut::new();
@@ -296,21 +352,56 @@ impl TlsConn {
         Ok((!plain.is_empty()).then(|| RecvBuf::heap(plain.freeze())))
     }
 
-    /// The next plaintext; `Ok(None)` at close_notify or EOF. Cancel-safe.
+    /// What a receive returns once the stream ended; `None` while open.
+    fn finished(&self) -> Option<io::Result<Option<RecvBuf>>> {
+        match self.end.get() {
+            End::Open => None,
+            End::Clean => Some(Ok(None)),
+            End::Failed => Some(Err(io::Error::other("the TLS stream failed"))),
+        }
+    }
+
+    /// One receive's outcome through rustls; `None`: nothing to hand up
+    /// yet. Errors are sticky: the stream is over after the first.
+    fn step(&self, got: io::Result<Option<RecvBuf>>) -> Option<io::Result<Option<RecvBuf>>> {
+        let res = match got {
+            Ok(Some(ct)) => match self.open(&ct) {
+                Ok(None) => return None,
+                other => other,
+            },
+            Ok(None) => self.eof(),
+            Err(e) => Err(e),
+        };
+        if res.is_err() {
+            self.end.set(End::Failed);
+        }
+        Some(res)
+    }
+
+    /// The TCP stream ended. A client may just close; a backend's stream
+    /// is complete only with close_notify (else a cut could pass for the
+    /// end of a close-delimited body).
+    fn eof(&self) -> io::Result<Option<RecvBuf>> {
+        let backend = matches!(&*self.tls.borrow(), Connection::Client(_));
+        if backend && self.end.get() != End::Clean {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.end.set(End::Clean);
+        Ok(None)
+    }
+
+    /// The next plaintext; `Ok(None)` at the end. Cancel-safe.
     pub(crate) async fn recv(&self) -> io::Result<Option<RecvBuf>> {
         if let Some(early) = self.early.borrow_mut().take() {
             return Ok(Some(early));
         }
         loop {
-            if self.ended.get() {
-                return Ok(None);
+            if let Some(done) = self.finished() {
+                return done;
             }
-            let Some(ct) = self.sock().recv().await? else {
-                self.ended.set(true);
-                return Ok(None);
-            };
-            if let Some(plain) = self.open(&ct)? {
-                return Ok(Some(plain));
+            let got = self.sock().recv().await;
+            if let Some(res) = self.step(got) {
+                return res;
             }
         }
     }
@@ -321,20 +412,12 @@ impl TlsConn {
             return Some(Ok(Some(early)));
         }
         loop {
-            if self.ended.get() {
-                return Some(Ok(None));
+            if let Some(done) = self.finished() {
+                return Some(done);
             }
-            match self.sock().take_ready()? {
-                Ok(Some(ct)) => match self.open(&ct) {
-                    Ok(Some(plain)) => return Some(Ok(Some(plain))),
-                    Ok(None) => continue,
-                    Err(e) => return Some(Err(e)),
-                },
-                Ok(None) => {
-                    self.ended.set(true);
-                    return Some(Ok(None));
-                }
-                Err(e) => return Some(Err(e)),
+            let got = self.sock().take_ready()?;
+            if let Some(res) = self.step(got) {
+                return Some(res);
             }
         }
     }
@@ -376,7 +459,11 @@ impl TlsConn {
 
     /// No plaintext, EOF or error waits to be read.
     pub(crate) fn is_quiet(&self) -> bool {
-        !self.ended.get() && self.early.borrow().is_none() && self.sock().is_quiet()
+        self.end.get() == End::Open
+            && self.early.borrow().is_none()
+            && self.owed.get() == 0
+            && self.header.get().1 == 0
+            && self.sock().is_quiet()
     }
 
     /// The TCP connection underneath.
