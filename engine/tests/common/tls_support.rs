@@ -16,7 +16,7 @@ use rcgen::{
     KeyPair, KeyUsagePurpose,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{
@@ -326,20 +326,20 @@ impl TlsClient {
     /// Connects to `addr` with SNI `name` and runs the handshake.
     pub fn handshake(&self, addr: SocketAddr, name: &str) -> Shake {
         let (config, seen) = self.config();
-        let result = (|| {
-            let tcp = TcpStream::connect(addr)?;
-            tcp.set_read_timeout(Some(IO_TIMEOUT))?;
-            tcp.set_write_timeout(Some(IO_TIMEOUT))?;
-            let sni = ServerName::try_from(name.to_string()).map_err(io::Error::other)?;
-            let conn = ClientConnection::new(config, sni).map_err(io::Error::other)?;
-            let mut s = StreamOwned::new(conn, tcp);
-            while s.conn.is_handshaking() {
-                s.conn.complete_io(&mut s.sock)?;
-            }
-            Ok(s)
-        })();
+        let result = handshake_with(&config, addr, name);
         let presented = seen.get().cloned();
         Shake { result, presented }
+    }
+
+    /// One `ClientConfig` to use for several connections (with
+    /// [`handshake_with`]): its in-memory session store keeps the tickets
+    /// each server sends, so a later connection to the same name offers
+    /// them and may resume.
+    pub fn shared_config(&self) -> Arc<ClientConfig> {
+        let (config, _) = self.config();
+        let mut config = Arc::unwrap_or_clone(config);
+        config.resumption = Resumption::in_memory_sessions(64);
+        Arc::new(config)
     }
 
     /// Connects and handshakes; panics on failure.
@@ -349,6 +349,25 @@ impl TlsClient {
             Err(e) => panic!("TLS handshake with {addr} as {name:?} failed: {e}"),
         }
     }
+}
+
+/// Connects to `addr` with SNI `name` and runs the handshake with
+/// `config` (which may hold tickets from earlier connections).
+pub fn handshake_with(
+    config: &Arc<ClientConfig>,
+    addr: SocketAddr,
+    name: &str,
+) -> io::Result<TlsStream> {
+    let tcp = TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(IO_TIMEOUT))?;
+    tcp.set_write_timeout(Some(IO_TIMEOUT))?;
+    let sni = ServerName::try_from(name.to_string()).map_err(io::Error::other)?;
+    let conn = ClientConnection::new(Arc::clone(config), sni).map_err(io::Error::other)?;
+    let mut s = StreamOwned::new(conn, tcp);
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock)?;
+    }
+    Ok(s)
 }
 
 /// Sends a GET for `path` with `extra` header lines (each ending in CRLF)
@@ -411,15 +430,20 @@ pub struct TlsOrigin {
 
 pub const TLS_ORIGIN_BODY: &str = "tls origin says hi";
 
+/// A server config presenting `id` (no client auth), for test origins.
+pub fn origin_config(id: &Issued) -> Arc<ServerConfig> {
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain(&id.cert), key(&id.key))
+        .expect("origin cert");
+    Arc::new(config)
+}
+
 impl TlsOrigin {
     pub fn start(id: &Issued) -> TlsOrigin {
-        let config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(chain(&id.cert), key(&id.key))
-            .expect("origin cert");
-        let config = Arc::new(config);
+        let config = origin_config(id);
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
         let connections = Arc::new(AtomicUsize::new(0));
