@@ -24,7 +24,7 @@ mod halves;
 mod tls;
 
 pub use halves::{RecvHalf, SendHalf};
-pub use tls::{HandshakeFailure, TlsConn, TlsSummary};
+pub use tls::{is_peer_alert, HandshakeFailure, TlsConn, TlsSummary};
 
 /// Most bytes one send SQE asks for (longer buffers take several).
 const MAX_SEND_CHUNK: usize = 1 << 30;

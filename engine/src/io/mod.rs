@@ -133,7 +133,9 @@ pub use self::config::{
     RingConfig, RingStats, SetupMode, DEFAULT_BUFFER_COUNT, DEFAULT_BUFFER_SIZE,
     DEFAULT_DIRECT_WAIT, DEFAULT_ENTRIES, DEFAULT_MAX_UNREAD_BYTES,
 };
-pub use self::conn::{HandshakeFailure, RecvHalf, SendHalf, TcpConn, TlsConn, TlsSummary};
+pub use self::conn::{
+    is_peer_alert, HandshakeFailure, RecvHalf, SendHalf, TcpConn, TlsConn, TlsSummary,
+};
 pub use self::error::IoSetupError;
 pub use self::listener::Listener;
 pub use self::ring::Ring;

@@ -207,6 +207,9 @@ pub(super) async fn read_response_head(
         match shard::timeout(timeout, up.io.recv()).await {
             Err(_) => return Err(ProxyError::UpstreamHeaderTimeout),
             Ok(Ok(Some(d))) => stash_head(ctx, up, d),
+            Ok(Err(e)) if !seen_bytes && crate::io::is_peer_alert(&e) => {
+                return Err(ProxyError::UpstreamTlsHandshake)
+            }
             Ok(Ok(None) | Err(_)) if !seen_bytes => return Err(ProxyError::UpstreamClosed),
             Ok(Ok(None) | Err(_)) => return Err(ProxyError::UpstreamBadResponse),
         }

@@ -281,6 +281,14 @@ fn looks_like_http(b: &[u8]) -> bool {
     b.first().is_some_and(u8::is_ascii_uppercase)
 }
 
+/// Whether a receive failed on the peer's TLS alert (a backend refusing
+/// our client certificate says so only after our side of a TLS 1.3
+/// handshake ended, on the first read).
+pub fn is_peer_alert(e: &io::Error) -> bool {
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    matches!(inner, Some(rustls::Error::AlertReceived(_)))
+}
+
 fn tls_failure(e: &io::Error) -> HandshakeFailure {
     match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         Some(e) => HandshakeFailure::of(e),
