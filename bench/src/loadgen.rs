@@ -625,8 +625,9 @@ impl Conn {
 }
 
 /// A non-blocking TCP socket with TCP_NODELAY, connecting to `addr`, in
-/// `epoll` edge-triggered for reads and writes.
-fn connect(addr: SocketAddr, epoll_fd: &OwnedFd, token: u64) -> rustix::io::Result<OwnedFd> {
+/// `epoll` edge-triggered for reads and writes. perf-tests' TLS load
+/// generator connects through it too.
+pub fn connect(addr: SocketAddr, epoll_fd: &OwnedFd, token: u64) -> rustix::io::Result<OwnedFd> {
     let family = if addr.is_ipv4() {
         AddressFamily::INET
     } else {

@@ -22,12 +22,12 @@ pub(crate) struct Client {
     /// Which of the configured listen addresses accepted it.
     pub(crate) listener: usize,
     /// What TLS negotiated; `None` on a plain listener.
-    pub(crate) tls: Option<Box<ClientTls>>,
+    pub(crate) tls: Option<Box<ClientTlsState>>,
 }
 
 /// A TLS client connection's handshake outcome, kept for its life.
 #[derive(Debug)]
-pub(crate) struct ClientTls {
+pub(crate) struct ClientTlsState {
     /// Version, suite, resumption, SNI, client certificate subject.
     pub(crate) summary: crate::io::TlsSummary,
     /// Header that carries the client certificate's subject upstream

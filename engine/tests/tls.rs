@@ -23,7 +23,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use engine::ShardStats;
 use tls_support::*;
 
 // === helpers ===
@@ -40,36 +39,6 @@ fn require(tool: &str, version_arg: &str) {
         ok,
         "this test needs `{tool}` on PATH (.ci/run installs it); it is not skipped"
     );
-}
-
-/// Polls `f` every 20 ms for at most `limit`.
-fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out after {limit:?} waiting for {what}");
-}
-
-/// Every shard's counters added up.
-fn total(gw: &engine::Server) -> ShardStats {
-    let mut t = ShardStats::default();
-    for s in gw.stats() {
-        t.merge(&s);
-    }
-    t
-}
-
-/// The `[[tls.NAME.certificates]]` entry for `id`.
-fn cert_entry(profile: &str, id: &Issued) -> String {
-    format!(
-        "[[tls.{profile}.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n",
-        id.cert.display(),
-        id.key.display()
-    )
 }
 
 /// A gateway with a TLS listener (profile `edge`, written by the caller
@@ -95,26 +64,10 @@ fn plain_addr(gw: &engine::Server) -> SocketAddr {
     gw.local_addrs()[1]
 }
 
-/// The admin listener's `/metrics` text.
-fn metrics(gw: &engine::Server) -> String {
-    let admin = gw.admin_addr().expect("admin listener");
-    request(admin, b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").text()
-}
-
 /// The value of the series `series` (name and labels) in `text`.
 fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-}
-
-/// Values of header `name` in an Origin `/seen` body.
-fn seen(body: &str, name: &str) -> Vec<String> {
-    body.lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(": "))
-        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.to_string())
-        .collect()
 }
 
 /// One GET of `path` on a new TLS connection to `addr` as `name`.

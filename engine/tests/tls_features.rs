@@ -17,10 +17,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use engine::ShardStats;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -34,36 +33,6 @@ use rustls::{
 use tls_support::*;
 
 // === helpers ===
-
-/// Polls `f` every 20 ms for at most `limit`.
-fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out after {limit:?} waiting for {what}");
-}
-
-/// Every shard's counters added up.
-fn total(gw: &engine::Server) -> ShardStats {
-    let mut t = ShardStats::default();
-    for s in gw.stats() {
-        t.merge(&s);
-    }
-    t
-}
-
-/// The `[[tls.NAME.certificates]]` entry for `id`, with `extra` lines.
-fn cert_entry(profile: &str, id: &Issued, extra: &str) -> String {
-    format!(
-        "[[tls.{profile}.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n{extra}",
-        id.cert.display(),
-        id.key.display()
-    )
-}
 
 /// The aws-lc-rs provider, limited to `suites` when given.
 fn provider(suites: Option<&[CipherSuite]>) -> Arc<CryptoProvider> {
@@ -197,8 +166,8 @@ fn ocsp_config(a: &Issued, ocsp: &Path, b: &Issued, origin: SocketAddr) -> tunin
          [tls.edge]\n{}\n{}\n\
          [upstreams.app]\nbackends = [\"{origin}\"]\n\n\
          [[routes]]\nupstream = \"app\"\n",
-        cert_entry("edge", a, &format!("ocsp = \"{}\"\n", ocsp.display())),
-        cert_entry("edge", b, ""),
+        cert_entry_with("edge", a, &format!("ocsp = \"{}\"\n", ocsp.display())),
+        cert_entry_with("edge", b, ""),
     ))
 }
 
@@ -265,8 +234,8 @@ fn an_ocsp_file_that_is_not_der_is_refused_naming_the_file() {
         "[server]\nlisten = [{{ address = \"127.0.0.1:8443\", tls = \"edge\" }}]\n\n\
          [tls.edge]\n{}\n{}\n\
          [upstreams.app]\nbackends = [\"127.0.0.1:9000\"]\n\n[[routes]]\nupstream = \"app\"\n",
-        cert_entry("edge", &a, &format!("ocsp = \"{bad_name}\"\n")),
-        cert_entry("edge", &b, ""),
+        cert_entry_with("edge", &a, &format!("ocsp = \"{bad_name}\"\n")),
+        cert_entry_with("edge", &b, ""),
     );
     std::fs::write(&file, text).expect("write config");
     let out = Command::new(coregate_bin())
@@ -329,8 +298,8 @@ fn a_profile_serves_only_its_versions_and_cipher_suites() {
          [tls.chacha]\nversions = [\"1.3\"]\nciphers = [\"TLS13_CHACHA20_POLY1305_SHA256\"]\n{}\n\
          [upstreams.app]\nbackends = [\"{}\"]\n\n\
          [[routes]]\nupstream = \"app\"\n",
-        cert_entry("old", &site, ""),
-        cert_entry("chacha", &site, ""),
+        cert_entry_with("old", &site, ""),
+        cert_entry_with("chacha", &site, ""),
         origin.addr,
     )));
     let old = gw.local_addrs()[0];
@@ -566,7 +535,7 @@ fn ticket_gateway(site: &Issued, key: &Path, origin: SocketAddr) -> engine::Serv
          [upstreams.app]\nbackends = [\"{origin}\"]\n\n\
          [[routes]]\nupstream = \"app\"\n",
         key.display(),
-        cert_entry("edge", site, ""),
+        cert_entry_with("edge", site, ""),
     )))
 }
 
@@ -691,7 +660,7 @@ fn the_access_log_records_tls_version_resumption_and_sni_and_alpn_is_http1() {
          [upstreams.app]\nbackends = [\"{}\"]\n\n\
          [[routes]]\nupstream = \"app\"\n",
         log.display(),
-        cert_entry("edge", &site, ""),
+        cert_entry_with("edge", &site, ""),
         origin.addr,
     )));
     let addr = gw.local_addrs()[0];

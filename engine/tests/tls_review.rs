@@ -23,37 +23,12 @@ use tls_support::*;
 
 // === helpers ===
 
-/// The `[[tls.NAME.certificates]]` entry for `id`.
-fn cert_entry(profile: &str, id: &Issued) -> String {
-    format!(
-        "[[tls.{profile}.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n",
-        id.cert.display(),
-        id.key.display()
-    )
-}
-
 /// `client_auth` requiring a certificate from `pki`'s CA.
 fn required_client_auth(pki: &Pki) -> String {
     format!(
         "client_auth = {{ ca = \"{}\", required = true, subject_header = \"x-client-subject\" }}\n",
         pki.ca.display()
     )
-}
-
-/// Values of header `name` in an Origin `/seen` body.
-fn seen(body: &str, name: &str) -> Vec<String> {
-    body.lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(": "))
-        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.to_string())
-        .collect()
-}
-
-/// The admin listener's `/metrics` text.
-fn metrics(gw: &engine::Server) -> String {
-    let admin = gw.admin_addr().expect("admin listener");
-    request(admin, b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").text()
 }
 
 /// `coregate_errors_total` for `kind` (0 when the series is absent).

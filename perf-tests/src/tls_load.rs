@@ -750,31 +750,10 @@ impl Worker {
 }
 
 /// A non-blocking TCP socket with TCP_NODELAY connecting to `addr`, in
-/// `epoll` edge-triggered for reads and writes.
+/// `epoll` edge-triggered for reads and writes (the plain load
+/// generator's own connect).
 fn connect(addr: SocketAddr, epoll_fd: &OwnedFd, token: u64) -> rustix::io::Result<TcpStream> {
-    use rustix::net::{AddressFamily, SocketFlags, SocketType};
-    let family = if addr.is_ipv4() {
-        AddressFamily::INET
-    } else {
-        AddressFamily::INET6
-    };
-    let fd = rustix::net::socket_with(
-        family,
-        SocketType::STREAM,
-        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-        None,
-    )?;
-    rustix::net::sockopt::set_tcp_nodelay(&fd, true)?;
-    match rustix::net::connect(&fd, &addr) {
-        Ok(()) | Err(Errno::INPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    let interest = epoll::EventFlags::IN
-        | epoll::EventFlags::OUT
-        | epoll::EventFlags::RDHUP
-        | epoll::EventFlags::ET;
-    epoll::add(epoll_fd, &fd, epoll::EventData::new_u64(token), interest)?;
-    Ok(TcpStream::from(fd))
+    bench::loadgen::connect(addr, epoll_fd, token).map(TcpStream::from)
 }
 
 /// Handshake counts by kind from a report file's `handshakes` field.

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::client::ClientTls;
+use crate::client::ClientTlsState;
 use crate::ctx::ShardCtx;
 use crate::io::{HandshakeFailure, TcpConn, TlsConn, Transport};
 use crate::shard;
@@ -20,7 +20,7 @@ pub(crate) async fn accept(
     tcp: TcpConn,
     ctx: &ShardCtx,
     listener: usize,
-) -> Option<(Transport, Option<Box<ClientTls>>)> {
+) -> Option<(Transport, Option<Box<ClientTlsState>>)> {
     let profile = ctx.snap().snap.tls.listener(listener).cloned();
     let Some(profile) = profile else {
         return Some((Transport::from(tcp), None));
@@ -43,7 +43,7 @@ pub(crate) async fn accept(
         Ok(conn) => {
             let summary = conn.summary();
             ctx.metrics().tls_handshake(&summary);
-            let info = ClientTls {
+            let info = ClientTlsState {
                 subject_header: profile.subject_header.as_deref().map(Box::from),
                 summary,
             };

@@ -484,3 +484,54 @@ impl TlsOrigin {
         }
     }
 }
+
+/// The `[[tls.NAME.certificates]]` entry for `id`.
+pub fn cert_entry(profile: &str, id: &Issued) -> String {
+    cert_entry_with(profile, id, "")
+}
+
+/// The `[[tls.NAME.certificates]]` entry for `id`, with `extra` lines.
+pub fn cert_entry_with(profile: &str, id: &Issued, extra: &str) -> String {
+    format!(
+        "[[tls.{profile}.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n{extra}",
+        id.cert.display(),
+        id.key.display()
+    )
+}
+
+/// Values of header `name` in an Origin `/seen` body.
+pub fn seen(body: &str, name: &str) -> Vec<String> {
+    body.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.to_string())
+        .collect()
+}
+
+/// The admin listener's `/metrics` text.
+pub fn metrics(gw: &engine::Server) -> String {
+    let admin = gw.admin_addr().expect("admin listener");
+    crate::common::request(admin, b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").text()
+}
+
+/// Every shard's counters added up.
+pub fn total(gw: &engine::Server) -> engine::ShardStats {
+    let mut t = engine::ShardStats::default();
+    for s in gw.stats() {
+        t.merge(&s);
+    }
+    t
+}
+
+/// Polls `f` every 20 ms for at most `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
