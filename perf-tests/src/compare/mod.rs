@@ -2,6 +2,7 @@
 //! generator on CPU 0, each proxy alone on CPU 1, identical loads,
 //! interleaved A B C A B C …, every proxy restarted every round.
 
+pub mod instructions;
 pub mod output;
 pub mod peers;
 pub mod plot;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use output::{Context, ProxyResult, ScenarioResult, Status};
-use peers::{Origin, Proxy, LOAD_CPU, PROXY_CPU};
+use peers::{Kind, Origin, Proxy, LOAD_CPU, PROXY_CPU};
 use runner::{Bench, Generator, Run, Timing};
 use scenarios::{Load, Scenario};
 use setup::Scratch;
@@ -52,6 +53,9 @@ pub struct Options {
     pub skip: Vec<String>,
     /// Do not run cargo build.
     pub no_build: bool,
+    /// Count user-space instructions per request under callgrind instead
+    /// of measuring CPU time (see [`instructions`]).
+    pub instructions: bool,
     /// The command line, for the record.
     pub command: String,
 }
@@ -124,6 +128,14 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
         tls,
         fd_limit,
     };
+    if options.instructions {
+        let stem = free_stem(&out, &format!("{}-instructions", context.date));
+        let (report, failed) = instructions::run(&bench, &proxies, &context, &out, &stem)?;
+        print!("{}", std::fs::read_to_string(&report).unwrap_or_default());
+        verdict.files.push(report);
+        verdict.failures.extend(failed);
+        return Ok(verdict);
+    }
     for scenario in selected {
         let result = run_scenario(&bench, &scenario, &proxies, &context)?;
         check(&result, &mut verdict);
@@ -154,6 +166,9 @@ fn build(options: &Options, tls: bool) -> Result<Result<(), String>, String> {
         if let Err(e) = setup::cargo_build("perf-tests") {
             eprintln!("compare: cannot build tls-load, the TLS scenarios will be skipped:\n{e}");
         }
+    }
+    if let Err(e) = setup::cargo_build("io-floor") {
+        eprintln!("compare: cannot build the raw forwarder, the floor will be missing:\n{e}");
     }
     let engine = setup::cargo_build("engine");
     if let Err(e) = &engine {
@@ -212,7 +227,8 @@ fn out_dir(options: &Options, context: &Context) -> PathBuf {
 
 /// `stem`, or `stem-2`, `stem-3`, … when an earlier batch took it.
 fn free_stem(dir: &Path, stem: &str) -> String {
-    let taken = |s: &str| dir.join(format!("{s}.json")).exists();
+    let taken =
+        |s: &str| dir.join(format!("{s}.json")).exists() || dir.join(format!("{s}.md")).exists();
     if !taken(stem) {
         return stem.to_owned();
     }
@@ -307,6 +323,14 @@ fn unrunnable(bench: &Bench<'_>, scenario: &Scenario) -> Option<String> {
 /// scenarios is reported, not failed, so nginx and haproxy still run.
 fn for_scenario(proxies: &[Proxy], scenario: &Scenario) -> Vec<Proxy> {
     let mut proxies = proxies.to_vec();
+    if !matches!(scenario.load, Load::Closed | Load::Rate(_)) {
+        // The raw forwarder relays keep-alive traffic only: it has no
+        // close handling to measure new connections by, and it is a
+        // fixed-size table, not a reference for held connections.
+        for proxy in proxies.iter_mut().filter(|p| p.kind == Kind::Floor) {
+            proxy.missing = Some("a reference for keep-alive load only".into());
+        }
+    }
     if !scenario.is_tls() {
         return proxies;
     }

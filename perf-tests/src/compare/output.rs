@@ -33,6 +33,8 @@ pub struct Summary {
     pub cpu_us_per_req: Option<Spread>,
     /// User-space share of it (utime).
     pub user_us_per_req: Option<Spread>,
+    /// Kernel share of it (stime).
+    pub sys_us_per_req: Option<Spread>,
     /// The same from schedstat.
     pub cpu_us_per_req_schedstat: Option<Spread>,
     /// Proxy CPU busy fraction.
@@ -68,6 +70,7 @@ impl Summary {
             rps: spread(&|r| Some(r.rps)),
             cpu_us_per_req: spread(&|r| r.cpu_us_per_req),
             user_us_per_req: spread(&|r| r.user_us_per_req),
+            sys_us_per_req: spread(&|r| Some(r.cpu_us_per_req? - r.user_us_per_req?)),
             cpu_us_per_req_schedstat: spread(&|r| r.cpu_us_per_req_schedstat),
             proxy_busy: spread(&|r| r.proxy_busy),
             load_cpu_busy: spread(&|r| r.load_cpu_busy),
@@ -89,6 +92,8 @@ pub struct Ratios {
     pub rps: Option<f64>,
     /// CPU µs per request: the headline metric (lower is better).
     pub cpu_us_per_req: Option<f64>,
+    /// User-space CPU µs per request.
+    pub user_us_per_req: Option<f64>,
     /// p50.
     pub p50_us: Option<f64>,
     /// p99.
@@ -106,6 +111,10 @@ impl Ratios {
         Self {
             rps: ratio(value.rps.as_ref(), nginx.rps.as_ref()),
             cpu_us_per_req: ratio(value.cpu_us_per_req.as_ref(), nginx.cpu_us_per_req.as_ref()),
+            user_us_per_req: ratio(
+                value.user_us_per_req.as_ref(),
+                nginx.user_us_per_req.as_ref(),
+            ),
             p50_us: ratio(value.p50_us.as_ref(), nginx.p50_us.as_ref()),
             p99_us: ratio(value.p99_us.as_ref(), nginx.p99_us.as_ref()),
             peak_rss_mib: ratio(value.peak_rss_mib.as_ref(), nginx.peak_rss_mib.as_ref()),
@@ -364,7 +373,7 @@ impl ScenarioResult {
         } else {
             self.load_table(&mut out);
         }
-        out.push_str("\nValues are median (min–max) over the rounds; ×nginx is the ratio of medians against nginx in this batch. Differences under about 5% are a tie (shared/BENCH.md). CPU µs/req is the proxy's utime+stime (all processes and threads) per completed request, and user µs/req its utime alone; busy is its CPU time ÷ wall time; CPU0 / CPU1 busy are the medians of each CPU's busy fraction from /proc/stat, all processes (CPU1 above the proxy's busy means other work shared its CPU).\n");
+        out.push_str("\nValues are median (min–max) over the rounds; ×nginx is the ratio of medians against nginx in this batch. Differences under about 5% are a tie (shared/BENCH.md). CPU µs/req is the proxy's utime+stime (all processes and threads) per completed request, user µs/req its utime alone and sys µs/req its stime; busy is its CPU time ÷ wall time; CPU0 / CPU1 busy are the medians of each CPU's busy fraction from /proc/stat, all processes (CPU1 above the proxy's busy means other work shared its CPU). io-floor is the raw io_uring byte forwarder (perf-tests/floor, no HTTP): the floor in this batch.\n");
         for proxy in self.proxies.iter().filter(|p| p.note.is_some()) {
             let _ = writeln!(
                 out,
@@ -381,19 +390,21 @@ impl ScenarioResult {
     }
 
     fn load_table(&self, out: &mut String) {
-        out.push_str("| proxy | status | req/s | CPU µs/req | ×nginx CPU | user µs/req | busy | CPU0 / CPU1 busy | p50 µs | p99 µs | p99.9 µs | p99.99 µs | peak RSS MiB |\n");
-        out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        out.push_str("| proxy | status | req/s | CPU µs/req | ×nginx CPU | user µs/req | ×nginx user | sys µs/req | busy | CPU0 / CPU1 busy | p50 µs | p99 µs | p99.9 µs | p99.99 µs | peak RSS MiB |\n");
+        out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for p in &self.proxies {
             let s = &p.summary;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
                 p.name,
                 status_text(p.status),
                 cell(s.rps.as_ref(), 0),
                 cell(s.cpu_us_per_req.as_ref(), 2),
                 ratio_cell(p.ratio_vs_nginx.cpu_us_per_req),
                 cell(s.user_us_per_req.as_ref(), 2),
+                ratio_cell(p.ratio_vs_nginx.user_us_per_req),
+                cell(s.sys_us_per_req.as_ref(), 2),
                 cell(s.proxy_busy.as_ref(), 2),
                 median_cell(s.load_cpu_busy.as_ref(), 2),
                 median_cell(s.proxy_cpu_busy.as_ref(), 2),

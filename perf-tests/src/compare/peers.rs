@@ -23,6 +23,9 @@ pub enum Kind {
     Nginx,
     /// haproxy, 1 thread.
     Haproxy,
+    /// The raw io_uring byte forwarder (perf-tests/floor): no HTTP at all,
+    /// the floor any proxy's cost per request is read against.
+    Floor,
 }
 
 /// A proxy under test.
@@ -54,6 +57,9 @@ pub struct Tweaks {
     /// A TLS scenario: coregate gets `--tls-cert`/`--tls-key`, and nginx
     /// and haproxy get session tickets turned on.
     pub tls_scenario: bool,
+    /// nginx without its master process (`--instructions`: valgrind then
+    /// profiles the one process that serves).
+    pub single_process: bool,
 }
 
 /// Connections a proxy may need beyond the held ones (warm-up, upstream).
@@ -66,6 +72,9 @@ impl Tweaks {
     /// one upstream connection each, within the open-file limit.
     fn nginx(&self) -> Vec<(String, String)> {
         let mut tweaks = self.tls_tickets_nginx();
+        if self.single_process {
+            tweaks.push(("master_process on;".into(), "master_process off;".into()));
+        }
         let Some(n) = self.many_connections else {
             return tweaks;
         };
@@ -135,6 +144,8 @@ impl Proxy {
     pub fn all(skip: &[String]) -> Vec<Self> {
         let coregate = setup::release_dir().join("coregate");
         let coregate = coregate.is_file().then_some(coregate);
+        let floor = setup::release_dir().join("io-floor");
+        let floor = floor.is_file().then_some(floor);
         let entries = [
             (
                 Kind::Coregate,
@@ -159,6 +170,14 @@ impl Proxy {
                 "127.0.0.1:8444",
                 which("haproxy"),
                 "haproxy is not installed: apt-get install -y haproxy, or rerun with --install",
+            ),
+            (
+                Kind::Floor,
+                "io-floor",
+                "127.0.0.1:8087",
+                "127.0.0.1:8087",
+                floor,
+                "the raw forwarder is not built (cargo build --release -p io-floor)",
             ),
         ];
         // An A/B variant of coregate, interleaved like the others, when
@@ -215,6 +234,9 @@ impl Proxy {
     /// Why this proxy cannot run the TLS scenarios, if it cannot: coregate
     /// before TLS termination lands has no `--tls-cert` flag.
     pub fn tls_unsupported(&self) -> Option<String> {
+        if self.kind == Kind::Floor {
+            return Some("the raw forwarder is a plain-TCP reference".into());
+        }
         if self.kind != Kind::Coregate {
             return None;
         }
@@ -234,15 +256,36 @@ impl Proxy {
 
     /// Starts it pinned to [`PROXY_CPU`], in the foreground.
     pub fn start(&self, scratch: &Scratch, tweaks: Tweaks) -> Result<Pinned, String> {
+        let (binary, args) = self.command(scratch, tweaks)?;
+        self.spawn(scratch, &binary, &args)
+    }
+
+    /// Its binary and arguments (its config written to `scratch`).
+    pub fn command(
+        &self,
+        scratch: &Scratch,
+        tweaks: Tweaks,
+    ) -> Result<(PathBuf, Vec<String>), String> {
         let binary = self
             .binary
-            .as_ref()
+            .clone()
             .ok_or_else(|| format!("{} is missing", self.name))?;
         let args = self
             .args(scratch, tweaks)
             .map_err(|e| format!("cannot write the {} config: {e}", self.name))?;
+        Ok((binary, args))
+    }
+
+    /// Runs `program args` on [`PROXY_CPU`] with this proxy's log (the
+    /// program may wrap the proxy, as valgrind does).
+    pub fn spawn(
+        &self,
+        scratch: &Scratch,
+        program: &std::path::Path,
+        args: &[String],
+    ) -> Result<Pinned, String> {
         let log = scratch.path(&format!("logs/{}.log", self.name));
-        Pinned::spawn(self.name, PROXY_CPU, binary, &args, &log)
+        Pinned::spawn(self.name, PROXY_CPU, program, args, &log)
             .map_err(|e| format!("cannot start {}: {e}", self.name))
     }
 
@@ -301,6 +344,7 @@ impl Proxy {
                 )?;
                 vec!["-db".into(), "-f".into(), conf.display().to_string()]
             }
+            Kind::Floor => vec![self.addr.to_string(), ORIGIN_ADDR.into(), "multi".into()],
         })
     }
 
@@ -444,6 +488,7 @@ mod tests {
             fd_limit: 65_536,
             tls: false,
             tls_scenario: false,
+            single_process: false,
         };
         assert_eq!(many.haproxy()[0].1, "maxconn 10064");
         assert_eq!(many.nginx()[1].1, "worker_rlimit_nofile 65536");
@@ -468,5 +513,18 @@ mod tests {
         let haproxy = apply(setup::HAPROXY_CFG, tls.haproxy());
         assert!(haproxy.contains("bind 127.0.0.1:8444") && !haproxy.contains("1.1 no-tls-tickets"));
         assert!(Tweaks::default().nginx().is_empty());
+    }
+
+    #[test]
+    fn instructions_run_nginx_without_its_master() {
+        let single = Tweaks {
+            single_process: true,
+            ..Tweaks::default()
+        };
+        let mut nginx = setup::NGINX_PROXY_CONF.to_owned();
+        for (from, to) in single.nginx() {
+            nginx = nginx.replace(&from, &to);
+        }
+        assert!(nginx.contains("master_process off;") && !nginx.contains("master_process on;"));
     }
 }

@@ -349,6 +349,7 @@ impl Bench<'_> {
             fd_limit: self.fd_limit,
             tls: self.tls,
             tls_scenario: scenario.is_tls(),
+            single_process: false,
         }
     }
 
