@@ -52,6 +52,7 @@ pub mod bench_support;
 mod admin;
 mod buf;
 mod client;
+mod clock;
 mod ctx;
 mod error;
 mod http;
@@ -60,6 +61,7 @@ mod proxy;
 mod runtime;
 mod shard;
 mod snapshot;
+mod timer;
 mod upstream;
 mod view;
 

@@ -33,6 +33,8 @@ use std::time::Duration;
 
 use glommio::io::BufferedFile;
 
+use crate::timer;
+
 thread_local! {
     /// Set when a task was spawned (in either queue) since the io driver
     /// last looked: the new task is runnable but has not run, so the driver
@@ -45,6 +47,8 @@ thread_local! {
     /// Set when a background task was woken or spawned since the driver
     /// last yielded the data queue (an atomic: a waker may be sent away).
     static BACKGROUND_READY: Arc<AtomicBool> = Arc::new(AtomicBool::new(false));
+    /// Set once this thread's timer task runs.
+    static TIMERS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The shares of the data path's queue (glommio's default queue) and of
@@ -331,14 +335,81 @@ impl EventFdPark {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Elapsed;
 
-/// Runs `fut`, giving up after `d`. Dropping the inner future on expiry must
-/// be safe: every io future in this crate is cancel-safe.
+/// Runs `fut`, giving up after `d` (1 ms resolution, on the shard's
+/// [`crate::timer`] wheel). Dropping the inner future on expiry must be
+/// safe: every io future in this crate is cancel-safe. The deadline is
+/// registered only once `fut` has returned `Pending`.
 pub(crate) async fn timeout<F: Future>(d: Duration, fut: F) -> Result<F::Output, Elapsed> {
-    let deadline = async {
-        glommio::timer::sleep(d).await;
-        Err(Elapsed)
-    };
-    futures_lite::future::or(async { Ok(fut.await) }, deadline).await
+    let mut fut = std::pin::pin!(fut);
+    let mut deadline = Deadline { d, key: None };
+    std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+        Poll::Ready(out) => Poll::Ready(Ok(out)),
+        Poll::Pending => deadline.poll(cx).map(Err),
+    })
+    .await
+}
+
+/// One [`timeout`]'s entry in the wheel, removed when dropped.
+struct Deadline {
+    d: Duration,
+    /// `Some(None)`: already due when registered.
+    key: Option<Option<timer::Key>>,
+}
+
+// === impl Deadline ===
+
+impl Deadline {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Elapsed> {
+        let key = *self.key.get_or_insert_with(|| {
+            start_timers();
+            timer::with(|w| w.insert(crate::clock::now(), self.d, cx.waker().clone()))
+        });
+        match key {
+            Some(key) if !timer::with(|w| w.poll(key, cx.waker())) => Poll::Pending,
+            _ => Poll::Ready(Elapsed),
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let Some(Some(key)) = self.key {
+            timer::with(|w| w.cancel(key));
+        }
+    }
+}
+
+/// Starts this shard's timer task once: it sleeps on one glommio timer
+/// until the wheel's next occupied slot, or until a nearer deadline kicks
+/// it, and fires what is due.
+fn start_timers() {
+    if !TIMERS.with(|t| t.replace(true)) {
+        spawn_core("timer wheel", run_timers());
+    }
+}
+
+async fn run_timers() {
+    loop {
+        let now = std::time::Instant::now();
+        let next = timer::with(|w| {
+            w.advance(now);
+            w.next_wake().map(|t| w.instant_of(t))
+        });
+        let sleep = async {
+            match next {
+                Some(at) => glommio::timer::sleep(at.saturating_duration_since(now)).await,
+                None => std::future::pending().await,
+            }
+        };
+        let kicked =
+            std::future::poll_fn(
+                |cx| match timer::with(|w| w.park_ticker(cx.waker(), next)) {
+                    true => Poll::Ready(()),
+                    false => Poll::Pending,
+                },
+            );
+        futures_lite::future::or(sleep, kicked).await;
+    }
 }
 
 /// A running shard's thread.
@@ -366,7 +437,12 @@ impl ShardThread {
             // no storage I/O on glommio's ring, so keep it at the minimum.
             .io_memory(64 << 10)
             .ring_depth(128)
-            .spawn(move || exit_on_panic("main task", main()))
+            .spawn(move || {
+                exit_on_panic("main task", async move {
+                    start_timers();
+                    main().await
+                })
+            })
             .map(|handle| ShardThread { handle })
             .map_err(|e| io::Error::other(e.to_string()))
     }

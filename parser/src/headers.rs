@@ -135,6 +135,10 @@ pub(crate) struct Fields {
     /// A hop-by-hop field (other than Transfer-Encoding) is present, so a
     /// forwarded head must be rewritten.
     pub(crate) hop_by_hop: bool,
+    /// A Connection line lists a token other than `keep-alive` and
+    /// `upgrade`, which may name a field to drop: only then does
+    /// [`Head::is_hop_by_hop`] search the Connection lists.
+    pub(crate) conn_lists_fields: bool,
 }
 
 /// Transfer-Encoding list state across all its field lines.
@@ -209,9 +213,14 @@ impl Fields {
     fn add_connection(&mut self, value: &[u8]) {
         self.hop_by_hop = true;
         for item in list_items(value) {
+            let keep_alive = item.eq_ignore_ascii_case(b"keep-alive");
+            let upgrade = item.eq_ignore_ascii_case(b"upgrade");
             self.conn_close |= item.eq_ignore_ascii_case(b"close");
-            self.conn_keep_alive |= item.eq_ignore_ascii_case(b"keep-alive");
-            self.conn_upgrade |= item.eq_ignore_ascii_case(b"upgrade");
+            self.conn_keep_alive |= keep_alive;
+            self.conn_upgrade |= upgrade;
+            // Keep-Alive and Upgrade are hop-by-hop anyway; any other
+            // token may name a field that must be dropped.
+            self.conn_lists_fields |= !(keep_alive || upgrade);
         }
     }
 
@@ -391,7 +400,9 @@ impl Head {
         match field_of(name) {
             Field::Connection | Field::HopByHop | Field::TransferEncoding | Field::Upgrade => true,
             Field::ContentLength | Field::Host => false,
-            Field::Expect | Field::Other => self.fields.hop_by_hop && self.connection_lists(name),
+            Field::Expect | Field::Other => {
+                self.fields.conn_lists_fields && self.connection_lists(name)
+            }
         }
     }
 }

@@ -492,6 +492,14 @@ mod tests {
         }
         assert!(!head.is_hop_by_hop(b"content-length"));
         assert!(!head.is_hop_by_hop(b"host"));
+        // Fields named by any token are dropped, on several lines too;
+        // with only keep-alive and upgrade listed nothing else is.
+        let head = parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: close, X-Secret\r\nClose: 1\r\nX-Secret: s\r\nAccept: */*\r\n\r\n");
+        assert!(head.is_hop_by_hop(b"x-secret") && head.is_hop_by_hop(b"close"));
+        assert!(!head.is_hop_by_hop(b"accept"));
+        let head = parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c\r\nX-Secret: s\r\n\r\n");
+        assert!(head.is_hop_by_hop(b"keep-alive") && head.is_hop_by_hop(b"upgrade"));
+        assert!(!head.is_hop_by_hop(b"x-secret") && !head.is_hop_by_hop(b"host"));
         assert!(!parse(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n").is_upgrade());
     }
 

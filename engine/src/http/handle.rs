@@ -40,7 +40,7 @@ pub(super) async fn handle_guarded(c: &mut Client, ctx: &ShardCtx, head: Request
 
 /// Routes one request and answers it.
 async fn handle(c: &mut Client, ctx: &ShardCtx, head: &RequestHead, id: &RequestId<'_>) -> Next {
-    let started = Instant::now();
+    let started = crate::clock::now();
     c.trace = Trace {
         bytes_in: head.as_bytes().len() as u64,
         ..Trace::default()
@@ -158,7 +158,7 @@ struct Done<'a> {
 
 /// Per-request bookkeeping: route statistics and the access log line.
 fn finish(c: &Client, ctx: &ShardCtx, d: Done<'_>) {
-    let total = d.started.elapsed();
+    let total = crate::clock::now().saturating_duration_since(d.started);
     count(c, ctx, &d, total);
     let Some(log) = &ctx.access_log else { return };
     if log.wants(c.trace.status, c.trace.error.is_some()) {

@@ -31,7 +31,7 @@ pub(super) async fn attempt(
 ) -> Result<(UpConn, ResponseHead, Instant), Attempt> {
     let deadlines = out.deadlines;
     let (mut up, reused) = acquire(ctx, gs, g, addr, deadlines.connect).await?;
-    let sent_at = if reused { t0 } else { Instant::now() };
+    let sent_at = if reused { t0 } else { crate::clock::now() };
     if !reused {
         record(c, ctx, &gs.stats.connect_time, sent_at - t0, Phase::Connect);
     }
@@ -50,7 +50,7 @@ pub(super) async fn attempt(
             Err(ProxyError::UpstreamBadResponse.into())
         }
         Ok(rh) => {
-            let head_at = Instant::now();
+            let head_at = crate::clock::now();
             record(
                 c,
                 ctx,

@@ -50,10 +50,10 @@ pub(super) async fn stream_request_body(
     scanner: &mut BodyForwarder,
     upstream_wait: Duration,
 ) -> Result<(), ProxyError> {
-    let started = Instant::now();
+    let started = crate::clock::now();
     let t = ctx.timeouts();
     while !scanner.is_done() {
-        let wait = body_wait(&t, started, scanner.body_bytes(), Instant::now());
+        let wait = body_wait(&t, started, scanner.body_bytes(), crate::clock::now());
         let mut data = match shard::timeout(wait, c.io.recv()).await {
             Err(_) => return Err(ProxyError::ClientBodyTimeout),
             Ok(Ok(Some(d))) => d,

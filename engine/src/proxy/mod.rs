@@ -99,7 +99,7 @@ pub(crate) async fn forward(
         return Err(ProxyError::Overloaded);
     }
     let _pending = Held::new(&gs.pending);
-    let now = Instant::now();
+    let now = crate::clock::now();
     let retries = &req.route.retries;
     req.view.budgets[req.route_idx].deposit(retries.budget_percent, retries.min_per_second, now);
     let mut out = Outgoing::prepare(c, ctx, &req)?;
@@ -223,7 +223,7 @@ impl<'a> Tries<'a> {
     /// The next backend (another one than last time after a retry).
     fn pick(&mut self, ctx: &ShardCtx, gs: &GroupState, g: &Group) -> Result<Picked, ProxyError> {
         if !std::mem::take(&mut self.first) {
-            self.now = Instant::now();
+            self.now = crate::clock::now();
         }
         let picked = gs
             .pick(g, self.hash, self.exclude, self.now)
@@ -276,12 +276,12 @@ impl<'a> Tries<'a> {
         started: Instant,
     ) -> Step {
         if std::mem::replace(&mut self.stale_retried, true) {
-            let t = Instant::now();
+            let t = crate::clock::now();
             end(ctx, gs, g, addr, t - started, false, t);
             return Step::Done(Err(ProxyError::UpstreamClosed));
         }
         // A dead pooled connection says nothing about the backend.
-        gs.end(g, addr, Duration::ZERO, true, Instant::now());
+        gs.end(g, addr, Duration::ZERO, true, crate::clock::now());
         self.count_retry(ctx, gs);
         Step::Retry
     }
@@ -298,7 +298,7 @@ impl<'a> Tries<'a> {
         e: ProxyError,
     ) -> Step {
         let upstream_fault = e.side() == Side::Upstream && e != ProxyError::Overloaded;
-        let t = Instant::now();
+        let t = crate::clock::now();
         end(ctx, gs, g, picked.addr, t - started, !upstream_fault, t);
         let connect = matches!(
             e,

@@ -116,6 +116,7 @@ impl Inner {
         loop {
             let spawned = shard::take_spawned();
             let busy = self.round(!spawned && !shard::background_ready()) | spawned;
+            crate::clock::stamp();
             if self.finished() {
                 break;
             }
@@ -133,6 +134,7 @@ impl Inner {
                 continue;
             }
             self.direct_until.set(None);
+            crate::clock::unstamp();
             self.park(park, &mut wait).await;
             let window = self.direct_wait.get();
             if !window.is_zero() {
@@ -170,6 +172,7 @@ impl Inner {
         loop {
             self.parked.set(false);
             let busy = self.round(false);
+            crate::clock::stamp();
             if self.finished() {
                 break;
             }
@@ -179,6 +182,7 @@ impl Inner {
                 shard::yield_now().await;
             } else {
                 self.parked.set(true);
+                crate::clock::unstamp();
                 shard::sleep(Duration::from_millis(1)).await;
             }
         }
