@@ -61,6 +61,7 @@ mod proxy;
 mod runtime;
 mod shard;
 mod snapshot;
+mod text;
 mod timer;
 mod upstream;
 mod view;

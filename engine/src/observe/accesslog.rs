@@ -20,6 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tuning::{AccessLog as Config, LogDest};
 
+use crate::text;
+
 /// How often shards hand their lines to the writer.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Batches in flight between the shards and the writer.
@@ -221,9 +223,13 @@ fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
     let (path, query) = split_target(e.target, max_query);
     out.push_str("{\"ts\":\"");
     push_ts(out, SystemTime::now());
-    let _ = write!(out, "\",\"shard\":{},\"id\":", e.shard);
+    out.push_str("\",\"shard\":");
+    text::u64(out, e.shard as u64);
+    out.push_str(",\"id\":");
     json_bytes(out, e.id);
-    let _ = write!(out, ",\"client\":\"{}\",\"method\":", e.client);
+    out.push_str(",\"client\":\"");
+    text::socket_addr(out, e.client);
+    out.push_str("\",\"method\":");
     json_bytes(out, e.method);
     out.push_str(",\"host\":");
     json_bytes(out, e.host);
@@ -231,11 +237,15 @@ fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
     json_bytes(out, path);
     out.push_str(",\"query\":");
     json_bytes(out, query);
-    let _ = write!(
-        out,
-        ",\"proto\":\"{}\",\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"route\":",
-        e.proto, e.status, e.bytes_in, e.bytes_out
-    );
+    out.push_str(",\"proto\":\"");
+    out.push_str(e.proto);
+    out.push_str("\",\"status\":");
+    text::u64(out, u64::from(e.status));
+    out.push_str(",\"bytes_in\":");
+    text::u64(out, e.bytes_in);
+    out.push_str(",\"bytes_out\":");
+    text::u64(out, e.bytes_out);
+    out.push_str(",\"route\":");
     opt_str(out, e.route);
     out.push_str(",\"upstream\":");
     opt_addr(out, e.upstream);
@@ -245,7 +255,9 @@ fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
     opt_num(out, e.connect.map(|d| d.as_micros() as u64));
     out.push_str(",\"head_us\":");
     opt_num(out, e.head.map(|d| d.as_micros() as u64));
-    let _ = write!(out, ",\"total_us\":{},\"error\":", e.total.as_micros());
+    out.push_str(",\"total_us\":");
+    text::u64(out, e.total.as_micros() as u64);
+    out.push_str(",\"error\":");
     opt_str(out, e.error);
     out.push_str(",\"consumer\":null,\"ua\":");
     opt_bytes(out, e.user_agent);
@@ -292,7 +304,9 @@ fn opt_bytes(out: &mut String, b: Option<&[u8]>) {
 fn opt_addr(out: &mut String, a: Option<SocketAddr>) {
     match a {
         Some(a) => {
-            let _ = write!(out, "\"{a}\"");
+            out.push('"');
+            text::socket_addr(out, a);
+            out.push('"');
         }
         None => out.push_str("null"),
     }
@@ -300,9 +314,7 @@ fn opt_addr(out: &mut String, a: Option<SocketAddr>) {
 
 fn opt_num(out: &mut String, n: Option<u64>) {
     match n {
-        Some(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Some(n) => text::u64(out, n),
         None => out.push_str("null"),
     }
 }
@@ -315,6 +327,14 @@ fn opt_num(out: &mut String, n: Option<u64>) {
 /// UTF-8, appending to the caller's buffer.
 pub(crate) fn json_bytes(out: &mut String, b: &[u8]) {
     out.push('"');
+    // Printable ASCII but for the quote and the backslash: as it is.
+    if b.iter()
+        .all(|&c| (0x20..0x7f).contains(&c) && c != b'"' && c != b'\\')
+    {
+        out.push_str(std::str::from_utf8(b).unwrap_or_default());
+        out.push('"');
+        return;
+    }
     for c in String::from_utf8_lossy(b).chars() {
         match c {
             '"' => out.push_str("\\\""),

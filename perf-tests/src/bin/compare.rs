@@ -20,7 +20,7 @@ struct Cli {
     /// answered correctly and the files were written; results go to perf-tests/results/tmp/.
     #[arg(long)]
     quick: bool,
-    /// apt-get update && apt-get install -y nginx-light haproxy wrk first.
+    /// apt-get update && apt-get install -y nginx-light haproxy wrk valgrind first.
     #[arg(long)]
     install: bool,
     /// Scenario to run (repeatable): headline, body16k, fixed-rate,

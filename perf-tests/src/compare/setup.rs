@@ -16,7 +16,7 @@ pub const NGINX_PROXY_CONF: &str = include_str!("../../configs/nginx-proxy.conf"
 /// haproxy as the proxy under test.
 pub const HAPROXY_CFG: &str = include_str!("../../configs/haproxy.cfg");
 /// The packages `--install` installs.
-pub const APT_PACKAGES: &str = "nginx-light haproxy wrk";
+pub const APT_PACKAGES: &str = "nginx-light haproxy wrk valgrind";
 /// Body size of the origin's /16k file.
 const FILE_16K_BYTES: usize = 16384;
 
@@ -238,7 +238,7 @@ pub fn cargo_build(package: &str) -> Result<(), String> {
     Err(tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
 }
 
-/// `apt-get update && apt-get install -y nginx-light haproxy wrk`.
+/// `apt-get update && apt-get install -y` the peers, wrk and valgrind.
 pub fn install_peers() -> Result<(), String> {
     eprintln!("compare: apt-get update && apt-get install -y {APT_PACKAGES}");
     let script = format!(
