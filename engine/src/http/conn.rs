@@ -118,9 +118,11 @@ async fn serve_one(c: &mut Client, ctx: &ShardCtx) -> Result<Next, ProxyError> {
     // the small head-reading state instead of reserving that for its life.
     // The allocation comes first and the future is written into it, so
     // that it is built in place instead of on the stack and copied (a
-    // 10.8 KB memcpy per request, a fifth of coregate's user time).
-    let slot = Box::new_uninit();
-    let next = Box::into_pin(Box::write(slot, handle_guarded(c, ctx, head))).await;
+    // 10.8 KB memcpy per request, a fifth of coregate's user time). Built
+    // in a statement of its own: a temporary of the await's statement
+    // would stay in this connection's state, idle or not.
+    let request = Box::into_pin(Box::write(Box::new_uninit(), handle_guarded(c, ctx, head)));
+    let next = request.await;
     ctx.in_flight.set(ctx.in_flight.get() - 1);
     Ok(next)
 }
