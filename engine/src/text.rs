@@ -33,18 +33,9 @@ impl Sink for Vec<u8> {
 }
 
 /// `n` in decimal.
-pub(crate) fn u64(out: &mut impl Sink, mut n: u64) {
+pub(crate) fn u64(out: &mut impl Sink, n: u64) {
     let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.put(&digits[at..]);
+    out.put(parser::decimal(n, &mut digits));
 }
 
 /// An address as `Display` writes it; IPv4, the common case, by hand.

@@ -88,8 +88,9 @@ pub fn write_content_length(n: u64, out: &mut BytesMut) {
     write_header(b"content-length", decimal(n, &mut digits), out);
 }
 
-/// `n` in decimal, written at the end of `digits`.
-fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+/// `n` in decimal, written at the end of `digits` (no `fmt`: heads are
+/// encoded per request).
+pub fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut i = digits.len();
     loop {
         i -= 1;

@@ -17,8 +17,8 @@ pub mod fuzz;
 
 pub use body::{BodyDecoder, BodyForwarder, BodyKind, BodyScanner, Decoded, Forward, Scan};
 pub use encode::{
-    encode_chunk, encode_chunk_end, encode_last_chunk, encode_request, encode_response, end_head,
-    write_content_length, write_header, write_request_line, write_status_line,
+    decimal, encode_chunk, encode_chunk_end, encode_last_chunk, encode_request, encode_response,
+    end_head, write_content_length, write_header, write_request_line, write_status_line,
 };
 pub use error::ParseError;
 pub use headers::Version;

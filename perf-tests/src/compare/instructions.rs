@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::compare::output::Context;
+use crate::compare::output::{provenance, Context};
 use crate::compare::peers::Kind;
 use crate::compare::peers::{Origin, Proxy, Tweaks};
 use crate::compare::runner::Bench;
@@ -203,20 +203,8 @@ fn markdown(c: &Context, counts: &[Count]) -> String {
         "100-byte body, {CONNECTIONS} keep-alive connections, each proxy under `valgrind --tool=callgrind`; (instructions of a {HIGH}-request run - those of a {LOW}-request run) / {}\n",
         HIGH - LOW
     );
-    let _ = writeln!(
-        out,
-        "- date: {} {} UTC, commit `{}`",
-        c.date, c.time_utc, c.commit
-    );
-    let m = &c.machine;
-    let _ = writeln!(
-        out,
-        "- machine: {} CPUs ({}), kernel {}",
-        m.nproc, m.cpu_model, m.kernel
-    );
-    let _ = writeln!(out, "- command: `{}`", c.command);
-    let peers: Vec<&str> = c.peers.iter().map(|(_, v)| v.as_str()).collect();
-    let _ = writeln!(out, "- peers: {}\n", peers.join("; "));
+    provenance(&mut out, c);
+    out.push('\n');
     out.push_str("| proxy | instructions per request | ×nginx |\n|---|---|---|\n");
     let nginx = counts
         .iter()

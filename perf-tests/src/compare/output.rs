@@ -329,28 +329,7 @@ impl ScenarioResult {
             "# {}: coregate vs nginx vs haproxy\n\n{}\n\n",
             self.scenario.name, self.scenario.description
         );
-        let _ = writeln!(
-            out,
-            "- date: {} {} UTC, commit `{}`",
-            c.date, c.time_utc, c.commit
-        );
-        let m = &c.machine;
-        let _ = writeln!(
-            out,
-            "- machine: {} CPUs ({}), kernel {}, {} GiB; load average at start: {}",
-            m.nproc, m.cpu_model, m.kernel, m.memory_gib, m.loadavg_at_start
-        );
-        let _ = writeln!(out, "- command: `{}`", c.command);
-        let peers: Vec<String> = c.peers.iter().map(|(_, v)| v.clone()).collect();
-        let _ = writeln!(
-            out,
-            "- peers: {}",
-            if peers.is_empty() {
-                "none installed".into()
-            } else {
-                peers.join("; ")
-            }
-        );
+        provenance(&mut out, c);
         let origin = if c.origin.is_empty() {
             "not started"
         } else {
@@ -458,6 +437,33 @@ fn median_cell(spread: Option<&Spread>, decimals: usize) -> String {
 
 fn ratio_cell(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "—".to_owned(), |r| format!("{r:.2}"))
+}
+
+/// The date, commit, machine, command and peers lines every report opens
+/// with.
+pub fn provenance(out: &mut String, c: &Context) {
+    let _ = writeln!(
+        out,
+        "- date: {} {} UTC, commit `{}`",
+        c.date, c.time_utc, c.commit
+    );
+    let m = &c.machine;
+    let _ = writeln!(
+        out,
+        "- machine: {} CPUs ({}), kernel {}, {} GiB; load average at start: {}",
+        m.nproc, m.cpu_model, m.kernel, m.memory_gib, m.loadavg_at_start
+    );
+    let _ = writeln!(out, "- command: `{}`", c.command);
+    let peers: Vec<String> = c.peers.iter().map(|(_, v)| v.clone()).collect();
+    let _ = writeln!(
+        out,
+        "- peers: {}",
+        if peers.is_empty() {
+            "none installed".into()
+        } else {
+            peers.join("; ")
+        }
+    );
 }
 
 #[cfg(test)]
