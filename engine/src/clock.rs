@@ -1,11 +1,13 @@
 //! The shard's coarse clock: one clock read per io round instead of one
 //! per use. The ring driver stamps the time after reaping each round's
-//! completions, and every task those completions woke reads that stamp;
-//! while the driver is parked there is no stamp and [`now`] reads the
-//! clock. A request's timestamps are then exact to one driver round (tens
-//! of microseconds under load), as nginx's cached time is to one event
-//! loop iteration. It saved about 8 clock reads per proxied request
-//! (2026-12-02).
+//! completions, and the data-path tasks that run before its next round
+//! read that stamp; while the driver is parked, has stopped, or has
+//! yielded to the background queue there is no stamp and [`now`] reads
+//! the clock. A request's timestamps are then exact to one pass over the
+//! shard's runnable data-path tasks (tens of microseconds under load; a
+//! request served within one pass logs 0 µs), as nginx's cached time is
+//! to one event loop iteration. It saved about 8 clock reads per proxied
+//! request (2026-12-02).
 
 use std::cell::Cell;
 use std::time::Instant;

@@ -297,7 +297,8 @@ pub(crate) async fn yield_now() {
     glommio::executor().yield_now().await;
 }
 
-/// Sleeps for `d` on the shard's timer wheel.
+/// Sleeps for `d` on a glommio timer (background work; the data path's
+/// timeouts use [`timeout`] on the shard's wheel).
 pub(crate) async fn sleep(d: Duration) {
     glommio::timer::sleep(d).await;
 }
@@ -379,6 +380,15 @@ impl Drop for Deadline {
     }
 }
 
+/// Marks the timer task gone when its executor drops it.
+struct TimersAlive;
+
+impl Drop for TimersAlive {
+    fn drop(&mut self) {
+        TIMERS.with(|t| t.set(false));
+    }
+}
+
 /// Starts this shard's timer task once: it sleeps on one glommio timer
 /// until the wheel's next occupied slot, or until a nearer deadline kicks
 /// it, and fires what is due.
@@ -389,12 +399,17 @@ fn start_timers() {
 }
 
 async fn run_timers() {
+    // Another executor on this thread (tests, tools) starts its own.
+    let _alive = TimersAlive;
     loop {
         let now = std::time::Instant::now();
-        let next = timer::with(|w| {
-            w.advance(now);
-            w.next_wake().map(|t| w.instant_of(t))
-        });
+        let (fired, next) =
+            timer::with(|w| (w.advance(now), w.next_wake().map(|t| w.instant_of(t))));
+        if fired > 0 {
+            // Tasks became runnable without a completion: the io driver
+            // must not block in its ring before they run.
+            SPAWNED.with(|s| s.set(true));
+        }
         let sleep = async {
             match next {
                 Some(at) => glommio::timer::sleep(at.saturating_duration_since(now)).await,

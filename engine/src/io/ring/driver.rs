@@ -116,14 +116,18 @@ impl Inner {
         loop {
             let spawned = shard::take_spawned();
             let busy = self.round(!spawned && !shard::background_ready()) | spawned;
-            crate::clock::stamp();
             if self.finished() {
+                crate::clock::unstamp();
                 break;
             }
             if shard::background_ready() {
+                // Background tasks read the clock itself: their slice may
+                // last up to glommio's preempt timer.
+                crate::clock::unstamp();
                 shard::yield_to_background().await;
                 continue;
             }
+            crate::clock::stamp();
             if busy {
                 shard::yield_now().await;
                 continue;
@@ -172,13 +176,15 @@ impl Inner {
         loop {
             self.parked.set(false);
             let busy = self.round(false);
-            crate::clock::stamp();
             if self.finished() {
+                crate::clock::unstamp();
                 break;
             }
             if shard::background_ready() {
+                crate::clock::unstamp();
                 shard::yield_to_background().await;
             } else if busy {
+                crate::clock::stamp();
                 shard::yield_now().await;
             } else {
                 self.parked.set(true);
