@@ -1,0 +1,110 @@
+//! Credentials' secrets: API keys are generated here, shown once and kept
+//! as SHA-256 digests; Basic passwords are kept as argon2id PHC strings.
+//! Comparisons of digests run in constant time.
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::digest::{digest as sha, SHA256};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+/// Every key starts with this, so that a leaked key is recognisable
+/// (secret scanners match on it).
+pub const KEY_PREFIX: &str = "cg_";
+/// Characters of a key kept in clear to tell keys apart in lists.
+const SHOWN: usize = 8;
+
+/// A key just generated: the secret is shown to its owner once and then
+/// forgotten; the store keeps the digest and the shown prefix.
+#[derive(Debug)]
+pub struct NewKey {
+    /// The whole key, `cg_` and 43 base64url characters (256 bits).
+    pub secret: String,
+    /// SHA-256 of the secret.
+    pub digest: [u8; 32],
+    /// Its first characters, for lists (`cg_AbCdE`).
+    pub shown: String,
+}
+
+/// The system random generator failed.
+#[derive(Debug, thiserror::Error)]
+#[error("the system random generator failed")]
+pub struct RandomError;
+
+/// A fresh random key.
+pub fn generate() -> Result<NewKey, RandomError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| RandomError)?;
+    let secret = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    Ok(NewKey {
+        digest: digest(secret.as_bytes()),
+        shown: secret[..SHOWN].to_owned(),
+        secret,
+    })
+}
+
+/// The digest a presented key is looked up by.
+pub fn digest(presented: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(sha(&SHA256, presented).as_ref());
+    out
+}
+
+/// Whether two digests are equal, in time that does not depend on where
+/// they differ.
+pub fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    verify_slices_are_equal(a, b).is_ok()
+}
+
+/// An argon2id PHC string for `password` (default parameters: 19 MiB, 2
+/// passes), with a random salt.
+pub fn hash_password(password: &str) -> Result<String, RandomError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| RandomError)?;
+    let salt = SaltString::encode_b64(&salt).map_err(|_| RandomError)?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| RandomError)
+}
+
+/// Whether `password` matches the PHC string (constant time inside
+/// argon2's verifier); a malformed PHC string never matches.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(phc).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_random_prefixed_and_found_by_digest() {
+        let a = generate().unwrap();
+        let b = generate().unwrap();
+        assert!(a.secret.starts_with("cg_") && a.secret.len() == 46);
+        assert_ne!(a.secret, b.secret);
+        assert!(same(&a.digest, &digest(a.secret.as_bytes())));
+        assert!(!same(&a.digest, &b.digest));
+        assert_eq!(a.shown, &a.secret[..8]);
+    }
+
+    #[test]
+    fn passwords_verify_only_with_the_right_password() {
+        let phc = hash_password("s3cret \"'; DROP").unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify_password("s3cret \"'; DROP", &phc));
+        assert!(!verify_password("s3cret", &phc));
+        assert!(!verify_password("s3cret", "not a phc string"));
+    }
+}

@@ -1,0 +1,162 @@
+//! The store behind the management API: one interface, [`Store`], and its
+//! backends (embedded SQLite by default; PostgreSQL for several gateway
+//! hosts is the next backend behind the same trait). Every call takes a
+//! [`Scope`], and every write bumps one revision counter in the same
+//! transaction, which the control thread polls to know when to recompile
+//! the snapshot.
+
+mod schema;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::model::{
+    Action, App, Credential, Id, Service, ServiceSpec, SubState, Subscription, Team,
+};
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The root token: everything.
+    Root,
+    /// A team's token: its own teams' objects, the services it may see,
+    /// and the subscriptions on either side of it.
+    Team(Id),
+}
+
+/// A slice of a list, in id order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Ids above this one (0: from the start).
+    pub after: Id,
+    /// At most this many (capped at 1,000).
+    pub limit: u32,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            after: 0,
+            limit: 100,
+        }
+    }
+}
+
+/// Everything the store holds, for compiling into the snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessData {
+    /// The revision this was read at.
+    pub revision: u64,
+    /// Every team.
+    pub teams: Vec<Team>,
+    /// Every service.
+    pub services: Vec<Service>,
+    /// Every app.
+    pub apps: Vec<App>,
+    /// Every credential, digests and PHC strings included.
+    pub credentials: Vec<Credential>,
+    /// Every subscription.
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// Why a store call failed. An object outside the caller's scope is
+/// [`StoreError::NotFound`], exactly as one that does not exist.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// No such object, or not one the caller may see.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The scope may not do this at all (a team creating teams).
+    #[error("not allowed for this token")]
+    Forbidden,
+    /// A name or pair that must be unique is taken, or a subscription
+    /// that cannot move that way.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A field's value is not acceptable.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database failed (its message names no secret).
+    #[error("store: {0}")]
+    Backend(String),
+}
+
+/// The operations of every backend.
+pub trait Store {
+    /// The revision: bumped by every write.
+    fn revision(&self) -> Result<u64, StoreError>;
+    /// Everything, at one revision.
+    fn load(&self) -> Result<AccessData, StoreError>;
+
+    /// Creates a team (root only).
+    fn create_team(&self, scope: Scope, name: &str) -> Result<Team, StoreError>;
+    /// The teams the scope may see.
+    fn teams(&self, scope: Scope, page: Page) -> Result<Vec<Team>, StoreError>;
+    /// Deletes a team with everything it owns (root only).
+    fn delete_team(&self, scope: Scope, id: Id) -> Result<(), StoreError>;
+
+    /// Creates a service owned by `team`.
+    fn create_service(
+        &self,
+        scope: Scope,
+        team: Id,
+        spec: &ServiceSpec,
+    ) -> Result<Service, StoreError>;
+    /// A service the scope may see.
+    fn service(&self, scope: Scope, id: Id) -> Result<Service, StoreError>;
+    /// The services the scope may see.
+    fn services(&self, scope: Scope, page: Page) -> Result<Vec<Service>, StoreError>;
+    /// Replaces a service's spec (its team only).
+    fn update_service(
+        &self,
+        scope: Scope,
+        id: Id,
+        spec: &ServiceSpec,
+    ) -> Result<Service, StoreError>;
+    /// Deletes a service and its subscriptions (its team only).
+    fn delete_service(&self, scope: Scope, id: Id) -> Result<(), StoreError>;
+
+    /// Creates an app owned by `team`.
+    fn create_app(&self, scope: Scope, team: Id, name: &str) -> Result<App, StoreError>;
+    /// An app of the scope.
+    fn app(&self, scope: Scope, id: Id) -> Result<App, StoreError>;
+    /// The apps of the scope.
+    fn apps(&self, scope: Scope, page: Page) -> Result<Vec<App>, StoreError>;
+    /// Deletes an app with its credentials and subscriptions.
+    fn delete_app(&self, scope: Scope, id: Id) -> Result<(), StoreError>;
+
+    /// Generates an API key for an app: the credential, and the key,
+    /// which is never stored and cannot be shown again.
+    fn add_key(&self, scope: Scope, app: Id) -> Result<(Credential, String), StoreError>;
+    /// Adds a Basic credential (the password is kept as argon2id).
+    fn add_basic(
+        &self,
+        scope: Scope,
+        app: Id,
+        username: &str,
+        password: &str,
+    ) -> Result<Credential, StoreError>;
+    /// An app's credentials.
+    fn credentials(&self, scope: Scope, app: Id) -> Result<Vec<Credential>, StoreError>;
+    /// Deletes a credential.
+    fn delete_credential(&self, scope: Scope, id: Id) -> Result<(), StoreError>;
+
+    /// Applies for `app` to use `service`: approved at once under
+    /// `approval = "auto"`, pending otherwise.
+    fn apply(&self, scope: Scope, app: Id, service: Id) -> Result<Subscription, StoreError>;
+    /// Approves, rejects or revokes (the service's team only).
+    fn decide(&self, scope: Scope, id: Id, action: Action) -> Result<Subscription, StoreError>;
+    /// Subscriptions where the scope owns the app or the service,
+    /// optionally in one state.
+    fn subscriptions(
+        &self,
+        scope: Scope,
+        state: Option<SubState>,
+        page: Page,
+    ) -> Result<Vec<Subscription>, StoreError>;
+}

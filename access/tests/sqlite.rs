@@ -1,0 +1,322 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! The SQLite store over a real database file: the subscription flow,
+//! tenant isolation, persistence across reopening, secrets never stored in
+//! clear, hostile names, and the revision the control thread polls.
+
+use access::key;
+use access::{
+    Action, Approval, AuthKind, CredentialKind, Page, Scope, ServiceSpec, SqliteStore, Store,
+    StoreError, SubState, Visibility,
+};
+
+fn spec(name: &str, visibility: Visibility, approval: Approval) -> ServiceSpec {
+    ServiceSpec {
+        name: name.to_owned(),
+        visibility,
+        approval,
+        auth: vec![AuthKind::Key, AuthKind::Basic],
+        key_header: "x-api-key".into(),
+        key_query: Some("apikey".into()),
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    a: i64,
+    b: i64,
+}
+
+/// Two teams: A owns the service "orders" (public, approval required),
+/// B owns the app "shop".
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let a = store.create_team(Scope::Root, "team-a").unwrap().id;
+    let b = store.create_team(Scope::Root, "team-b").unwrap().id;
+    World {
+        _dir: dir,
+        store,
+        a,
+        b,
+    }
+}
+
+#[test]
+fn a_subscription_is_applied_for_approved_revoked_and_applied_for_again() {
+    let w = world();
+    let (a, b) = (Scope::Team(w.a), Scope::Team(w.b));
+    let orders = w
+        .store
+        .create_service(
+            a,
+            w.a,
+            &spec("orders", Visibility::Public, Approval::Required),
+        )
+        .unwrap();
+    let shop = w.store.create_app(b, w.b, "shop").unwrap();
+    let sub = w.store.apply(b, shop.id, orders.id).unwrap();
+    assert_eq!(sub.state, SubState::Pending);
+    assert_eq!(
+        w.store.apply(b, shop.id, orders.id),
+        Err(StoreError::Conflict(
+            "the app's subscription is pending".into()
+        ))
+    );
+    // Only the service's team decides; to the app's team it does not exist.
+    assert_eq!(
+        w.store.decide(b, sub.id, Action::Approve),
+        Err(StoreError::NotFound("subscription"))
+    );
+    let pending = w
+        .store
+        .subscriptions(a, Some(SubState::Pending), Page::default())
+        .unwrap();
+    assert_eq!(pending, vec![sub.clone()]);
+    assert_eq!(
+        w.store.decide(a, sub.id, Action::Approve).unwrap().state,
+        SubState::Approved
+    );
+    assert!(matches!(
+        w.store.decide(a, sub.id, Action::Approve),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        w.store.decide(a, sub.id, Action::Revoke).unwrap().state,
+        SubState::Revoked
+    );
+    assert_eq!(
+        w.store.apply(b, shop.id, orders.id).unwrap().state,
+        SubState::Pending
+    );
+    assert_eq!(
+        w.store.decide(a, sub.id, Action::Reject).unwrap().state,
+        SubState::Rejected
+    );
+    // Under approval = "auto" an application is approved at once.
+    let free = w
+        .store
+        .create_service(a, w.a, &spec("catalog", Visibility::Public, Approval::Auto))
+        .unwrap();
+    assert_eq!(
+        w.store.apply(b, shop.id, free.id).unwrap().state,
+        SubState::Approved
+    );
+}
+
+#[test]
+fn one_team_can_neither_see_nor_change_another_teams_objects() {
+    let w = world();
+    let (a, b) = (Scope::Team(w.a), Scope::Team(w.b));
+    let shop = w.store.create_app(b, w.b, "shop").unwrap();
+    let (key, _) = w.store.add_key(b, shop.id).unwrap();
+    let private = w
+        .store
+        .create_service(b, w.b, &spec("internal", Visibility::Team, Approval::Auto))
+        .unwrap();
+    let app_a = w.store.create_app(a, w.a, "mine").unwrap();
+    // Reads: B's app, its keys and its private service are not found for A.
+    assert_eq!(w.store.app(a, shop.id), Err(StoreError::NotFound("app")));
+    assert_eq!(
+        w.store.credentials(a, shop.id),
+        Err(StoreError::NotFound("app"))
+    );
+    assert_eq!(
+        w.store.service(a, private.id),
+        Err(StoreError::NotFound("service"))
+    );
+    assert_eq!(
+        w.store.apps(a, Page::default()).unwrap(),
+        vec![app_a.clone()]
+    );
+    assert!(w.store.services(a, Page::default()).unwrap().is_empty());
+    assert_eq!(w.store.teams(a, Page::default()).unwrap().len(), 1);
+    // Writes: A cannot act for B, nor subscribe to B's private service.
+    assert_eq!(
+        w.store.create_app(a, w.b, "x"),
+        Err(StoreError::NotFound("team"))
+    );
+    assert_eq!(
+        w.store.add_key(a, shop.id).map(|_| ()),
+        Err(StoreError::NotFound("app"))
+    );
+    assert_eq!(
+        w.store.delete_app(a, shop.id),
+        Err(StoreError::NotFound("app"))
+    );
+    assert_eq!(
+        w.store.delete_credential(a, key.id),
+        Err(StoreError::NotFound("credential"))
+    );
+    assert_eq!(
+        w.store.update_service(
+            a,
+            private.id,
+            &spec("taken", Visibility::Public, Approval::Auto)
+        ),
+        Err(StoreError::NotFound("service"))
+    );
+    assert_eq!(
+        w.store.apply(a, app_a.id, private.id),
+        Err(StoreError::NotFound("service"))
+    );
+    assert_eq!(w.store.create_team(a, "t"), Err(StoreError::Forbidden));
+    assert_eq!(w.store.delete_team(a, w.b), Err(StoreError::Forbidden));
+    // Subscriptions show only on the two sides they join.
+    let sub = w.store.apply(b, shop.id, private.id).unwrap();
+    assert!(w
+        .store
+        .subscriptions(a, None, Page::default())
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        w.store.subscriptions(b, None, Page::default()).unwrap(),
+        vec![sub]
+    );
+    // Nothing of B's changed.
+    assert_eq!(w.store.credentials(b, shop.id).unwrap(), vec![key]);
+}
+
+#[test]
+fn state_outlives_the_store_and_secrets_are_stored_only_as_digests_and_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, password, revision) = {
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let t = store.create_team(Scope::Root, "t").unwrap().id;
+        let app = store.create_app(Scope::Root, t, "app").unwrap();
+        let (cred, secret) = store.add_key(Scope::Root, app.id).unwrap();
+        let CredentialKind::Key { digest, shown } = cred.kind else {
+            panic!("a key")
+        };
+        assert!(key::same(&digest, &key::digest(secret.as_bytes())));
+        assert_eq!(shown, &secret[..8]);
+        store
+            .add_basic(Scope::Root, app.id, "alice", "correct horse battery")
+            .unwrap();
+        (secret, "correct horse battery", store.revision().unwrap())
+    };
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.revision().unwrap(), revision);
+    let data = store.load().unwrap();
+    assert_eq!(
+        (data.teams.len(), data.apps.len(), data.credentials.len()),
+        (1, 1, 2)
+    );
+    let found = data.credentials.iter().any(|c| {
+        matches!(&c.kind, CredentialKind::Key { digest, .. } if key::same(digest, &key::digest(secret.as_bytes())))
+    });
+    assert!(found, "the key is found by its digest after reopening");
+    let CredentialKind::Basic { phc, .. } = &data.credentials[1].kind else {
+        panic!("basic")
+    };
+    assert!(key::verify_password(password, phc) && !key::verify_password("wrong", phc));
+    // Neither secret is anywhere in the database's files.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let has = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
+        assert!(!has(&secret) && !has(password));
+    }
+}
+
+#[test]
+fn hostile_names_are_stored_verbatim_and_bad_fields_are_named() {
+    let w = world();
+    let name = "o'brien\"); DROP TABLE apps; --";
+    let app = w.store.create_app(Scope::Root, w.a, name).unwrap();
+    assert_eq!(w.store.app(Scope::Root, app.id).unwrap().name, name);
+    assert_eq!(w.store.apps(Scope::Root, Page::default()).unwrap().len(), 1);
+    assert!(matches!(
+        w.store.create_app(Scope::Root, w.a, name),
+        Err(StoreError::Conflict(_))
+    ));
+    let bad = |r: Result<_, StoreError>, field: &str| match r {
+        Err(StoreError::Invalid { field: f, .. }) => assert_eq!(f, field),
+        other => panic!("{field}: {other:?}"),
+    };
+    bad(w.store.create_app(Scope::Root, w.a, "").map(drop), "name");
+    bad(
+        w.store.create_team(Scope::Root, "a\u{7}b").map(drop),
+        "name",
+    );
+    let mut s = spec("s", Visibility::Public, Approval::Auto);
+    s.key_header = "x key".into();
+    bad(
+        w.store.create_service(Scope::Root, w.a, &s).map(drop),
+        "key_header",
+    );
+    bad(
+        w.store
+            .add_basic(Scope::Root, app.id, "a:b", "pw")
+            .map(drop),
+        "username",
+    );
+    bad(
+        w.store.add_basic(Scope::Root, app.id, "ab", "").map(drop),
+        "password",
+    );
+    assert_eq!(
+        w.store.create_app(Scope::Root, 999, "x"),
+        Err(StoreError::NotFound("team"))
+    );
+}
+
+#[test]
+fn every_write_bumps_the_revision_and_a_refused_one_does_not() {
+    let w = world();
+    let r0 = w.store.revision().unwrap();
+    let app = w.store.create_app(Scope::Root, w.a, "x").unwrap();
+    assert_eq!(w.store.revision().unwrap(), r0 + 1);
+    assert!(w.store.create_app(Scope::Root, w.a, "x").is_err());
+    assert!(w.store.delete_app(Scope::Team(w.b), app.id).is_err());
+    assert_eq!(w.store.revision().unwrap(), r0 + 1);
+    w.store.delete_app(Scope::Root, app.id).unwrap();
+    assert_eq!(w.store.revision().unwrap(), r0 + 2);
+    assert_eq!(w.store.load().unwrap().revision, r0 + 2);
+}
+
+#[test]
+fn deleting_a_team_removes_what_it_owns_and_pages_walk_in_id_order() {
+    let w = world();
+    let app = w.store.create_app(Scope::Root, w.b, "gone").unwrap();
+    w.store.add_key(Scope::Root, app.id).unwrap();
+    for i in 0..5 {
+        w.store
+            .create_app(Scope::Root, w.a, &format!("app-{i}"))
+            .unwrap();
+    }
+    w.store.delete_team(Scope::Root, w.b).unwrap();
+    let data = w.store.load().unwrap();
+    assert!(data.credentials.is_empty() && data.apps.iter().all(|a| a.team == w.a));
+    let first = w
+        .store
+        .apps(Scope::Root, Page { after: 0, limit: 2 })
+        .unwrap();
+    let next = w
+        .store
+        .apps(
+            Scope::Root,
+            Page {
+                after: first[1].id,
+                limit: 2,
+            },
+        )
+        .unwrap();
+    assert_eq!(first.len() + next.len(), 4);
+    assert!(first[1].id < next[0].id);
+}
+
+#[test]
+fn a_database_from_a_newer_build_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    // A newer build's schema version: user_version is the big-endian u32
+    // at offset 60 of the database header (the WAL was checkpointed and
+    // removed when the store closed).
+    let path = dir.path().join("access.db");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[60..64].copy_from_slice(&99u32.to_be_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let err = SqliteStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Backend(m) if m.contains("newer than this build")));
+}
