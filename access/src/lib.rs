@@ -16,10 +16,12 @@
 
 pub mod key;
 pub mod model;
+pub mod policy;
 pub mod store;
 
 pub use model::{
     Action, App, Approval, AuthKind, Credential, CredentialKind, Id, Service, ServiceSpec,
     SubState, Subscription, Team, Visibility,
 };
+pub use policy::{Consumer, Policy, ServicePolicy, Verdict};
 pub use store::{AccessData, Page, Scope, SqliteStore, Store, StoreError};
