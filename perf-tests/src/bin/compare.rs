@@ -24,7 +24,7 @@ struct Cli {
     #[arg(long)]
     install: bool,
     /// Scenario to run (repeatable): headline, body16k, fixed-rate,
-    /// conn-per-request, idle10k, tls-keepalive, tls-resumed, tls-full,
+    /// fixed-rate-20k, conn-per-request, idle10k, tls-keepalive, tls-resumed, tls-full,
     /// idle10k-tls, tls (the four TLS ones), or all [default: all; with
     /// --quick, all but the TLS ones].
     #[arg(long = "scenario")]

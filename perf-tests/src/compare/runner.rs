@@ -483,9 +483,11 @@ mod tests {
             .any(|w| w[0] == "-d" && w[1] == "10000ms"));
         let rate = load_args(&all[2], &proxy(), Duration::from_secs(1), json);
         assert!(rate.windows(2).any(|w| w[0] == "--rate" && w[1] == "40000"));
-        assert!(load_args(&all[3], &proxy(), Duration::from_secs(1), json)
+        let half = load_args(&all[3], &proxy(), Duration::from_secs(1), json);
+        assert!(half.windows(2).any(|w| w[0] == "--rate" && w[1] == "20000"));
+        assert!(load_args(&all[4], &proxy(), Duration::from_secs(1), json)
             .contains(&"--close".to_owned()));
-        let idle = load_args(&all[4], &proxy(), Duration::from_secs(1), json);
+        let idle = load_args(&all[5], &proxy(), Duration::from_secs(1), json);
         assert!(idle.windows(2).any(|w| w[0] == "-c" && w[1] == "10000"));
         assert!(idle.contains(&"--hold".to_owned()) && !idle.contains(&"-d".to_owned()));
         let full = all.iter().find(|s| s.name == "tls-full").unwrap();

@@ -82,6 +82,13 @@ pub fn all() -> Vec<Scenario> {
             Load::Rate(FIXED_RATE),
         ),
         keep_alive(
+            "fixed-rate-20k",
+            "open loop at 20k req/s, 64 keep-alive connections: latency and CPU at half load",
+            "/",
+            100,
+            Load::Rate(FIXED_RATE / 2.0),
+        ),
+        keep_alive(
             "conn-per-request",
             "a new connection for every request (Connection: close), 64 at a time, 100-byte body",
             "/",
@@ -195,13 +202,13 @@ mod tests {
 
     #[test]
     fn selection() {
-        assert_eq!(select(&[]).unwrap().len(), 9);
-        assert_eq!(select(&["all".into()]).unwrap().len(), 9);
+        assert_eq!(select(&[]).unwrap().len(), 10);
+        assert_eq!(select(&["all".into()]).unwrap().len(), 10);
         let tls = select(&["tls".into()]).unwrap();
         assert_eq!(tls.len(), 4);
         assert!(tls.iter().all(Scenario::is_tls));
         let quick = select(&quick_default()).unwrap();
-        assert_eq!(quick.len(), 5);
+        assert_eq!(quick.len(), 6);
         assert!(!quick.iter().any(Scenario::is_tls));
         let two = select(&["idle10k".into(), "headline".into()]).unwrap();
         assert_eq!(two[0].name, "idle10k");
