@@ -38,13 +38,7 @@ fn post_reload_applies_a_new_file_and_rejects_a_bad_one() {
     )
     .unwrap();
 
-    let mut child = std::process::Command::new(coregate_bin())
-        .arg("--config")
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_with_config(&path, &[]);
     wait_for_port(listen);
     wait_for_port(admin);
     let get = |p: &str| {
@@ -235,14 +229,7 @@ fn watch_config_reloads_when_the_file_changes() {
         config(&listen.to_string(), &admin.to_string(), a.addr, "before"),
     )
     .unwrap();
-    let mut child = std::process::Command::new(coregate_bin())
-        .arg("--config")
-        .arg(&path)
-        .arg("--watch-config")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_with_config(&path, &["--watch-config"]);
     wait_for_port(listen);
     let get = || request(listen, b"GET /marker HTTP/1.1\r\nHost: x\r\n\r\n").text();
     assert_eq!(get(), "before");

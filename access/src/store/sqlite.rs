@@ -249,37 +249,38 @@ fn check_spec(spec: &ServiceSpec) -> Result<()> {
 
 // --- lookups inside a transaction or on the connection ---
 
+/// The one row `sql` finds for `id`, or `what` not found.
+fn one<T>(
+    db: &Connection,
+    sql: &str,
+    id: Id,
+    row: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    what: &'static str,
+) -> Result<T> {
+    db.query_row(sql, [id], row)
+        .optional()
+        .map_err(backend)?
+        .ok_or(StoreError::NotFound(what))
+}
+
 fn get_service(db: &Connection, id: Id) -> Result<Service> {
-    db.query_row(
-        &format!("SELECT {SERVICE_COLS} FROM services WHERE id = ?1"),
-        [id],
-        service_row,
-    )
-    .optional()
-    .map_err(backend)?
-    .ok_or(StoreError::NotFound("service"))
+    let sql = format!("SELECT {SERVICE_COLS} FROM services WHERE id = ?1");
+    one(db, &sql, id, service_row, "service")
 }
 
 fn get_app(db: &Connection, id: Id) -> Result<App> {
-    db.query_row(
+    one(
+        db,
         "SELECT id, team, name FROM apps WHERE id = ?1",
-        [id],
+        id,
         app_row,
+        "app",
     )
-    .optional()
-    .map_err(backend)?
-    .ok_or(StoreError::NotFound("app"))
 }
 
 fn get_subscription(db: &Connection, id: Id) -> Result<Subscription> {
-    db.query_row(
-        "SELECT id, app, service, state FROM subscriptions WHERE id = ?1",
-        [id],
-        subscription_row,
-    )
-    .optional()
-    .map_err(backend)?
-    .ok_or(StoreError::NotFound("subscription"))
+    let sql = "SELECT id, app, service, state FROM subscriptions WHERE id = ?1";
+    one(db, sql, id, subscription_row, "subscription")
 }
 
 /// A service `scope` may see: its own team's, or a public one.

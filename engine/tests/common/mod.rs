@@ -431,6 +431,19 @@ pub fn coregate_bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_coregate"))
 }
 
+/// Starts the `coregate` binary on a config file (output discarded),
+/// with `extra` flags after it.
+pub fn spawn_with_config(path: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(coregate_bin())
+        .arg("--config")
+        .arg(path)
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Waits until `addr` accepts connections.
 pub fn wait_for_port(addr: SocketAddr) {
     for _ in 0..200 {
