@@ -154,7 +154,7 @@ pub struct Cli {
 
     /// After the shard's io driver parks through the executor, how long it
     /// then waits for socket events in its own ring (one syscall per wake-up);
-    /// the executor's timers may run this late. 0ms = off [default: 1ms]
+    /// the executor's timers may run this late. 0ms = off [default: 5ms]
     #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "I/O and pooling")]
     pub io_direct_wait: Option<Duration>,
 

@@ -62,7 +62,7 @@ pub const DEFAULT_IO_BUFFER_SIZE: u32 = 16384;
 pub const DEFAULT_IO_MAX_UNREAD: usize = 262_144;
 /// `--io-direct-wait`: how long after parking through the executor a shard's
 /// io driver may block in its own ring.
-pub const DEFAULT_IO_DIRECT_WAIT: Duration = Duration::from_millis(1);
+pub const DEFAULT_IO_DIRECT_WAIT: Duration = Duration::from_millis(5);
 /// Upper bound of `--io-direct-wait`.
 pub const MAX_IO_DIRECT_WAIT: Duration = Duration::from_millis(10);
 

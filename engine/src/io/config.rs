@@ -14,7 +14,7 @@ pub const DEFAULT_BUFFER_SIZE: u32 = 8 * 1024;
 pub const DEFAULT_MAX_UNREAD_BYTES: usize = 64 * 1024;
 /// Default window in which the driver waits in its own ring (see
 /// [`RingConfig::direct_wait`]).
-pub const DEFAULT_DIRECT_WAIT: Duration = Duration::from_millis(1);
+pub const DEFAULT_DIRECT_WAIT: Duration = Duration::from_millis(5);
 
 /// Per-shard ring settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,13 +26,16 @@
 //!   task that queued it (and the driver is kicked if that produced CQEs);
 //! * belt and braces, a parked driver also wakes every 50 ms.
 //!
-//! Direct waits ([`RingConfig::direct_wait`], 1 ms by default): after each
+//! Direct waits ([`RingConfig::direct_wait`], 5 ms by default): after each
 //! park through glommio, for that window an idle driver instead blocks in its
 //! own ring (`io_uring_enter` with min_complete 1 and the window's remaining
 //! time as an EXT_ARG timeout). A wake-up then costs one syscall instead of
 //! the eventfd signal, glommio's enter and completion, and our enter again;
 //! open loop at 40k req/s the whole proxy went from 24.1 to 21.9 µs/req
-//! (2026-11-26, 4 rounds, perf-tests fixed-rate). It is safe because every
+//! (2026-11-26, 4 rounds, perf-tests fixed-rate). A 5 ms window instead of
+//! 1 ms took the open loop at 20k req/s from 37.3 to 34.8 µs/req (3
+//! batches of 3 rounds; 10 ms: 34.1; at 40k and saturated: no change;
+//! 2026-12-02). It is safe because every
 //! task on a shard is woken either by this ring's completions, which the
 //! driver reaps, or by glommio's reactor (timers, eventfds), which runs at
 //! the end of the window, so nothing waits longer than the window; a task
