@@ -9,7 +9,9 @@
 //! levels of 64 slots, slot width 64^level ms, so insert, cancel and
 //! expiry are O(1) with entries linked through a slab by index (no
 //! unsafe, no allocation once the slab has grown). Resolution is 1 ms: a
-//! deadline fires at most one tick late. One ticker task per shard
+//! deadline fires at most one tick late, plus, on an idle shard, the io
+//! driver's direct-wait window (`--io-direct-wait`, 5 ms), during which
+//! the ticker's glommio timer is not looked at. One ticker task per shard
 //! (`shard::run_timers`) sleeps until the next occupied slot and advances
 //! the wheel; a new deadline earlier than the ticker's planned wake kicks
 //! it. Nothing here touches glommio.
