@@ -320,7 +320,11 @@ fn collect<T>(
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(backend)
 }
 
-fn deleted(n: usize, what: &'static str) -> Result<()> {
+/// Deletes row `id` of `table` (one of the schema's, never input).
+fn delete_row(db: &Connection, table: &'static str, id: Id, what: &'static str) -> Result<()> {
+    let n = db
+        .execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])
+        .map_err(backend)?;
     match n {
         0 => Err(StoreError::NotFound(what)),
         _ => Ok(()),
@@ -410,13 +414,7 @@ impl Store for SqliteStore {
 
     fn delete_team(&self, scope: Scope, id: Id) -> Result<()> {
         root_only(scope)?;
-        self.write(|tx| {
-            deleted(
-                tx.execute("DELETE FROM teams WHERE id = ?1", [id])
-                    .map_err(backend)?,
-                "team",
-            )
-        })
+        self.write(|tx| delete_row(tx, "teams", id, "team"))
     }
 
     fn create_service(&self, scope: Scope, team: Id, spec: &ServiceSpec) -> Result<Service> {
@@ -463,11 +461,7 @@ impl Store for SqliteStore {
     fn delete_service(&self, scope: Scope, id: Id) -> Result<()> {
         self.write(|tx| {
             own(scope, get_service(tx, id)?.team, "service")?;
-            deleted(
-                tx.execute("DELETE FROM services WHERE id = ?1", [id])
-                    .map_err(backend)?,
-                "service",
-            )
+            delete_row(tx, "services", id, "service")
         })
     }
 
@@ -502,11 +496,7 @@ impl Store for SqliteStore {
     fn delete_app(&self, scope: Scope, id: Id) -> Result<()> {
         self.write(|tx| {
             own_app(tx, scope, id)?;
-            deleted(
-                tx.execute("DELETE FROM apps WHERE id = ?1", [id])
-                    .map_err(backend)?,
-                "app",
-            )
+            delete_row(tx, "apps", id, "app")
         })
     }
 
@@ -587,11 +577,7 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             let app = app.ok_or(StoreError::NotFound("credential"))?;
             own_app(tx, scope, app).map_err(|_| StoreError::NotFound("credential"))?;
-            deleted(
-                tx.execute("DELETE FROM credentials WHERE id = ?1", [id])
-                    .map_err(backend)?,
-                "credential",
-            )
+            delete_row(tx, "credentials", id, "credential")
         })
     }
 

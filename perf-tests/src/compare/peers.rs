@@ -234,9 +234,6 @@ impl Proxy {
     /// Why this proxy cannot run the TLS scenarios, if it cannot: coregate
     /// before TLS termination lands has no `--tls-cert` flag.
     pub fn tls_unsupported(&self) -> Option<String> {
-        if self.kind == Kind::Floor {
-            return Some("the raw forwarder is a plain-TCP reference".into());
-        }
         if self.kind != Kind::Coregate {
             return None;
         }
