@@ -20,8 +20,8 @@ pub mod policy;
 pub mod store;
 
 pub use model::{
-    Action, App, Approval, AuthKind, Credential, CredentialKind, Id, Service, ServiceSpec,
-    SubState, Subscription, Team, Visibility,
+    Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, Id, Service,
+    ServiceSpec, SubState, Subscription, Team, Visibility,
 };
 pub use policy::{Consumer, Policy, ServicePolicy, Verdict};
 pub use store::{AccessData, Page, Scope, SqliteStore, Store, StoreError};

@@ -121,6 +121,18 @@ pub struct Credential {
     pub kind: CredentialKind,
 }
 
+/// A team's token for the management API: it acts for its team only.
+/// The token itself is shown once; the store keeps its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// Its id.
+    pub id: Id,
+    /// The team it acts for.
+    pub team: Id,
+    /// Its first characters, to tell tokens apart.
+    pub shown: String,
+}
+
 /// Where a subscription stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

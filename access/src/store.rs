@@ -11,7 +11,7 @@ mod sqlite;
 pub use sqlite::SqliteStore;
 
 use crate::model::{
-    Action, App, Credential, Id, Service, ServiceSpec, SubState, Subscription, Team,
+    Action, ApiToken, App, Credential, Id, Service, ServiceSpec, SubState, Subscription, Team,
 };
 
 /// Who is asking.
@@ -151,6 +151,16 @@ pub trait Store {
     fn apply(&self, scope: Scope, app: Id, service: Id) -> Result<Subscription, StoreError>;
     /// Approves, rejects or revokes (the service's team only).
     fn decide(&self, scope: Scope, id: Id, action: Action) -> Result<Subscription, StoreError>;
+    /// Issues a management-API token acting for `team`: the record, and
+    /// the token, which is never stored and cannot be shown again.
+    fn create_token(&self, scope: Scope, team: Id) -> Result<(ApiToken, String), StoreError>;
+    /// The tokens of `team`.
+    fn tokens(&self, scope: Scope, team: Id) -> Result<Vec<ApiToken>, StoreError>;
+    /// Revokes a token.
+    fn delete_token(&self, scope: Scope, id: Id) -> Result<(), StoreError>;
+    /// The scope a presented team token acts in; `None`: no such token.
+    fn token_scope(&self, presented: &[u8]) -> Result<Option<Scope>, StoreError>;
+
     /// Subscriptions where the scope owns the app or the service,
     /// optionally in one state.
     fn subscriptions(

@@ -66,6 +66,12 @@ pub enum ProxyError {
     /// An Upgrade tunnel carried nothing either way for `tunnel_idle` (the
     /// 101 was already sent: both sides are closed).
     TunnelIdle,
+    /// The route's service wants a credential, and none valid came.
+    Unauthorized,
+    /// The caller's app has no approved subscription to the route's service.
+    Forbidden,
+    /// The route names a service the store does not have.
+    ServiceUnknown,
 }
 
 // === impl ProxyError ===
@@ -79,6 +85,9 @@ impl ProxyError {
             | ProxyError::ClientBodyTimeout
             | ProxyError::ClientSendTimeout => 408,
             ProxyError::BodyTooLarge => 413,
+            ProxyError::Unauthorized => 401,
+            ProxyError::Forbidden => 403,
+            ProxyError::ServiceUnknown => 503,
             ProxyError::NoRoute => 404,
             ProxyError::MethodNotAllowed => 405,
             ProxyError::UpstreamConnectTimeout
@@ -106,8 +115,12 @@ impl ProxyError {
             | ProxyError::ClientClosed
             | ProxyError::BodyTooLarge
             | ProxyError::BadPath
-            | ProxyError::MethodNotAllowed => Side::Downstream,
-            ProxyError::NoRoute | ProxyError::TunnelIdle => Side::Internal,
+            | ProxyError::MethodNotAllowed
+            | ProxyError::Unauthorized
+            | ProxyError::Forbidden => Side::Downstream,
+            ProxyError::NoRoute | ProxyError::TunnelIdle | ProxyError::ServiceUnknown => {
+                Side::Internal
+            }
             _ => Side::Upstream,
         }
     }
@@ -135,6 +148,9 @@ impl ProxyError {
             ProxyError::UpstreamTruncated => "upstream_truncated",
             ProxyError::Overloaded => "upstream_overloaded",
             ProxyError::TunnelIdle => "tunnel_idle_timeout",
+            ProxyError::Unauthorized => "unauthorized",
+            ProxyError::Forbidden => "forbidden",
+            ProxyError::ServiceUnknown => "service_unknown",
         }
     }
 }
@@ -196,6 +212,18 @@ pub enum EngineError {
     #[error("TLS: {cause}")]
     Tls {
         /// What is wrong, naming the profile and the file.
+        cause: String,
+    },
+    /// The access store (`--data-dir`) cannot be opened or read.
+    #[error("cannot open the access store {cause}")]
+    Store {
+        /// The directory and what is wrong.
+        cause: String,
+    },
+    /// The management API cannot start (its address, its root token).
+    #[error("{cause}")]
+    Api {
+        /// What is wrong.
         cause: String,
     },
     /// A shard ended before it said it was ready.

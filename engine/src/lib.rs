@@ -20,7 +20,7 @@
 //! | `client` | the client connection every layer sees, with its timed sends |
 //! | `proxy/` | forward and retry, head encoding, request body, response relay, tunnels |
 //! | `upstream/` | dialling backends (TCP, then TLS), the shard's pool of idle upstream connections and its balancing state |
-//! | `snapshot/` | routes, groups and policies compiled off the data path; the epoch swap; reloads |
+//! | `snapshot/` | routes, groups and policies (the access policy from the store included) compiled off the data path; the access check; the epoch swap; reloads |
 //! | `view` | a shard's view of the published snapshot, with its own state for it |
 //! | `ctx` | everything one shard's tasks share: ring, pool, view, counters, log |
 //! | `observe/` | single-writer counters, statistics with HDR histograms, the access log |

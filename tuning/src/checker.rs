@@ -35,6 +35,9 @@ impl Key {
     pub(crate) const BACKLOG: Key = Key::new("backlog", "server.backlog");
     pub(crate) const MAX_CONNECTIONS: Key = Key::new("max-connections", "server.max_connections");
     pub(crate) const ADMIN: Key = Key::new("admin", "server.admin");
+    pub(crate) const DATA_DIR: Key = Key::new("data-dir", "access.data_dir");
+    pub(crate) const API: Key = Key::new("api", "access.api");
+    pub(crate) const API_TOKEN_FILE: Key = Key::new("api-token-file", "access.api_token_file");
     pub(crate) const CLIENT_HEADER: Key =
         Key::new("client-header-timeout", "timeouts.client_header");
     pub(crate) const CLIENT_BODY: Key = Key::new("client-body-timeout", "timeouts.client_body");

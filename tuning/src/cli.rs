@@ -162,6 +162,21 @@ pub struct Cli {
     #[arg(long, value_name = "N", help_heading = "I/O and pooling")]
     pub upstream_max_idle: Option<u64>,
 
+    /// Directory of the embedded access store (teams, services, apps,
+    /// credentials, subscriptions), created if missing [default: none]
+    #[arg(long, value_name = "DIR", help_heading = "Access")]
+    pub data_dir: Option<std::path::PathBuf>,
+
+    /// Address of the management API (`/api/v1`), or `off`
+    /// [default: 127.0.0.1:9902 with --data-dir, else off]
+    #[arg(long, value_name = "ADDR|off", value_parser = parse_admin, help_heading = "Access")]
+    pub api: Option<Admin>,
+
+    /// File holding the management API's root token (or set
+    /// COREGATE_API_TOKEN); required when the API listens beyond loopback
+    #[arg(long, value_name = "FILE", help_heading = "Access")]
+    pub api_token_file: Option<std::path::PathBuf>,
+
     /// Reload the config file when it changes (config mode only) [default: off]
     #[arg(long, help_heading = "Config")]
     pub watch_config: bool,

@@ -12,6 +12,12 @@ pub const DEFAULT_BACKLOG: i32 = 4096;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16384;
 /// `--admin` / `server.admin`.
 pub const DEFAULT_ADMIN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9901));
+/// `--api` / `access.api` once a store is configured.
+pub const DEFAULT_API: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9902));
+/// `access.app_header`: the calling app's name, sent upstream.
+pub const DEFAULT_APP_HEADER: &str = "X-Consumer-App";
+/// `access.team_header`: the calling app's team, sent upstream.
+pub const DEFAULT_TEAM_HEADER: &str = "X-Consumer-Team";
 
 /// `--client-header-timeout`: time to receive a full request head (408 after).
 pub const DEFAULT_CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);

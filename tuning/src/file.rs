@@ -44,6 +44,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub(crate) access_log: AccessLogFile,
     #[serde(default)]
+    pub(crate) access: AccessFile,
+    #[serde(default)]
     pub(crate) upstreams: BTreeMap<String, Spanned<UpstreamFile>>,
     /// Not `Spanned`: a profile written only as `[[tls.NAME.certificates]]`
     /// is an implicit table, which has no span.
@@ -121,6 +123,16 @@ pub(crate) struct UpstreamTlsFile {
     pub(crate) cert: Option<Spanned<String>>,
     pub(crate) key: Option<Spanned<String>>,
     pub(crate) alpn: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `[access]`: the store of teams, apps and credentials, and its API.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AccessFile {
+    pub(crate) data_dir: Option<Spanned<String>>,
+    pub(crate) api: Option<Spanned<String>>,
+    pub(crate) api_token_file: Option<Spanned<String>>,
+    pub(crate) app_header: Option<Spanned<String>>,
+    pub(crate) team_header: Option<Spanned<String>>,
 }
 
 /// `[timeouts]`: durations as text, `"10s"`.
@@ -253,6 +265,7 @@ pub(crate) struct RouteFile {
     pub(crate) timeouts: Option<Spanned<RouteTimeoutsFile>>,
     pub(crate) retries: Option<Spanned<RetriesFile>>,
     pub(crate) upgrades: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) service: Option<Spanned<String>>,
 }
 
 /// `headers = [{ name = "x-canary", value = "1" }]`.

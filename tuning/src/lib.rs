@@ -49,6 +49,7 @@
 #[doc = include_str!("docs/config.md")]
 pub mod config_reference {}
 
+mod access;
 mod checker;
 mod cli;
 pub mod defaults;
@@ -71,6 +72,7 @@ mod unknown;
 mod upstream;
 mod validate;
 
+pub use crate::access::AccessConfig;
 pub use crate::cli::{Admin, Cli, Command, CpuList, Sample};
 pub use crate::error::{ConfigError, Location, TuningError};
 pub use crate::observe::{AccessLog, LogDest, MetricsConfig, ReloadConfig};

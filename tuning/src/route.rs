@@ -49,6 +49,9 @@ pub struct Route {
     /// default `["websocket"]`. A request asking for any other protocol is
     /// served as a plain request with its Upgrade headers removed.
     pub upgrades: Vec<String>,
+    /// The access-controlled service (in the store) this route belongs
+    /// to; `None`: open to every caller.
+    pub service: Option<String>,
 }
 
 /// How a route matches the Host header (the port is ignored).
@@ -217,6 +220,7 @@ impl Route {
             response_headers: HeaderOps::default(),
             timeouts: RouteTimeouts::default(),
             retries: Retries::default(),
+            service: None,
         }
     }
 

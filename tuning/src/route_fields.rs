@@ -142,6 +142,26 @@ pub(crate) fn methods(c: &mut Checker<'_>, at: &At<'_>) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// `service = "orders"`: the store's service whose access policy guards
+/// this route (checked against the store at run time: services come and go
+/// through the management API).
+pub(crate) fn service(c: &mut Checker<'_>, at: &At<'_>) -> Option<String> {
+    let raw = at.route.service.as_ref()?;
+    let name = raw.get_ref();
+    match name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        true => {
+            let field = format!("{}.service", at.field);
+            c.fail_at(
+                raw.span(),
+                field,
+                "must be 1 to 128 bytes without control characters",
+            );
+            None
+        }
+        false => Some(name.clone()),
+    }
+}
+
 /// `upgrades = ["websocket"]`: the Upgrade protocols this route tunnels.
 /// `h2c` is refused: an h2c tunnel would carry requests past routing.
 pub(crate) fn upgrades(c: &mut Checker<'_>, at: &At<'_>) -> Vec<String> {

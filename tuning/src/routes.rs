@@ -111,6 +111,7 @@ fn route(
         timeouts: fields::timeouts(c, &at),
         retries: fields::retries(c, &at),
         upgrades: fields::upgrades(c, &at),
+        service: fields::service(c, &at),
         path,
         action,
     }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::access::AccessConfig;
 use crate::defaults::*;
 use crate::observe::{AccessLog, LogDest, MetricsConfig, ReloadConfig};
 use crate::route::{Route, RouteAction};
@@ -54,6 +55,8 @@ pub struct Tuning {
     pub access_log: AccessLog,
     /// Config reload.
     pub reload: ReloadConfig,
+    /// The access store and its management API.
+    pub access: AccessConfig,
     /// Where the routes and upstreams came from.
     pub source: ConfigSource,
 }
@@ -287,6 +290,7 @@ impl Default for Tuning {
             metrics: MetricsConfig::default(),
             access_log: AccessLog::default(),
             reload: ReloadConfig::default(),
+            access: AccessConfig::default(),
             source: ConfigSource::Embedded,
         }
     }

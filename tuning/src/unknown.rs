@@ -6,10 +6,10 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use crate::file::{
-    AccessLogFile, BackendTable, ClientAuthFile, FileConfig, HeaderMatchFile, HeaderOpsFile,
-    HealthCheckFile, IoFile, LimitsFile, ListenTable, MetricsFile, OutlierFile, PoolFile,
-    RespondFile, RetriesFile, RouteFile, RouteTimeoutsFile, ServerFile, TimeoutsFile, TlsCertFile,
-    TlsFile, UpstreamFile, UpstreamTlsFile,
+    AccessFile, AccessLogFile, BackendTable, ClientAuthFile, FileConfig, HeaderMatchFile,
+    HeaderOpsFile, HealthCheckFile, IoFile, LimitsFile, ListenTable, MetricsFile, OutlierFile,
+    PoolFile, RespondFile, RetriesFile, RouteFile, RouteTimeoutsFile, ServerFile, TimeoutsFile,
+    TlsCertFile, TlsFile, UpstreamFile, UpstreamTlsFile,
 };
 
 /// One step of a path into the file.
@@ -104,6 +104,7 @@ fn known_fields(parent: &[Seg]) -> &'static [&'static str] {
         "pool" => fields_of::<PoolFile>(),
         "metrics" => fields_of::<MetricsFile>(),
         "access_log" => fields_of::<AccessLogFile>(),
+        "access" => fields_of::<AccessFile>(),
         "upstreams.*" => fields_of::<UpstreamFile>(),
         "upstreams.*.backends[]" => fields_of::<BackendTable>(),
         "upstreams.*.health_check" => fields_of::<HealthCheckFile>(),

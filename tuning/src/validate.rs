@@ -108,6 +108,9 @@ pub(crate) fn validate(
         }
         _ => routes::from_file(&mut c, raw),
     };
+    let taken: Vec<SocketAddr> = server.listen.iter().copied().chain(server.admin).collect();
+    let access = crate::access::access(&mut c, cli, raw, &taken);
+    crate::access::check_services(&mut c, raw, &access);
     let tuning = Tuning {
         listen: server.listen,
         listen_tls,
@@ -127,6 +130,7 @@ pub(crate) fn validate(
         metrics,
         access_log,
         reload,
+        access,
         source,
     };
     c.finish(tuning)

@@ -507,3 +507,32 @@ fn flags_apply_over_embedded_default() {
     assert_eq!(t.timeouts.drain, Duration::ZERO);
     assert_eq!(t.source, ConfigSource::Embedded);
 }
+
+#[test]
+fn access_settings_and_their_errors() {
+    let up = "[upstreams.api]\nbackends = [\"127.0.0.1:9000\"]\n";
+    let cases: &[(String, &str)] = &[
+        (format!("{up}[[routes]]\nupstream = \"api\"\nservice = \"orders\"\n"),
+         "coregate.toml:5: routes[0].service: services live in the store: set access.data_dir"),
+        (format!("[access]\napi = \"127.0.0.1:9902\"\n{up}[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:2: access.api: the management API needs a store"),
+        (format!("[access]\ndata_dir = \"/d\"\napp_header = \"bad header\"\n{up}[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:3: access.app_header: invalid header name"),
+        (format!("[access]\ndata_dir = \"/d\"\napi = \"127.0.0.1:9901\"\n{up}[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:3: access.api: 127.0.0.1:9901 is already a listen or admin address"),
+        (format!("[access]\ndata_dir = \"/d\"\nap = \"off\"\n{up}[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:3: access.ap: unknown field `ap` (did you mean `api`?)"),
+    ];
+    for (text, prefix) in cases {
+        one_error(text, prefix);
+    }
+    let text = format!(
+        "[access]\ndata_dir = \"data\"\n{up}[[routes]]\nupstream = \"api\"\nservice = \"orders\"\n"
+    );
+    let t = parse_toml("/etc/coregate/coregate.toml", &text).unwrap();
+    assert_eq!(t.access.data_dir, Some(PathBuf::from("/etc/coregate/data")));
+    assert_eq!(t.access.api, Some("127.0.0.1:9902".parse().unwrap()));
+    assert_eq!(t.routes[0].service.as_deref(), Some("orders"));
+    assert_eq!(t.access.app_header, "X-Consumer-App");
+    assert_eq!(Tuning::default().access.api, None);
+}

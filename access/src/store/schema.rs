@@ -39,4 +39,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
          state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'revoked')),
          UNIQUE (app, service));
      CREATE INDEX subscriptions_service ON subscriptions(service);",
+    // 2: team tokens of the management API.
+    "CREATE TABLE api_tokens (
+         id INTEGER PRIMARY KEY,
+         team INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+         digest BLOB NOT NULL UNIQUE,
+         shown TEXT NOT NULL);",
 ];

@@ -12,7 +12,7 @@ use super::schema::MIGRATIONS;
 use super::{AccessData, Page, Scope, Store, StoreError};
 use crate::key;
 use crate::model::{
-    check_name, Action, App, Approval, AuthKind, Credential, CredentialKind, Id, Service,
+    check_name, Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, Id, Service,
     ServiceSpec, SubState, Subscription, Team, Visibility,
 };
 
@@ -250,6 +250,14 @@ fn check_spec(spec: &ServiceSpec) -> Result<()> {
 // --- lookups inside a transaction or on the connection ---
 
 /// The one row `sql` finds for `id`, or `what` not found.
+fn token_row(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
+    Ok(ApiToken {
+        id: r.get(0)?,
+        team: r.get(1)?,
+        shown: r.get(2)?,
+    })
+}
+
 fn one<T>(
     db: &Connection,
     sql: &str,
@@ -633,6 +641,54 @@ impl Store for SqliteStore {
             .map_err(backend)?;
             get_subscription(tx, id)
         })
+    }
+
+    fn create_token(&self, scope: Scope, team: Id) -> Result<(ApiToken, String)> {
+        own(scope, team, "team")?;
+        let new = key::generate().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let token = self.write(|tx| {
+            team_exists(tx, team)?;
+            tx.execute(
+                "INSERT INTO api_tokens (team, digest, shown) VALUES (?1, ?2, ?3)",
+                params![team, &new.digest[..], new.shown],
+            )
+            .map_err(backend)?;
+            Ok(ApiToken {
+                id: tx.last_insert_rowid(),
+                team,
+                shown: new.shown.clone(),
+            })
+        })?;
+        Ok((token, new.secret))
+    }
+
+    fn tokens(&self, scope: Scope, team: Id) -> Result<Vec<ApiToken>> {
+        own(scope, team, "team")?;
+        let sql = "SELECT id, team, shown FROM api_tokens WHERE team = ?1 ORDER BY id";
+        collect(&self.conn(), sql, [team], token_row)
+    }
+
+    fn delete_token(&self, scope: Scope, id: Id) -> Result<()> {
+        self.write(|tx| {
+            let sql = "SELECT id, team, shown FROM api_tokens WHERE id = ?1";
+            let t = one(tx, sql, id, token_row, "token")?;
+            own(scope, t.team, "token")?;
+            delete_row(tx, "api_tokens", id, "token")
+        })
+    }
+
+    fn token_scope(&self, presented: &[u8]) -> Result<Option<Scope>> {
+        let digest = key::digest(presented);
+        let team: Option<Id> = self
+            .conn()
+            .query_row(
+                "SELECT team FROM api_tokens WHERE digest = ?1",
+                [&digest[..]],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        Ok(team.map(Scope::Team))
     }
 
     fn subscriptions(

@@ -368,8 +368,47 @@ fn reloads(out: &mut String, shared: &Shared) {
     let _ = writeln!(out, "coregate_reloads_total{{result=\"failed\"}} {failed}");
 }
 
+/// The access store: whether it reads, failed reads, the revision served.
+fn store(out: &mut String, shared: &Shared) {
+    let s = &shared.store;
+    if !s.configured.load(Ordering::Relaxed) {
+        return;
+    }
+    let gauges = [
+        (
+            "coregate_store_up",
+            "gauge",
+            "1 if the last read of the access store worked.",
+            u64::from(s.up.load(Ordering::Relaxed)),
+        ),
+        (
+            "coregate_store_failures_total",
+            "counter",
+            "Reads of the access store that failed.",
+            s.failures.load(Ordering::Relaxed),
+        ),
+        (
+            "coregate_store_revision",
+            "gauge",
+            "The store revision the serving access policy was compiled from.",
+            s.revision.load(Ordering::Relaxed),
+        ),
+        (
+            "coregate_access_keys",
+            "gauge",
+            "API keys in the serving access policy.",
+            s.keys.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, kind, text, value) in gauges {
+        help(out, name, kind, text);
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
 fn control(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
     reloads(out, shared);
+    store(out, shared);
     help(
         out,
         "coregate_snapshot_version",

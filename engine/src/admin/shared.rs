@@ -20,6 +20,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<[ShardMetrics]>,
     pub(crate) published: Arc<Published>,
     pub(crate) reloads: Arc<ReloadStats>,
+    /// The access store's health.
+    pub(crate) store: Arc<crate::snapshot::store::StoreStats>,
     /// Every shard's scrape inbox.
     pub(crate) scrapers: Scrapers,
     /// The access log writer, when the log is on.

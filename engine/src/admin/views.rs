@@ -18,10 +18,25 @@ pub(crate) fn stats_json(shared: &Shared) -> String {
             "ok": shared.reloads.ok.load(std::sync::atomic::Ordering::Relaxed),
             "failed": shared.reloads.failed.load(std::sync::atomic::Ordering::Relaxed),
         },
+        "store": store_json(&shared.store),
         "total": total,
         "per_shard": per_shard,
     });
     pretty(&v)
+}
+
+/// The access store's health; `null` without a store.
+fn store_json(s: &crate::snapshot::store::StoreStats) -> Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    if !s.configured.load(Relaxed) {
+        return Value::Null;
+    }
+    json!({
+        "up": s.up.load(Relaxed),
+        "failures": s.failures.load(Relaxed),
+        "revision": s.revision.load(Relaxed),
+        "keys": s.keys.load(Relaxed),
+    })
 }
 
 /// `GET /config`: the running snapshot and its version.

@@ -7,12 +7,13 @@ use std::time::Instant;
 use parser::{Method, RequestHead, Version};
 
 use super::request::{request_id, RequestId};
-use super::respond::{respond, send_error};
+use super::respond::{respond, send_denied, send_error};
 use crate::client::{Client, Next, Trace};
 use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
 use crate::observe::metrics::bump;
 use crate::shard;
+use crate::snapshot::access;
 use crate::snapshot::route::Action;
 use crate::snapshot::target::Target;
 
@@ -56,22 +57,32 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: &RequestHead, id: &Request
             refuse(c, ctx, ProxyError::MethodNotAllowed, id, head).await
         }
         Err(e) => refuse(c, ctx, *e, id, head).await,
-        Ok(r) => match &r.route.action {
-            Action::Respond(canned) => respond(c, ctx, head, canned, id).await,
-            Action::Proxy(group) => {
-                let req = crate::proxy::Request {
-                    view: &view,
-                    route: r.route,
-                    route_idx: r.idx,
-                    head,
-                    target: &target,
-                    path: &r.path,
-                    id: id.as_bytes(),
-                    group: *group,
-                    upgrade: r.route.upgrade(head),
-                };
-                proxy(c, ctx, req, id).await
+        Ok(r) => match access::check(&view.snap, r.route, head, target.path) {
+            Err(ProxyError::ServiceUnknown) => {
+                refuse(c, ctx, ProxyError::ServiceUnknown, id, head).await
             }
+            Err(e) => {
+                let challenge = access::challenge(&view.snap, r.route);
+                deny(c, ctx, e, &challenge, id, head).await
+            }
+            Ok(caller) => match &r.route.action {
+                Action::Respond(canned) => respond(c, ctx, head, canned, id).await,
+                Action::Proxy(group) => {
+                    let req = crate::proxy::Request {
+                        view: &view,
+                        route: r.route,
+                        route_idx: r.idx,
+                        head,
+                        target: &target,
+                        path: &r.path,
+                        id: id.as_bytes(),
+                        group: *group,
+                        upgrade: r.route.upgrade(head),
+                        caller,
+                    };
+                    proxy(c, ctx, req, id).await
+                }
+            },
         },
     };
     let route = routed.as_ref().ok().map(|r| r.idx);
@@ -98,6 +109,19 @@ async fn refuse(
     c.trace.error = Some(e);
     send_error(c, ctx, e, id, head.version()).await;
     Next::Close
+}
+
+/// Answers a caller the route's service turns away (`401`, `403`).
+async fn deny(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    e: ProxyError,
+    challenge: &[u8],
+    id: &RequestId<'_>,
+    head: &RequestHead,
+) -> Next {
+    c.trace.error = Some(e);
+    send_denied(c, ctx, e, challenge, id, head).await
 }
 
 /// Forwards a routed request; a failure is answered or signalled.

@@ -10,6 +10,7 @@ use super::request::RequestId;
 use crate::client::{send_client, Client, Next};
 use crate::ctx::ShardCtx;
 use crate::error::{reason, ProxyError};
+use crate::observe::accesslog::json_bytes;
 use crate::observe::metrics::bump;
 use crate::shard;
 use crate::snapshot::route::Canned;
@@ -81,6 +82,54 @@ pub(super) async fn send_counted(
     }
 }
 
+/// Sends a `401` (with `challenge` as `WWW-Authenticate`) or `403` with a
+/// JSON body that says no more than the status does: a missing key, a
+/// wrong key and a revoked key read alike. The connection stays open when
+/// the request had no body, as after a fixed response.
+pub(super) async fn send_denied(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    e: ProxyError,
+    challenge: &[u8],
+    id: &RequestId<'_>,
+    head: &RequestHead,
+) -> Next {
+    let next = canned_next(ctx, head);
+    let status = e.status();
+    let message = match e {
+        ProxyError::Unauthorized => "a valid credential is required",
+        _ => "this credential may not call this service",
+    };
+    let mut body = String::with_capacity(128);
+    body.push_str("{\"error\":\"");
+    body.push_str(e.as_str());
+    body.push_str("\",\"message\":\"");
+    body.push_str(message);
+    body.push_str("\",\"request_id\":");
+    json_bytes(&mut body, id.as_bytes());
+    body.push_str("}\n");
+    let mut out = BytesMut::with_capacity(256 + body.len());
+    parser::write_status_line(Version::Http11, status, reason(status).as_bytes(), &mut out);
+    parser::write_header(b"content-type", b"application/json", &mut out);
+    if status == 401 && !challenge.is_empty() {
+        parser::write_header(b"www-authenticate", challenge, &mut out);
+    }
+    parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
+    write_framing(&mut out, body.len(), head.version(), next);
+    parser::end_head(&mut out);
+    if head.method() != Method::Head {
+        out.extend_from_slice(body.as_bytes());
+    }
+    let next = send_counted(c, ctx, out, status)
+        .await
+        .unwrap_or(Next::Close)
+        .min_with(next);
+    if next == Next::Close {
+        linger(c).await;
+    }
+    next
+}
+
 /// Sends a short plain-text error response that closes the connection.
 pub(super) async fn send_error(
     c: &mut Client,
@@ -91,8 +140,12 @@ pub(super) async fn send_error(
 ) {
     let out = error_response(e, id);
     let _ = send_counted(c, ctx, out, e.status()).await;
-    // Let the client read the response before the close turns into a reset
-    // over unread request bytes.
+    linger(c).await;
+}
+
+/// Lets the client read a last response before the close turns into a
+/// reset over unread request bytes.
+async fn linger(c: &mut Client) {
     let linger = async {
         let _ = c.io.shutdown_write().await;
         drain_input(c).await

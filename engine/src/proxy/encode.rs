@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::client::Client;
+use crate::snapshot::access::without_param;
 use bytes::{Bytes, BytesMut};
 use parser::{BodyKind, RequestHead, Version};
 use std::net::SocketAddr;
@@ -40,6 +41,11 @@ pub(super) fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
         parser::write_header(b"x-forwarded-host", host, &mut out);
     }
     parser::write_header(b"x-request-id", req.id, &mut out);
+    if let Some(caller) = req.caller {
+        let [app, team] = &req.view.snap.identity;
+        parser::write_header(app, caller.consumer.app_name.as_bytes(), &mut out);
+        parser::write_header(team, caller.consumer.team_name.as_bytes(), &mut out);
+    }
     parser::end_head(&mut out);
     out.freeze()
 }
@@ -52,6 +58,13 @@ fn upstream_target<'a>(req: &'a Request<'_>, rewritten: &'a mut Vec<u8>) -> &'a 
         (true, true) => req.target.path,
         (true, false) => req.head.target(),
     };
+    let key_query = req.caller.and_then(|c| c.service.key_query.as_deref());
+    if let Some(stripped) = key_query.and_then(|q| without_param(target, q.as_bytes())) {
+        if !req.route.rewrite.apply(&stripped, rewritten) {
+            *rewritten = stripped;
+        }
+        return rewritten;
+    }
     if req.route.rewrite.apply(target, rewritten) {
         rewritten
     } else {
@@ -63,9 +76,13 @@ fn upstream_target<'a>(req: &'a Request<'_>, rewritten: &'a mut Vec<u8>) -> &'a 
 /// whether an `X-Forwarded-For` chain was seen (it is extended, not copied).
 /// A field named like any configured client-certificate header is never
 /// copied, whichever listener the request came in on: only coregate sets
-/// it, from a verified certificate.
+/// it, from a verified certificate. Nor is a field named like an identity
+/// header (only coregate sets them, for a caller it let through), nor the
+/// credential that let the caller through.
 fn copy_fields(req: &Request<'_>, out: &mut BytesMut) -> bool {
     let reserved = &req.view.snap.tls.subject_headers;
+    let identity = &req.view.snap.identity;
+    let key = req.caller.map(|c| c.service.key_header.as_bytes());
     let (h, ops) = (req.head, &req.route.request_headers);
     let mut has_xff = false;
     let mut length = h.content_length();
@@ -77,7 +94,9 @@ fn copy_fields(req: &Request<'_>, out: &mut BytesMut) -> bool {
         let absolute_host = req.target.is_absolute() && name.eq_ignore_ascii_case(b"host");
         let spoofed = reserved
             .iter()
-            .any(|s| name.eq_ignore_ascii_case(s.as_bytes()));
+            .any(|s| name.eq_ignore_ascii_case(s.as_bytes()))
+            || identity.iter().any(|s| name.eq_ignore_ascii_case(s))
+            || key.is_some_and(|k| name.eq_ignore_ascii_case(k));
         if absolute_host || spoofed || (!ops.is_empty() && ops.drops(name)) {
             continue;
         }

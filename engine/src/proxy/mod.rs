@@ -58,6 +58,8 @@ pub(crate) struct Request<'a> {
     /// The protocol the client asked to switch to, when the route allows
     /// it: the only protocol a `101` may switch to.
     pub(crate) upgrade: Option<&'a [u8]>,
+    /// Who called, on a route of an access-controlled service.
+    pub(crate) caller: Option<crate::snapshot::access::Caller<'a>>,
 }
 
 /// The upstream timeouts that apply to one request: the route's, else the

@@ -22,6 +22,7 @@ use crate::shard::{self, Doorbell, EventFdPark, ShardThread};
 use crate::snapshot::control::{Control, ReloadSource, ReloadStats, SourceSlot};
 use crate::snapshot::publish::Published;
 use crate::snapshot::route::Snapshot;
+use crate::snapshot::store::{StoreStats, StoreWatch};
 use crate::snapshot::tls::TlsSet;
 use rustls::server::ProducesTickets;
 
@@ -36,6 +37,7 @@ pub struct Server {
     threads: Vec<ShardThread>,
     addrs: Vec<SocketAddr>,
     admin: Option<SocketAddr>,
+    api: Option<SocketAddr>,
     control: Control,
     source: SourceSlot,
 }
@@ -56,6 +58,19 @@ impl StopHandle {
     }
 }
 
+/// Opens the access store of `t`, if it names one, with its first policy.
+fn open_store(
+    t: &Tuning,
+    stats: &Arc<StoreStats>,
+) -> Result<Option<(StoreWatch, Arc<access::Policy>)>, EngineError> {
+    let Some(dir) = &t.access.data_dir else {
+        return Ok(None);
+    };
+    let opened =
+        StoreWatch::open(dir, stats.clone()).map_err(|cause| EngineError::Store { cause })?;
+    Ok(Some(opened))
+}
+
 // === impl Server ===
 
 impl Server {
@@ -66,8 +81,17 @@ impl Server {
         let t = Arc::new(t);
         let tls_err = |cause| EngineError::Tls { cause };
         let ticketer = tls::ticketer(&[]).map_err(|e| tls_err(e.to_string()))?;
+        let store_stats = Arc::new(StoreStats::default());
+        let store = open_store(&t, &store_stats)?;
+        let root =
+            api::root_token(t.access.api_token_file.as_deref()).map_err(|e| EngineError::Api {
+                cause: e.to_string(),
+            })?;
         let mut first = Snapshot::build(&t, 1, None);
         first.set_tls(TlsSet::build(&t, &t, &ticketer).map_err(tls_err)?);
+        if let Some((_, policy)) = &store {
+            first.access = policy.clone();
+        }
         let published = Arc::new(Published::new(first));
         let log = Sink::start(&t.access_log)
             .map_err(|source| EngineError::AccessLog { cause: source })?;
@@ -79,12 +103,14 @@ impl Server {
             metrics: (0..t.shards).map(|_| ShardMetrics::default()).collect(),
             published,
             reloads: Arc::new(ReloadStats::default()),
+            store: store_stats,
             scrapers,
             log,
         });
-        let mut server = Server::new(shared, &t, addrs, ticketer)?;
+        let mut server = Server::new(shared, &t, addrs, ticketer, store)?;
         server.spawn_shards(&t, per_shard, inboxes)?;
         server.start_admin(t.admin)?;
+        server.start_api(&t, root)?;
         Ok(server)
     }
 
@@ -94,12 +120,14 @@ impl Server {
         t: &Tuning,
         addrs: Vec<SocketAddr>,
         ticketer: Arc<dyn ProducesTickets>,
+        store: Option<(StoreWatch, Arc<access::Policy>)>,
     ) -> Result<Server, EngineError> {
         let (control, source) = Control::spawn(
             shared.published.clone(),
             t.clone(),
             shared.reloads.clone(),
             ticketer,
+            store,
         )
         .map_err(|source| EngineError::Shard {
             shard: 0,
@@ -111,6 +139,7 @@ impl Server {
             threads: Vec::with_capacity(t.shards),
             addrs,
             admin: None,
+            api: None,
             control,
             source,
         })
@@ -181,6 +210,39 @@ impl Server {
                 Err(EngineError::admin_listen(addr, e))
             }
         }
+    }
+
+    /// Serves the management API on the store, when both are configured.
+    fn start_api(&mut self, t: &Tuning, root: Option<api::RootToken>) -> Result<(), EngineError> {
+        let (Some(addr), Some(dir)) = (t.access.api, &t.access.data_dir) else {
+            return Ok(());
+        };
+        let fail = |cause: String| EngineError::Api { cause };
+        // Checked here, so that a store that cannot be opened stops the start.
+        access::SqliteStore::open(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+        let dir = dir.clone();
+        let open: api::OpenStore = Arc::new(move || {
+            access::SqliteStore::open(&dir).map(|s| Box::new(s) as Box<dyn access::Store>)
+        });
+        let shared = self.shared.clone();
+        let stopping = move || shared.stop.load(std::sync::atomic::Ordering::Acquire);
+        let started = api::spawn(addr, open, root, stopping).map_err(|e| fail(e.to_string()));
+        match started {
+            Ok(bound) => {
+                eprintln!("coregate: management API on http://{bound}/api/v1");
+                self.api = Some(bound);
+                Ok(())
+            }
+            Err(e) => {
+                self.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// The management API's address, when it is enabled.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api
     }
 
     /// The admin listener's address, when it is enabled.

@@ -14,6 +14,7 @@ use tuning::{Tuning, TuningError};
 
 use crate::snapshot::publish::Published;
 use crate::snapshot::route::Snapshot;
+use crate::snapshot::store::{StoreWatch, POLL_EVERY};
 use crate::snapshot::tls::TlsSet;
 use rustls::server::ProducesTickets;
 
@@ -78,14 +79,21 @@ impl Control {
         running: Tuning,
         stats: Arc<ReloadStats>,
         ticketer: Arc<dyn ProducesTickets>,
+        store: Option<(StoreWatch, Arc<access::Policy>)>,
     ) -> std::io::Result<(Control, SourceSlot)> {
         let (tx, rx) = mpsc::channel::<Msg>();
         let (src_tx, src_rx) = mpsc::channel::<ReloadSource>();
         thread::Builder::new()
             .name("control".into())
             .spawn(move || {
+                let (store, access) = match store {
+                    Some((w, p)) => (Some(w), p),
+                    None => (None, Arc::default()),
+                };
                 let mut worker = Worker {
                     published,
+                    store,
+                    access,
                     stamps: file_stamps(&running),
                     latest: running.clone(),
                     running,
@@ -94,19 +102,25 @@ impl Control {
                     source: None,
                     sources: src_rx,
                 };
-                // The files are looked at once a second however many
-                // reloads arrive meanwhile.
-                let mut next_look = std::time::Instant::now() + TLS_WATCH_EVERY;
+                // The files are looked at once a second, and the store
+                // five times a second, however many reloads arrive meanwhile.
+                let now = std::time::Instant::now;
+                let mut next_look = now() + TLS_WATCH_EVERY;
+                let mut next_poll = now() + POLL_EVERY;
                 loop {
-                    let wait = next_look.saturating_duration_since(std::time::Instant::now());
+                    let wait = next_look.min(next_poll).saturating_duration_since(now());
                     match rx.recv_timeout(wait) {
                         Ok(msg) => worker.handle(msg),
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
-                    if std::time::Instant::now() >= next_look {
+                    if now() >= next_look {
                         worker.tls_files_changed();
-                        next_look = std::time::Instant::now() + TLS_WATCH_EVERY;
+                        next_look = now() + TLS_WATCH_EVERY;
+                    }
+                    if now() >= next_poll {
+                        worker.store_changed();
+                        next_poll = now() + POLL_EVERY;
                     }
                 }
             })?;
@@ -150,6 +164,10 @@ impl SourceSlot {
 
 struct Worker {
     published: Arc<Published>,
+    /// The access store, when there is one.
+    store: Option<StoreWatch>,
+    /// The policy every snapshot built carries.
+    access: Arc<access::Policy>,
     /// The configuration the process started with (restart-only settings).
     running: Tuning,
     /// The configuration last published.
@@ -211,6 +229,7 @@ impl Worker {
         let prev = self.published.load();
         let mut next = Snapshot::build(&t, version, Some(&prev));
         next.set_tls(tls);
+        next.access = self.access.clone();
         self.published.publish(next);
         for field in &needs_restart {
             eprintln!("coregate: {field} changed; it takes effect on restart");
@@ -240,6 +259,24 @@ impl Worker {
         eprintln!("coregate: a TLS file changed, reloading certificates");
         let (reply, _answer) = mpsc::channel();
         self.handle(Msg::ReloadTls(reply));
+    }
+}
+
+// === impl Worker (access store) ===
+
+impl Worker {
+    /// Republishes the running configuration with the store's new policy
+    /// when the store moved (its TLS settings carried over, no file read).
+    fn store_changed(&mut self) {
+        let Some(policy) = self.store.as_mut().and_then(StoreWatch::poll) else {
+            return;
+        };
+        self.access = policy;
+        let prev = self.published.load();
+        let mut next = Snapshot::build(&self.latest, self.published.version() + 1, Some(&prev));
+        next.carry_tls(&prev);
+        next.access = self.access.clone();
+        self.published.publish(next);
     }
 }
 
@@ -275,6 +312,15 @@ fn restart_only_changes(old: &Tuning, new: &Tuning) -> Vec<&'static str> {
         "max_connections",
     );
     check(old.admin != new.admin, "admin");
+    check(
+        old.access.data_dir != new.access.data_dir,
+        "access.data_dir",
+    );
+    check(old.access.api != new.access.api, "access.api");
+    check(
+        old.access.api_token_file != new.access.api_token_file,
+        "access.api_token_file",
+    );
     check(old.io != new.io, "io");
     check(old.pool != new.pool, "pool");
     // Set on the listening sockets (TCP_USER_TIMEOUT), which stay.

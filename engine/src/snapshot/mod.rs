@@ -4,9 +4,11 @@
 //! 112–142 ns whether the table holds 10 or 1,000 routes
 //! (`cargo bench -p engine --bench route`).
 
+pub(crate) mod access;
 pub(crate) mod control;
 pub(crate) mod publish;
 pub(crate) mod route;
+pub(crate) mod store;
 pub(crate) mod target;
 pub(crate) mod tls;
 

@@ -72,6 +72,8 @@ pub(crate) struct Route {
     /// Whether the client's target goes upstream rather than the
     /// normalised one.
     pub(crate) forward_original: bool,
+    /// The access-controlled service this route belongs to.
+    pub(crate) service: Option<Box<str>>,
 }
 
 /// A request's route, found on its normalised path.
@@ -244,6 +246,12 @@ pub(crate) struct Snapshot {
     any: PathIndex,
     /// Listener and upstream TLS, set after the build (it can fail).
     pub(crate) tls: super::tls::TlsSet,
+    /// Who may call which service, compiled from the store (set after the
+    /// build by the control thread; empty without a store).
+    pub(crate) access: Arc<access::Policy>,
+    /// The identity headers sent upstream (lowercase): app, then team.
+    /// A client's own fields of these names never go upstream.
+    pub(crate) identity: [Box<[u8]>; 2],
 }
 
 // === impl Snapshot ===
@@ -267,6 +275,8 @@ impl Snapshot {
             suffix: Vec::new(),
             any: PathIndex::default(),
             tls: Default::default(),
+            access: Arc::default(),
+            identity: [lower(&t.access.app_header), lower(&t.access.team_header)],
         };
         for (i, r) in t.routes.iter().enumerate() {
             let index = match &r.host {
@@ -289,6 +299,14 @@ impl Snapshot {
         snap.suffix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
         snap.routes = routes.into();
         snap
+    }
+
+    /// Takes `prev`'s TLS settings, for a rebuild of the same
+    /// configuration (the access policy changed): no file is read again.
+    pub(crate) fn carry_tls(&mut self, prev: &Snapshot) {
+        let mut set = prev.tls.clone();
+        set.groups = prev.groups.iter().map(|g| g.tls.clone()).collect();
+        self.set_tls(set);
     }
 
     /// Installs the TLS settings built for this configuration.

@@ -12,7 +12,7 @@ use tls::{ClientTls, ServerTls};
 use tuning::Tuning;
 
 /// Compiled TLS settings, indexed like the configuration's listeners and groups.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct TlsSet {
     /// Per listen address: its profile, `None` for plain TCP.
     pub(crate) listeners: Box<[Option<Arc<ServerTls>>]>,

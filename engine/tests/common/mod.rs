@@ -2,6 +2,8 @@
 //! and helpers that start coregate in-process or as a child process.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod mgmt;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -158,6 +158,7 @@ pub(super) fn compile_route(r: &tuning::Route) -> Route {
         upgrades: r.upgrades.iter().map(|u| u.as_bytes().into()).collect(),
         allow_encoded_slashes: r.allow_encoded_slashes,
         forward_original: r.forward_path == tuning::ForwardPath::Original,
+        service: r.service.as_deref().map(Into::into),
     }
 }
 

@@ -1,0 +1,102 @@
+//! Who calls the API: the root token, a team's token, or (on loopback
+//! without a root token) the local operator as root.
+
+use access::key::{digest, same};
+use access::Scope;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::error::ApiError;
+use crate::handlers::App;
+
+/// Longest bearer token looked at; longer ones are refused unread.
+const MAX_TOKEN: usize = 512;
+/// Shortest root token accepted.
+const MIN_ROOT: usize = 16;
+
+/// The root token, kept as its SHA-256 digest and compared in constant time.
+#[derive(Clone)]
+pub struct RootToken([u8; 32]);
+
+impl std::fmt::Debug for RootToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RootToken(..)")
+    }
+}
+
+impl RootToken {
+    /// A root token; at least 16 visible ASCII characters.
+    pub fn new(token: &str) -> Result<RootToken, &'static str> {
+        let visible = token.bytes().all(|b| b.is_ascii_graphic());
+        match token.len() >= MIN_ROOT && token.len() <= MAX_TOKEN && visible {
+            true => Ok(RootToken(digest(token.as_bytes()))),
+            false => Err("the root token must be 16 to 512 visible ASCII characters"),
+        }
+    }
+
+    fn matches(&self, presented: &[u8]) -> bool {
+        same(&self.0, &digest(presented))
+    }
+}
+
+/// The scope of the caller's token.
+pub(crate) struct Caller(pub(crate) Scope);
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Caller, ApiError> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION);
+        let Some(header) = header else {
+            return match app.root {
+                None => Ok(Caller(Scope::Root)),
+                Some(_) => Err(ApiError::Unauthorized),
+            };
+        };
+        let token = bearer(header.as_bytes()).ok_or(ApiError::Unauthorized)?;
+        if app.root.as_ref().is_some_and(|r| r.matches(token)) {
+            return Ok(Caller(Scope::Root));
+        }
+        let token = token.to_vec();
+        let scope = app.call(move |s| s.token_scope(&token)).await?;
+        scope.map(Caller).ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// The token of `Bearer <token>` (scheme case-insensitive), if well formed.
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    if value.len() > MAX_TOKEN + 7 || value.len() < 8 {
+        return None;
+    }
+    let (scheme, rest) = value.split_at(7);
+    let token = rest.trim_ascii();
+    let ok = scheme.eq_ignore_ascii_case(b"bearer ")
+        && !token.is_empty()
+        && token.iter().all(u8::is_ascii_graphic);
+    ok.then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_only_well_formed_bearer_tokens() {
+        assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"bearer  abc "), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"Basic abcdef"), None);
+        assert_eq!(bearer(b"Bearer "), None);
+        assert_eq!(bearer(b"Bearer a b"), None);
+        assert_eq!(bearer(&[b'x'; 600]), None);
+    }
+
+    #[test]
+    fn root_tokens_are_long_and_compared_by_digest() {
+        assert!(RootToken::new("short").is_err());
+        assert!(RootToken::new("has a space in it ok").is_err());
+        let r = RootToken::new("0123456789abcdef").unwrap();
+        assert!(r.matches(b"0123456789abcdef"));
+        assert!(!r.matches(b"0123456789abcdeF"));
+        assert_eq!(format!("{r:?}"), "RootToken(..)");
+    }
+}
