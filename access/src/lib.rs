@@ -24,4 +24,4 @@ pub use model::{
     ServiceSpec, SubState, Subscription, Team, Visibility,
 };
 pub use policy::{Consumer, Policy, ServicePolicy, Verdict};
-pub use store::{AccessData, Page, Scope, SqliteStore, Store, StoreError};
+pub use store::{AccessData, Location, Page, PostgresStore, Scope, SqliteStore, Store, StoreError};

@@ -1,14 +1,19 @@
 //! The store behind the management API: one interface, [`Store`], and its
-//! backends (embedded SQLite by default; PostgreSQL for several gateway
-//! hosts is the next backend behind the same trait). Every call takes a
+//! two backends, embedded SQLite by default and PostgreSQL for several
+//! gateway hosts, which share one implementation ([`SqlStore`]) and differ
+//! only in how they run a statement. Every call takes a
 //! [`Scope`], and every write bumps one revision counter in the same
 //! transaction, which the control thread polls to know when to recompile
 //! the snapshot.
 
+mod postgres;
 mod schema;
+mod sql;
 mod sqlite;
 
-pub use sqlite::SqliteStore;
+pub use postgres::{Postgres, PostgresStore};
+pub use sql::SqlStore;
+pub use sqlite::{Sqlite, SqliteStore};
 
 use crate::model::{
     Action, ApiToken, App, Credential, Id, Service, ServiceSpec, SubState, Subscription, Team,
@@ -169,4 +174,69 @@ pub trait Store {
         state: Option<SubState>,
         page: Page,
     ) -> Result<Vec<Subscription>, StoreError>;
+}
+
+/// Where the store lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `access.db` in this directory (created if missing).
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL URL, shared by several gateway hosts.
+    Postgres(String),
+}
+
+impl Location {
+    /// Opens a connection (migrating the schema if needed).
+    pub fn open(&self) -> Result<Box<dyn Store + Send>, StoreError> {
+        Ok(match self {
+            Location::Sqlite(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(e.to_string()))?;
+                Box::new(SqliteStore::open(dir)?)
+            }
+            Location::Postgres(url) => Box::new(PostgresStore::connect(url)?),
+        })
+    }
+}
+
+/// The location without any password.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(dir) => write!(f, "{}", dir.display()),
+            Location::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((auth, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            super::redact("postgres://u:p@ss@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("postgresql://h/db"), "postgresql://h/db");
+    }
 }

@@ -4,6 +4,8 @@
 //! restart. Tenants cannot see or change each other's objects.
 
 mod common;
+#[path = "../../access/tests/support/pg.rs"]
+mod pg;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,20 +13,32 @@ use std::time::Duration;
 use common::mgmt::{id, until, Mgmt};
 use common::{request, Origin};
 
-/// A gateway with a store in `dir`: `/orders/...` belongs to the service
-/// `orders` (prefix stripped), everything else is open.
-fn gateway(dir: &std::path::Path, origin: SocketAddr) -> engine::Server {
-    let text = format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin = \"off\"\nshards = 2\n\n\
-         [access]\ndata_dir = \"{}\"\napi = \"127.0.0.1:0\"\n\n\
+/// A config whose store is `store` (an `[access]` line): `/orders/...`
+/// belongs to the service `orders` (prefix stripped), everything else is
+/// open; the API on `api`, the admin listener on `admin`.
+fn config_text(store: &str, origin: SocketAddr, api: &str, admin: &str) -> String {
+    config_on("127.0.0.1:0", store, origin, api, admin)
+}
+
+fn config_on(listen: &str, store: &str, origin: SocketAddr, api: &str, admin: &str) -> String {
+    format!(
+        "[server]\nlisten = [\"{listen}\"]\nadmin = \"{admin}\"\nshards = 2\n\n\
+         [access]\n{store}\napi = \"{api}\"\n\n\
          [upstreams.o]\nbackends = [\"{origin}\"]\n\n\
          [[routes]]\npath_prefix = \"/orders\"\nstrip_prefix = true\nupstream = \"o\"\nservice = \"orders\"\n\n\
-         [[routes]]\npath_prefix = \"/\"\nupstream = \"o\"\n",
-        dir.display()
-    );
-    let mut t = common::config(&text);
+         [[routes]]\npath_prefix = \"/\"\nupstream = \"o\"\n"
+    )
+}
+
+/// An in-process gateway on `store`.
+fn gateway(store: &str, origin: SocketAddr) -> engine::Server {
+    let mut t = common::config(&config_text(store, origin, "127.0.0.1:0", "off"));
     t.cpus = None;
     common::start(t)
+}
+
+fn sqlite(dir: &std::path::Path) -> String {
+    format!("data_dir = \"{}\"", dir.display())
 }
 
 fn call(gw: SocketAddr, path: &str, extra: &str) -> common::Response {
@@ -37,10 +51,21 @@ fn status(gw: SocketAddr, path: &str, extra: &str) -> u16 {
 }
 
 #[test]
-fn subscriptions_gate_the_data_path_and_outlive_a_restart() {
+fn subscriptions_gate_the_data_path_and_outlive_a_restart_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
+    flow(&sqlite(dir.path()));
+}
+
+#[test]
+fn subscriptions_gate_the_data_path_and_outlive_a_restart_on_postgres() {
+    let pg = pg::Postgres::start();
+    flow(&format!("store = \"{}\"", pg.database("gw")));
+}
+
+/// The whole flow, on the store `store`.
+fn flow(store: &str) {
     let origin = Origin::start();
-    let server = gateway(dir.path(), origin.addr);
+    let server = gateway(store, origin.addr);
     let gw = server.local_addrs()[0];
     let api = Mgmt::new(server.api_addr().unwrap(), None);
 
@@ -134,7 +159,7 @@ fn subscriptions_gate_the_data_path_and_outlive_a_restart() {
 
     server.stop();
     server.wait().unwrap();
-    let server = gateway(dir.path(), origin.addr);
+    let server = gateway(store, origin.addr);
     let gw = server.local_addrs()[0];
     assert_eq!(
         status(gw, "/orders/seen", &with_key),
@@ -161,4 +186,102 @@ fn subscriptions_gate_the_data_path_and_outlive_a_restart() {
     until(Duration::from_secs(1), 200, || {
         status(gw, "/orders/seen", &with_key)
     });
+}
+
+/// A `coregate` process, killed when dropped.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `store.up` in the admin listener's `/stats`.
+fn store_up(admin: SocketAddr) -> bool {
+    let r = request(
+        admin,
+        b"GET /stats HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["store"]["up"] == serde_json::Value::Bool(true)
+}
+
+#[test]
+fn two_gateways_share_one_postgres_and_ride_out_its_outage() {
+    let pg = pg::Postgres::start();
+    let store = format!("store = \"{}\"", pg.database("shared"));
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut hosts = Vec::new();
+    for i in 0..2 {
+        let (listen, api, admin) = (
+            common::free_port(),
+            common::free_port(),
+            common::free_port(),
+        );
+        let path = dir.path().join(format!("gw{i}.toml"));
+        let text = config_on(
+            &listen.to_string(),
+            &store,
+            origin.addr,
+            &api.to_string(),
+            &admin.to_string(),
+        );
+        std::fs::write(&path, text).unwrap();
+        let child = Proc(common::spawn_with_config(&path, &[]));
+        for a in [listen, api, admin] {
+            common::wait_for_port(a);
+        }
+        hosts.push((child, listen, api, admin));
+    }
+    let (gw1, gw2) = (hosts[0].1, hosts[1].1);
+    let (api1, admin2) = (Mgmt::new(hosts[0].2, None), hosts[1].3);
+
+    // Created on host 1, enforced on host 2.
+    let team = id(&api1.post("/teams", r#"{"name":"shop"}"#));
+    let svc = id(&api1.post(
+        "/services",
+        &format!(r#"{{"team":{team},"name":"orders"}}"#),
+    ));
+    let app = id(&api1.post("/apps", &format!(r#"{{"team":{team},"name":"web"}}"#)));
+    let cred = api1.post(&format!("/apps/{app}/credentials"), r#"{"kind":"key"}"#);
+    let with_key = format!("x-api-key: {}\r\n", cred["key"].as_str().unwrap());
+    until(Duration::from_secs(1), 403, || {
+        status(gw2, "/orders/x", &with_key)
+    });
+    let sub = id(&api1.post(
+        "/subscriptions",
+        &format!(r#"{{"app":{app},"service":{svc}}}"#),
+    ));
+    api1.expect(200, "POST", &format!("/subscriptions/{sub}/approve"), None);
+    let took = until(Duration::from_secs(1), 200, || {
+        status(gw2, "/orders/x", &with_key)
+    });
+    eprintln!("an approval on host 1 reached host 2 in {took:?}");
+    assert_eq!(status(gw1, "/orders/x", &with_key), 200);
+    assert!(store_up(admin2));
+
+    // The database goes away: both hosts keep serving the last policy.
+    pg.stop();
+    until(Duration::from_secs(2), 0, || u16::from(store_up(admin2)));
+    for gw in [gw1, gw2] {
+        assert_eq!(status(gw, "/orders/x", &with_key), 200);
+        assert_eq!(status(gw, "/orders/x", ""), 401);
+    }
+    assert_eq!(api1.call("GET", "/apps", None).status, 503);
+
+    // It comes back: a revocation made then reaches both hosts.
+    pg.restart();
+    let revoke = format!("/subscriptions/{sub}/revoke");
+    until(Duration::from_secs(3), 200, || {
+        api1.call("POST", &revoke, None).status
+    });
+    for gw in [gw2, gw1] {
+        until(Duration::from_secs(3), 403, || {
+            status(gw, "/orders/x", &with_key)
+        });
+    }
+    assert!(store_up(admin2));
 }

@@ -9,14 +9,18 @@ use crate::checker::{Checker, Key};
 use crate::cli::{parse_admin, Admin, Cli};
 use crate::defaults::{DEFAULT_API, DEFAULT_APP_HEADER, DEFAULT_TEAM_HEADER};
 use crate::file::FileConfig;
+use crate::route::Route;
 use crate::tls_fields::file_path;
+use crate::tuning::ConfigSource;
 
 /// The store and its API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessConfig {
-    /// Directory of the embedded store (`access.db`); `None`: no store, and
-    /// no route may name a service.
+    /// Directory of the embedded store (`access.db`).
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL of a shared store, instead of `data_dir`. With
+    /// neither there is no store, and no route may name a service.
+    pub postgres: Option<String>,
     /// The management API's address; `None`: off. On by default (on
     /// [`DEFAULT_API`]) when there is a store.
     pub api: Option<SocketAddr>,
@@ -29,10 +33,18 @@ pub struct AccessConfig {
     pub team_header: String,
 }
 
+impl AccessConfig {
+    /// Whether a store is configured (SQLite or PostgreSQL).
+    pub fn has_store(&self) -> bool {
+        self.data_dir.is_some() || self.postgres.is_some()
+    }
+}
+
 impl Default for AccessConfig {
     fn default() -> Self {
         AccessConfig {
             data_dir: None,
+            postgres: None,
             api: None,
             api_token_file: None,
             app_header: DEFAULT_APP_HEADER.to_owned(),
@@ -57,6 +69,14 @@ pub(crate) fn access(
         a.data_dir.as_ref(),
         |t| file_path(t, base),
     );
+    let postgres = c.pick(cli.store.clone(), Key::STORE, a.store.as_ref(), |t| {
+        postgres_url(t)
+    });
+    let postgres = c.accept(postgres, |_| match &data_dir {
+        Some(_) => Err("set either access.data_dir (SQLite) or access.store (PostgreSQL)".into()),
+        None => Ok(()),
+    });
+    let has_store = data_dir.is_some() || postgres.is_some();
     let token = c.pick(
         cli.api_token_file.clone(),
         Key::API_TOKEN_FILE,
@@ -70,19 +90,20 @@ pub(crate) fn access(
         }
         _ => Ok(()),
     });
-    let api = c.accept(api, |api| match (api, &data_dir) {
-        (Admin::At(_), None) => {
-            Err("the management API needs a store: set access.data_dir (or --data-dir)".into())
+    let api = c.accept(api, |api| match (api, has_store) {
+        (Admin::At(_), false) => {
+            Err("the management API needs a store: set access.data_dir or access.store".into())
         }
         _ => Ok(()),
     });
-    let api = match (api.map(|g| g.value), &data_dir) {
+    let api = match (api.map(|g| g.value), has_store) {
         (Some(Admin::At(at)), _) => Some(at),
-        (Some(Admin::Off), _) | (None, None) => None,
-        (None, Some(_)) => Some(DEFAULT_API),
+        (Some(Admin::Off), _) | (None, false) => None,
+        (None, true) => Some(DEFAULT_API),
     };
     AccessConfig {
         data_dir: data_dir.map(|g| g.value),
+        postgres: postgres.map(|g| g.value),
         api,
         api_token_file: token.map(|g| g.value),
         app_header: header_name(
@@ -97,6 +118,16 @@ pub(crate) fn access(
             a.team_header.as_ref(),
             DEFAULT_TEAM_HEADER,
         ),
+    }
+}
+
+/// `postgres://` or `postgresql://`, and nothing a shell or log would mangle.
+fn postgres_url(t: &str) -> Result<String, String> {
+    let ok = (t.starts_with("postgres://") || t.starts_with("postgresql://"))
+        && !t.chars().any(|c| c.is_control() || c.is_whitespace());
+    match ok {
+        true => Ok(t.to_owned()),
+        false => Err("expected a postgres:// or postgresql:// URL".into()),
     }
 }
 
@@ -121,7 +152,7 @@ fn is_tchar(b: u8) -> bool {
 /// Every route that names a service needs a store: the error goes on the
 /// route's `service` field.
 pub(crate) fn check_services(c: &mut Checker<'_>, raw: &FileConfig, access: &AccessConfig) {
-    if access.data_dir.is_some() {
+    if access.has_store() {
         return;
     }
     for (i, r) in raw.routes.iter().enumerate() {
@@ -129,8 +160,33 @@ pub(crate) fn check_services(c: &mut Checker<'_>, raw: &FileConfig, access: &Acc
             c.fail_at(
                 s.span(),
                 format!("routes[{i}].service"),
-                "services live in the store: set access.data_dir (or --data-dir)",
+                "services live in the store: set access.data_dir or access.store",
             );
         }
     }
+}
+
+/// `--service`: in quick mode, the catch-all route joins that service.
+pub(crate) fn quick_service(
+    c: &mut Checker<'_>,
+    cli: &Cli,
+    source: &ConfigSource,
+    access: &AccessConfig,
+    mut routes: Vec<Route>,
+) -> Vec<Route> {
+    let Some(name) = &cli.service else {
+        return routes;
+    };
+    let problem = match (source, access.has_store()) {
+        (ConfigSource::Quick, true) => None,
+        (ConfigSource::Quick, false) => Some("needs a store: --data-dir or --store"),
+        _ => Some("quick mode (--upstream) only: with --config, a route names its service"),
+    };
+    match problem {
+        Some(message) => c.fail(crate::error::Location::CommandLine, "--service", message),
+        None => routes
+            .iter_mut()
+            .for_each(|r| r.service = Some(name.clone())),
+    }
+    routes
 }

@@ -37,6 +37,7 @@ impl Key {
     pub(crate) const ADMIN: Key = Key::new("admin", "server.admin");
     pub(crate) const DATA_DIR: Key = Key::new("data-dir", "access.data_dir");
     pub(crate) const API: Key = Key::new("api", "access.api");
+    pub(crate) const STORE: Key = Key::new("store", "access.store");
     pub(crate) const API_TOKEN_FILE: Key = Key::new("api-token-file", "access.api_token_file");
     pub(crate) const CLIENT_HEADER: Key =
         Key::new("client-header-timeout", "timeouts.client_header");

@@ -167,6 +167,18 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", help_heading = "Access")]
     pub data_dir: Option<std::path::PathBuf>,
 
+    /// PostgreSQL URL of a store shared by several gateway hosts, instead
+    /// of --data-dir (a password here shows in `ps`: prefer the file's
+    /// access.store) [default: none]
+    #[arg(long, value_name = "URL", help_heading = "Access")]
+    pub store: Option<String>,
+
+    /// Quick mode: the store's service that guards the catch-all route
+    /// (callers need its credential and an approved subscription); with
+    /// --config, routes name their service in the file [default: none]
+    #[arg(long, value_name = "NAME", help_heading = "Access")]
+    pub service: Option<String>,
+
     /// Address of the management API (`/api/v1`), or `off`
     /// [default: 127.0.0.1:9902 with --data-dir, else off]
     #[arg(long, value_name = "ADDR|off", value_parser = parse_admin, help_heading = "Access")]

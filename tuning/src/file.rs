@@ -129,6 +129,7 @@ pub(crate) struct UpstreamTlsFile {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct AccessFile {
     pub(crate) data_dir: Option<Spanned<String>>,
+    pub(crate) store: Option<Spanned<String>>,
     pub(crate) api: Option<Spanned<String>>,
     pub(crate) api_token_file: Option<Spanned<String>>,
     pub(crate) app_header: Option<Spanned<String>>,

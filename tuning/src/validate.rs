@@ -111,6 +111,7 @@ pub(crate) fn validate(
     let taken: Vec<SocketAddr> = server.listen.iter().copied().chain(server.admin).collect();
     let access = crate::access::access(&mut c, cli, raw, &taken);
     crate::access::check_services(&mut c, raw, &access);
+    let routes = crate::access::quick_service(&mut c, cli, &source, &access, routes);
     let tuning = Tuning {
         listen: server.listen,
         listen_tls,

@@ -63,12 +63,21 @@ fn open_store(
     t: &Tuning,
     stats: &Arc<StoreStats>,
 ) -> Result<Option<(StoreWatch, Arc<access::Policy>)>, EngineError> {
-    let Some(dir) = &t.access.data_dir else {
+    let Some(location) = store_location(t) else {
         return Ok(None);
     };
     let opened =
-        StoreWatch::open(dir, stats.clone()).map_err(|cause| EngineError::Store { cause })?;
+        StoreWatch::open(location, stats.clone()).map_err(|cause| EngineError::Store { cause })?;
     Ok(Some(opened))
+}
+
+/// The store `t` names, if any.
+fn store_location(t: &Tuning) -> Option<access::Location> {
+    match (&t.access.postgres, &t.access.data_dir) {
+        (Some(url), _) => Some(access::Location::Postgres(url.clone())),
+        (None, Some(dir)) => Some(access::Location::Sqlite(dir.clone())),
+        (None, None) => None,
+    }
 }
 
 // === impl Server ===
@@ -214,16 +223,12 @@ impl Server {
 
     /// Serves the management API on the store, when both are configured.
     fn start_api(&mut self, t: &Tuning, root: Option<api::RootToken>) -> Result<(), EngineError> {
-        let (Some(addr), Some(dir)) = (t.access.api, &t.access.data_dir) else {
+        let (Some(addr), Some(location)) = (t.access.api, store_location(t)) else {
             return Ok(());
         };
         let fail = |cause: String| EngineError::Api { cause };
-        // Checked here, so that a store that cannot be opened stops the start.
-        access::SqliteStore::open(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
-        let dir = dir.clone();
-        let open: api::OpenStore = Arc::new(move || {
-            access::SqliteStore::open(&dir).map(|s| Box::new(s) as Box<dyn access::Store>)
-        });
+        let open: api::OpenStore =
+            Arc::new(move || location.open().map(|s| s as Box<dyn access::Store>));
         let shared = self.shared.clone();
         let stopping = move || shared.stop.load(std::sync::atomic::Ordering::Acquire);
         let started = api::spawn(addr, open, root, stopping).map_err(|e| fail(e.to_string()));

@@ -3,15 +3,15 @@
 //! read whole and compiled into a [`Policy`] that the next snapshot
 //! carries. A store that cannot be read keeps the last good policy
 //! serving; the outage is counted, logged once, and caught up on when it
-//! ends. Compiling 100k apps with a key each takes 59 ms, so a change
-//! reaches every shard well within the second.
+//! ends (the connection is reopened, at most once a second). Compiling
+//! 100k apps with a key each takes 59 ms, so a change reaches every shard
+//! well within the second.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use access::{Policy, SqliteStore, Store};
+use access::{Location, Policy, Store};
 
 /// How often the store's revision is looked at.
 pub(crate) const POLL_EVERY: Duration = Duration::from_millis(200);
@@ -32,9 +32,15 @@ pub(crate) struct StoreStats {
     pub(crate) keys: AtomicU64,
 }
 
+/// How often a lost connection is reopened.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+
 /// The store and the revision last compiled.
 pub(crate) struct StoreWatch {
-    store: SqliteStore,
+    location: Location,
+    /// Opened on the control thread, on first use and after a failure.
+    conn: Option<Box<dyn Store + Send>>,
+    last_open: Option<Instant>,
     compiled: u64,
     stats: Arc<StoreStats>,
 }
@@ -45,17 +51,18 @@ impl StoreWatch {
     /// Opens (creating it if needed) the store in `dir` and compiles what
     /// it holds: the first snapshot's policy.
     pub(crate) fn open(
-        dir: &Path,
+        location: Location,
         stats: Arc<StoreStats>,
     ) -> Result<(StoreWatch, Arc<Policy>), String> {
-        let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", dir.display());
-        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
-        let store = SqliteStore::open(dir).map_err(|e| fail(&e))?;
+        let fail = |e: &dyn std::fmt::Display| format!("{location}: {e}");
+        let store = location.open().map_err(|e| fail(&e))?;
         let data = store.load().map_err(|e| fail(&e))?;
         let policy = Arc::new(Policy::compile(&data));
         stats.configured.store(true, Ordering::Relaxed);
         let mut watch = StoreWatch {
-            store,
+            location,
+            conn: None,
+            last_open: None,
             compiled: 0,
             stats,
         };
@@ -73,18 +80,35 @@ impl StoreWatch {
                 self.serving(&policy);
                 Some(policy)
             }
-            Err(e) => {
+            Err(Some(e)) => {
+                self.conn = None;
                 self.failed(&e);
                 None
             }
+            Err(None) => None,
         }
     }
 
-    fn read(&self) -> Result<Option<Policy>, access::StoreError> {
-        if self.store.revision()? == self.compiled {
+    /// `Err(None)`: no connection yet, and too soon to try again.
+    fn read(&mut self) -> Result<Option<Policy>, Option<access::StoreError>> {
+        let compiled = self.compiled;
+        let store = self.connection()?;
+        if store.revision()? == compiled {
             return Ok(None);
         }
-        Ok(Some(Policy::compile(&self.store.load()?)))
+        Ok(Some(Policy::compile(&store.load()?)))
+    }
+
+    fn connection(&mut self) -> Result<&(dyn Store + Send), Option<access::StoreError>> {
+        if self.conn.is_none() {
+            let now = Instant::now();
+            if self.last_open.is_some_and(|t| now < t + RECONNECT_EVERY) {
+                return Err(None);
+            }
+            self.last_open = Some(now);
+            self.conn = Some(self.location.open()?);
+        }
+        self.conn.as_deref().ok_or(None)
     }
 
     fn serving(&mut self, policy: &Policy) {

@@ -2,6 +2,7 @@
 //! generator on CPU 0, each proxy alone on CPU 1, identical loads,
 //! interleaved A B C A B C …, every proxy restarted every round.
 
+pub mod access;
 pub mod instructions;
 pub mod output;
 pub mod peers;
@@ -136,6 +137,9 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
         verdict.failures.extend(failed);
         return Ok(verdict);
     }
+    if selected.iter().any(|s| s.api_key) {
+        seed_access(&proxies, &scratch);
+    }
     for scenario in selected {
         let result = run_scenario(&bench, &scenario, &proxies, &context)?;
         check(&result, &mut verdict);
@@ -144,6 +148,25 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
         verdict.files.extend(result.write(&out, &stem)?);
     }
     Ok(verdict)
+}
+
+/// The `access` scenario's store, made with the coregate under test (a
+/// failure leaves coregate's runs of that scenario failing with 401s).
+fn seed_access(proxies: &[Proxy], scratch: &Scratch) {
+    let Some(coregate) = proxies.iter().find(|p| p.name == "coregate") else {
+        return;
+    };
+    let Some(binary) = coregate
+        .binary
+        .as_deref()
+        .filter(|_| coregate.missing.is_none())
+    else {
+        return;
+    };
+    let dir = access::data_dir(scratch);
+    if let Err(e) = access::seed(binary, &dir, peers::ORIGIN_ADDR) {
+        eprintln!("compare: cannot make the access scenario's store: {e}");
+    }
 }
 
 /// The scenarios to run: those named, or all (all but the TLS ones with

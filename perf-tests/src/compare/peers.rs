@@ -60,6 +60,9 @@ pub struct Tweaks {
     /// nginx without its master process (`--instructions`: valgrind then
     /// profiles the one process that serves).
     pub single_process: bool,
+    /// The `access` scenario: coregate (not coregate-b) serves the route
+    /// as the seeded store's service, checking every request's key.
+    pub access: bool,
 }
 
 /// Connections a proxy may need beyond the held ones (warm-up, upstream).
@@ -312,6 +315,13 @@ impl Proxy {
                         args.push(scratch.path(file).display().to_string());
                     }
                 }
+                if tweaks.access && self.name == "coregate" {
+                    let dir = crate::compare::access::data_dir(scratch);
+                    args.extend(["--data-dir".to_owned(), dir.display().to_string()]);
+                    let service = crate::compare::access::SERVICE.to_owned();
+                    args.extend(["--service".to_owned(), service]);
+                    args.extend(["--api".to_owned(), "off".to_owned()]);
+                }
                 // Extra coregate flags for A/B runs (e.g. `--metrics-off`);
                 // the `coregate-b` variant takes COREGATE_B_ARGS instead.
                 let var = match self.name {
@@ -486,6 +496,7 @@ mod tests {
             tls: false,
             tls_scenario: false,
             single_process: false,
+            access: false,
         };
         assert_eq!(many.haproxy()[0].1, "maxconn 10064");
         assert_eq!(many.nginx()[1].1, "worker_rlimit_nofile 65536");

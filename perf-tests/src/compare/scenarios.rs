@@ -47,6 +47,11 @@ pub struct Scenario {
     pub connections: usize,
     /// The load.
     pub load: Load,
+    /// Every request carries the seeded API key, and coregate's route
+    /// checks it (the `access` scenario; coregate-b and the peers only
+    /// forward it).
+    #[serde(default)]
+    pub api_key: bool,
 }
 
 /// Every scenario, in run order.
@@ -58,6 +63,7 @@ pub fn all() -> Vec<Scenario> {
         body_size,
         connections: DEFAULT_CONNECTIONS,
         load,
+        api_key: false,
     };
     vec![
         keep_alive(
@@ -88,6 +94,16 @@ pub fn all() -> Vec<Scenario> {
             100,
             Load::Rate(FIXED_RATE / 2.0),
         ),
+        Scenario {
+            api_key: true,
+            ..keep_alive(
+                "access",
+                "as headline, with an API key on every request: coregate's route checks it (key auth and an approved subscription); coregate-b (COREGATE_B_ARGS=' ') and the peers pass it through",
+                "/",
+                100,
+                Load::Closed,
+            )
+        },
         keep_alive(
             "conn-per-request",
             "a new connection for every request (Connection: close), 64 at a time, 100-byte body",
@@ -103,6 +119,7 @@ pub fn all() -> Vec<Scenario> {
             body_size: 100,
             connections: IDLE_CONNECTIONS,
             load: Load::Idle(IDLE_CONNECTIONS),
+            api_key: false,
         },
         // TLS termination, all with the same ECDSA P-256 certificate and
         // session tickets on in every peer (see peers::Tweaks::tls_tickets).
@@ -135,6 +152,7 @@ pub fn all() -> Vec<Scenario> {
             body_size: 100,
             connections: IDLE_CONNECTIONS,
             load: Load::TlsIdle(IDLE_CONNECTIONS),
+            api_key: false,
         },
     ]
 }
@@ -202,13 +220,13 @@ mod tests {
 
     #[test]
     fn selection() {
-        assert_eq!(select(&[]).unwrap().len(), 10);
-        assert_eq!(select(&["all".into()]).unwrap().len(), 10);
+        assert_eq!(select(&[]).unwrap().len(), 11);
+        assert_eq!(select(&["all".into()]).unwrap().len(), 11);
         let tls = select(&["tls".into()]).unwrap();
         assert_eq!(tls.len(), 4);
         assert!(tls.iter().all(Scenario::is_tls));
         let quick = select(&quick_default()).unwrap();
-        assert_eq!(quick.len(), 6);
+        assert_eq!(quick.len(), 7);
         assert!(!quick.iter().any(Scenario::is_tls));
         let two = select(&["idle10k".into(), "headline".into()]).unwrap();
         assert_eq!(two[0].name, "idle10k");

@@ -1,13 +1,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-//! The SQLite store over a real database file: the subscription flow,
-//! tenant isolation, persistence across reopening, secrets never stored in
-//! clear, hostile names, and the revision the control thread polls.
+//! Both stores, SQLite on a real database file and PostgreSQL on a real
+//! server the test starts: the subscription flow, tenant isolation,
+//! persistence across reopening, secrets never stored in clear, hostile
+//! names, and the revision the control thread polls. Every scenario runs
+//! against each backend (`sqlite::` and `postgres::` tests).
+
+#[path = "support/pg.rs"]
+mod pg;
 
 use access::key;
 use access::{
-    Action, Approval, AuthKind, CredentialKind, Page, Scope, ServiceSpec, SqliteStore, Store,
-    StoreError, SubState, Visibility,
+    Action, Approval, AuthKind, CredentialKind, Location, Page, Scope, ServiceSpec, SqliteStore,
+    Store, StoreError, SubState, Visibility,
 };
 
 fn spec(name: &str, visibility: Visibility, approval: Approval) -> ServiceSpec {
@@ -21,31 +26,72 @@ fn spec(name: &str, visibility: Visibility, approval: Approval) -> ServiceSpec {
     }
 }
 
+/// A store, with what keeps it alive (a directory, a server).
 struct World {
-    _dir: tempfile::TempDir,
-    store: SqliteStore,
+    _keep: Box<dyn std::any::Any>,
+    store: Box<dyn Store>,
+    /// Opens another connection to the same store.
+    location: Location,
     a: i64,
     b: i64,
 }
 
-/// Two teams: A owns the service "orders" (public, approval required),
-/// B owns the app "shop".
-fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+/// Two teams on `location`: A owns the service "orders" (public,
+/// approval required), B owns the app "shop".
+fn world_at(keep: Box<dyn std::any::Any>, location: Location) -> World {
+    let store = location.open().unwrap();
     let a = store.create_team(Scope::Root, "team-a").unwrap().id;
     let b = store.create_team(Scope::Root, "team-b").unwrap().id;
     World {
-        _dir: dir,
+        _keep: keep,
         store,
+        location,
         a,
         b,
     }
 }
 
-#[test]
-fn a_subscription_is_applied_for_approved_revoked_and_applied_for_again() {
-    let w = world();
+fn sqlite_world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::Sqlite(dir.path().to_owned());
+    world_at(Box::new(dir), location)
+}
+
+fn postgres_world() -> World {
+    let pg = pg::Postgres::start();
+    let location = Location::Postgres(pg.database("access"));
+    world_at(Box::new(pg), location)
+}
+
+/// Each scenario as a test on each backend.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(super::sqlite_world())
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(super::postgres_world())
+            })*
+        }
+    };
+}
+
+on_both!(
+    a_subscription_is_applied_for_approved_revoked_and_applied_for_again,
+    one_team_can_neither_see_nor_change_another_teams_objects,
+    state_outlives_the_connection_and_secrets_are_stored_only_as_digests_and_hashes,
+    hostile_names_are_stored_verbatim_and_bad_fields_are_named,
+    every_write_bumps_the_revision_and_a_refused_one_does_not,
+    deleting_a_team_removes_what_it_owns_and_pages_walk_in_id_order,
+    two_connections_see_each_others_writes,
+);
+
+fn a_subscription_is_applied_for_approved_revoked_and_applied_for_again(w: World) {
     let (a, b) = (Scope::Team(w.a), Scope::Team(w.b));
     let orders = w
         .store
@@ -105,9 +151,7 @@ fn a_subscription_is_applied_for_approved_revoked_and_applied_for_again() {
     );
 }
 
-#[test]
-fn one_team_can_neither_see_nor_change_another_teams_objects() {
-    let w = world();
+fn one_team_can_neither_see_nor_change_another_teams_objects(w: World) {
     let (a, b) = (Scope::Team(w.a), Scope::Team(w.b));
     let shop = w.store.create_app(b, w.b, "shop").unwrap();
     let (key, _) = w.store.add_key(b, shop.id).unwrap();
@@ -178,13 +222,11 @@ fn one_team_can_neither_see_nor_change_another_teams_objects() {
     assert_eq!(w.store.credentials(b, shop.id).unwrap(), vec![key]);
 }
 
-#[test]
-fn state_outlives_the_store_and_secrets_are_stored_only_as_digests_and_hashes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (secret, password, revision) = {
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let t = store.create_team(Scope::Root, "t").unwrap().id;
-        let app = store.create_app(Scope::Root, t, "app").unwrap();
+fn state_outlives_the_connection_and_secrets_are_stored_only_as_digests_and_hashes(w: World) {
+    let password = "correct horse battery";
+    let (secret, revision) = {
+        let store = w.location.open().unwrap();
+        let app = store.create_app(Scope::Root, w.a, "app").unwrap();
         let (cred, secret) = store.add_key(Scope::Root, app.id).unwrap();
         let CredentialKind::Key { digest, shown } = cred.kind else {
             panic!("a key")
@@ -192,16 +234,16 @@ fn state_outlives_the_store_and_secrets_are_stored_only_as_digests_and_hashes() 
         assert!(key::same(&digest, &key::digest(secret.as_bytes())));
         assert_eq!(shown, &secret[..8]);
         store
-            .add_basic(Scope::Root, app.id, "alice", "correct horse battery")
+            .add_basic(Scope::Root, app.id, "alice", password)
             .unwrap();
-        (secret, "correct horse battery", store.revision().unwrap())
+        (secret, store.revision().unwrap())
     };
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = w.location.open().unwrap();
     assert_eq!(store.revision().unwrap(), revision);
     let data = store.load().unwrap();
     assert_eq!(
         (data.teams.len(), data.apps.len(), data.credentials.len()),
-        (1, 1, 2)
+        (2, 1, 2)
     );
     let found = data.credentials.iter().any(|c| {
         matches!(&c.kind, CredentialKind::Key { digest, .. } if key::same(digest, &key::digest(secret.as_bytes())))
@@ -210,18 +252,30 @@ fn state_outlives_the_store_and_secrets_are_stored_only_as_digests_and_hashes() 
     let CredentialKind::Basic { phc, .. } = &data.credentials[1].kind else {
         panic!("basic")
     };
+    assert!(phc.starts_with("$argon2id$"));
     assert!(key::verify_password(password, phc) && !key::verify_password("wrong", phc));
     // Neither secret is anywhere in the database's files.
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        let has = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
-        assert!(!has(&secret) && !has(password));
+    if let Location::Sqlite(dir) = &w.location {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let has = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
+            assert!(!has(&secret) && !has(password));
+        }
     }
 }
 
-#[test]
-fn hostile_names_are_stored_verbatim_and_bad_fields_are_named() {
-    let w = world();
+fn two_connections_see_each_others_writes(w: World) {
+    let other = w.location.open().unwrap();
+    let r0 = other.revision().unwrap();
+    let app = w.store.create_app(Scope::Team(w.b), w.b, "shared").unwrap();
+    assert_eq!(other.revision().unwrap(), r0 + 1);
+    assert_eq!(other.app(Scope::Team(w.b), app.id).unwrap().name, "shared");
+    // Two writers racing for one name: one wins, the other is a conflict.
+    let again = other.create_app(Scope::Team(w.b), w.b, "shared");
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+}
+
+fn hostile_names_are_stored_verbatim_and_bad_fields_are_named(w: World) {
     let name = "o'brien\"); DROP TABLE apps; --";
     let app = w.store.create_app(Scope::Root, w.a, name).unwrap();
     assert_eq!(w.store.app(Scope::Root, app.id).unwrap().name, name);
@@ -261,9 +315,7 @@ fn hostile_names_are_stored_verbatim_and_bad_fields_are_named() {
     );
 }
 
-#[test]
-fn every_write_bumps_the_revision_and_a_refused_one_does_not() {
-    let w = world();
+fn every_write_bumps_the_revision_and_a_refused_one_does_not(w: World) {
     let r0 = w.store.revision().unwrap();
     let app = w.store.create_app(Scope::Root, w.a, "x").unwrap();
     assert_eq!(w.store.revision().unwrap(), r0 + 1);
@@ -275,9 +327,7 @@ fn every_write_bumps_the_revision_and_a_refused_one_does_not() {
     assert_eq!(w.store.load().unwrap().revision, r0 + 2);
 }
 
-#[test]
-fn deleting_a_team_removes_what_it_owns_and_pages_walk_in_id_order() {
-    let w = world();
+fn deleting_a_team_removes_what_it_owns_and_pages_walk_in_id_order(w: World) {
     let app = w.store.create_app(Scope::Root, w.b, "gone").unwrap();
     w.store.add_key(Scope::Root, app.id).unwrap();
     for i in 0..5 {

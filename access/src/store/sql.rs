@@ -1,0 +1,694 @@
+//! The store's logic once, over any SQL database: every scope check,
+//! validation and query of [`Store`], written against [`Conn`] (run a
+//! statement) and [`Db`] (run a read or write transaction). SQLite and
+//! PostgreSQL differ only below that line. Statements use `?N`
+//! placeholders and standard SQL; a backend rewrites what it must.
+
+use super::{AccessData, Page, Scope, Store, StoreError};
+use crate::key;
+use crate::model::{
+    check_name, Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, Id, Service,
+    ServiceSpec, SubState, Subscription, Team, Visibility,
+};
+
+pub(super) type Result<T> = std::result::Result<T, StoreError>;
+
+/// A value bound to a statement or read from a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Val {
+    Null,
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Val {
+        Val::Int(v)
+    }
+}
+impl From<&str> for Val {
+    fn from(v: &str) -> Val {
+        Val::Text(v.to_owned())
+    }
+}
+impl From<&[u8]> for Val {
+    fn from(v: &[u8]) -> Val {
+        Val::Blob(v.to_vec())
+    }
+}
+impl<T: Into<Val>> From<Option<T>> for Val {
+    fn from(v: Option<T>) -> Val {
+        v.map_or(Val::Null, Into::into)
+    }
+}
+
+/// One result row.
+#[derive(Debug)]
+pub(super) struct Row(pub(super) Vec<Val>);
+
+impl Row {
+    fn bad(i: usize) -> StoreError {
+        StoreError::Backend(format!("unexpected value in column {i}"))
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        match self.0.get(i) {
+            Some(Val::Int(v)) => Ok(*v),
+            _ => Err(Row::bad(i)),
+        }
+    }
+    fn text(&self, i: usize) -> Result<String> {
+        self.opt_text(i)?.ok_or_else(|| Row::bad(i))
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        match self.0.get(i) {
+            Some(Val::Text(v)) => Ok(Some(v.clone())),
+            Some(Val::Null) => Ok(None),
+            _ => Err(Row::bad(i)),
+        }
+    }
+    fn blob(&self, i: usize) -> Result<Vec<u8>> {
+        match self.0.get(i) {
+            Some(Val::Blob(v)) => Ok(v.clone()),
+            Some(Val::Null) => Ok(Vec::new()),
+            _ => Err(Row::bad(i)),
+        }
+    }
+}
+
+/// Runs statements (inside a transaction).
+pub(super) trait Conn {
+    /// The rows of a query.
+    fn rows(&mut self, sql: &str, args: &[Val]) -> Result<Vec<Row>>;
+    /// Runs a statement; the rows it changed.
+    fn exec(&mut self, sql: &str, args: &[Val]) -> Result<u64>;
+    /// Runs an `INSERT` into a table with an `id` key; the new id.
+    fn insert(&mut self, sql: &str, args: &[Val]) -> Result<Id>;
+}
+
+/// A database: transactions over a [`Conn`].
+pub(super) trait Db {
+    /// `f` in a read-only transaction that sees one state throughout.
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T>;
+    /// `f` in a write transaction, committed if it succeeds.
+    fn write<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T>;
+}
+
+/// The store over the database `D`.
+#[derive(Debug)]
+pub struct SqlStore<D> {
+    pub(super) db: D,
+}
+
+// `Db` is sealed: the backends are this crate's own.
+#[allow(private_bounds)]
+impl<D: Db> SqlStore<D> {
+    /// A write that also bumps the revision, in the same transaction.
+    fn change<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {
+        self.db.write(|c| {
+            let out = f(c)?;
+            c.exec("UPDATE revision SET seq = seq + 1", &[])?;
+            Ok(out)
+        })
+    }
+}
+
+// --- scopes ---
+
+/// The team filter of a scope: `None` for the root.
+fn team_of(scope: Scope) -> Val {
+    match scope {
+        Scope::Root => Val::Null,
+        Scope::Team(t) => Val::Int(t),
+    }
+}
+
+/// `team` as the scope may act for it.
+fn own(scope: Scope, team: Id, what: &'static str) -> Result<()> {
+    match scope {
+        Scope::Team(t) if t != team => Err(StoreError::NotFound(what)),
+        _ => Ok(()),
+    }
+}
+
+fn root_only(scope: Scope) -> Result<()> {
+    match scope {
+        Scope::Root => Ok(()),
+        Scope::Team(_) => Err(StoreError::Forbidden),
+    }
+}
+
+fn limit(page: Page) -> Val {
+    Val::Int(i64::from(page.limit.clamp(1, 1000)))
+}
+
+// --- rows ---
+
+const SERVICE_COLS: &str = "id, team, name, visibility, approval, auth, key_header, key_query";
+const CREDENTIAL_COLS: &str = "id, app, kind, digest, shown, username, phc";
+const SUBSCRIPTION_COLS: &str = "id, app, service, state";
+
+fn team_row(r: &Row) -> Result<Team> {
+    Ok(Team {
+        id: r.int(0)?,
+        name: r.text(1)?,
+    })
+}
+
+fn service_row(r: &Row) -> Result<Service> {
+    Ok(Service {
+        id: r.int(0)?,
+        team: r.int(1)?,
+        spec: ServiceSpec {
+            name: r.text(2)?,
+            visibility: match r.text(3)?.as_str() {
+                "public" => Visibility::Public,
+                _ => Visibility::Team,
+            },
+            approval: match r.text(4)?.as_str() {
+                "auto" => Approval::Auto,
+                _ => Approval::Required,
+            },
+            auth: auth_kinds(&r.text(5)?),
+            key_header: r.text(6)?,
+            key_query: r.opt_text(7)?,
+        },
+    })
+}
+
+fn auth_kinds(text: &str) -> Vec<AuthKind> {
+    text.split(',')
+        .filter_map(|k| match k {
+            "key" => Some(AuthKind::Key),
+            "jwt" => Some(AuthKind::Jwt),
+            "basic" => Some(AuthKind::Basic),
+            _ => None,
+        })
+        .collect()
+}
+
+fn auth_text(kinds: &[AuthKind]) -> String {
+    let names: Vec<&str> = kinds
+        .iter()
+        .map(|k| match k {
+            AuthKind::Key => "key",
+            AuthKind::Jwt => "jwt",
+            AuthKind::Basic => "basic",
+        })
+        .collect();
+    names.join(",")
+}
+
+fn visibility_text(v: Visibility) -> &'static str {
+    match v {
+        Visibility::Public => "public",
+        Visibility::Team => "team",
+    }
+}
+
+fn approval_text(a: Approval) -> &'static str {
+    match a {
+        Approval::Auto => "auto",
+        Approval::Required => "required",
+    }
+}
+
+fn app_row(r: &Row) -> Result<App> {
+    Ok(App {
+        id: r.int(0)?,
+        team: r.int(1)?,
+        name: r.text(2)?,
+    })
+}
+
+fn credential_row(r: &Row) -> Result<Credential> {
+    let kind = match r.text(2)?.as_str() {
+        "key" => {
+            let bytes = r.blob(3)?;
+            let mut digest = [0u8; 32];
+            if bytes.len() == 32 {
+                digest.copy_from_slice(&bytes);
+            }
+            CredentialKind::Key {
+                digest,
+                shown: r.text(4)?,
+            }
+        }
+        _ => CredentialKind::Basic {
+            username: r.text(5)?,
+            phc: r.text(6)?,
+        },
+    };
+    Ok(Credential {
+        id: r.int(0)?,
+        app: r.int(1)?,
+        kind,
+    })
+}
+
+fn subscription_row(r: &Row) -> Result<Subscription> {
+    Ok(Subscription {
+        id: r.int(0)?,
+        app: r.int(1)?,
+        service: r.int(2)?,
+        state: SubState::parse(&r.text(3)?).unwrap_or(SubState::Revoked),
+    })
+}
+
+fn token_row(r: &Row) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: r.int(0)?,
+        team: r.int(1)?,
+        shown: r.text(2)?,
+    })
+}
+
+fn check_spec(spec: &ServiceSpec) -> Result<()> {
+    check_name("name", &spec.name)?;
+    check_name("key_header", &spec.key_header)?;
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if !spec.key_header.bytes().all(token) {
+        return Err(StoreError::Invalid {
+            field: "key_header",
+            reason: "must be a header name (RFC 9110 token)".into(),
+        });
+    }
+    if let Some(q) = &spec.key_query {
+        check_name("key_query", q)?;
+    }
+    Ok(())
+}
+
+fn check_basic(username: &str, password: &str) -> Result<()> {
+    check_name("username", username)?;
+    if username.contains(':') {
+        return Err(StoreError::Invalid {
+            field: "username",
+            reason: "must not contain ':' (RFC 7617)".into(),
+        });
+    }
+    if password.is_empty() || password.len() > 1024 {
+        return Err(StoreError::Invalid {
+            field: "password",
+            reason: "must be 1 to 1024 bytes".into(),
+        });
+    }
+    Ok(())
+}
+
+// --- lookups ---
+
+fn all<T>(
+    c: &mut dyn Conn,
+    sql: &str,
+    args: &[Val],
+    row: impl Fn(&Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    c.rows(sql, args)?.iter().map(row).collect()
+}
+
+/// The one row `sql` finds for `id`, or `what` not found.
+fn one<T>(
+    c: &mut dyn Conn,
+    sql: &str,
+    id: Id,
+    row: impl Fn(&Row) -> Result<T>,
+    what: &'static str,
+) -> Result<T> {
+    match c.rows(sql, &[Val::Int(id)])?.first() {
+        Some(r) => row(r),
+        None => Err(StoreError::NotFound(what)),
+    }
+}
+
+fn get_service(c: &mut dyn Conn, id: Id) -> Result<Service> {
+    let sql = format!("SELECT {SERVICE_COLS} FROM services WHERE id = ?1");
+    one(c, &sql, id, service_row, "service")
+}
+
+fn get_app(c: &mut dyn Conn, id: Id) -> Result<App> {
+    let sql = "SELECT id, team, name FROM apps WHERE id = ?1";
+    one(c, sql, id, app_row, "app")
+}
+
+fn get_subscription(c: &mut dyn Conn, id: Id) -> Result<Subscription> {
+    let sql = format!("SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE id = ?1");
+    one(c, &sql, id, subscription_row, "subscription")
+}
+
+/// A service `scope` may see: its own team's, or a public one.
+fn visible_service(c: &mut dyn Conn, scope: Scope, id: Id) -> Result<Service> {
+    let s = get_service(c, id)?;
+    match scope {
+        Scope::Team(t) if s.team != t && s.spec.visibility != Visibility::Public => {
+            Err(StoreError::NotFound("service"))
+        }
+        _ => Ok(s),
+    }
+}
+
+/// An app of `scope`.
+fn own_app(c: &mut dyn Conn, scope: Scope, id: Id) -> Result<App> {
+    let a = get_app(c, id)?;
+    own(scope, a.team, "app")?;
+    Ok(a)
+}
+
+fn team_exists(c: &mut dyn Conn, id: Id) -> Result<()> {
+    one(
+        c,
+        "SELECT id FROM teams WHERE id = ?1",
+        id,
+        |_| Ok(()),
+        "team",
+    )
+}
+
+/// Deletes row `id` of `table` (one of the schema's, never input).
+fn delete_row(c: &mut dyn Conn, table: &'static str, id: Id, what: &'static str) -> Result<()> {
+    match c.exec(
+        &format!("DELETE FROM {table} WHERE id = ?1"),
+        &[Val::Int(id)],
+    )? {
+        0 => Err(StoreError::NotFound(what)),
+        _ => Ok(()),
+    }
+}
+
+fn spec_args(spec: &ServiceSpec) -> [Val; 6] {
+    [
+        spec.name.as_str().into(),
+        visibility_text(spec.visibility).into(),
+        approval_text(spec.approval).into(),
+        auth_text(&spec.auth).as_str().into(),
+        spec.key_header.as_str().into(),
+        spec.key_query.as_deref().into(),
+    ]
+}
+
+fn revision(c: &mut dyn Conn) -> Result<u64> {
+    let rows = c.rows("SELECT seq FROM revision", &[])?;
+    let seq = rows.first().map_or(Ok(0), |r| r.int(0))?;
+    Ok(seq as u64)
+}
+
+fn load(c: &mut dyn Conn) -> Result<AccessData> {
+    Ok(AccessData {
+        revision: revision(c)?,
+        teams: all(c, "SELECT id, name FROM teams ORDER BY id", &[], team_row)?,
+        services: all(
+            c,
+            &format!("SELECT {SERVICE_COLS} FROM services ORDER BY id"),
+            &[],
+            service_row,
+        )?,
+        apps: all(
+            c,
+            "SELECT id, team, name FROM apps ORDER BY id",
+            &[],
+            app_row,
+        )?,
+        credentials: all(
+            c,
+            &format!("SELECT {CREDENTIAL_COLS} FROM credentials ORDER BY id"),
+            &[],
+            credential_row,
+        )?,
+        subscriptions: all(
+            c,
+            &format!("SELECT {SUBSCRIPTION_COLS} FROM subscriptions ORDER BY id"),
+            &[],
+            subscription_row,
+        )?,
+    })
+}
+
+#[allow(private_bounds)]
+impl<D: Db> Store for SqlStore<D> {
+    fn revision(&self) -> Result<u64> {
+        self.db.read(revision)
+    }
+
+    fn load(&self) -> Result<AccessData> {
+        // One read transaction: every table at the same revision.
+        self.db.read(load)
+    }
+
+    fn create_team(&self, scope: Scope, name: &str) -> Result<Team> {
+        root_only(scope)?;
+        check_name("name", name)?;
+        self.change(|c| {
+            let id = c.insert("INSERT INTO teams (name) VALUES (?1)", &[name.into()])?;
+            Ok(Team {
+                id,
+                name: name.to_owned(),
+            })
+        })
+    }
+
+    fn teams(&self, scope: Scope, page: Page) -> Result<Vec<Team>> {
+        let sql = "SELECT id, name FROM teams WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR id = ?2) ORDER BY id LIMIT ?3";
+        let args = [page.after.into(), team_of(scope), limit(page)];
+        self.db.read(|c| all(c, sql, &args, team_row))
+    }
+
+    fn delete_team(&self, scope: Scope, id: Id) -> Result<()> {
+        root_only(scope)?;
+        self.change(|c| delete_row(c, "teams", id, "team"))
+    }
+
+    fn create_service(&self, scope: Scope, team: Id, spec: &ServiceSpec) -> Result<Service> {
+        own(scope, team, "team")?;
+        check_spec(spec)?;
+        self.change(|c| {
+            team_exists(c, team)?;
+            let mut args = vec![team.into()];
+            args.extend(spec_args(spec));
+            let sql = "INSERT INTO services (team, name, visibility, approval, auth, key_header, key_query) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+            let id = c.insert(sql, &args)?;
+            get_service(c, id)
+        })
+    }
+
+    fn service(&self, scope: Scope, id: Id) -> Result<Service> {
+        self.db.read(|c| visible_service(c, scope, id))
+    }
+
+    fn services(&self, scope: Scope, page: Page) -> Result<Vec<Service>> {
+        let sql = format!("SELECT {SERVICE_COLS} FROM services WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR team = ?2 OR visibility = 'public') ORDER BY id LIMIT ?3");
+        let args = [page.after.into(), team_of(scope), limit(page)];
+        self.db.read(|c| all(c, &sql, &args, service_row))
+    }
+
+    fn update_service(&self, scope: Scope, id: Id, spec: &ServiceSpec) -> Result<Service> {
+        check_spec(spec)?;
+        self.change(|c| {
+            own(scope, get_service(c, id)?.team, "service")?;
+            let mut args = vec![id.into()];
+            args.extend(spec_args(spec));
+            let sql = "UPDATE services SET name = ?2, visibility = ?3, approval = ?4, auth = ?5, key_header = ?6, key_query = ?7 WHERE id = ?1";
+            c.exec(sql, &args)?;
+            get_service(c, id)
+        })
+    }
+
+    fn delete_service(&self, scope: Scope, id: Id) -> Result<()> {
+        self.change(|c| {
+            own(scope, get_service(c, id)?.team, "service")?;
+            delete_row(c, "services", id, "service")
+        })
+    }
+
+    fn create_app(&self, scope: Scope, team: Id, name: &str) -> Result<App> {
+        own(scope, team, "team")?;
+        check_name("name", name)?;
+        self.change(|c| {
+            team_exists(c, team)?;
+            let sql = "INSERT INTO apps (team, name) VALUES (?1, ?2)";
+            let id = c.insert(sql, &[team.into(), name.into()])?;
+            get_app(c, id)
+        })
+    }
+
+    fn app(&self, scope: Scope, id: Id) -> Result<App> {
+        self.db.read(|c| own_app(c, scope, id))
+    }
+
+    fn apps(&self, scope: Scope, page: Page) -> Result<Vec<App>> {
+        let sql = "SELECT id, team, name FROM apps WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR team = ?2) ORDER BY id LIMIT ?3";
+        let args = [page.after.into(), team_of(scope), limit(page)];
+        self.db.read(|c| all(c, sql, &args, app_row))
+    }
+
+    fn delete_app(&self, scope: Scope, id: Id) -> Result<()> {
+        self.change(|c| {
+            own_app(c, scope, id)?;
+            delete_row(c, "apps", id, "app")
+        })
+    }
+
+    fn add_key(&self, scope: Scope, app: Id) -> Result<(Credential, String)> {
+        let new = key::generate().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let cred = self.change(|c| {
+            own_app(c, scope, app)?;
+            let sql =
+                "INSERT INTO credentials (app, kind, digest, shown) VALUES (?1, 'key', ?2, ?3)";
+            let args = [app.into(), new.digest[..].into(), new.shown.as_str().into()];
+            Ok(Credential {
+                id: c.insert(sql, &args)?,
+                app,
+                kind: CredentialKind::Key {
+                    digest: new.digest,
+                    shown: new.shown.clone(),
+                },
+            })
+        })?;
+        Ok((cred, new.secret))
+    }
+
+    fn add_basic(
+        &self,
+        scope: Scope,
+        app: Id,
+        username: &str,
+        password: &str,
+    ) -> Result<Credential> {
+        check_basic(username, password)?;
+        let phc = key::hash_password(password).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.change(|c| {
+            own_app(c, scope, app)?;
+            let sql =
+                "INSERT INTO credentials (app, kind, username, phc) VALUES (?1, 'basic', ?2, ?3)";
+            let args = [app.into(), username.into(), phc.as_str().into()];
+            Ok(Credential {
+                id: c.insert(sql, &args)?,
+                app,
+                kind: CredentialKind::Basic {
+                    username: username.to_owned(),
+                    phc: phc.clone(),
+                },
+            })
+        })
+    }
+
+    fn credentials(&self, scope: Scope, app: Id) -> Result<Vec<Credential>> {
+        self.db.read(|c| {
+            own_app(c, scope, app)?;
+            let sql =
+                format!("SELECT {CREDENTIAL_COLS} FROM credentials WHERE app = ?1 ORDER BY id");
+            all(c, &sql, &[app.into()], credential_row)
+        })
+    }
+
+    fn delete_credential(&self, scope: Scope, id: Id) -> Result<()> {
+        self.change(|c| {
+            let sql = "SELECT app FROM credentials WHERE id = ?1";
+            let app = one(c, sql, id, |r| r.int(0), "credential")?;
+            own_app(c, scope, app).map_err(|_| StoreError::NotFound("credential"))?;
+            delete_row(c, "credentials", id, "credential")
+        })
+    }
+
+    fn create_token(&self, scope: Scope, team: Id) -> Result<(ApiToken, String)> {
+        own(scope, team, "team")?;
+        let new = key::generate().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let token = self.change(|c| {
+            team_exists(c, team)?;
+            let sql = "INSERT INTO api_tokens (team, digest, shown) VALUES (?1, ?2, ?3)";
+            let args = [
+                team.into(),
+                new.digest[..].into(),
+                new.shown.as_str().into(),
+            ];
+            Ok(ApiToken {
+                id: c.insert(sql, &args)?,
+                team,
+                shown: new.shown.clone(),
+            })
+        })?;
+        Ok((token, new.secret))
+    }
+
+    fn tokens(&self, scope: Scope, team: Id) -> Result<Vec<ApiToken>> {
+        own(scope, team, "team")?;
+        let sql = "SELECT id, team, shown FROM api_tokens WHERE team = ?1 ORDER BY id";
+        self.db.read(|c| all(c, sql, &[team.into()], token_row))
+    }
+
+    fn delete_token(&self, scope: Scope, id: Id) -> Result<()> {
+        self.change(|c| {
+            let sql = "SELECT id, team, shown FROM api_tokens WHERE id = ?1";
+            let t = one(c, sql, id, token_row, "token")?;
+            own(scope, t.team, "token")?;
+            delete_row(c, "api_tokens", id, "token")
+        })
+    }
+
+    fn token_scope(&self, presented: &[u8]) -> Result<Option<Scope>> {
+        let digest = key::digest(presented);
+        let sql = "SELECT team FROM api_tokens WHERE digest = ?1";
+        let rows = self.db.read(|c| c.rows(sql, &[digest[..].into()]))?;
+        rows.first().map(|r| r.int(0).map(Scope::Team)).transpose()
+    }
+
+    fn apply(&self, scope: Scope, app: Id, service: Id) -> Result<Subscription> {
+        self.change(|c| {
+            own_app(c, scope, app)?;
+            let s = visible_service(c, scope, service)?;
+            let state = SubState::applied(s.spec.approval);
+            let sql = format!(
+                "SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE app = ?1 AND service = ?2"
+            );
+            let existing = all(c, &sql, &[app.into(), service.into()], subscription_row)?;
+            let id = match existing.first() {
+                Some(sub) if !sub.state.may_reapply() => {
+                    return Err(StoreError::Conflict(format!(
+                        "the app's subscription is {}",
+                        sub.state.as_str()
+                    )))
+                }
+                Some(sub) => {
+                    let sql = "UPDATE subscriptions SET state = ?2 WHERE id = ?1";
+                    c.exec(sql, &[sub.id.into(), state.as_str().into()])?;
+                    sub.id
+                }
+                None => {
+                    let sql = "INSERT INTO subscriptions (app, service, state) VALUES (?1, ?2, ?3)";
+                    c.insert(sql, &[app.into(), service.into(), state.as_str().into()])?
+                }
+            };
+            get_subscription(c, id)
+        })
+    }
+
+    fn decide(&self, scope: Scope, id: Id, action: Action) -> Result<Subscription> {
+        self.change(|c| {
+            let sub = get_subscription(c, id)?;
+            own(scope, get_service(c, sub.service)?.team, "subscription")?;
+            let next = sub.state.after(action).ok_or_else(|| {
+                StoreError::Conflict(format!(
+                    "a {} subscription cannot be changed that way",
+                    sub.state.as_str()
+                ))
+            })?;
+            let sql = "UPDATE subscriptions SET state = ?2 WHERE id = ?1";
+            c.exec(sql, &[id.into(), next.as_str().into()])?;
+            get_subscription(c, id)
+        })
+    }
+
+    fn subscriptions(
+        &self,
+        scope: Scope,
+        state: Option<SubState>,
+        page: Page,
+    ) -> Result<Vec<Subscription>> {
+        let sql = "SELECT b.id, b.app, b.service, b.state FROM subscriptions b
+                   JOIN apps a ON a.id = b.app JOIN services s ON s.id = b.service
+                   WHERE b.id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR a.team = ?2 OR s.team = ?2)
+                   AND (CAST(?3 AS TEXT) IS NULL OR b.state = ?3) ORDER BY b.id LIMIT ?4";
+        let state = state.map(SubState::as_str);
+        let args = [page.after.into(), team_of(scope), state.into(), limit(page)];
+        self.db.read(|c| all(c, sql, &args, subscription_row))
+    }
+}
