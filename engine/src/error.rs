@@ -72,6 +72,10 @@ pub enum ProxyError {
     Forbidden,
     /// The route names a service the store does not have.
     ServiceUnknown,
+    /// The client's address is not let in by the route's IP lists.
+    IpDenied,
+    /// A CORS preflight from an origin the route does not allow.
+    CorsOrigin,
 }
 
 // === impl ProxyError ===
@@ -86,7 +90,7 @@ impl ProxyError {
             | ProxyError::ClientSendTimeout => 408,
             ProxyError::BodyTooLarge => 413,
             ProxyError::Unauthorized => 401,
-            ProxyError::Forbidden => 403,
+            ProxyError::Forbidden | ProxyError::IpDenied | ProxyError::CorsOrigin => 403,
             ProxyError::ServiceUnknown => 503,
             ProxyError::NoRoute => 404,
             ProxyError::MethodNotAllowed => 405,
@@ -117,7 +121,9 @@ impl ProxyError {
             | ProxyError::BadPath
             | ProxyError::MethodNotAllowed
             | ProxyError::Unauthorized
-            | ProxyError::Forbidden => Side::Downstream,
+            | ProxyError::Forbidden
+            | ProxyError::IpDenied
+            | ProxyError::CorsOrigin => Side::Downstream,
             ProxyError::NoRoute | ProxyError::TunnelIdle | ProxyError::ServiceUnknown => {
                 Side::Internal
             }
@@ -151,6 +157,8 @@ impl ProxyError {
             ProxyError::Unauthorized => "unauthorized",
             ProxyError::Forbidden => "forbidden",
             ProxyError::ServiceUnknown => "service_unknown",
+            ProxyError::IpDenied => "ip_denied",
+            ProxyError::CorsOrigin => "cors_origin",
         }
     }
 }

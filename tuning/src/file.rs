@@ -267,6 +267,20 @@ pub(crate) struct RouteFile {
     pub(crate) retries: Option<Spanned<RetriesFile>>,
     pub(crate) upgrades: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) service: Option<Spanned<String>>,
+    pub(crate) allow_ips: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) deny_ips: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) cors: Option<Spanned<CorsFile>>,
+}
+
+/// `cors = { origins = ["https://app.example.com"], ... }`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CorsFile {
+    pub(crate) origins: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) methods: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) headers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) expose_headers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) credentials: Option<Spanned<bool>>,
+    pub(crate) max_age: Option<Spanned<String>>,
 }
 
 /// `headers = [{ name = "x-canary", value = "1" }]`.

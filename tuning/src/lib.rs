@@ -62,6 +62,7 @@ mod observe;
 mod observing;
 mod route;
 mod route_fields;
+mod route_guard;
 mod routes;
 mod tls;
 mod tls_fields;
@@ -80,6 +81,7 @@ pub use crate::route::{
     ForwardPath, HashKey, HeaderMatch, HeaderOps, HostMatch, PathMatch, Retries, RetryOn, Rewrite,
     Route, RouteAction, RouteTimeouts,
 };
+pub use crate::route_guard::{Cors, IpNet};
 pub use crate::tls::{ClientAuth, TlsCert, TlsProfile, TlsVersion, UnknownSni, UpstreamTls};
 pub use crate::tuning::{ConfigSource, Io, Limits, Pool, Timeouts, Tuning};
 pub use crate::units::{

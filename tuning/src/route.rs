@@ -52,6 +52,12 @@ pub struct Route {
     /// The access-controlled service (in the store) this route belongs
     /// to; `None`: open to every caller.
     pub service: Option<String>,
+    /// Client addresses let in; empty: any (checked after `deny_ips`).
+    pub allow_ips: Vec<crate::route_guard::IpNet>,
+    /// Client addresses turned away with a 403.
+    pub deny_ips: Vec<crate::route_guard::IpNet>,
+    /// CORS, answered and added at the gateway.
+    pub cors: Option<crate::route_guard::Cors>,
 }
 
 /// How a route matches the Host header (the port is ignored).
@@ -221,6 +227,9 @@ impl Route {
             timeouts: RouteTimeouts::default(),
             retries: Retries::default(),
             service: None,
+            allow_ips: Vec::new(),
+            deny_ips: Vec::new(),
+            cors: None,
         }
     }
 

@@ -11,6 +11,7 @@ use crate::defaults::QUICK_GROUP;
 use crate::file::{FileConfig, RespondFile, RouteFile};
 use crate::route::{HostMatch, PathMatch, Route, RouteAction};
 use crate::route_fields::{self as fields, check_value, is_token, At, RESERVED_HEADERS};
+use crate::route_guard as guard;
 use crate::upstream::{BackendAddr, UpstreamGroup};
 
 /// Quick mode: one group of `backends`, one catch-all route to it.
@@ -112,6 +113,9 @@ fn route(
         retries: fields::retries(c, &at),
         upgrades: fields::upgrades(c, &at),
         service: fields::service(c, &at),
+        allow_ips: guard::ip_list(c, &at, "allow_ips", r.allow_ips.as_ref()),
+        deny_ips: guard::ip_list(c, &at, "deny_ips", r.deny_ips.as_ref()),
+        cors: guard::cors(c, &at),
         path,
         action,
     }

@@ -6,7 +6,7 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use crate::file::{
-    AccessFile, AccessLogFile, BackendTable, ClientAuthFile, FileConfig, HeaderMatchFile,
+    AccessFile, AccessLogFile, BackendTable, ClientAuthFile, CorsFile, FileConfig, HeaderMatchFile,
     HeaderOpsFile, HealthCheckFile, IoFile, LimitsFile, ListenTable, MetricsFile, OutlierFile,
     PoolFile, RespondFile, RetriesFile, RouteFile, RouteTimeoutsFile, ServerFile, TimeoutsFile,
     TlsCertFile, TlsFile, UpstreamFile, UpstreamTlsFile,
@@ -119,6 +119,7 @@ fn known_fields(parent: &[Seg]) -> &'static [&'static str] {
         "routes[].request_headers" | "routes[].response_headers" => fields_of::<HeaderOpsFile>(),
         "routes[].timeouts" => fields_of::<RouteTimeoutsFile>(),
         "routes[].retries" => fields_of::<RetriesFile>(),
+        "routes[].cors" => fields_of::<CorsFile>(),
         _ => &[],
     }
 }

@@ -536,3 +536,31 @@ fn access_settings_and_their_errors() {
     assert_eq!(t.access.app_header, "X-Consumer-App");
     assert_eq!(Tuning::default().access.api, None);
 }
+
+#[test]
+fn route_guards_and_their_errors() {
+    let up = "[upstreams.api]\nbackends = [\"127.0.0.1:9000\"]\n";
+    let cases: &[(String, &str)] = &[
+        (format!("{up}[[routes]]\nupstream = \"api\"\nallow_ips = [\"10.0.0.1/8\"]\n"),
+         "coregate.toml:5: routes[0].allow_ips[0]: \"10.0.0.1/8\" has host bits set"),
+        (format!("{up}[[routes]]\nupstream = \"api\"\ndeny_ips = [\"10.0.0.0/8\", \"nope\"]\n"),
+         "coregate.toml:5: routes[0].deny_ips[1]: invalid address or CIDR block \"nope\""),
+        (format!("{up}[[routes]]\nupstream = \"api\"\ncors = {{ origins = [\"*\"], credentials = true }}\n"),
+         "coregate.toml:5: routes[0].cors.credentials: credentials cannot go with origins"),
+        (format!("{up}[[routes]]\nupstream = \"api\"\ncors = {{ origins = [\"app.example.com\"] }}\n"),
+         "coregate.toml:5: routes[0].cors.origins: \"app.example.com\" is not an origin"),
+        (format!("{up}[[routes]]\nupstream = \"api\"\ncors = {{ origin = [\"x\"] }}\n"),
+         "coregate.toml:5: routes[0].cors.origin: unknown field `origin` (did you mean `origins`?)"),
+    ];
+    for (text, prefix) in cases {
+        one_error(text, prefix);
+    }
+    let text = format!("{up}[[routes]]\nupstream = \"api\"\nallow_ips = [\"::1\", \"127.0.0.0/8\"]\ncors = {{ origins = [\"https://A.example\"], max_age = \"1m\" }}\n");
+    let t = parse_toml("coregate.toml", &text).unwrap();
+    let r = &t.routes[0];
+    assert_eq!(r.allow_ips.len(), 2);
+    assert!(r.allow_ips[1].contains("127.1.2.3".parse().unwrap()));
+    let cors = r.cors.as_ref().unwrap();
+    assert_eq!(cors.origins, ["https://a.example"]);
+    assert_eq!(cors.max_age, Duration::from_secs(60));
+}

@@ -7,14 +7,15 @@ use std::time::Instant;
 use parser::{Method, RequestHead, Version};
 
 use super::request::{request_id, RequestId};
-use super::respond::{respond, send_denied, send_error};
+use super::respond::{respond, send_denied, send_error, send_preflight};
 use crate::client::{Client, Next, Trace};
 use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
 use crate::observe::metrics::bump;
 use crate::shard;
 use crate::snapshot::access;
-use crate::snapshot::route::Action;
+use crate::snapshot::guard::is_preflight;
+use crate::snapshot::route::{Action, Routed};
 use crate::snapshot::target::Target;
 
 /// [`handle`], with a panic turned into closing this connection, logged
@@ -57,33 +58,7 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: &RequestHead, id: &Request
             refuse(c, ctx, ProxyError::MethodNotAllowed, id, head).await
         }
         Err(e) => refuse(c, ctx, *e, id, head).await,
-        Ok(r) => match access::check(&view.snap, r.route, head, target.path) {
-            Err(ProxyError::ServiceUnknown) => {
-                refuse(c, ctx, ProxyError::ServiceUnknown, id, head).await
-            }
-            Err(e) => {
-                let challenge = access::challenge(&view.snap, r.route);
-                deny(c, ctx, e, &challenge, id, head).await
-            }
-            Ok(caller) => match &r.route.action {
-                Action::Respond(canned) => respond(c, ctx, head, canned, id).await,
-                Action::Proxy(group) => {
-                    let req = crate::proxy::Request {
-                        view: &view,
-                        route: r.route,
-                        route_idx: r.idx,
-                        head,
-                        target: &target,
-                        path: &r.path,
-                        id: id.as_bytes(),
-                        group: *group,
-                        upgrade: r.route.upgrade(head),
-                        caller,
-                    };
-                    proxy(c, ctx, req, id).await
-                }
-            },
-        },
+        Ok(r) => routed_request(c, ctx, &view, r, head, &target, id).await,
     };
     let route = routed.as_ref().ok().map(|r| r.idx);
     let done = Done {
@@ -96,6 +71,59 @@ async fn handle(c: &mut Client, ctx: &ShardCtx, head: &RequestHead, id: &Request
     };
     finish(c, ctx, done);
     next
+}
+
+/// A routed request: its guards (client IP, CORS preflight, credential),
+/// then its fixed response or its upstream.
+async fn routed_request(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    view: &crate::view::SnapView,
+    r: &Routed<'_, '_>,
+    head: &RequestHead,
+    target: &Target<'_>,
+    id: &RequestId<'_>,
+) -> Next {
+    let guard = &r.route.guard;
+    if !guard.admits(c.peer.ip()) {
+        return deny(c, ctx, ProxyError::IpDenied, &[], id, head).await;
+    }
+    let cors = guard.cors.as_deref();
+    if let Some(cors) = cors.filter(|_| is_preflight(head)) {
+        return match cors.origin(head) {
+            Some(origin) => send_preflight(c, ctx, head, cors, origin, id).await,
+            None => deny(c, ctx, ProxyError::CorsOrigin, &[], id, head).await,
+        };
+    }
+    let caller = match access::check(&view.snap, r.route, head, target.path) {
+        Ok(caller) => caller,
+        Err(ProxyError::ServiceUnknown) => {
+            return refuse(c, ctx, ProxyError::ServiceUnknown, id, head).await
+        }
+        Err(e) => {
+            let challenge = access::challenge(&view.snap, r.route);
+            return deny(c, ctx, e, &challenge, id, head).await;
+        }
+    };
+    match &r.route.action {
+        Action::Respond(canned) => respond(c, ctx, head, canned, id).await,
+        Action::Proxy(group) => {
+            let req = crate::proxy::Request {
+                view,
+                route: r.route,
+                route_idx: r.idx,
+                head,
+                target,
+                path: &r.path,
+                id: id.as_bytes(),
+                group: *group,
+                upgrade: r.route.upgrade(head),
+                caller,
+                cors: cors.and_then(|k| Some((k, k.origin(head)?))),
+            };
+            proxy(c, ctx, req, id).await
+        }
+    }
 }
 
 /// Answers a request coregate will not serve with its error, then closes.

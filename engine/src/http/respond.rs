@@ -98,6 +98,8 @@ pub(super) async fn send_denied(
     let status = e.status();
     let message = match e {
         ProxyError::Unauthorized => "a valid credential is required",
+        ProxyError::IpDenied => "this address may not call this route",
+        ProxyError::CorsOrigin => "this origin may not call this route",
         _ => "this credential may not call this service",
     };
     let mut body = String::with_capacity(128);
@@ -128,6 +130,47 @@ pub(super) async fn send_denied(
         linger(c).await;
     }
     next
+}
+
+/// Answers a CORS preflight from an allowed origin: `204` with what the
+/// route allows.
+pub(super) async fn send_preflight(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    head: &RequestHead,
+    cors: &crate::snapshot::guard::Cors,
+    origin: &[u8],
+    id: &RequestId<'_>,
+) -> Next {
+    let next = canned_next(ctx, head);
+    let mut out = BytesMut::with_capacity(512);
+    parser::write_status_line(Version::Http11, 204, b"No Content", &mut out);
+    parser::write_header(
+        b"access-control-allow-origin",
+        cors.allow_origin(origin),
+        &mut out,
+    );
+    parser::write_header(b"access-control-allow-methods", &cors.methods, &mut out);
+    let asked = head.header("access-control-request-headers");
+    if let Some(h) = cors.headers.as_deref().or(asked) {
+        parser::write_header(b"access-control-allow-headers", h, &mut out);
+    }
+    if cors.credentials {
+        parser::write_header(b"access-control-allow-credentials", b"true", &mut out);
+    }
+    parser::write_header(b"access-control-max-age", &cors.max_age, &mut out);
+    parser::write_header(
+        b"vary",
+        b"origin, access-control-request-method, access-control-request-headers",
+        &mut out,
+    );
+    parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
+    if next == Next::Close {
+        parser::write_header(b"connection", b"close", &mut out);
+    }
+    parser::end_head(&mut out);
+    let sent = send_counted(c, ctx, out, 204).await;
+    sent.unwrap_or(Next::Close).min_with(next)
 }
 
 /// Sends a short plain-text error response that closes the connection.

@@ -10,7 +10,6 @@ use crate::error::ProxyError;
 use crate::io::{RecvBuf, SendBuf};
 use crate::observe::metrics::bump;
 use crate::shard;
-use crate::snapshot::route::HeaderOps;
 use crate::upstream::pool::UpConn;
 use bytes::{Bytes, BytesMut};
 use parser::{BodyDecoder, BodyForwarder, BodyKind, Decoded, ResponseHead, Version};
@@ -54,7 +53,7 @@ pub(super) async fn relay_response(
     c.trace.status = rh.status();
     c.trace.upstream_status = Some(rh.status());
     let mut out = ctx.bufs.get();
-    encode_response(&rh, framing, &req.route.response_headers, &mut out);
+    encode_response(&rh, framing, req, &mut out);
     let mut relay = Relay::new(framing.mode, &rh, deadlines.body);
     let res = relay.run(c, ctx, &mut up, out).await;
     if c.trace.committed {
@@ -390,7 +389,25 @@ struct Framing {
     upgrade: bool,
     client_v: Version,
 }
-fn encode_response(rh: &ResponseHead, f: Framing, ops: &HeaderOps, out: &mut BytesMut) {
+/// CORS headers on an actual (not preflight) response. A field of the
+/// upstream's with one of these names was dropped.
+fn write_cors(cors: &crate::snapshot::guard::Cors, origin: &[u8], out: &mut BytesMut) {
+    parser::write_header(
+        b"access-control-allow-origin",
+        cors.allow_origin(origin),
+        out,
+    );
+    parser::write_header(b"vary", b"origin", out);
+    if cors.credentials {
+        parser::write_header(b"access-control-allow-credentials", b"true", out);
+    }
+    if let Some(expose) = &cors.expose {
+        parser::write_header(b"access-control-expose-headers", expose, out);
+    }
+}
+
+fn encode_response(rh: &ResponseHead, f: Framing, req: &Request<'_>, out: &mut BytesMut) {
+    let ops = &req.route.response_headers;
     let Framing {
         mode,
         next,
@@ -405,12 +422,15 @@ fn encode_response(rh: &ResponseHead, f: Framing, ops: &HeaderOps, out: &mut Byt
         if rh.is_hop_by_hop(name) || (drop_length && name.eq_ignore_ascii_case(b"content-length")) {
             continue;
         }
-        if !ops.is_empty() && ops.drops(name) {
+        if (!ops.is_empty() && ops.drops(name)) || (req.cors.is_some() && is_cors(name)) {
             continue;
         }
         write_field(name, value, &mut length, out);
     }
     ops.write(out);
+    if let Some((cors, origin)) = req.cors {
+        write_cors(cors, origin, out);
+    }
     if mode == Mode::Rechunk || (mode == Mode::Raw && rh.body() == BodyKind::Chunked) {
         parser::write_header(b"transfer-encoding", b"chunked", out);
     }
@@ -426,6 +446,11 @@ fn encode_response(rh: &ResponseHead, f: Framing, ops: &HeaderOps, out: &mut Byt
     }
     parser::end_head(out);
 }
+fn is_cors(name: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"access-control-";
+    name.len() > PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
+}
+
 fn reason_or(rh: &ResponseHead) -> &[u8] {
     if rh.reason().is_empty() {
         reason(rh.status()).as_bytes()

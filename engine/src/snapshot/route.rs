@@ -74,6 +74,8 @@ pub(crate) struct Route {
     pub(crate) forward_original: bool,
     /// The access-controlled service this route belongs to.
     pub(crate) service: Option<Box<str>>,
+    /// Client IP lists and CORS.
+    pub(crate) guard: super::guard::Guard,
 }
 
 /// A request's route, found on its normalised path.

@@ -159,6 +159,7 @@ pub(super) fn compile_route(r: &tuning::Route) -> Route {
         allow_encoded_slashes: r.allow_encoded_slashes,
         forward_original: r.forward_path == tuning::ForwardPath::Original,
         service: r.service.as_deref().map(Into::into),
+        guard: crate::snapshot::guard::Guard::compile(r),
     }
 }
 
