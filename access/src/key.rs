@@ -84,9 +84,60 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     })
 }
 
+/// Longest `Authorization: Basic` value looked at.
+const MAX_BASIC: usize = 4096;
+
+/// The user name and password of an `Authorization: Basic` value (RFC
+/// 7617: base64 of `user:password`, the scheme case-insensitive); `None`
+/// when it is malformed, too long or not UTF-8.
+pub fn basic_credentials(value: &[u8]) -> Option<(String, String)> {
+    if value.len() > MAX_BASIC || value.len() < 6 {
+        return None;
+    }
+    let (scheme, rest) = value.split_at(6);
+    if !scheme.eq_ignore_ascii_case(b"basic ") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim_ascii())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// The key a successful Basic verification is remembered by: SHA-256 of
+/// the user name, a separator and the password (never kept in clear).
+pub fn basic_digest(user: &str, password: &str) -> [u8; 32] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&SHA256);
+    ctx.update(user.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(password.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn basic_values_parse_strictly() {
+        assert_eq!(
+            basic_credentials(b"Basic YWxpY2U6czNjcjp0"),
+            Some(("alice".into(), "s3cr:t".into()))
+        );
+        assert_eq!(
+            basic_credentials(b"basic   YWxpY2U6czNjcjp0 ").map(|c| c.0),
+            Some("alice".into())
+        );
+        assert_eq!(basic_credentials(b"Bearer YWxpY2U6czNjcjp0"), None);
+        assert_eq!(basic_credentials(b"Basic !!!"), None);
+        assert_eq!(basic_credentials(b"Basic YWxpY2U="), None, "no colon");
+        assert_eq!(basic_credentials(&[b'a'; 5000]), None);
+        assert_ne!(basic_digest("a", "bc"), basic_digest("ab", "c"));
+    }
 
     #[test]
     fn keys_are_random_prefixed_and_found_by_digest() {

@@ -23,5 +23,5 @@ pub use model::{
     Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, Id, Service,
     ServiceSpec, SubState, Subscription, Team, Visibility,
 };
-pub use policy::{Consumer, Policy, ServicePolicy, Verdict};
+pub use policy::{BasicEntry, Consumer, Policy, ServicePolicy, Verdict};
 pub use store::{AccessData, Location, Page, PostgresStore, Scope, SqliteStore, Store, StoreError};

@@ -51,6 +51,17 @@ pub enum Verdict<'p> {
     Forbidden(&'p Consumer),
 }
 
+/// A Basic credential, as the data path checks it.
+#[derive(Debug, Clone)]
+pub struct BasicEntry {
+    /// The credential's id (a cached verification must name the same one).
+    pub credential: Id,
+    /// Whose it is.
+    pub consumer: Arc<Consumer>,
+    /// The argon2id PHC string the password is verified against.
+    pub phc: Arc<str>,
+}
+
 /// The compiled policy of one store revision.
 #[derive(Debug, Default)]
 pub struct Policy {
@@ -58,6 +69,7 @@ pub struct Policy {
     pub revision: u64,
     services: HashMap<Box<str>, ServicePolicy, ahash::RandomState>,
     keys: HashMap<[u8; 32], Arc<Consumer>, ahash::RandomState>,
+    basic: HashMap<Box<str>, BasicEntry, ahash::RandomState>,
     approved: HashSet<(Id, Id), ahash::RandomState>,
 }
 
@@ -78,8 +90,24 @@ impl Policy {
                 CredentialKind::Basic { .. } => None,
             })
             .collect();
+        let basic = data
+            .credentials
+            .iter()
+            .filter_map(|c| match &c.kind {
+                CredentialKind::Basic { username, phc } => {
+                    let entry = BasicEntry {
+                        credential: c.id,
+                        consumer: Arc::clone(consumers.get(&c.app)?),
+                        phc: phc.as_str().into(),
+                    };
+                    Some((username.as_str().into(), entry))
+                }
+                CredentialKind::Key { .. } => None,
+            })
+            .collect();
         Policy {
             revision: data.revision,
+            basic,
             services: data
                 .services
                 .iter()
@@ -109,6 +137,16 @@ impl Policy {
             true => Verdict::Allowed(consumer),
             false => Verdict::Forbidden(consumer),
         }
+    }
+
+    /// The Basic credential of `username`.
+    pub fn basic_user(&self, username: &str) -> Option<&BasicEntry> {
+        self.basic.get(username)
+    }
+
+    /// Whether `consumer` may call `service`: an approved subscription.
+    pub fn approved(&self, consumer: &Consumer, service: &ServicePolicy) -> bool {
+        self.approved.contains(&(consumer.app, service.id))
     }
 
     /// Credentials compiled (API keys).

@@ -34,6 +34,42 @@ pub(crate) struct ShardCtx {
     pub(crate) connections: Cell<usize>,
     pub(crate) in_flight: Cell<usize>,
     ids: RequestIds,
+    /// Basic verifications this shard made lately.
+    pub(crate) basic: BasicCache,
+}
+
+/// Successful Basic verifications, by SHA-256 of user name and password:
+/// the credential's id they verified and until when they count. Bounded
+/// (CLOCK-Pro eviction), single-threaded, no lock.
+pub(crate) struct BasicCache(
+    std::cell::RefCell<quick_cache::unsync::Cache<[u8; 32], (i64, std::time::Instant)>>,
+);
+
+/// How long a verification counts.
+pub(crate) const BASIC_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Verifications remembered per shard.
+const BASIC_ENTRIES: usize = 10_000;
+
+impl BasicCache {
+    fn new() -> BasicCache {
+        BasicCache(std::cell::RefCell::new(quick_cache::unsync::Cache::new(
+            BASIC_ENTRIES,
+        )))
+    }
+
+    /// Whether `digest` verified `credential` less than [`BASIC_TTL`] ago.
+    pub(crate) fn hit(&self, digest: &[u8; 32], credential: i64, now: std::time::Instant) -> bool {
+        let cache = self.0.borrow();
+        cache
+            .get(digest)
+            .is_some_and(|&(id, until)| id == credential && now < until)
+    }
+
+    pub(crate) fn insert(&self, digest: [u8; 32], credential: i64, now: std::time::Instant) {
+        self.0
+            .borrow_mut()
+            .insert(digest, (credential, now + BASIC_TTL));
+    }
 }
 
 // === impl ShardCtx ===
@@ -64,6 +100,7 @@ impl ShardCtx {
             connections: Cell::new(0),
             in_flight: Cell::new(0),
             ids: RequestIds::new(id),
+            basic: BasicCache::new(),
         }
     }
 

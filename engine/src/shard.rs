@@ -297,6 +297,17 @@ pub(crate) async fn yield_now() {
     glommio::executor().yield_now().await;
 }
 
+/// Runs `f` on the shard's blocking thread (unpinned), for CPU-heavy work
+/// that must not stall the shard's other connections: a Basic password's
+/// argon2id (28 ms).
+pub(crate) async fn blocking<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    glommio::executor().spawn_blocking(f).await
+}
+
 /// Sleeps for `d` on a glommio timer (background work; the data path's
 /// timeouts use [`timeout`] on the shard's wheel).
 pub(crate) async fn sleep(d: Duration) {
@@ -452,6 +463,8 @@ impl ShardThread {
             // no storage I/O on glommio's ring, so keep it at the minimum.
             .io_memory(64 << 10)
             .ring_depth(128)
+            // `blocking` work (argon2) runs on any CPU, not the shard's.
+            .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(1))
             .spawn(move || {
                 exit_on_panic("main task", async move {
                     start_timers();

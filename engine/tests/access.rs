@@ -285,3 +285,63 @@ fn two_gateways_share_one_postgres_and_ride_out_its_outage() {
     }
     assert!(store_up(admin2));
 }
+
+#[test]
+fn basic_credentials_verify_once_and_stop_when_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = Origin::start();
+    let server = gateway(&sqlite(dir.path()), origin.addr);
+    let gw = server.local_addrs()[0];
+    let api = Mgmt::new(server.api_addr().unwrap(), None);
+    let team = id(&api.post("/teams", r#"{"name":"shop"}"#));
+    let svc = id(&api.post(
+        "/services",
+        &format!(r#"{{"team":{team},"name":"orders","approval":"auto","auth":["key","basic"]}}"#),
+    ));
+    let app = id(&api.post("/apps", &format!(r#"{{"team":{team},"name":"batch"}}"#)));
+    let cred = api.post(
+        &format!("/apps/{app}/credentials"),
+        r#"{"kind":"basic","username":"alice","password":"s3cret: pass"}"#,
+    );
+    assert!(!cred.to_string().contains("s3cret"), "{cred}");
+    api.post(
+        "/subscriptions",
+        &format!(r#"{{"app":{app},"service":{svc}}}"#),
+    );
+
+    // base64("alice:s3cret: pass"), base64("alice:wrong")
+    let good = "authorization: Basic YWxpY2U6czNjcmV0OiBwYXNz\r\n";
+    until(Duration::from_secs(1), 200, || {
+        status(gw, "/orders/seen", good)
+    });
+    let seen = call(gw, "/orders/seen", good).text().to_ascii_lowercase();
+    assert!(
+        !seen.contains("authorization"),
+        "the credential stays here: {seen}"
+    );
+    assert!(
+        seen.lines()
+            .any(|l| l.trim_end() == "x-consumer-app: batch"),
+        "{seen}"
+    );
+    for _ in 0..20 {
+        assert_eq!(status(gw, "/orders/x", good), 200);
+    }
+    let wrong = call(gw, "/orders/x", "authorization: Basic YWxpY2U6d3Jvbmc=\r\n");
+    assert_eq!(wrong.status, 401);
+    assert_eq!(
+        wrong.header("www-authenticate"),
+        Some("Key realm=\"coregate\", Basic realm=\"coregate\", charset=\"UTF-8\"")
+    );
+    for bad in [
+        "authorization: Basic !!!\r\n",
+        "authorization: Basic Ym9iOng=\r\n",
+        "authorization: Bearer x\r\n",
+    ] {
+        assert_eq!(status(gw, "/orders/x", bad), 401, "{bad}");
+    }
+    api.expect(204, "DELETE", &format!("/credentials/{}", id(&cred)), None);
+    until(Duration::from_secs(1), 401, || {
+        status(gw, "/orders/x", good)
+    });
+}

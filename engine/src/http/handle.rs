@@ -13,10 +13,11 @@ use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
 use crate::observe::metrics::bump;
 use crate::shard;
-use crate::snapshot::access;
+use crate::snapshot::access::{self, BasicAttempt, Caller, Gate};
 use crate::snapshot::guard::is_preflight;
 use crate::snapshot::route::{Action, Routed};
 use crate::snapshot::target::Target;
+use ::access::key as access_key;
 
 /// [`handle`], with a panic turned into closing this connection, logged
 /// with the request's id.
@@ -95,7 +96,14 @@ async fn routed_request(
             None => deny(c, ctx, ProxyError::CorsOrigin, &[], id, head).await,
         };
     }
-    let caller = match access::check(&view.snap, r.route, head, target.path) {
+    let gate = access::check(&view.snap, r.route, head, target.path);
+    let caller = match gate {
+        Ok(Gate::Open) => Ok(None),
+        Ok(Gate::Caller(caller)) => Ok(Some(caller)),
+        Ok(Gate::Basic(attempt)) => verify_basic(ctx, &view.snap, attempt).await.map(Some),
+        Err(e) => Err(e),
+    };
+    let caller = match caller {
         Ok(caller) => caller,
         Err(ProxyError::ServiceUnknown) => {
             return refuse(c, ctx, ProxyError::ServiceUnknown, id, head).await
@@ -124,6 +132,28 @@ async fn routed_request(
             proxy(c, ctx, req, id).await
         }
     }
+}
+
+/// Verifies a Basic password: a verification this shard made less than a
+/// minute ago for the same credential counts; otherwise argon2id runs on
+/// the shard's blocking thread while the shard serves on.
+async fn verify_basic<'s>(
+    ctx: &ShardCtx,
+    snap: &'s crate::snapshot::Snapshot,
+    attempt: BasicAttempt<'s>,
+) -> Result<Caller<'s>, ProxyError> {
+    let now = crate::clock::now();
+    let credential = attempt.entry.credential;
+    if ctx.basic.hit(&attempt.digest, credential, now) {
+        return attempt.verified(snap);
+    }
+    let (password, phc) = (attempt.password.clone(), attempt.entry.phc.clone());
+    let ok = shard::blocking(move || access_key::verify_password(&password, &phc)).await;
+    if !ok {
+        return Err(ProxyError::Unauthorized);
+    }
+    ctx.basic.insert(attempt.digest, credential, now);
+    attempt.verified(snap)
 }
 
 /// Answers a request coregate will not serve with its error, then closes.

@@ -83,6 +83,7 @@ fn copy_fields(req: &Request<'_>, out: &mut BytesMut) -> bool {
     let reserved = &req.view.snap.tls.subject_headers;
     let identity = &req.view.snap.identity;
     let key = req.caller.map(|c| c.service.key_header.as_bytes());
+    let authorization = req.caller.is_some_and(|c| c.authorization);
     let (h, ops) = (req.head, &req.route.request_headers);
     let mut has_xff = false;
     let mut length = h.content_length();
@@ -96,7 +97,8 @@ fn copy_fields(req: &Request<'_>, out: &mut BytesMut) -> bool {
             .iter()
             .any(|s| name.eq_ignore_ascii_case(s.as_bytes()))
             || identity.iter().any(|s| name.eq_ignore_ascii_case(s))
-            || key.is_some_and(|k| name.eq_ignore_ascii_case(k));
+            || key.is_some_and(|k| name.eq_ignore_ascii_case(k))
+            || (authorization && name.eq_ignore_ascii_case(b"authorization"));
         if absolute_host || spoofed || (!ops.is_empty() && ops.drops(name)) {
             continue;
         }

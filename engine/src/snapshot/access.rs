@@ -5,7 +5,7 @@
 //! of the presented key and two hash lookups, with no lock and no store
 //! access (111 ns per verdict at 10, 10k or 100k keys).
 
-use access::{AuthKind, Consumer, ServicePolicy, Verdict};
+use access::{AuthKind, BasicEntry, Consumer, ServicePolicy, Verdict};
 use parser::RequestHead;
 
 use super::route::{Route, Snapshot};
@@ -18,31 +18,97 @@ pub(crate) struct Caller<'s> {
     pub(crate) consumer: &'s Consumer,
     /// The service it called, for the credential to strip.
     pub(crate) service: &'s ServicePolicy,
+    /// It came with `Authorization` (Basic), which is not sent upstream.
+    pub(crate) authorization: bool,
 }
 
-/// `Ok(None)`: the route is open to every caller.
+/// What a routed request needs before it may go on.
+pub(crate) enum Gate<'s> {
+    /// Nothing: the route is open to every caller.
+    Open,
+    /// A caller already known (an API key).
+    Caller(Caller<'s>),
+    /// A Basic password to verify (argon2, off the shard; or cached).
+    Basic(BasicAttempt<'s>),
+}
+
+/// A Basic credential presented for a known user name.
+pub(crate) struct BasicAttempt<'s> {
+    pub(crate) entry: &'s BasicEntry,
+    pub(crate) service: &'s ServicePolicy,
+    pub(crate) password: String,
+    /// SHA-256 of the user name and password: the cache's key.
+    pub(crate) digest: [u8; 32],
+}
+
+/// The gate of a routed request, or why it is refused.
 pub(crate) fn check<'s>(
     snap: &'s Snapshot,
     route: &Route,
     head: &RequestHead,
     target: &[u8],
-) -> Result<Option<Caller<'s>>, ProxyError> {
+) -> Result<Gate<'s>, ProxyError> {
     let Some(name) = route.service.as_deref() else {
-        return Ok(None);
+        return Ok(Gate::Open);
     };
     let policy = &snap.access;
     let service = policy.service(name).ok_or(ProxyError::ServiceUnknown)?;
     if service.auth.is_empty() {
-        return Ok(None);
+        return Ok(Gate::Open);
     }
-    let presented = match service.auth.contains(&AuthKind::Key) {
+    let key = match service.auth.contains(&AuthKind::Key) {
         true => presented_key(service, head, target),
         false => None,
     };
-    match policy.by_key(service, presented) {
-        Verdict::Allowed(consumer) => Ok(Some(Caller { consumer, service })),
+    if key.is_none() && service.auth.contains(&AuthKind::Basic) {
+        return basic(snap, service, head).map(Gate::Basic);
+    }
+    match policy.by_key(service, key) {
+        Verdict::Allowed(consumer) => Ok(Gate::Caller(Caller {
+            consumer,
+            service,
+            authorization: false,
+        })),
         Verdict::Unauthorized => Err(ProxyError::Unauthorized),
         Verdict::Forbidden(_) => Err(ProxyError::Forbidden),
+    }
+}
+
+/// The Basic credential of the request, for a user name the store has.
+fn basic<'s>(
+    snap: &'s Snapshot,
+    service: &'s ServicePolicy,
+    head: &RequestHead,
+) -> Result<BasicAttempt<'s>, ProxyError> {
+    let value = head
+        .header("authorization")
+        .ok_or(ProxyError::Unauthorized)?;
+    let (user, password) = access::key::basic_credentials(value).ok_or(ProxyError::Unauthorized)?;
+    let entry = snap
+        .access
+        .basic_user(&user)
+        .ok_or(ProxyError::Unauthorized)?;
+    Ok(BasicAttempt {
+        entry,
+        service,
+        digest: access::key::basic_digest(&user, &password),
+        password,
+    })
+}
+
+impl<'s> BasicAttempt<'s> {
+    /// Once the password verified: the caller, or 403 without an approved
+    /// subscription.
+    pub(crate) fn verified(&self, snap: &'s Snapshot) -> Result<Caller<'s>, ProxyError> {
+        let consumer = &*self.entry.consumer;
+        match snap.access.approved(consumer, self.service) {
+            true => Ok(Caller {
+                consumer,
+                service: self.service,
+                authorization: true,
+            }),
+            false => Err(ProxyError::Forbidden),
+        }
     }
 }
 
