@@ -14,14 +14,15 @@
 //! verification 28 ms, which is why Basic verifications are to be cached
 //! (2026-12-02, 2-vCPU AMD EPYC VM).
 
+pub mod jwks;
 pub mod key;
 pub mod model;
 pub mod policy;
 pub mod store;
 
 pub use model::{
-    Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, Id, Service,
+    Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, Id, JwtSpec, Service,
     ServiceSpec, SubState, Subscription, Team, Visibility,
 };
-pub use policy::{BasicEntry, Consumer, Policy, ServicePolicy, Verdict};
+pub use policy::{BasicEntry, Consumer, JwtCheck, JwtEntry, Policy, ServicePolicy, Verdict};
 pub use store::{AccessData, Location, Page, PostgresStore, Scope, SqliteStore, Store, StoreError};

@@ -107,6 +107,68 @@ pub enum CredentialKind {
         #[serde(skip)]
         phc: String,
     },
+    /// JSON Web Tokens of one issuer, verified with a pinned algorithm.
+    Jwt(JwtSpec),
+}
+
+/// What a JWT credential accepts: tokens whose `iss` is `issuer` (which
+/// maps them to the app), signed with `algorithm` by a key from `jwks`
+/// (asymmetric algorithms) or with `secret` (HMAC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSpec {
+    /// The `iss` claim; unique among JWT credentials.
+    pub issuer: String,
+    /// The `aud` claim the token must carry, if any.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// `ES256`, `RS256`, `HS256`...; never `none`.
+    pub algorithm: String,
+    /// Where the keys are: an `http(s)://` JWKS URL, or `file:/path` to a
+    /// JWKS document (asymmetric algorithms).
+    #[serde(default)]
+    pub jwks: Option<String>,
+    /// The HMAC secret (HS algorithms), at least 32 bytes; never shown.
+    #[serde(default, skip_serializing)]
+    pub secret: Option<String>,
+}
+
+/// The algorithms a JWT credential may pin.
+pub const JWT_ALGORITHMS: &[&str] = &[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "EdDSA",
+];
+
+impl JwtSpec {
+    /// Checks the spec: a known algorithm, and exactly the key source it needs.
+    pub fn check(&self) -> Result<(), crate::StoreError> {
+        let bad = |field, reason: &str| crate::StoreError::Invalid {
+            field,
+            reason: reason.to_owned(),
+        };
+        check_name("issuer", &self.issuer)?;
+        if !JWT_ALGORITHMS.contains(&self.algorithm.as_str()) {
+            return Err(bad(
+                "algorithm",
+                "must be one of HS256..HS512, RS256..RS512, PS256..PS512, ES256, ES384, EdDSA",
+            ));
+        }
+        let hmac = self.algorithm.starts_with("HS");
+        match (hmac, &self.secret, &self.jwks) {
+            (true, Some(s), None) if s.len() >= 32 && s.len() <= 1024 => Ok(()),
+            (true, _, _) => Err(bad("secret", "an HS algorithm needs a secret of 32 to 1024 bytes, and no jwks")),
+            (false, None, Some(j)) if is_jwks_source(j) => Ok(()),
+            (false, _, _) => Err(bad("jwks", "an asymmetric algorithm needs jwks: an http(s):// URL or file:/absolute/path, and no secret")),
+        }
+    }
+}
+
+fn is_jwks_source(s: &str) -> bool {
+    let ok_chars = !s.chars().any(|c| c.is_control() || c.is_whitespace()) && s.len() <= 2048;
+    ok_chars
+        && (s.starts_with("http://")
+            || s.starts_with("https://")
+            || s.strip_prefix("file:").is_some_and(|p| p.starts_with('/')))
 }
 
 /// A credential of an app.

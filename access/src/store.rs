@@ -146,6 +146,13 @@ pub trait Store {
         username: &str,
         password: &str,
     ) -> Result<Credential, StoreError>;
+    /// Adds a JWT credential: tokens of its issuer identify the app.
+    fn add_jwt(
+        &self,
+        scope: Scope,
+        app: Id,
+        spec: &crate::model::JwtSpec,
+    ) -> Result<Credential, StoreError>;
     /// An app's credentials.
     fn credentials(&self, scope: Scope, app: Id) -> Result<Vec<Credential>, StoreError>;
     /// Deletes a credential.

@@ -326,6 +326,7 @@ struct NewApp {
 enum NewCredential {
     Key,
     Basic { username: String, password: String },
+    Jwt(access::JwtSpec),
 }
 
 async fn list_apps(
@@ -394,6 +395,9 @@ async fn create_credential(
             let add = move |s: &dyn Store| s.add_basic(scope, id, &username, &password);
             Ok(created(app.call(add).await?))
         }
+        NewCredential::Jwt(spec) => Ok(created(
+            app.call(move |s| s.add_jwt(scope, id, &spec)).await?,
+        )),
     }
 }
 

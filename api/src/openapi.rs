@@ -222,7 +222,8 @@ fn schemas() -> Value {
         "AppList": list("App"),
         "NewCredential": { "oneOf": [
             { "type": "object", "required": ["kind"], "additionalProperties": false, "properties": { "kind": { "const": "key" } } },
-            { "type": "object", "required": ["kind", "username", "password"], "additionalProperties": false, "properties": { "kind": { "const": "basic" }, "username": name, "password": { "type": "string", "minLength": 1, "maxLength": 1024 } } } ] },
+            { "type": "object", "required": ["kind", "username", "password"], "additionalProperties": false, "properties": { "kind": { "const": "basic" }, "username": name, "password": { "type": "string", "minLength": 1, "maxLength": 1024 } } },
+            { "type": "object", "required": ["kind", "issuer", "algorithm"], "additionalProperties": false, "properties": { "kind": { "const": "jwt" }, "issuer": name, "audience": { "type": "string" }, "algorithm": { "enum": access::model::JWT_ALGORITHMS }, "jwks": { "type": "string", "description": "http(s):// URL or file:/path of a JWKS (asymmetric algorithms)" }, "secret": { "type": "string", "minLength": 32, "description": "HMAC secret (HS algorithms); never shown" } } } ] },
         "Credential": { "type": "object", "properties": { "id": id, "app": id, "kind": { "enum": ["key", "basic"] }, "shown": { "type": "string" }, "username": { "type": "string" }, "key": { "type": "string", "description": "A new key, shown once" } } },
         "CredentialList": list("Credential"),
         "NewSubscription": { "type": "object", "required": ["app", "service"], "additionalProperties": false, "properties": { "app": id, "service": id } },

@@ -67,6 +67,8 @@ pub(crate) struct Trace {
     pub(crate) connect: Option<Duration>,
     pub(crate) head: Option<Duration>,
     pub(crate) error: Option<ProxyError>,
+    /// The app a credential identified (its store id).
+    pub(crate) app: Option<i64>,
     /// Response bytes went out: an error can no longer be answered, only
     /// signalled by an abortive close.
     pub(crate) committed: bool,

@@ -35,13 +35,16 @@ pub(crate) struct ShardCtx {
     pub(crate) in_flight: Cell<usize>,
     ids: RequestIds,
     /// Basic verifications this shard made lately.
-    pub(crate) basic: BasicCache,
+    pub(crate) basic: VerifiedCache,
+    /// Bearer tokens this shard verified, until they expire.
+    pub(crate) jwt: VerifiedCache,
 }
 
-/// Successful Basic verifications, by SHA-256 of user name and password:
-/// the credential's id they verified and until when they count. Bounded
-/// (CLOCK-Pro eviction), single-threaded, no lock.
-pub(crate) struct BasicCache(
+/// Successful verifications (Basic passwords, by SHA-256 of user name and
+/// password; JWTs, by SHA-256 of the token): the credential's id they
+/// verified and until when they count. Bounded (CLOCK-Pro eviction),
+/// single-threaded, no lock.
+pub(crate) struct VerifiedCache(
     std::cell::RefCell<quick_cache::unsync::Cache<[u8; 32], (i64, std::time::Instant)>>,
 );
 
@@ -50,25 +53,23 @@ pub(crate) const BASIC_TTL: std::time::Duration = std::time::Duration::from_secs
 /// Verifications remembered per shard.
 const BASIC_ENTRIES: usize = 10_000;
 
-impl BasicCache {
-    fn new() -> BasicCache {
-        BasicCache(std::cell::RefCell::new(quick_cache::unsync::Cache::new(
+impl VerifiedCache {
+    fn new() -> VerifiedCache {
+        VerifiedCache(std::cell::RefCell::new(quick_cache::unsync::Cache::new(
             BASIC_ENTRIES,
         )))
     }
 
-    /// Whether `digest` verified `credential` less than [`BASIC_TTL`] ago.
-    pub(crate) fn hit(&self, digest: &[u8; 32], credential: i64, now: std::time::Instant) -> bool {
+    /// The credential `digest` verified, while its verification counts.
+    pub(crate) fn hit(&self, digest: &[u8; 32], now: std::time::Instant) -> Option<i64> {
         let cache = self.0.borrow();
-        cache
-            .get(digest)
-            .is_some_and(|&(id, until)| id == credential && now < until)
+        let &(id, until) = cache.get(digest)?;
+        (now < until).then_some(id)
     }
 
-    pub(crate) fn insert(&self, digest: [u8; 32], credential: i64, now: std::time::Instant) {
-        self.0
-            .borrow_mut()
-            .insert(digest, (credential, now + BASIC_TTL));
+    /// Remembers that `digest` verified `credential`, until `until`.
+    pub(crate) fn insert(&self, digest: [u8; 32], credential: i64, until: std::time::Instant) {
+        self.0.borrow_mut().insert(digest, (credential, until));
     }
 }
 
@@ -100,7 +101,8 @@ impl ShardCtx {
             connections: Cell::new(0),
             in_flight: Cell::new(0),
             ids: RequestIds::new(id),
-            basic: BasicCache::new(),
+            basic: VerifiedCache::new(),
+            jwt: VerifiedCache::new(),
         }
     }
 

@@ -46,6 +46,24 @@ pub(super) const SQLITE: &[&str] = &[
          team INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
          digest BLOB NOT NULL UNIQUE,
          shown TEXT NOT NULL);",
+    // 3: JWT credentials (SQLite cannot change a CHECK: the table is rebuilt).
+    "CREATE TABLE credentials_3 (
+         id INTEGER PRIMARY KEY,
+         app INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+         kind TEXT NOT NULL CHECK (kind IN ('key', 'basic', 'jwt')),
+         digest BLOB UNIQUE,
+         shown TEXT,
+         username TEXT UNIQUE,
+         phc TEXT,
+         issuer TEXT UNIQUE,
+         audience TEXT,
+         algorithm TEXT,
+         jwks TEXT,
+         secret TEXT);
+     INSERT INTO credentials_3 (id, app, kind, digest, shown, username, phc)
+         SELECT id, app, kind, digest, shown, username, phc FROM credentials;
+     DROP TABLE credentials;
+     ALTER TABLE credentials_3 RENAME TO credentials;",
 ];
 
 /// PostgreSQL migrations, matching [`SQLITE`] version for version.
@@ -91,4 +109,10 @@ pub(super) const POSTGRES: &[&str] = &[
          team BIGINT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
          digest BYTEA NOT NULL UNIQUE,
          shown TEXT NOT NULL);",
+    // 3: JWT credentials.
+    "ALTER TABLE credentials DROP CONSTRAINT credentials_kind_check;
+     ALTER TABLE credentials ADD CONSTRAINT credentials_kind_check
+         CHECK (kind IN ('key', 'basic', 'jwt'));
+     ALTER TABLE credentials ADD COLUMN issuer TEXT UNIQUE, ADD COLUMN audience TEXT,
+         ADD COLUMN algorithm TEXT, ADD COLUMN jwks TEXT, ADD COLUMN secret TEXT;",
 ];

@@ -7,8 +7,8 @@
 use super::{AccessData, Page, Scope, Store, StoreError};
 use crate::key;
 use crate::model::{
-    check_name, Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, Id, Service,
-    ServiceSpec, SubState, Subscription, Team, Visibility,
+    check_name, Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, Id, JwtSpec,
+    Service, ServiceSpec, SubState, Subscription, Team, Visibility,
 };
 
 pub(super) type Result<T> = std::result::Result<T, StoreError>;
@@ -145,7 +145,8 @@ fn limit(page: Page) -> Val {
 // --- rows ---
 
 const SERVICE_COLS: &str = "id, team, name, visibility, approval, auth, key_header, key_query";
-const CREDENTIAL_COLS: &str = "id, app, kind, digest, shown, username, phc";
+const CREDENTIAL_COLS: &str =
+    "id, app, kind, digest, shown, username, phc, issuer, audience, algorithm, jwks, secret";
 const SUBSCRIPTION_COLS: &str = "id, app, service, state";
 
 fn team_row(r: &Row) -> Result<Team> {
@@ -234,6 +235,13 @@ fn credential_row(r: &Row) -> Result<Credential> {
                 shown: r.text(4)?,
             }
         }
+        "jwt" => CredentialKind::Jwt(JwtSpec {
+            issuer: r.text(7)?,
+            audience: r.opt_text(8)?,
+            algorithm: r.text(9)?,
+            jwks: r.opt_text(10)?,
+            secret: r.opt_text(11)?,
+        }),
         _ => CredentialKind::Basic {
             username: r.text(5)?,
             phc: r.text(6)?,
@@ -567,6 +575,27 @@ impl<D: Db> Store for SqlStore<D> {
                     username: username.to_owned(),
                     phc: phc.clone(),
                 },
+            })
+        })
+    }
+
+    fn add_jwt(&self, scope: Scope, app: Id, spec: &JwtSpec) -> Result<Credential> {
+        spec.check()?;
+        self.change(|c| {
+            own_app(c, scope, app)?;
+            let sql = "INSERT INTO credentials (app, kind, issuer, audience, algorithm, jwks, secret) VALUES (?1, 'jwt', ?2, ?3, ?4, ?5, ?6)";
+            let args = [
+                app.into(),
+                spec.issuer.as_str().into(),
+                spec.audience.as_deref().into(),
+                spec.algorithm.as_str().into(),
+                spec.jwks.as_deref().into(),
+                spec.secret.as_deref().into(),
+            ];
+            Ok(Credential {
+                id: c.insert(sql, &args)?,
+                app,
+                kind: CredentialKind::Jwt(spec.clone()),
             })
         })
     }

@@ -13,7 +13,7 @@ use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
 use crate::observe::metrics::bump;
 use crate::shard;
-use crate::snapshot::access::{self, BasicAttempt, Caller, Gate};
+use crate::snapshot::access::{self, BasicAttempt, Caller, Gate, JwtAttempt};
 use crate::snapshot::guard::is_preflight;
 use crate::snapshot::route::{Action, Routed};
 use crate::snapshot::target::Target;
@@ -101,10 +101,14 @@ async fn routed_request(
         Ok(Gate::Open) => Ok(None),
         Ok(Gate::Caller(caller)) => Ok(Some(caller)),
         Ok(Gate::Basic(attempt)) => verify_basic(ctx, &view.snap, attempt).await.map(Some),
+        Ok(Gate::Jwt(attempt)) => verify_jwt(ctx, &view.snap, attempt).await.map(Some),
         Err(e) => Err(e),
     };
     let caller = match caller {
-        Ok(caller) => caller,
+        Ok(caller) => {
+            c.trace.app = caller.map(|k| k.consumer.app);
+            caller
+        }
         Err(ProxyError::ServiceUnknown) => {
             return refuse(c, ctx, ProxyError::ServiceUnknown, id, head).await
         }
@@ -144,7 +148,7 @@ async fn verify_basic<'s>(
 ) -> Result<Caller<'s>, ProxyError> {
     let now = crate::clock::now();
     let credential = attempt.entry.credential;
-    if ctx.basic.hit(&attempt.digest, credential, now) {
+    if ctx.basic.hit(&attempt.digest, now) == Some(credential) {
         return attempt.verified(snap);
     }
     let (password, phc) = (attempt.password.clone(), attempt.entry.phc.clone());
@@ -152,8 +156,42 @@ async fn verify_basic<'s>(
     if !ok {
         return Err(ProxyError::Unauthorized);
     }
-    ctx.basic.insert(attempt.digest, credential, now);
+    ctx.basic
+        .insert(attempt.digest, credential, now + crate::ctx::BASIC_TTL);
     attempt.verified(snap)
+}
+
+/// Verifies a bearer token: one this shard verified before counts until
+/// it expires (a SHA-256 and a lookup); otherwise its signature, pinned
+/// `alg`, issuer, audience and times are checked here. A token whose `kid`
+/// no key set holds asks the control thread for a JWKS refresh.
+async fn verify_jwt<'s>(
+    ctx: &ShardCtx,
+    snap: &'s crate::snapshot::Snapshot,
+    attempt: JwtAttempt<'s, '_>,
+) -> Result<Caller<'s>, ProxyError> {
+    let now = crate::clock::now();
+    if let Some(credential) = ctx.jwt.hit(&attempt.digest, now) {
+        return access::jwt_caller(snap, attempt.service, credential);
+    }
+    match snap.access.by_jwt(attempt.token) {
+        ::access::JwtCheck::Valid(entry, exp) => {
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let left = (exp + access::JWT_LEEWAY).saturating_sub(unix);
+            let until = now + std::time::Duration::from_secs(left);
+            ctx.jwt.insert(attempt.digest, entry.credential, until);
+            access::jwt_caller(snap, attempt.service, entry.credential)
+        }
+        ::access::JwtCheck::UnknownKid => {
+            snap.access
+                .jwks_wanted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            Err(ProxyError::Unauthorized)
+        }
+        ::access::JwtCheck::Invalid => Err(ProxyError::Unauthorized),
+    }
 }
 
 /// Answers a request coregate will not serve with its error, then closes.
@@ -300,5 +338,9 @@ fn log_line(
         error: t.error.map(ProxyError::as_str),
         user_agent: d.head.header("user-agent"),
         tls: c.tls.as_deref().map(|t| &t.summary),
+        consumer: t
+            .app
+            .and_then(|app| d.view.snap.access.consumer(app))
+            .map(|c| (&*c.app_name, &*c.team_name)),
     });
 }

@@ -138,6 +138,8 @@ pub(crate) struct Entry<'a> {
     pub(crate) user_agent: Option<&'a [u8]>,
     /// The client connection's TLS, when it has one.
     pub(crate) tls: Option<&'a crate::io::TlsSummary>,
+    /// The calling app and its team, when a credential named them.
+    pub(crate) consumer: Option<(&'a str, &'a str)>,
 }
 
 /// A shard's side of the access log.
@@ -259,7 +261,11 @@ fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
     text::u64(out, e.total.as_micros() as u64);
     out.push_str(",\"error\":");
     opt_str(out, e.error);
-    out.push_str(",\"consumer\":null,\"ua\":");
+    out.push_str(",\"consumer\":");
+    opt_str(out, e.consumer.map(|c| c.0));
+    out.push_str(",\"team\":");
+    opt_str(out, e.consumer.map(|c| c.1));
+    out.push_str(",\"ua\":");
     opt_bytes(out, e.user_agent);
     tls_fields(out, e.tls);
     out.push_str("}\n");
@@ -407,6 +413,7 @@ mod tests {
             error: None,
             user_agent: Some(b"curl"),
             tls: None,
+            consumer: Some(("mobile", "shop")),
         };
         let mut s = String::new();
         format_line(&mut s, &e, 2);
@@ -415,5 +422,9 @@ mod tests {
         assert_eq!(v["query"], "q=");
         assert_eq!(v["head_us"], 7);
         assert_eq!(v["upstream"], serde_json::Value::Null);
+        assert_eq!(
+            (&v["consumer"], &v["team"]),
+            (&"mobile".into(), &"shop".into())
+        );
     }
 }

@@ -23,14 +23,27 @@ pub(crate) struct Caller<'s> {
 }
 
 /// What a routed request needs before it may go on.
-pub(crate) enum Gate<'s> {
+pub(crate) enum Gate<'s, 'h> {
     /// Nothing: the route is open to every caller.
     Open,
     /// A caller already known (an API key).
     Caller(Caller<'s>),
     /// A Basic password to verify (argon2, off the shard; or cached).
     Basic(BasicAttempt<'s>),
+    /// A bearer token to verify (or found in the shard's cache).
+    Jwt(JwtAttempt<'s, 'h>),
 }
+
+/// A bearer token presented to a service that takes JWTs.
+pub(crate) struct JwtAttempt<'s, 'h> {
+    pub(crate) service: &'s ServicePolicy,
+    pub(crate) token: &'h str,
+    /// SHA-256 of the token: the cache's key.
+    pub(crate) digest: [u8; 32],
+}
+
+/// Clock skew allowed on a token's `exp` and `nbf`, in seconds.
+pub(crate) const JWT_LEEWAY: u64 = 30;
 
 /// A Basic credential presented for a known user name.
 pub(crate) struct BasicAttempt<'s> {
@@ -42,12 +55,12 @@ pub(crate) struct BasicAttempt<'s> {
 }
 
 /// The gate of a routed request, or why it is refused.
-pub(crate) fn check<'s>(
+pub(crate) fn check<'s, 'h>(
     snap: &'s Snapshot,
     route: &Route,
-    head: &RequestHead,
+    head: &'h RequestHead,
     target: &[u8],
-) -> Result<Gate<'s>, ProxyError> {
+) -> Result<Gate<'s, 'h>, ProxyError> {
     let Some(name) = route.service.as_deref() else {
         return Ok(Gate::Open);
     };
@@ -60,8 +73,15 @@ pub(crate) fn check<'s>(
         true => presented_key(service, head, target),
         false => None,
     };
-    if key.is_none() && service.auth.contains(&AuthKind::Basic) {
+    let authorization = head.header("authorization");
+    let scheme = |s: &[u8]| {
+        authorization.is_some_and(|a| a.len() > s.len() && a[..s.len()].eq_ignore_ascii_case(s))
+    };
+    if key.is_none() && service.auth.contains(&AuthKind::Basic) && scheme(b"basic ") {
         return basic(snap, service, head).map(Gate::Basic);
+    }
+    if key.is_none() && service.auth.contains(&AuthKind::Jwt) && scheme(b"bearer ") {
+        return bearer(service, authorization).map(Gate::Jwt);
     }
     match policy.by_key(service, key) {
         Verdict::Allowed(consumer) => Ok(Gate::Caller(Caller {
@@ -71,6 +91,46 @@ pub(crate) fn check<'s>(
         })),
         Verdict::Unauthorized => Err(ProxyError::Unauthorized),
         Verdict::Forbidden(_) => Err(ProxyError::Forbidden),
+    }
+}
+
+/// The bearer token of `Authorization`.
+fn bearer<'s, 'h>(
+    service: &'s ServicePolicy,
+    authorization: Option<&'h [u8]>,
+) -> Result<JwtAttempt<'s, 'h>, ProxyError> {
+    let value = authorization.ok_or(ProxyError::Unauthorized)?;
+    let token =
+        std::str::from_utf8(value[7..].trim_ascii()).map_err(|_| ProxyError::Unauthorized)?;
+    if token.is_empty() || token.len() > 8192 {
+        return Err(ProxyError::Unauthorized);
+    }
+    Ok(JwtAttempt {
+        service,
+        token,
+        digest: access::key::digest(token.as_bytes()),
+    })
+}
+
+/// The caller a verified JWT credential names, or 403 without an approved
+/// subscription.
+pub(crate) fn jwt_caller<'s>(
+    snap: &'s Snapshot,
+    service: &'s ServicePolicy,
+    credential: i64,
+) -> Result<Caller<'s>, ProxyError> {
+    let entry = snap
+        .access
+        .jwt_credential(credential)
+        .ok_or(ProxyError::Unauthorized)?;
+    let consumer = &*entry.consumer;
+    match snap.access.approved(consumer, service) {
+        true => Ok(Caller {
+            consumer,
+            service,
+            authorization: true,
+        }),
+        false => Err(ProxyError::Forbidden),
     }
 }
 

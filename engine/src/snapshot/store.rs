@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use access::{Location, Policy, Store};
+use access::jwks::JwksCache;
+use access::{AccessData, Location, Policy, Store};
+
+use crate::snapshot::access::JWT_LEEWAY;
 
 /// How often the store's revision is looked at.
 pub(crate) const POLL_EVERY: Duration = Duration::from_millis(200);
@@ -43,6 +46,12 @@ pub(crate) struct StoreWatch {
     last_open: Option<Instant>,
     compiled: u64,
     stats: Arc<StoreStats>,
+    /// What the store held at `compiled`, to recompile when a JWKS moves.
+    data: AccessData,
+    /// The JWT credentials' key sets.
+    jwks: JwksCache,
+    /// The serving policy's "a shard met an unknown kid" flag.
+    wanted: Arc<AtomicBool>,
 }
 
 // === impl StoreWatch ===
@@ -57,7 +66,6 @@ impl StoreWatch {
         let fail = |e: &dyn std::fmt::Display| format!("{location}: {e}");
         let store = location.open().map_err(|e| fail(&e))?;
         let data = store.load().map_err(|e| fail(&e))?;
-        let policy = Arc::new(Policy::compile(&data));
         stats.configured.store(true, Ordering::Relaxed);
         let mut watch = StoreWatch {
             location,
@@ -65,38 +73,57 @@ impl StoreWatch {
             last_open: None,
             compiled: 0,
             stats,
+            data,
+            jwks: JwksCache::new(),
+            wanted: Arc::default(),
         };
-        watch.serving(&policy);
+        watch
+            .jwks
+            .refresh(&Policy::jwks_sources(&watch.data), false);
+        let policy = watch.compile();
         Ok((watch, policy))
+    }
+
+    /// Compiles what the store held with the key sets at hand.
+    fn compile(&mut self) -> Arc<Policy> {
+        let policy = Arc::new(Policy::compile_with(&self.data, &self.jwks, JWT_LEEWAY));
+        self.wanted = policy.jwks_wanted.clone();
+        self.serving(&policy);
+        policy
     }
 
     /// A new policy when the store moved since the last one; `None` when it
     /// did not, or could not be read (the last policy keeps serving).
+    /// Also a new policy when a JWKS changed (fetched on schedule, or
+    /// sooner after a shard met an unknown `kid`).
     pub(crate) fn poll(&mut self) -> Option<Arc<Policy>> {
-        match self.read() {
+        let moved = match self.read() {
             Ok(next) => {
                 self.recovered();
-                let policy = Arc::new(next?);
-                self.serving(&policy);
-                Some(policy)
+                next.map(|data| self.data = data).is_some()
             }
             Err(Some(e)) => {
                 self.conn = None;
                 self.failed(&e);
-                None
+                false
             }
-            Err(None) => None,
-        }
+            Err(None) => false,
+        };
+        let wanted = self.wanted.swap(false, Ordering::Relaxed);
+        let sources = Policy::jwks_sources(&self.data);
+        let keys_moved = self.jwks.refresh(&sources, wanted);
+        (moved || keys_moved).then(|| self.compile())
     }
 
-    /// `Err(None)`: no connection yet, and too soon to try again.
-    fn read(&mut self) -> Result<Option<Policy>, Option<access::StoreError>> {
+    /// The store's contents when its revision moved. `Err(None)`: no
+    /// connection yet, and too soon to try again.
+    fn read(&mut self) -> Result<Option<AccessData>, Option<access::StoreError>> {
         let compiled = self.compiled;
         let store = self.connection()?;
         if store.revision()? == compiled {
             return Ok(None);
         }
-        Ok(Some(Policy::compile(&store.load()?)))
+        Ok(Some(store.load()?))
     }
 
     fn connection(&mut self) -> Result<&(dyn Store + Send), Option<access::StoreError>> {
