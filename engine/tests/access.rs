@@ -32,7 +32,20 @@ fn config_on(listen: &str, store: &str, origin: SocketAddr, api: &str, admin: &s
 
 /// An in-process gateway on `store`.
 fn gateway(store: &str, origin: SocketAddr) -> engine::Server {
-    let mut t = common::config(&config_text(store, origin, "127.0.0.1:0", "off"));
+    gateway_logging(store, origin, None)
+}
+
+/// As [`gateway`], writing its access log to `log`.
+fn gateway_logging(
+    store: &str,
+    origin: SocketAddr,
+    log: Option<&std::path::Path>,
+) -> engine::Server {
+    let mut text = config_text(store, origin, "127.0.0.1:0", "off");
+    if let Some(log) = log {
+        text.push_str(&format!("\n[access_log]\npath = \"{}\"\n", log.display()));
+    }
+    let mut t = common::config(&text);
     t.cpus = None;
     common::start(t)
 }
@@ -65,7 +78,9 @@ fn subscriptions_gate_the_data_path_and_outlive_a_restart_on_postgres() {
 /// The whole flow, on the store `store`.
 fn flow(store: &str) {
     let origin = Origin::start();
-    let server = gateway(store, origin.addr);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let server = gateway_logging(store, origin.addr, Some(&log));
     let gw = server.local_addrs()[0];
     let api = Mgmt::new(server.api_addr().unwrap(), None);
 
@@ -156,6 +171,33 @@ fn flow(store: &str) {
     until(Duration::from_secs(1), 403, || {
         status(gw, "/orders/seen", &with_key)
     });
+
+    // The log names the caller of every request a credential identified,
+    // a 403 included, and never the key (a query parameter's included).
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let entries: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let named = |status: u64| {
+        entries
+            .iter()
+            .any(|e| e["status"] == status && e["consumer"] == "mobile" && e["team"] == "shop")
+    };
+    assert!(named(200) && named(403), "{lines}");
+    assert!(entries
+        .iter()
+        .any(|e| e["status"] == 401 && e["consumer"].is_null()));
+    // Once the service takes keys in the query, they are cut from the log
+    // (the 401s before that carried a parameter the gateway had no reason
+    // to think secret, as any other).
+    let let_in: Vec<&serde_json::Value> = entries.iter().filter(|e| e["status"] == 200).collect();
+    assert!(
+        let_in.iter().all(|e| !e.to_string().contains(&key)),
+        "{lines}"
+    );
+    assert!(let_in.iter().any(|e| e["query"] == "a=1&b=2"), "{lines}");
 
     server.stop();
     server.wait().unwrap();
@@ -262,6 +304,21 @@ fn two_gateways_share_one_postgres_and_ride_out_its_outage() {
     eprintln!("an approval on host 1 reached host 2 in {took:?}");
     assert_eq!(status(gw1, "/orders/x", &with_key), 200);
     assert!(store_up(admin2));
+    let metrics = request(
+        admin2,
+        b"GET /metrics HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    )
+    .text();
+    for class in ["2xx", "4xx"] {
+        let series = format!(
+            "coregate_app_requests_total{{app=\"web\",team=\"shop\",status_class=\"{class}\"}} "
+        );
+        assert!(
+            metrics.lines().any(|l| l.starts_with(&series)),
+            "{series} in\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("coregate_store_up 1"), "{metrics}");
 
     // The database goes away: both hosts keep serving the last policy.
     pg.stop();

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use crate::admin::shared::Shared;
 use crate::observe::metrics::{ShardMetrics, ShardStats};
-use crate::observe::stats::{BackendStats, GroupReport, Latency, ShardReport, STATUS_CLASSES};
+use crate::observe::stats::{
+    BackendStats, GroupReport, Latency, ShardReport, CLASSES, STATUS_CLASSES,
+};
 use crate::snapshot::route::Snapshot;
 
 mod tls;
@@ -36,6 +38,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     shard_counters(&mut out, &shared.metrics);
     requests(&mut out, &reports);
     listeners(&mut out, shared, &reports);
+    apps(&mut out, shared, &reports);
     route_bytes(&mut out, &reports);
     upstream_connections(&mut out, &reports);
     kinds(&mut out, &reports);
@@ -181,6 +184,39 @@ fn listeners(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
                         r.shard
                     );
                 }
+            }
+        }
+    }
+}
+
+/// Requests by calling app and team, merged over the shards (each shard
+/// keeps at most `MAX_APPS` apps; the rest are `app="other"`).
+fn apps(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
+    let name = "coregate_app_requests_total";
+    help(
+        out,
+        name,
+        "counter",
+        "Requests of callers a credential identified, by app, team and status class.",
+    );
+    let policy = shared.published.load().access.clone();
+    let mut merged: BTreeMap<(String, String), [u64; CLASSES]> = BTreeMap::new();
+    for (id, counts) in reports.iter().flat_map(|r| &r.apps) {
+        let names = policy
+            .consumer(*id)
+            .map(|c| (c.app_name.to_string(), c.team_name.to_string()));
+        let key = names.unwrap_or_else(|| ("other".into(), "other".into()));
+        let slot = merged.entry(key).or_insert([0; CLASSES]);
+        slot.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+    }
+    for ((app, team), counts) in merged {
+        for (class, n) in STATUS_CLASSES.iter().zip(counts) {
+            if n > 0 {
+                let (app, team) = (esc(&app), esc(&team));
+                let _ = writeln!(
+                    out,
+                    "{name}{{app=\"{app}\",team=\"{team}\",status_class=\"{class}\"}} {n}"
+                );
             }
         }
     }

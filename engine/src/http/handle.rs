@@ -102,6 +102,10 @@ async fn routed_request(
         Ok(Gate::Caller(caller)) => Ok(Some(caller)),
         Ok(Gate::Basic(attempt)) => verify_basic(ctx, &view.snap, attempt).await.map(Some),
         Ok(Gate::Jwt(attempt)) => verify_jwt(ctx, &view.snap, attempt).await.map(Some),
+        Ok(Gate::Forbidden(app)) => {
+            c.trace.app = Some(app);
+            Err(ProxyError::Forbidden)
+        }
         Err(e) => Err(e),
     };
     let caller = match caller {
@@ -300,6 +304,9 @@ fn count(c: &Client, ctx: &ShardCtx, d: &Done<'_>, total: std::time::Duration) {
         stats.request(t.status, t.bytes_in, t.bytes_out, total);
     }
     ctx.view.stats.listener(c.listener, t.status);
+    if let Some(app) = t.app {
+        ctx.view.stats.app(app, t.status);
+    }
 }
 
 /// Writes the request's access log line.
@@ -311,17 +318,16 @@ fn log_line(
     total: std::time::Duration,
 ) {
     let t = &c.trace;
-    let route = d
-        .route
-        .and_then(|i| d.view.snap.routes.get(i))
-        .map(|r| &*r.name);
+    let routed = d.route.and_then(|i| d.view.snap.routes.get(i));
+    let route = routed.map(|r| &*r.name);
+    let redacted = routed.and_then(|r| access::redact_key(&d.view.snap, r, d.head.target()));
     log.log(&crate::observe::accesslog::Entry {
         shard: ctx.id,
         id: d.id.as_bytes(),
         client: c.peer,
         method: d.head.method_bytes(),
         host: d.host,
-        target: d.head.target(),
+        target: redacted.as_deref().unwrap_or(d.head.target()),
         proto: match d.head.version() {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",

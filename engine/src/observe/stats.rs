@@ -180,11 +180,27 @@ pub(crate) struct ShardStatsTable {
     /// Requests by listener (index into the listen addresses) and status
     /// class (see [`STATUS_CLASSES`]).
     pub(crate) listeners: RefCell<Vec<[u64; CLASSES]>>,
+    /// Requests by calling app (store id; 0 for apps past the cap) and
+    /// status class.
+    pub(crate) apps: RefCell<AHashMap<i64, [u64; CLASSES]>>,
 }
+
+/// Apps with a series of their own per shard; the rest count as "other".
+pub(crate) const MAX_APPS: usize = 100;
 
 // === impl ShardStatsTable ===
 
 impl ShardStatsTable {
+    /// Counts a response to app `app`.
+    pub(crate) fn app(&self, app: i64, status: u16) {
+        let mut apps = self.apps.borrow_mut();
+        let key = match apps.len() < MAX_APPS || apps.contains_key(&app) {
+            true => app,
+            false => 0,
+        };
+        apps.entry(key).or_insert([0; CLASSES])[status_class(status)] += 1;
+    }
+
     /// Counts a coregate error of `kind`.
     pub(crate) fn error(&self, kind: &'static str, parse: bool) {
         *self.errors.borrow_mut().entry(kind).or_default() += 1;
@@ -212,6 +228,7 @@ impl ShardStatsTable {
             errors: copy_counts(&self.errors),
             access_log_dropped: 0,
             listeners: self.listeners.borrow().clone(),
+            apps: self.apps.borrow().iter().map(|(k, v)| (*k, *v)).collect(),
             backends: Vec::new(),
             upstream_open: 0,
             upstream_idle: 0,
@@ -269,6 +286,8 @@ pub(crate) struct ShardReport {
     pub(crate) access_log_dropped: u64,
     /// Requests by listener index and status class.
     pub(crate) listeners: Vec<[u64; CLASSES]>,
+    /// Requests by app id (0: past the cap) and status class.
+    pub(crate) apps: Vec<(i64, [u64; CLASSES])>,
     /// Per group and backend: in-flight requests, latency estimate (ns),
     /// passively ejected.
     pub(crate) backends: Vec<(Box<str>, SocketAddr, u32, u64, bool)>,

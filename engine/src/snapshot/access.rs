@@ -32,6 +32,8 @@ pub(crate) enum Gate<'s, 'h> {
     Basic(BasicAttempt<'s>),
     /// A bearer token to verify (or found in the shard's cache).
     Jwt(JwtAttempt<'s, 'h>),
+    /// A valid API key of this app, which has no approved subscription.
+    Forbidden(i64),
 }
 
 /// A bearer token presented to a service that takes JWTs.
@@ -90,7 +92,7 @@ pub(crate) fn check<'s, 'h>(
             authorization: false,
         })),
         Verdict::Unauthorized => Err(ProxyError::Unauthorized),
-        Verdict::Forbidden(_) => Err(ProxyError::Forbidden),
+        Verdict::Forbidden(consumer) => Ok(Gate::Forbidden(consumer.app)),
     }
 }
 
@@ -210,6 +212,13 @@ pub(crate) fn without_param(target: &[u8], name: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(pair);
     }
     Some(out)
+}
+
+/// `target` without the API key query parameter of the route's service,
+/// for the access log; `None` when there is none to take out.
+pub(crate) fn redact_key(snap: &Snapshot, route: &Route, target: &[u8]) -> Option<Vec<u8>> {
+    let service = snap.access.service(route.service.as_deref()?)?;
+    without_param(target, service.key_query.as_deref()?.as_bytes())
 }
 
 /// The `WWW-Authenticate` value for a service's credential kinds.
