@@ -29,13 +29,16 @@ pub enum Scope {
     Team(Id),
 }
 
-/// A slice of a list, in id order.
+/// A slice of a list, in id order, optionally of one team's objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
     /// Ids above this one (0: from the start).
     pub after: Id,
     /// At most this many (capped at 1,000).
     pub limit: u32,
+    /// Only this team's objects (services, apps; for subscriptions, those
+    /// of this team's apps).
+    pub team: Option<Id>,
 }
 
 impl Default for Page {
@@ -43,6 +46,7 @@ impl Default for Page {
         Page {
             after: 0,
             limit: 100,
+            team: None,
         }
     }
 }
@@ -100,6 +104,10 @@ pub trait Store {
 
     /// Creates a team (root only).
     fn create_team(&self, scope: Scope, name: &str) -> Result<Team, StoreError>;
+    /// A team the scope may see.
+    fn team(&self, scope: Scope, id: Id) -> Result<Team, StoreError>;
+    /// Renames a team (the root, or the team itself).
+    fn rename_team(&self, scope: Scope, id: Id, name: &str) -> Result<Team, StoreError>;
     /// The teams the scope may see.
     fn teams(&self, scope: Scope, page: Page) -> Result<Vec<Team>, StoreError>;
     /// Deletes a team with everything it owns (root only).
@@ -130,6 +138,8 @@ pub trait Store {
     fn create_app(&self, scope: Scope, team: Id, name: &str) -> Result<App, StoreError>;
     /// An app of the scope.
     fn app(&self, scope: Scope, id: Id) -> Result<App, StoreError>;
+    /// Renames an app.
+    fn rename_app(&self, scope: Scope, id: Id, name: &str) -> Result<App, StoreError>;
     /// The apps of the scope.
     fn apps(&self, scope: Scope, page: Page) -> Result<Vec<App>, StoreError>;
     /// Deletes an app with its credentials and subscriptions.

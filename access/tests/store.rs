@@ -89,6 +89,7 @@ on_both!(
     every_write_bumps_the_revision_and_a_refused_one_does_not,
     deleting_a_team_removes_what_it_owns_and_pages_walk_in_id_order,
     two_connections_see_each_others_writes,
+    lists_filter_by_team_and_names_change_in_scope,
 );
 
 fn a_subscription_is_applied_for_approved_revoked_and_applied_for_again(w: World) {
@@ -340,7 +341,13 @@ fn deleting_a_team_removes_what_it_owns_and_pages_walk_in_id_order(w: World) {
     assert!(data.credentials.is_empty() && data.apps.iter().all(|a| a.team == w.a));
     let first = w
         .store
-        .apps(Scope::Root, Page { after: 0, limit: 2 })
+        .apps(
+            Scope::Root,
+            Page {
+                limit: 2,
+                ..Page::default()
+            },
+        )
         .unwrap();
     let next = w
         .store
@@ -349,6 +356,7 @@ fn deleting_a_team_removes_what_it_owns_and_pages_walk_in_id_order(w: World) {
             Page {
                 after: first[1].id,
                 limit: 2,
+                team: None,
             },
         )
         .unwrap();
@@ -369,4 +377,48 @@ fn a_database_from_a_newer_build_is_refused() {
     std::fs::write(&path, bytes).unwrap();
     let err = SqliteStore::open(dir.path()).unwrap_err();
     assert!(matches!(err, StoreError::Backend(m) if m.contains("newer than this build")));
+}
+
+fn lists_filter_by_team_and_names_change_in_scope(w: World) {
+    let (a, b) = (Scope::Team(w.a), Scope::Team(w.b));
+    let orders = w
+        .store
+        .create_service(a, w.a, &spec("orders", Visibility::Public, Approval::Auto))
+        .unwrap();
+    w.store.create_app(a, w.a, "a-app").unwrap();
+    let shop = w.store.create_app(b, w.b, "shop").unwrap();
+    w.store.apply(b, shop.id, orders.id).unwrap();
+    let of = |team| Page {
+        team: Some(team),
+        ..Page::default()
+    };
+    let names = |apps: Vec<access::App>| apps.into_iter().map(|a| a.name).collect::<Vec<_>>();
+    assert_eq!(names(w.store.apps(Scope::Root, of(w.b)).unwrap()), ["shop"]);
+    assert!(
+        w.store.apps(b, of(w.a)).unwrap().is_empty(),
+        "a filter never widens a scope"
+    );
+    assert_eq!(w.store.services(b, of(w.a)).unwrap().len(), 1, "public");
+    assert_eq!(w.store.subscriptions(a, None, of(w.b)).unwrap().len(), 1);
+    assert!(w.store.subscriptions(a, None, of(w.a)).unwrap().is_empty());
+
+    assert_eq!(
+        w.store.rename_app(b, shop.id, "store").unwrap().name,
+        "store"
+    );
+    assert_eq!(
+        w.store.rename_app(a, shop.id, "mine"),
+        Err(StoreError::NotFound("app"))
+    );
+    assert_eq!(w.store.rename_team(a, w.a, "alpha").unwrap().name, "alpha");
+    assert_eq!(
+        w.store.rename_team(a, w.b, "x"),
+        Err(StoreError::NotFound("team"))
+    );
+    assert_eq!(w.store.team(b, w.a), Err(StoreError::NotFound("team")));
+    assert_eq!(w.store.team(Scope::Root, w.a).unwrap().name, "alpha");
+    assert!(matches!(
+        w.store.rename_team(Scope::Root, w.a, "team-b"),
+        Err(StoreError::Conflict(_))
+    ));
 }

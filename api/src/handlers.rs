@@ -75,7 +75,10 @@ pub(crate) fn router(app: App) -> Router {
     let v1 = Router::new()
         .route("/openapi.json", get(crate::openapi::document))
         .route("/teams", get(list_teams).post(create_team))
-        .route("/teams/{id}", axum::routing::delete(delete_team))
+        .route(
+            "/teams/{id}",
+            get(get_team).put(rename_team).delete(delete_team),
+        )
         .route("/teams/{id}/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", axum::routing::delete(delete_token))
         .route("/services", get(list_services).post(create_service))
@@ -84,7 +87,10 @@ pub(crate) fn router(app: App) -> Router {
             get(get_service).put(update_service).delete(delete_service),
         )
         .route("/apps", get(list_apps).post(create_app))
-        .route("/apps/{id}", get(get_app).delete(delete_app))
+        .route(
+            "/apps/{id}",
+            get(get_app).put(rename_app).delete(delete_app),
+        )
         .route(
             "/apps/{id}/credentials",
             get(list_credentials).post(create_credential),
@@ -101,13 +107,14 @@ pub(crate) fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// `?after=ID&limit=N`.
+/// `?after=ID&limit=N&team=ID`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PageQuery {
     #[serde(default)]
     after: Id,
     limit: Option<u32>,
+    team: Option<Id>,
 }
 
 impl PageQuery {
@@ -115,6 +122,7 @@ impl PageQuery {
         Page {
             after: self.after,
             limit: self.limit.unwrap_or(Page::default().limit),
+            team: self.team,
         }
     }
 }
@@ -166,6 +174,23 @@ async fn create_team(
     Ok(created(
         app.call(move |s| s.create_team(scope, &b.name)).await?,
     ))
+}
+
+async fn get_team(
+    State(app): State<App>,
+    Caller(scope): Caller,
+    Path(id): Path<Id>,
+) -> Result<Response, ApiError> {
+    Ok(Json(app.call(move |s| s.team(scope, id)).await?).into_response())
+}
+
+async fn rename_team(
+    State(app): State<App>,
+    Caller(scope): Caller,
+    Path(id): Path<Id>,
+    Body(b): Body<NewTeam>,
+) -> Result<Response, ApiError> {
+    Ok(Json(app.call(move |s| s.rename_team(scope, id, &b.name)).await?).into_response())
 }
 
 async fn delete_team(
@@ -359,6 +384,22 @@ async fn get_app(
     Ok(Json(app.call(move |s| s.app(scope, id)).await?).into_response())
 }
 
+/// `{"name": ...}`: an app's new name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppName {
+    name: String,
+}
+
+async fn rename_app(
+    State(app): State<App>,
+    Caller(scope): Caller,
+    Path(id): Path<Id>,
+    Body(b): Body<AppName>,
+) -> Result<Response, ApiError> {
+    Ok(Json(app.call(move |s| s.rename_app(scope, id, &b.name)).await?).into_response())
+}
+
 async fn delete_app(
     State(app): State<App>,
     Caller(scope): Caller,
@@ -419,7 +460,7 @@ struct NewSubscription {
     service: Id,
 }
 
-/// `?state=pending&after=ID&limit=N`.
+/// `?state=pending&after=ID&limit=N&team=ID`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubscriptionQuery {
@@ -427,6 +468,7 @@ struct SubscriptionQuery {
     #[serde(default)]
     after: Id,
     limit: Option<u32>,
+    team: Option<Id>,
 }
 
 async fn list_subscriptions(
@@ -437,6 +479,7 @@ async fn list_subscriptions(
     let page = PageQuery {
         after: q.after,
         limit: q.limit,
+        team: q.team,
     }
     .page();
     let state = q.state;

@@ -11,7 +11,7 @@ pub(crate) const ENDPOINTS: &[(&str, &str, &str, Option<&str>, &str)] = &[
     (
         "/teams",
         "get",
-        "List the teams the token sees",
+        "List the teams the token sees (?after=ID&limit=N)",
         None,
         "TeamList",
     ),
@@ -22,6 +22,8 @@ pub(crate) const ENDPOINTS: &[(&str, &str, &str, Option<&str>, &str)] = &[
         Some("NewTeam"),
         "Team",
     ),
+    ("/teams/{id}", "get", "Read a team", None, "Team"),
+    ("/teams/{id}", "put", "Rename a team (the root or the team)", Some("Name"), "Team"),
     (
         "/teams/{id}",
         "delete",
@@ -53,7 +55,7 @@ pub(crate) const ENDPOINTS: &[(&str, &str, &str, Option<&str>, &str)] = &[
     (
         "/services",
         "get",
-        "List the services the token sees",
+        "List the services the token sees (?team=ID&after=ID&limit=N)",
         None,
         "ServiceList",
     ),
@@ -79,9 +81,16 @@ pub(crate) const ENDPOINTS: &[(&str, &str, &str, Option<&str>, &str)] = &[
         None,
         "Empty",
     ),
-    ("/apps", "get", "List the token's apps", None, "AppList"),
+    (
+        "/apps",
+        "get",
+        "List the token's apps (?team=ID&after=ID&limit=N)",
+        None,
+        "AppList",
+    ),
     ("/apps", "post", "Create an app", Some("NewApp"), "App"),
     ("/apps/{id}", "get", "Read an app", None, "App"),
+    ("/apps/{id}", "put", "Rename an app", Some("Name"), "App"),
     (
         "/apps/{id}",
         "delete",
@@ -113,7 +122,7 @@ pub(crate) const ENDPOINTS: &[(&str, &str, &str, Option<&str>, &str)] = &[
     (
         "/subscriptions",
         "get",
-        "List subscriptions of the token's apps and services (?state=pending)",
+        "List subscriptions of the token's apps and services (?state=pending&team=ID&after=ID&limit=N)",
         None,
         "SubscriptionList",
     ),
@@ -201,6 +210,7 @@ fn schemas() -> Value {
         "Any": {},
         "Empty": {},
         "Error": { "type": "object", "properties": { "error": { "type": "string" }, "message": { "type": "string" }, "field": { "type": ["string", "null"] } } },
+        "Name": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": { "name": name } },
         "NewTeam": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": { "name": name } },
         "Team": { "type": "object", "properties": { "id": id, "name": name } },
         "TeamList": list("Team"),

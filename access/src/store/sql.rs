@@ -460,6 +460,39 @@ impl<D: Db> Store for SqlStore<D> {
         self.db.read(|c| all(c, sql, &args, team_row))
     }
 
+    fn team(&self, scope: Scope, id: Id) -> Result<Team> {
+        own(scope, id, "team")?;
+        self.db.read(|c| {
+            one(
+                c,
+                "SELECT id, name FROM teams WHERE id = ?1",
+                id,
+                team_row,
+                "team",
+            )
+        })
+    }
+
+    fn rename_team(&self, scope: Scope, id: Id, name: &str) -> Result<Team> {
+        own(scope, id, "team")?;
+        check_name("name", name)?;
+        self.change(|c| {
+            match c.exec(
+                "UPDATE teams SET name = ?2 WHERE id = ?1",
+                &[id.into(), name.into()],
+            )? {
+                0 => Err(StoreError::NotFound("team")),
+                _ => one(
+                    c,
+                    "SELECT id, name FROM teams WHERE id = ?1",
+                    id,
+                    team_row,
+                    "team",
+                ),
+            }
+        })
+    }
+
     fn delete_team(&self, scope: Scope, id: Id) -> Result<()> {
         root_only(scope)?;
         self.change(|c| delete_row(c, "teams", id, "team"))
@@ -483,8 +516,13 @@ impl<D: Db> Store for SqlStore<D> {
     }
 
     fn services(&self, scope: Scope, page: Page) -> Result<Vec<Service>> {
-        let sql = format!("SELECT {SERVICE_COLS} FROM services WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR team = ?2 OR visibility = 'public') ORDER BY id LIMIT ?3");
-        let args = [page.after.into(), team_of(scope), limit(page)];
+        let sql = format!("SELECT {SERVICE_COLS} FROM services WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR team = ?2 OR visibility = 'public') AND (CAST(?4 AS BIGINT) IS NULL OR team = ?4) ORDER BY id LIMIT ?3");
+        let args = [
+            page.after.into(),
+            team_of(scope),
+            limit(page),
+            page.team.into(),
+        ];
         self.db.read(|c| all(c, &sql, &args, service_row))
     }
 
@@ -522,9 +560,26 @@ impl<D: Db> Store for SqlStore<D> {
         self.db.read(|c| own_app(c, scope, id))
     }
 
+    fn rename_app(&self, scope: Scope, id: Id, name: &str) -> Result<App> {
+        check_name("name", name)?;
+        self.change(|c| {
+            own_app(c, scope, id)?;
+            c.exec(
+                "UPDATE apps SET name = ?2 WHERE id = ?1",
+                &[id.into(), name.into()],
+            )?;
+            get_app(c, id)
+        })
+    }
+
     fn apps(&self, scope: Scope, page: Page) -> Result<Vec<App>> {
-        let sql = "SELECT id, team, name FROM apps WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR team = ?2) ORDER BY id LIMIT ?3";
-        let args = [page.after.into(), team_of(scope), limit(page)];
+        let sql = "SELECT id, team, name FROM apps WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR team = ?2) AND (CAST(?4 AS BIGINT) IS NULL OR team = ?4) ORDER BY id LIMIT ?3";
+        let args = [
+            page.after.into(),
+            team_of(scope),
+            limit(page),
+            page.team.into(),
+        ];
         self.db.read(|c| all(c, sql, &args, app_row))
     }
 
@@ -715,9 +770,16 @@ impl<D: Db> Store for SqlStore<D> {
         let sql = "SELECT b.id, b.app, b.service, b.state FROM subscriptions b
                    JOIN apps a ON a.id = b.app JOIN services s ON s.id = b.service
                    WHERE b.id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR a.team = ?2 OR s.team = ?2)
-                   AND (CAST(?3 AS TEXT) IS NULL OR b.state = ?3) ORDER BY b.id LIMIT ?4";
+                   AND (CAST(?3 AS TEXT) IS NULL OR b.state = ?3)
+                   AND (CAST(?5 AS BIGINT) IS NULL OR a.team = ?5) ORDER BY b.id LIMIT ?4";
         let state = state.map(SubState::as_str);
-        let args = [page.after.into(), team_of(scope), state.into(), limit(page)];
+        let args = [
+            page.after.into(),
+            team_of(scope),
+            state.into(),
+            limit(page),
+            page.team.into(),
+        ];
         self.db.read(|c| all(c, sql, &args, subscription_row))
     }
 }
