@@ -137,7 +137,10 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
         verdict.failures.extend(failed);
         return Ok(verdict);
     }
-    if selected.iter().any(|s| s.api_key) {
+    if selected
+        .iter()
+        .any(|s| s.credential != scenarios::Credential::None)
+    {
         seed_access(&proxies, &scratch);
     }
     for scenario in selected {

@@ -251,8 +251,8 @@ pub fn load_args(
         Load::ConnPerRequest => args.push("--close".into()),
         _ => {}
     }
-    if let (true, Some(key)) = (scenario.api_key, crate::compare::access::key()) {
-        args.extend(["-H".into(), format!("x-api-key: {key}")]);
+    if let Some(header) = crate::compare::access::header(scenario.credential) {
+        args.extend(["-H".into(), header]);
     }
     args.push(url);
     args
@@ -353,7 +353,7 @@ impl Bench<'_> {
             tls: self.tls,
             tls_scenario: scenario.is_tls(),
             single_process: false,
-            access: scenario.api_key,
+            access: scenario.credential != crate::compare::scenarios::Credential::None,
         }
     }
 
@@ -489,9 +489,9 @@ mod tests {
         assert!(rate.windows(2).any(|w| w[0] == "--rate" && w[1] == "40000"));
         let half = load_args(&all[3], &proxy(), Duration::from_secs(1), json);
         assert!(half.windows(2).any(|w| w[0] == "--rate" && w[1] == "20000"));
-        assert!(load_args(&all[5], &proxy(), Duration::from_secs(1), json)
+        assert!(load_args(&all[6], &proxy(), Duration::from_secs(1), json)
             .contains(&"--close".to_owned()));
-        let idle = load_args(&all[6], &proxy(), Duration::from_secs(1), json);
+        let idle = load_args(&all[7], &proxy(), Duration::from_secs(1), json);
         assert!(idle.windows(2).any(|w| w[0] == "-c" && w[1] == "10000"));
         assert!(idle.contains(&"--hold".to_owned()) && !idle.contains(&"-d".to_owned()));
         let full = all.iter().find(|s| s.name == "tls-full").unwrap();

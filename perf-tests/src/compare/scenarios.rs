@@ -47,11 +47,25 @@ pub struct Scenario {
     pub connections: usize,
     /// The load.
     pub load: Load,
-    /// Every request carries the seeded API key, and coregate's route
-    /// checks it (the `access` scenario; coregate-b and the peers only
-    /// forward it).
+    /// Every request carries this credential of the seeded store, and
+    /// coregate's route checks it (the `access` scenarios; coregate-b and
+    /// the peers only forward it).
     #[serde(default)]
-    pub api_key: bool,
+    pub credential: Credential,
+}
+
+/// The credential an `access` scenario's requests carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Credential {
+    /// None.
+    #[default]
+    None,
+    /// The seeded API key, in `x-api-key`.
+    Key,
+    /// A seeded ES256 JWT, as a bearer token (the same token every time:
+    /// after the first request per shard, a cache hit).
+    Jwt,
 }
 
 /// Every scenario, in run order.
@@ -63,7 +77,7 @@ pub fn all() -> Vec<Scenario> {
         body_size,
         connections: DEFAULT_CONNECTIONS,
         load,
-        api_key: false,
+        credential: Credential::None,
     };
     vec![
         keep_alive(
@@ -95,10 +109,20 @@ pub fn all() -> Vec<Scenario> {
             Load::Rate(FIXED_RATE / 2.0),
         ),
         Scenario {
-            api_key: true,
+            credential: Credential::Key,
             ..keep_alive(
                 "access",
                 "as headline, with an API key on every request: coregate's route checks it (key auth and an approved subscription); coregate-b (COREGATE_B_ARGS=' ') and the peers pass it through",
+                "/",
+                100,
+                Load::Closed,
+            )
+        },
+        Scenario {
+            credential: Credential::Jwt,
+            ..keep_alive(
+                "access-jwt",
+                "as access, with an ES256 JWT as bearer token instead of a key (cache hits after each shard's first verification)",
                 "/",
                 100,
                 Load::Closed,
@@ -119,7 +143,7 @@ pub fn all() -> Vec<Scenario> {
             body_size: 100,
             connections: IDLE_CONNECTIONS,
             load: Load::Idle(IDLE_CONNECTIONS),
-            api_key: false,
+            credential: Credential::None,
         },
         // TLS termination, all with the same ECDSA P-256 certificate and
         // session tickets on in every peer (see peers::Tweaks::tls_tickets).
@@ -152,7 +176,7 @@ pub fn all() -> Vec<Scenario> {
             body_size: 100,
             connections: IDLE_CONNECTIONS,
             load: Load::TlsIdle(IDLE_CONNECTIONS),
-            api_key: false,
+            credential: Credential::None,
         },
     ]
 }
@@ -220,13 +244,13 @@ mod tests {
 
     #[test]
     fn selection() {
-        assert_eq!(select(&[]).unwrap().len(), 11);
-        assert_eq!(select(&["all".into()]).unwrap().len(), 11);
+        assert_eq!(select(&[]).unwrap().len(), 12);
+        assert_eq!(select(&["all".into()]).unwrap().len(), 12);
         let tls = select(&["tls".into()]).unwrap();
         assert_eq!(tls.len(), 4);
         assert!(tls.iter().all(Scenario::is_tls));
         let quick = select(&quick_default()).unwrap();
-        assert_eq!(quick.len(), 7);
+        assert_eq!(quick.len(), 8);
         assert!(!quick.iter().any(Scenario::is_tls));
         let two = select(&["idle10k".into(), "headline".into()]).unwrap();
         assert_eq!(two[0].name, "idle10k");
