@@ -24,6 +24,7 @@ fn data(n: i64) -> (AccessData, String) {
         teams: vec![Team {
             id: 1,
             name: "t".into(),
+            declared: false,
         }],
         services: vec![Service {
             id: 1,
@@ -36,6 +37,7 @@ fn data(n: i64) -> (AccessData, String) {
                 key_header: "x-api-key".into(),
                 key_query: None,
             },
+            declared: false,
         }],
         ..AccessData::default()
     };
@@ -46,6 +48,7 @@ fn data(n: i64) -> (AccessData, String) {
             id,
             team: 1,
             name: format!("app-{id}"),
+            declared: false,
         });
         d.credentials.push(Credential {
             id,
@@ -60,6 +63,7 @@ fn data(n: i64) -> (AccessData, String) {
             app: id,
             service: 1,
             state: SubState::Approved,
+            declared: false,
         });
         if id == n / 2 + 1 {
             probe = k.secret;

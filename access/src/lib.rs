@@ -21,8 +21,8 @@ pub mod policy;
 pub mod store;
 
 pub use model::{
-    Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, Id, JwtSpec, Service,
-    ServiceSpec, SubState, Subscription, Team, Visibility,
+    Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, DeclaredSet, Id,
+    JwtSpec, Service, ServiceSpec, SubState, Subscription, Team, Visibility,
 };
 pub use policy::{BasicEntry, Consumer, JwtCheck, JwtEntry, Policy, ServicePolicy, Verdict};
 pub use store::{AccessData, Location, Page, PostgresStore, Scope, SqliteStore, Store, StoreError};

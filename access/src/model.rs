@@ -13,6 +13,9 @@ pub struct Team {
     pub id: Id,
     /// Unique among teams.
     pub name: String,
+    /// Declared in the config file: read-only through the API.
+    #[serde(default)]
+    pub declared: bool,
 }
 
 /// Who sees a service in the catalogue.
@@ -74,6 +77,9 @@ pub struct Service {
     /// What it is.
     #[serde(flatten)]
     pub spec: ServiceSpec,
+    /// Declared in the config file: read-only through the API.
+    #[serde(default)]
+    pub declared: bool,
 }
 
 /// A consumer.
@@ -85,6 +91,9 @@ pub struct App {
     pub team: Id,
     /// Unique within its team.
     pub name: String,
+    /// Declared in the config file: read-only through the API.
+    #[serde(default)]
+    pub declared: bool,
 }
 
 /// A credential's secret part, as stored.
@@ -232,6 +241,9 @@ pub struct Subscription {
     pub service: Id,
     /// Where it stands.
     pub state: SubState,
+    /// Declared in the config file: read-only through the API.
+    #[serde(default)]
+    pub declared: bool,
 }
 
 // === impl SubState ===
@@ -335,4 +347,19 @@ mod tests {
         assert!(check_name("name", "a\nb").is_err());
         assert!(check_name("name", &"x".repeat(129)).is_err());
     }
+}
+
+/// Objects declared in the config file, by name: the gateway writes them
+/// into the store at start and on every reload (and removes the ones no
+/// longer declared).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeclaredSet {
+    /// Team names.
+    pub teams: Vec<String>,
+    /// Services, with their team's name.
+    pub services: Vec<(String, ServiceSpec)>,
+    /// Apps, as (team, name).
+    pub apps: Vec<(String, String)>,
+    /// Approved subscriptions, as ((team, app), service).
+    pub subscriptions: Vec<((String, String), String)>,
 }

@@ -101,6 +101,9 @@ pub trait Store {
     fn revision(&self) -> Result<u64, StoreError>;
     /// Everything, at one revision.
     fn load(&self) -> Result<AccessData, StoreError>;
+    /// Writes the objects declared in the config file (read-only through
+    /// the API) and removes the declared ones no longer there.
+    fn sync_declared(&self, d: &crate::model::DeclaredSet) -> Result<(), StoreError>;
 
     /// Creates a team (root only).
     fn create_team(&self, scope: Scope, name: &str) -> Result<Team, StoreError>;

@@ -31,6 +31,8 @@ pub struct AccessConfig {
     pub app_header: String,
     /// The header naming the calling app's team upstream.
     pub team_header: String,
+    /// Objects declared in the file, written into the store.
+    pub declared: crate::declared::Declared,
 }
 
 impl AccessConfig {
@@ -49,6 +51,7 @@ impl Default for AccessConfig {
             api_token_file: None,
             app_header: DEFAULT_APP_HEADER.to_owned(),
             team_header: DEFAULT_TEAM_HEADER.to_owned(),
+            declared: crate::declared::Declared::default(),
         }
     }
 }
@@ -118,6 +121,7 @@ pub(crate) fn access(
             a.team_header.as_ref(),
             DEFAULT_TEAM_HEADER,
         ),
+        declared: crate::declared::declared(c, a),
     }
 }
 
@@ -154,6 +158,10 @@ fn is_tchar(b: u8) -> bool {
 pub(crate) fn check_services(c: &mut Checker<'_>, raw: &FileConfig, access: &AccessConfig) {
     if access.has_store() {
         return;
+    }
+    if !access.declared.is_empty() {
+        let at = c.at_key("access");
+        c.fail(at, "access", "declared teams, services and apps live in the store: set access.data_dir or access.store");
     }
     for (i, r) in raw.routes.iter().enumerate() {
         if let Some(s) = &r.get_ref().service {

@@ -134,6 +134,42 @@ pub(crate) struct AccessFile {
     pub(crate) api_token_file: Option<Spanned<String>>,
     pub(crate) app_header: Option<Spanned<String>>,
     pub(crate) team_header: Option<Spanned<String>>,
+    pub(crate) teams: Option<Vec<Spanned<DeclaredTeamFile>>>,
+    pub(crate) services: Option<Vec<Spanned<DeclaredServiceFile>>>,
+    pub(crate) apps: Option<Vec<Spanned<DeclaredAppFile>>>,
+    pub(crate) subscriptions: Option<Vec<Spanned<DeclaredSubFile>>>,
+}
+
+/// `[[access.teams]]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeclaredTeamFile {
+    pub(crate) name: Spanned<String>,
+}
+
+/// `[[access.services]]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeclaredServiceFile {
+    pub(crate) team: Spanned<String>,
+    pub(crate) name: Spanned<String>,
+    pub(crate) visibility: Option<Spanned<String>>,
+    pub(crate) approval: Option<Spanned<String>>,
+    pub(crate) auth: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) key_header: Option<Spanned<String>>,
+    pub(crate) key_query: Option<Spanned<String>>,
+}
+
+/// `[[access.apps]]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeclaredAppFile {
+    pub(crate) team: Spanned<String>,
+    pub(crate) name: Spanned<String>,
+}
+
+/// `[[access.subscriptions]]`: approved.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeclaredSubFile {
+    pub(crate) app: Spanned<String>,
+    pub(crate) service: Spanned<String>,
 }
 
 /// `[timeouts]`: durations as text, `"10s"`.

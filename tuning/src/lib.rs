@@ -52,6 +52,7 @@ pub mod config_reference {}
 mod access;
 mod checker;
 mod cli;
+mod declared;
 pub mod defaults;
 mod error;
 mod file;
@@ -75,6 +76,7 @@ mod validate;
 
 pub use crate::access::AccessConfig;
 pub use crate::cli::{Admin, Cli, Command, CpuList, Sample};
+pub use crate::declared::{Declared, DeclaredService};
 pub use crate::error::{ConfigError, Location, TuningError};
 pub use crate::observe::{AccessLog, LogDest, MetricsConfig, ReloadConfig};
 pub use crate::route::{

@@ -6,7 +6,8 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use crate::file::{
-    AccessFile, AccessLogFile, BackendTable, ClientAuthFile, CorsFile, FileConfig, HeaderMatchFile,
+    AccessFile, AccessLogFile, BackendTable, ClientAuthFile, CorsFile, DeclaredAppFile,
+    DeclaredServiceFile, DeclaredSubFile, DeclaredTeamFile, FileConfig, HeaderMatchFile,
     HeaderOpsFile, HealthCheckFile, IoFile, LimitsFile, ListenTable, MetricsFile, OutlierFile,
     PoolFile, RespondFile, RetriesFile, RouteFile, RouteTimeoutsFile, ServerFile, TimeoutsFile,
     TlsCertFile, TlsFile, UpstreamFile, UpstreamTlsFile,
@@ -105,6 +106,10 @@ fn known_fields(parent: &[Seg]) -> &'static [&'static str] {
         "metrics" => fields_of::<MetricsFile>(),
         "access_log" => fields_of::<AccessLogFile>(),
         "access" => fields_of::<AccessFile>(),
+        "access.teams[]" => fields_of::<DeclaredTeamFile>(),
+        "access.services[]" => fields_of::<DeclaredServiceFile>(),
+        "access.apps[]" => fields_of::<DeclaredAppFile>(),
+        "access.subscriptions[]" => fields_of::<DeclaredSubFile>(),
         "upstreams.*" => fields_of::<UpstreamFile>(),
         "upstreams.*.backends[]" => fields_of::<BackendTable>(),
         "upstreams.*.health_check" => fields_of::<HealthCheckFile>(),

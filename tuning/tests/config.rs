@@ -564,3 +564,38 @@ fn route_guards_and_their_errors() {
     assert_eq!(cors.origins, ["https://a.example"]);
     assert_eq!(cors.max_age, Duration::from_secs(60));
 }
+
+#[test]
+fn declared_access_objects_and_their_errors() {
+    let up = "[upstreams.api]\nbackends = [\"127.0.0.1:9000\"]\n[[routes]]\nupstream = \"api\"\n";
+    let store = "[access]\ndata_dir = \"/d\"\n";
+    let cases: &[(String, &str)] = &[
+        (format!("{store}[[access.services]]\nteam = \"nobody\"\nname = \"s\"\n{up}"),
+         "coregate.toml:4: access.services[0].team: not a team of [[access.teams]]"),
+        (format!("{store}[[access.teams]]\nname = \"t\"\n[[access.teams]]\nname = \"t\"\n{up}"),
+         "coregate.toml:6: access.teams[1].name: declared twice"),
+        (format!("{store}[[access.teams]]\nname = \"t\"\n[[access.apps]]\nteam = \"t\"\nname = \"a\"\n[[access.subscriptions]]\napp = \"a\"\nservice = \"s\"\n{up}"),
+         "coregate.toml:9: access.subscriptions[0].app: expected \"team/app\" of [[access.apps]]"),
+        (format!("{store}[[access.teams]]\nname = \"t\"\n[[access.services]]\nteam = \"t\"\nname = \"s\"\napproval = \"maybe\"\n{up}"),
+         "coregate.toml:8: access.services[0].approval: must be one of required, auto"),
+    ];
+    for (text, prefix) in cases {
+        one_error(text, prefix);
+    }
+    let typo = format!("{store}[[access.teams]]\nnam = \"t\"\n{up}");
+    let err = parse_toml("coregate.toml", &typo).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "coregate.toml:4: access.teams[0].nam: unknown field `nam` (did you mean `name`?)"
+        ),
+        "{err}"
+    );
+    let no_store = format!("[[access.teams]]\nname = \"t\"\n{up}");
+    let err = parse_toml("coregate.toml", &no_store)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("access: declared teams, services and apps live in the store"),
+        "{err}"
+    );
+}

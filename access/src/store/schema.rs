@@ -64,6 +64,11 @@ pub(super) const SQLITE: &[&str] = &[
          SELECT id, app, kind, digest, shown, username, phc FROM credentials;
      DROP TABLE credentials;
      ALTER TABLE credentials_3 RENAME TO credentials;",
+    // 4: objects declared in the config file.
+    "ALTER TABLE teams ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE services ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE apps ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE subscriptions ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// PostgreSQL migrations, matching [`SQLITE`] version for version.
@@ -115,4 +120,9 @@ pub(super) const POSTGRES: &[&str] = &[
          CHECK (kind IN ('key', 'basic', 'jwt'));
      ALTER TABLE credentials ADD COLUMN issuer TEXT UNIQUE, ADD COLUMN audience TEXT,
          ADD COLUMN algorithm TEXT, ADD COLUMN jwks TEXT, ADD COLUMN secret TEXT;",
+    // 4: objects declared in the config file.
+    "ALTER TABLE teams ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE services ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE apps ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE subscriptions ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;",
 ];

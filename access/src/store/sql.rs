@@ -7,8 +7,8 @@
 use super::{AccessData, Page, Scope, Store, StoreError};
 use crate::key;
 use crate::model::{
-    check_name, Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, Id, JwtSpec,
-    Service, ServiceSpec, SubState, Subscription, Team, Visibility,
+    check_name, Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, DeclaredSet,
+    Id, JwtSpec, Service, ServiceSpec, SubState, Subscription, Team, Visibility,
 };
 
 pub(super) type Result<T> = std::result::Result<T, StoreError>;
@@ -103,6 +103,19 @@ pub struct SqlStore<D> {
 // `Db` is sealed: the backends are this crate's own.
 #[allow(private_bounds)]
 impl<D: Db> SqlStore<D> {
+    /// Writes the objects declared in the config file into the store (as
+    /// declared: read-only through the API), and deletes the declared
+    /// objects that are no longer, in one transaction. An object of the same
+    /// name made through the API is taken over.
+    fn declare(&self, d: &DeclaredSet) -> Result<()> {
+        self.change(|c| {
+            let teams = declare_teams(c, &d.teams)?;
+            let services = declare_services(c, &teams, &d.services)?;
+            let apps = declare_apps(c, &teams, &d.apps)?;
+            declare_subscriptions(c, &apps, &services, &d.subscriptions)
+        })
+    }
+
     /// A write that also bumps the revision, in the same transaction.
     fn change<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {
         self.db.write(|c| {
@@ -144,15 +157,19 @@ fn limit(page: Page) -> Val {
 
 // --- rows ---
 
-const SERVICE_COLS: &str = "id, team, name, visibility, approval, auth, key_header, key_query";
+const TEAM_COLS: &str = "id, name, declared";
+const APP_COLS: &str = "id, team, name, declared";
+const SERVICE_COLS: &str =
+    "id, team, name, visibility, approval, auth, key_header, key_query, declared";
 const CREDENTIAL_COLS: &str =
     "id, app, kind, digest, shown, username, phc, issuer, audience, algorithm, jwks, secret";
-const SUBSCRIPTION_COLS: &str = "id, app, service, state";
+const SUBSCRIPTION_COLS: &str = "id, app, service, state, declared";
 
 fn team_row(r: &Row) -> Result<Team> {
     Ok(Team {
         id: r.int(0)?,
         name: r.text(1)?,
+        declared: r.int(2)? != 0,
     })
 }
 
@@ -174,6 +191,7 @@ fn service_row(r: &Row) -> Result<Service> {
             key_header: r.text(6)?,
             key_query: r.opt_text(7)?,
         },
+        declared: r.int(8)? != 0,
     })
 }
 
@@ -219,6 +237,7 @@ fn app_row(r: &Row) -> Result<App> {
         id: r.int(0)?,
         team: r.int(1)?,
         name: r.text(2)?,
+        declared: r.int(3)? != 0,
     })
 }
 
@@ -260,6 +279,7 @@ fn subscription_row(r: &Row) -> Result<Subscription> {
         app: r.int(1)?,
         service: r.int(2)?,
         state: SubState::parse(&r.text(3)?).unwrap_or(SubState::Revoked),
+        declared: r.int(4)? != 0,
     })
 }
 
@@ -335,8 +355,8 @@ fn get_service(c: &mut dyn Conn, id: Id) -> Result<Service> {
 }
 
 fn get_app(c: &mut dyn Conn, id: Id) -> Result<App> {
-    let sql = "SELECT id, team, name FROM apps WHERE id = ?1";
-    one(c, sql, id, app_row, "app")
+    let sql = format!("SELECT {APP_COLS} FROM apps WHERE id = ?1");
+    one(c, &sql, id, app_row, "app")
 }
 
 fn get_subscription(c: &mut dyn Conn, id: Id) -> Result<Subscription> {
@@ -372,6 +392,17 @@ fn team_exists(c: &mut dyn Conn, id: Id) -> Result<()> {
     )
 }
 
+/// Refuses a change to an object declared in the config file.
+fn writable(c: &mut dyn Conn, table: &'static str, id: Id) -> Result<()> {
+    let sql = format!("SELECT declared FROM {table} WHERE id = ?1");
+    match c.rows(&sql, &[id.into()])?.first().map(|r| r.int(0)) {
+        Some(Ok(1)) => Err(StoreError::Conflict(
+            "declared in the config file: change it there".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Deletes row `id` of `table` (one of the schema's, never input).
 fn delete_row(c: &mut dyn Conn, table: &'static str, id: Id, what: &'static str) -> Result<()> {
     match c.exec(
@@ -403,7 +434,12 @@ fn revision(c: &mut dyn Conn) -> Result<u64> {
 fn load(c: &mut dyn Conn) -> Result<AccessData> {
     Ok(AccessData {
         revision: revision(c)?,
-        teams: all(c, "SELECT id, name FROM teams ORDER BY id", &[], team_row)?,
+        teams: all(
+            c,
+            &format!("SELECT {TEAM_COLS} FROM teams ORDER BY id"),
+            &[],
+            team_row,
+        )?,
         services: all(
             c,
             &format!("SELECT {SERVICE_COLS} FROM services ORDER BY id"),
@@ -412,7 +448,7 @@ fn load(c: &mut dyn Conn) -> Result<AccessData> {
         )?,
         apps: all(
             c,
-            "SELECT id, team, name FROM apps ORDER BY id",
+            &format!("SELECT {APP_COLS} FROM apps ORDER BY id"),
             &[],
             app_row,
         )?,
@@ -437,6 +473,10 @@ impl<D: Db> Store for SqlStore<D> {
         self.db.read(revision)
     }
 
+    fn sync_declared(&self, d: &DeclaredSet) -> Result<()> {
+        self.declare(d)
+    }
+
     fn load(&self) -> Result<AccessData> {
         // One read transaction: every table at the same revision.
         self.db.read(load)
@@ -450,14 +490,15 @@ impl<D: Db> Store for SqlStore<D> {
             Ok(Team {
                 id,
                 name: name.to_owned(),
+                declared: false,
             })
         })
     }
 
     fn teams(&self, scope: Scope, page: Page) -> Result<Vec<Team>> {
-        let sql = "SELECT id, name FROM teams WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR id = ?2) ORDER BY id LIMIT ?3";
+        let sql = format!("SELECT {TEAM_COLS} FROM teams WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR id = ?2) ORDER BY id LIMIT ?3");
         let args = [page.after.into(), team_of(scope), limit(page)];
-        self.db.read(|c| all(c, sql, &args, team_row))
+        self.db.read(|c| all(c, &sql, &args, team_row))
     }
 
     fn team(&self, scope: Scope, id: Id) -> Result<Team> {
@@ -465,7 +506,7 @@ impl<D: Db> Store for SqlStore<D> {
         self.db.read(|c| {
             one(
                 c,
-                "SELECT id, name FROM teams WHERE id = ?1",
+                &format!("SELECT {TEAM_COLS} FROM teams WHERE id = ?1"),
                 id,
                 team_row,
                 "team",
@@ -477,6 +518,7 @@ impl<D: Db> Store for SqlStore<D> {
         own(scope, id, "team")?;
         check_name("name", name)?;
         self.change(|c| {
+            writable(c, "teams", id)?;
             match c.exec(
                 "UPDATE teams SET name = ?2 WHERE id = ?1",
                 &[id.into(), name.into()],
@@ -484,7 +526,7 @@ impl<D: Db> Store for SqlStore<D> {
                 0 => Err(StoreError::NotFound("team")),
                 _ => one(
                     c,
-                    "SELECT id, name FROM teams WHERE id = ?1",
+                    &format!("SELECT {TEAM_COLS} FROM teams WHERE id = ?1"),
                     id,
                     team_row,
                     "team",
@@ -495,7 +537,10 @@ impl<D: Db> Store for SqlStore<D> {
 
     fn delete_team(&self, scope: Scope, id: Id) -> Result<()> {
         root_only(scope)?;
-        self.change(|c| delete_row(c, "teams", id, "team"))
+        self.change(|c| {
+            writable(c, "teams", id)?;
+            delete_row(c, "teams", id, "team")
+        })
     }
 
     fn create_service(&self, scope: Scope, team: Id, spec: &ServiceSpec) -> Result<Service> {
@@ -530,6 +575,7 @@ impl<D: Db> Store for SqlStore<D> {
         check_spec(spec)?;
         self.change(|c| {
             own(scope, get_service(c, id)?.team, "service")?;
+            writable(c, "services", id)?;
             let mut args = vec![id.into()];
             args.extend(spec_args(spec));
             let sql = "UPDATE services SET name = ?2, visibility = ?3, approval = ?4, auth = ?5, key_header = ?6, key_query = ?7 WHERE id = ?1";
@@ -541,6 +587,7 @@ impl<D: Db> Store for SqlStore<D> {
     fn delete_service(&self, scope: Scope, id: Id) -> Result<()> {
         self.change(|c| {
             own(scope, get_service(c, id)?.team, "service")?;
+            writable(c, "services", id)?;
             delete_row(c, "services", id, "service")
         })
     }
@@ -564,6 +611,7 @@ impl<D: Db> Store for SqlStore<D> {
         check_name("name", name)?;
         self.change(|c| {
             own_app(c, scope, id)?;
+            writable(c, "apps", id)?;
             c.exec(
                 "UPDATE apps SET name = ?2 WHERE id = ?1",
                 &[id.into(), name.into()],
@@ -573,19 +621,20 @@ impl<D: Db> Store for SqlStore<D> {
     }
 
     fn apps(&self, scope: Scope, page: Page) -> Result<Vec<App>> {
-        let sql = "SELECT id, team, name FROM apps WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR team = ?2) AND (CAST(?4 AS BIGINT) IS NULL OR team = ?4) ORDER BY id LIMIT ?3";
+        let sql = format!("SELECT {APP_COLS} FROM apps WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR team = ?2) AND (CAST(?4 AS BIGINT) IS NULL OR team = ?4) ORDER BY id LIMIT ?3");
         let args = [
             page.after.into(),
             team_of(scope),
             limit(page),
             page.team.into(),
         ];
-        self.db.read(|c| all(c, sql, &args, app_row))
+        self.db.read(|c| all(c, &sql, &args, app_row))
     }
 
     fn delete_app(&self, scope: Scope, id: Id) -> Result<()> {
         self.change(|c| {
             own_app(c, scope, id)?;
+            writable(c, "apps", id)?;
             delete_row(c, "apps", id, "app")
         })
     }
@@ -749,6 +798,7 @@ impl<D: Db> Store for SqlStore<D> {
         self.change(|c| {
             let sub = get_subscription(c, id)?;
             own(scope, get_service(c, sub.service)?.team, "subscription")?;
+            writable(c, "subscriptions", id)?;
             let next = sub.state.after(action).ok_or_else(|| {
                 StoreError::Conflict(format!(
                     "a {} subscription cannot be changed that way",
@@ -767,7 +817,7 @@ impl<D: Db> Store for SqlStore<D> {
         state: Option<SubState>,
         page: Page,
     ) -> Result<Vec<Subscription>> {
-        let sql = "SELECT b.id, b.app, b.service, b.state FROM subscriptions b
+        let sql = "SELECT b.id, b.app, b.service, b.state, b.declared FROM subscriptions b
                    JOIN apps a ON a.id = b.app JOIN services s ON s.id = b.service
                    WHERE b.id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR a.team = ?2 OR s.team = ?2)
                    AND (CAST(?3 AS TEXT) IS NULL OR b.state = ?3)
@@ -782,4 +832,142 @@ impl<D: Db> Store for SqlStore<D> {
         ];
         self.db.read(|c| all(c, sql, &args, subscription_row))
     }
+}
+
+// --- declared objects ---
+
+/// The id of the row `select` finds, after inserting it with `insert` if
+/// it was missing; either way marked declared.
+fn upsert(c: &mut dyn Conn, table: &str, select: &str, insert: &str, args: &[Val]) -> Result<Id> {
+    let id = match c.rows(select, args)?.first() {
+        Some(r) => r.int(0)?,
+        None => c.insert(insert, args)?,
+    };
+    c.exec(
+        &format!("UPDATE {table} SET declared = 1 WHERE id = ?1"),
+        &[id.into()],
+    )?;
+    Ok(id)
+}
+
+/// Deletes the declared rows of `table` whose id is not in `keep`.
+fn undeclare(c: &mut dyn Conn, table: &'static str, keep: &[Id]) -> Result<()> {
+    let sql = format!("SELECT id FROM {table} WHERE declared = 1");
+    for r in c.rows(&sql, &[])? {
+        let id = r.int(0)?;
+        if !keep.contains(&id) {
+            delete_row(c, table, id, "declared object")?;
+        }
+    }
+    Ok(())
+}
+
+fn declare_teams(c: &mut dyn Conn, names: &[String]) -> Result<Vec<(String, Id)>> {
+    let mut out = Vec::new();
+    for name in names {
+        check_name("name", name)?;
+        let select = "SELECT id FROM teams WHERE name = ?1";
+        let id = upsert(
+            c,
+            "teams",
+            select,
+            "INSERT INTO teams (name) VALUES (?1)",
+            &[name.as_str().into()],
+        )?;
+        out.push((name.clone(), id));
+    }
+    let keep: Vec<Id> = out.iter().map(|t| t.1).collect();
+    undeclare(c, "teams", &keep)?;
+    Ok(out)
+}
+
+fn team_id(teams: &[(String, Id)], name: &str) -> Result<Id> {
+    teams
+        .iter()
+        .find(|t| t.0 == name)
+        .map(|t| t.1)
+        .ok_or(StoreError::NotFound("declared team"))
+}
+
+fn declare_services(
+    c: &mut dyn Conn,
+    teams: &[(String, Id)],
+    services: &[(String, ServiceSpec)],
+) -> Result<Vec<(String, Id)>> {
+    let mut out = Vec::new();
+    for (team, spec) in services {
+        check_spec(spec)?;
+        let team = team_id(teams, team)?;
+        let found = c.rows(
+            "SELECT id FROM services WHERE name = ?1",
+            &[spec.name.as_str().into()],
+        )?;
+        let id = match found.first() {
+            Some(r) => r.int(0)?,
+            None => {
+                let mut args = vec![team.into()];
+                args.extend(spec_args(spec));
+                c.insert("INSERT INTO services (team, name, visibility, approval, auth, key_header, key_query) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &args)?
+            }
+        };
+        let mut args = vec![id.into()];
+        args.extend(spec_args(spec));
+        args.push(team.into());
+        c.exec("UPDATE services SET name = ?2, visibility = ?3, approval = ?4, auth = ?5, key_header = ?6, key_query = ?7, team = ?8, declared = 1 WHERE id = ?1", &args)?;
+        out.push((spec.name.clone(), id));
+    }
+    let keep: Vec<Id> = out.iter().map(|s| s.1).collect();
+    undeclare(c, "services", &keep)?;
+    Ok(out)
+}
+
+fn declare_apps(
+    c: &mut dyn Conn,
+    teams: &[(String, Id)],
+    apps: &[(String, String)],
+) -> Result<Vec<((String, String), Id)>> {
+    let mut out = Vec::new();
+    for (team_name, name) in apps {
+        check_name("name", name)?;
+        let team = team_id(teams, team_name)?;
+        let args = [team.into(), name.as_str().into()];
+        let select = "SELECT id FROM apps WHERE team = ?1 AND name = ?2";
+        let id = upsert(
+            c,
+            "apps",
+            select,
+            "INSERT INTO apps (team, name) VALUES (?1, ?2)",
+            &args,
+        )?;
+        out.push(((team_name.clone(), name.clone()), id));
+    }
+    let keep: Vec<Id> = out.iter().map(|a| a.1).collect();
+    undeclare(c, "apps", &keep)?;
+    Ok(out)
+}
+
+fn declare_subscriptions(
+    c: &mut dyn Conn,
+    apps: &[((String, String), Id)],
+    services: &[(String, Id)],
+    subs: &[((String, String), String)],
+) -> Result<()> {
+    let mut keep = Vec::new();
+    for (app, service) in subs {
+        let app = apps.iter().find(|a| a.0 == *app).map(|a| a.1);
+        let service = services.iter().find(|s| s.0 == *service).map(|s| s.1);
+        let (Some(app), Some(service)) = (app, service) else {
+            return Err(StoreError::NotFound("declared app or service"));
+        };
+        let args = [app.into(), service.into()];
+        let select = "SELECT id FROM subscriptions WHERE app = ?1 AND service = ?2";
+        let insert = "INSERT INTO subscriptions (app, service, state) VALUES (?1, ?2, 'approved')";
+        let id = upsert(c, "subscriptions", select, insert, &args)?;
+        c.exec(
+            "UPDATE subscriptions SET state = 'approved' WHERE id = ?1",
+            &[id.into()],
+        )?;
+        keep.push(id);
+    }
+    undeclare(c, "subscriptions", &keep)
 }

@@ -66,8 +66,8 @@ fn open_store(
     let Some(location) = store_location(t) else {
         return Ok(None);
     };
-    let opened =
-        StoreWatch::open(location, stats.clone()).map_err(|cause| EngineError::Store { cause })?;
+    let opened = StoreWatch::open(location, &t.access.declared, stats.clone())
+        .map_err(|cause| EngineError::Store { cause })?;
     Ok(Some(opened))
 }
 

@@ -61,10 +61,14 @@ impl StoreWatch {
     /// it holds: the first snapshot's policy.
     pub(crate) fn open(
         location: Location,
+        declared: &tuning::Declared,
         stats: Arc<StoreStats>,
     ) -> Result<(StoreWatch, Arc<Policy>), String> {
         let fail = |e: &dyn std::fmt::Display| format!("{location}: {e}");
         let store = location.open().map_err(|e| fail(&e))?;
+        store
+            .sync_declared(&declared_set(declared))
+            .map_err(|e| format!("{location}: the objects declared in [access]: {e}"))?;
         let data = store.load().map_err(|e| fail(&e))?;
         stats.configured.store(true, Ordering::Relaxed);
         let mut watch = StoreWatch {
@@ -82,6 +86,18 @@ impl StoreWatch {
             .refresh(&Policy::jwks_sources(&watch.data), false);
         let policy = watch.compile();
         Ok((watch, policy))
+    }
+
+    /// Writes the objects a reloaded configuration declares (the next poll
+    /// sees the revision move and recompiles).
+    pub(crate) fn declare(&mut self, declared: &tuning::Declared) -> Result<(), String> {
+        let store = self.connection().map_err(|e| match e {
+            Some(e) => e.to_string(),
+            None => "the access store is unreachable".to_owned(),
+        })?;
+        store
+            .sync_declared(&declared_set(declared))
+            .map_err(|e| format!("the objects declared in [access]: {e}"))
     }
 
     /// Compiles what the store held with the key sets at hand.
@@ -163,5 +179,43 @@ impl StoreWatch {
                 self.compiled
             );
         }
+    }
+}
+
+/// The configuration's declared objects, as the store takes them.
+fn declared_set(d: &tuning::Declared) -> access::DeclaredSet {
+    use access::{Approval, AuthKind, ServiceSpec, Visibility};
+    let service = |s: &tuning::DeclaredService| ServiceSpec {
+        name: s.name.clone(),
+        visibility: match s.visibility.as_str() {
+            "team" => Visibility::Team,
+            _ => Visibility::Public,
+        },
+        approval: match s.approval.as_str() {
+            "auto" => Approval::Auto,
+            _ => Approval::Required,
+        },
+        auth: s
+            .auth
+            .iter()
+            .filter_map(|k| match k.as_str() {
+                "key" => Some(AuthKind::Key),
+                "jwt" => Some(AuthKind::Jwt),
+                "basic" => Some(AuthKind::Basic),
+                _ => None,
+            })
+            .collect(),
+        key_header: s.key_header.clone(),
+        key_query: s.key_query.clone(),
+    };
+    access::DeclaredSet {
+        teams: d.teams.clone(),
+        services: d
+            .services
+            .iter()
+            .map(|s| (s.team.clone(), service(s)))
+            .collect(),
+        apps: d.apps.clone(),
+        subscriptions: d.subscriptions.clone(),
     }
 }
