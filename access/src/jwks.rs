@@ -14,8 +14,12 @@ use jsonwebtoken::jwk::JwkSet;
 const REFRESH_EVERY: Duration = Duration::from_secs(300);
 /// The least time between two fetches of one source on an unknown key id.
 pub const UNKNOWN_KID_EVERY: Duration = Duration::from_secs(10);
-/// How often a source with no good set yet is tried.
+/// How often a source with no good set yet is tried, and a failing one.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+const RETRY_FAILING: Duration = Duration::from_secs(30);
+/// Fetching stops for this round once this much time went to it (the
+/// control thread also polls the store and reloads).
+const ROUND_BUDGET: Duration = Duration::from_millis(2500);
 /// Longest JWKS document read.
 const MAX_BYTES: u64 = 1 << 20;
 /// Whole-fetch timeout.
@@ -60,6 +64,7 @@ impl JwksCache {
             .build();
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(TIMEOUT))
+            .max_redirects(0)
             .tls_config(tls)
             .build();
         JwksCache {
@@ -73,8 +78,12 @@ impl JwksCache {
     pub fn refresh(&mut self, sources: &[String], unknown_kid: bool) -> bool {
         self.sources.retain(|s, _| sources.contains(s));
         let mut changed = false;
+        let started = Instant::now();
         for src in sources {
             let now = Instant::now();
+            if now - started > ROUND_BUDGET {
+                break;
+            }
             let entry = self.sources.entry(src.clone()).or_insert_with(|| Source {
                 set: None,
                 raw: String::new(),
@@ -102,6 +111,7 @@ impl Source {
     fn due(&self, now: Instant, unknown_kid: bool) -> bool {
         let since = |t: Option<Instant>| t.map_or(Duration::MAX, |t| now - t);
         match self.set {
+            None if self.failing => since(self.tried) >= RETRY_FAILING,
             None => since(self.tried) >= RETRY_EVERY,
             Some(_) if unknown_kid => since(self.tried) >= UNKNOWN_KID_EVERY,
             Some(_) => since(self.fetched) >= REFRESH_EVERY,
@@ -143,12 +153,25 @@ fn fetch(agent: &ureq::Agent, src: &str) -> Result<(JwkSet, String), String> {
     Ok((set, raw))
 }
 
+/// A regular file of at most 1 MiB (never a device or a FIFO, which
+/// could block or never end).
 fn read_file(path: &str) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if meta.len() > MAX_BYTES {
-        return Err("larger than 1 MiB".into());
+    use std::io::Read;
+    // stat first: opening a FIFO would block until a writer comes.
+    let before = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !before.is_file() {
+        return Err("not a regular file".into());
     }
-    std::fs::read_to_string(path).map_err(|e| e.to_string())
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() || meta.len() > MAX_BYTES {
+        return Err("not a regular file of at most 1 MiB".into());
+    }
+    let mut out = String::new();
+    file.take(MAX_BYTES)
+        .read_to_string(&mut out)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 fn get(agent: &ureq::Agent, url: &str) -> Result<String, String> {

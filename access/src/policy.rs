@@ -74,6 +74,7 @@ pub struct JwtEntry {
     keys: JwtKeys,
     /// The JWKS source, when the keys come from one.
     pub jwks: Option<String>,
+    issuer: Box<str>,
 }
 
 impl std::fmt::Debug for JwtEntry {
@@ -177,10 +178,7 @@ impl Policy {
             basic,
             consumers,
             jwt_ids: jwt.iter().map(|e| (e.credential, Arc::clone(e))).collect(),
-            jwt: jwt
-                .into_iter()
-                .filter_map(|e| Some((issuer_of(data, e.credential)?.into(), e)))
-                .collect(),
+            jwt: jwt.into_iter().map(|e| (e.issuer.clone(), e)).collect(),
             jwks_wanted: Arc::default(),
             services: data
                 .services
@@ -317,13 +315,6 @@ fn service_policy(s: &crate::model::Service) -> ServicePolicy {
     }
 }
 
-fn issuer_of(data: &AccessData, credential: Id) -> Option<&str> {
-    data.credentials.iter().find_map(|c| match &c.kind {
-        CredentialKind::Jwt(spec) if c.id == credential => Some(spec.issuer.as_str()),
-        _ => None,
-    })
-}
-
 /// Compiles one JWT credential; `None` when it is not one, or its keys
 /// cannot be used (no JWKS fetched yet, a bad secret).
 fn jwt_entry(
@@ -358,6 +349,7 @@ fn jwt_entry(
         validation,
         keys,
         jwks: spec.jwks.clone(),
+        issuer: spec.issuer.as_str().into(),
     })
 }
 

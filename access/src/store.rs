@@ -116,7 +116,8 @@ pub trait Store {
     /// Deletes a team with everything it owns (root only).
     fn delete_team(&self, scope: Scope, id: Id) -> Result<(), StoreError>;
 
-    /// Creates a service owned by `team`.
+    /// Creates a service owned by `team` (root only: routes name their
+    /// service, so the operator hands out names).
     fn create_service(
         &self,
         scope: Scope,
@@ -127,7 +128,7 @@ pub trait Store {
     fn service(&self, scope: Scope, id: Id) -> Result<Service, StoreError>;
     /// The services the scope may see.
     fn services(&self, scope: Scope, page: Page) -> Result<Vec<Service>, StoreError>;
-    /// Replaces a service's spec (its team only).
+    /// Replaces a service's spec (its team; a new name, root only).
     fn update_service(
         &self,
         scope: Scope,

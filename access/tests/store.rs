@@ -97,7 +97,7 @@ fn a_subscription_is_applied_for_approved_revoked_and_applied_for_again(w: World
     let orders = w
         .store
         .create_service(
-            a,
+            Scope::Root,
             w.a,
             &spec("orders", Visibility::Public, Approval::Required),
         )
@@ -144,11 +144,30 @@ fn a_subscription_is_applied_for_approved_revoked_and_applied_for_again(w: World
     // Under approval = "auto" an application is approved at once.
     let free = w
         .store
-        .create_service(a, w.a, &spec("catalog", Visibility::Public, Approval::Auto))
+        .create_service(
+            Scope::Root,
+            w.a,
+            &spec("catalog", Visibility::Public, Approval::Auto),
+        )
         .unwrap();
+    let auto = w.store.apply(b, shop.id, free.id).unwrap();
+    assert_eq!(auto.state, SubState::Approved);
+    // Once revoked, asking again waits for the service's team, even there.
+    w.store.decide(a, auto.id, Action::Revoke).unwrap();
     assert_eq!(
         w.store.apply(b, shop.id, free.id).unwrap().state,
-        SubState::Approved
+        SubState::Pending
+    );
+    // Services are the operator's: a team creates none, renames none.
+    let own = spec("mine", Visibility::Public, Approval::Auto);
+    assert_eq!(
+        w.store.create_service(a, w.a, &own),
+        Err(StoreError::Forbidden)
+    );
+    let renamed = spec("catalog-2", Visibility::Public, Approval::Auto);
+    assert_eq!(
+        w.store.update_service(a, free.id, &renamed),
+        Err(StoreError::Forbidden)
     );
 }
 
@@ -158,7 +177,11 @@ fn one_team_can_neither_see_nor_change_another_teams_objects(w: World) {
     let (key, _) = w.store.add_key(b, shop.id).unwrap();
     let private = w
         .store
-        .create_service(b, w.b, &spec("internal", Visibility::Team, Approval::Auto))
+        .create_service(
+            Scope::Root,
+            w.b,
+            &spec("internal", Visibility::Team, Approval::Auto),
+        )
         .unwrap();
     let app_a = w.store.create_app(a, w.a, "mine").unwrap();
     // Reads: B's app, its keys and its private service are not found for A.
@@ -383,7 +406,11 @@ fn lists_filter_by_team_and_names_change_in_scope(w: World) {
     let (a, b) = (Scope::Team(w.a), Scope::Team(w.b));
     let orders = w
         .store
-        .create_service(a, w.a, &spec("orders", Visibility::Public, Approval::Auto))
+        .create_service(
+            Scope::Root,
+            w.a,
+            &spec("orders", Visibility::Public, Approval::Auto),
+        )
         .unwrap();
     w.store.create_app(a, w.a, "a-app").unwrap();
     let shop = w.store.create_app(b, w.b, "shop").unwrap();

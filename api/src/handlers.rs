@@ -121,7 +121,7 @@ impl PageQuery {
     fn page(&self) -> Page {
         Page {
             after: self.after,
-            limit: self.limit.unwrap_or(Page::default().limit),
+            limit: self.limit.unwrap_or(Page::default().limit).clamp(1, 1000),
             team: self.team,
         }
     }

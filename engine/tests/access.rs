@@ -10,7 +10,7 @@ mod pg;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::mgmt::{id, until, Mgmt};
+use common::mgmt::{id, shop, until, Mgmt};
 use common::{request, Origin};
 
 /// A config whose store is `store` (an `[access]` line): `/orders/...`
@@ -350,12 +350,7 @@ fn basic_credentials_verify_once_and_stop_when_deleted() {
     let server = gateway(&sqlite(dir.path()), origin.addr);
     let gw = server.local_addrs()[0];
     let api = Mgmt::new(server.api_addr().unwrap(), None);
-    let team = id(&api.post("/teams", r#"{"name":"shop"}"#));
-    let svc = id(&api.post(
-        "/services",
-        &format!(r#"{{"team":{team},"name":"orders","approval":"auto","auth":["key","basic"]}}"#),
-    ));
-    let app = id(&api.post("/apps", &format!(r#"{{"team":{team},"name":"batch"}}"#)));
+    let (_, svc, app) = shop(&api, r#"["key","basic"]"#, "batch");
     let cred = api.post(
         &format!("/apps/{app}/credentials"),
         r#"{"kind":"basic","username":"alice","password":"s3cret: pass"}"#,

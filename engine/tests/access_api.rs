@@ -70,8 +70,33 @@ fn a_team_token_sees_and_changes_only_its_own_team() {
         .to_owned();
     let (ta, tb) = (root.with_token(&ta), root.with_token(&tb));
 
-    // Team A builds a service that needs approval, an app and a key.
-    let svc = id(&ta.post("/services", r#"{"name":"a-svc","visibility":"team"}"#));
+    // The operator gives team A a service; services are named by routes, so
+    // a team can neither create one nor rename its own.
+    let spec =
+        |name: &str, vis: &str| format!(r#"{{"team":{a},"name":"{name}","visibility":"{vis}"}}"#);
+    assert_eq!(
+        ta.call("POST", "/services", Some(&spec("mine", "team")))
+            .status,
+        403
+    );
+    let svc = id(&root.post("/services", &spec("a-svc", "team")));
+    let rename = format!("/services/{svc}");
+    assert_eq!(
+        ta.call(
+            "PUT",
+            &rename,
+            Some(r#"{"name":"a-svc2","visibility":"team"}"#)
+        )
+        .status,
+        403
+    );
+    let kept = ta.expect(
+        200,
+        "PUT",
+        &rename,
+        Some(r#"{"name":"a-svc","visibility":"team","approval":"required"}"#),
+    );
+    assert_eq!(kept["approval"], "required");
     let app_a = id(&ta.post("/apps", r#"{"name":"a-app"}"#));
     ta.post(&format!("/apps/{app_a}/credentials"), r#"{"kind":"key"}"#);
     let app_b = id(&tb.post("/apps", r#"{"name":"b-app"}"#));
@@ -127,7 +152,7 @@ fn a_team_token_sees_and_changes_only_its_own_team() {
     assert!(!tb.get("/services").to_string().contains("a-svc"));
 
     // A public service of A: B may apply, only A may approve.
-    let public = id(&ta.post("/services", r#"{"name":"a-public"}"#));
+    let public = id(&root.post("/services", &spec("a-public", "public")));
     let sub = tb.post(
         "/subscriptions",
         &format!(r#"{{"app":{app_b},"service":{public}}}"#),

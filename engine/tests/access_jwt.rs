@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::mgmt::{id, until, Mgmt};
+use common::mgmt::{shop, until, Mgmt};
 use common::{request, Origin};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
@@ -152,12 +152,7 @@ fn es256_tokens_from_a_rotating_jwks_and_the_attacks_on_them() {
     let server = start(origin.addr, dir.path());
     let gw = server.local_addrs()[0];
     let api = Mgmt::new(server.api_addr().unwrap(), None);
-    let team = id(&api.post("/teams", r#"{"name":"shop"}"#));
-    let svc = id(&api.post(
-        "/services",
-        &format!(r#"{{"team":{team},"name":"orders","approval":"auto","auth":["jwt"]}}"#),
-    ));
-    let app = id(&api.post("/apps", &format!(r#"{{"team":{team},"name":"spa"}}"#)));
+    let (_, svc, app) = shop(&api, r#"["jwt"]"#, "spa");
     // A JWT credential pins its algorithm; `none` and unknown ones are refused.
     for bad in ["none", "HS1"] {
         let body =
@@ -284,12 +279,7 @@ fn hmac_credentials_verify_hs256_only() {
     let server = start(origin.addr, dir.path());
     let gw = server.local_addrs()[0];
     let api = Mgmt::new(server.api_addr().unwrap(), None);
-    let team = id(&api.post("/teams", r#"{"name":"shop"}"#));
-    let svc = id(&api.post(
-        "/services",
-        &format!(r#"{{"team":{team},"name":"orders","approval":"auto","auth":["jwt"]}}"#),
-    ));
-    let app = id(&api.post("/apps", &format!(r#"{{"team":{team},"name":"svc"}}"#)));
+    let (_, svc, app) = shop(&api, r#"["jwt"]"#, "svc");
     let secret = "0123456789abcdef0123456789abcdef";
     let v = api.expect(
         400,
@@ -330,4 +320,11 @@ fn hmac_credentials_verify_hs256_only() {
     );
     assert_eq!(status(gw, &wrong), 401);
     assert_eq!(status(gw, ""), 401);
+    // An exp at the end of time is valid, and cached without overflow.
+    let forever = serde_json::json!({ "iss": "hs", "exp": u64::MAX - 5 });
+    let key = EncodingKey::from_secret(secret.as_bytes()).unwrap();
+    let forever = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &forever, &key).unwrap();
+    for _ in 0..3 {
+        assert_eq!(status(gw, &forever), 200);
+    }
 }

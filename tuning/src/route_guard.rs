@@ -128,11 +128,11 @@ pub(crate) fn cors(c: &mut Checker<'_>, at: &At<'_>) -> Option<Cors> {
         origins.clear();
     }
     let credentials = f.credentials.as_ref().is_some_and(|b| *b.get_ref());
-    if any && credentials {
+    if (any || origins.is_empty()) && credentials {
         c.fail_at(
             raw.span(),
             format!("{field}.credentials"),
-            "credentials cannot go with origins = [\"*\"]: list the origins",
+            "credentials cannot go with any origin: list the origins",
         );
     }
     for o in &origins {

@@ -65,10 +65,7 @@ pub(super) const SQLITE: &[&str] = &[
      DROP TABLE credentials;
      ALTER TABLE credentials_3 RENAME TO credentials;",
     // 4: objects declared in the config file.
-    "ALTER TABLE teams ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE services ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE apps ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE subscriptions ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;",
+    DECLARED,
 ];
 
 /// PostgreSQL migrations, matching [`SQLITE`] version for version.
@@ -121,8 +118,11 @@ pub(super) const POSTGRES: &[&str] = &[
      ALTER TABLE credentials ADD COLUMN issuer TEXT UNIQUE, ADD COLUMN audience TEXT,
          ADD COLUMN algorithm TEXT, ADD COLUMN jwks TEXT, ADD COLUMN secret TEXT;",
     // 4: objects declared in the config file.
-    "ALTER TABLE teams ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
+    DECLARED,
+];
+
+/// Migration 4, the same SQL on both backends.
+const DECLARED: &str = "ALTER TABLE teams ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE services ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE apps ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE subscriptions ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;",
-];
+     ALTER TABLE subscriptions ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;";

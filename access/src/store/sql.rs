@@ -544,7 +544,8 @@ impl<D: Db> Store for SqlStore<D> {
     }
 
     fn create_service(&self, scope: Scope, team: Id, spec: &ServiceSpec) -> Result<Service> {
-        own(scope, team, "team")?;
+        // Routes name their service: only the operator hands out names.
+        root_only(scope)?;
         check_spec(spec)?;
         self.change(|c| {
             team_exists(c, team)?;
@@ -574,8 +575,12 @@ impl<D: Db> Store for SqlStore<D> {
     fn update_service(&self, scope: Scope, id: Id, spec: &ServiceSpec) -> Result<Service> {
         check_spec(spec)?;
         self.change(|c| {
-            own(scope, get_service(c, id)?.team, "service")?;
+            let old = get_service(c, id)?;
+            own(scope, old.team, "service")?;
             writable(c, "services", id)?;
+            if old.spec.name != spec.name && scope != Scope::Root {
+                return Err(StoreError::Forbidden);
+            }
             let mut args = vec![id.into()];
             args.extend(spec_args(spec));
             let sql = "UPDATE services SET name = ?2, visibility = ?3, approval = ?4, auth = ?5, key_header = ?6, key_query = ?7 WHERE id = ?1";
@@ -685,6 +690,13 @@ impl<D: Db> Store for SqlStore<D> {
 
     fn add_jwt(&self, scope: Scope, app: Id, spec: &JwtSpec) -> Result<Credential> {
         spec.check()?;
+        let file = spec.jwks.as_deref().is_some_and(|j| j.starts_with("file:"));
+        if file && scope != Scope::Root {
+            return Err(StoreError::Invalid {
+                field: "jwks",
+                reason: "a file: source is for the root token only; use an http(s):// URL".into(),
+            });
+        }
         self.change(|c| {
             own_app(c, scope, app)?;
             let sql = "INSERT INTO credentials (app, kind, issuer, audience, algorithm, jwks, secret) VALUES (?1, 'jwt', ?2, ?3, ?4, ?5, ?6)";
@@ -781,6 +793,12 @@ impl<D: Db> Store for SqlStore<D> {
                     )))
                 }
                 Some(sub) => {
+                    // A revoked app asks again: the service's team decides,
+                    // even under auto approval.
+                    let state = match sub.state {
+                        SubState::Revoked => SubState::Pending,
+                        _ => state,
+                    };
                     let sql = "UPDATE subscriptions SET state = ?2 WHERE id = ?1";
                     c.exec(sql, &[sub.id.into(), state.as_str().into()])?;
                     sub.id

@@ -87,13 +87,13 @@ async fn routed_request(
 ) -> Next {
     let guard = &r.route.guard;
     if !guard.admits(c.peer.ip()) {
-        return deny(c, ctx, ProxyError::IpDenied, &[], id, head).await;
+        return send_denied(c, ctx, ProxyError::IpDenied, &[], id, head).await;
     }
     let cors = guard.cors.as_deref();
     if let Some(cors) = cors.filter(|_| is_preflight(head)) {
         return match cors.origin(head) {
             Some(origin) => send_preflight(c, ctx, head, cors, origin, id).await,
-            None => deny(c, ctx, ProxyError::CorsOrigin, &[], id, head).await,
+            None => send_denied(c, ctx, ProxyError::CorsOrigin, &[], id, head).await,
         };
     }
     let gate = access::check(&view.snap, r.route, head, target.path);
@@ -118,7 +118,7 @@ async fn routed_request(
         }
         Err(e) => {
             let challenge = access::challenge(&view.snap, r.route);
-            return deny(c, ctx, e, &challenge, id, head).await;
+            return send_denied(c, ctx, e, &challenge, id, head).await;
         }
     };
     match &r.route.action {
@@ -135,7 +135,7 @@ async fn routed_request(
                 group: *group,
                 upgrade: r.route.upgrade(head),
                 caller,
-                cors: cors.and_then(|k| Some((k, k.origin(head)?))),
+                cors: cors.map(|k| (k, k.origin(head))),
             };
             proxy(c, ctx, req, id).await
         }
@@ -175,7 +175,10 @@ async fn verify_jwt<'s>(
     attempt: JwtAttempt<'s, '_>,
 ) -> Result<Caller<'s>, ProxyError> {
     let now = crate::clock::now();
-    if let Some(credential) = ctx.jwt.hit(&attempt.digest, now) {
+    let hit = ctx.jwt.hit(&attempt.digest, now);
+    // A hit whose credential is gone (deleted, or re-created with new keys)
+    // is checked again.
+    if let Some(credential) = hit.filter(|&c| snap.access.jwt_credential(c).is_some()) {
         return access::jwt_caller(snap, attempt.service, credential);
     }
     match snap.access.by_jwt(attempt.token) {
@@ -183,8 +186,10 @@ async fn verify_jwt<'s>(
             let unix = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            let left = (exp + access::JWT_LEEWAY).saturating_sub(unix);
-            let until = now + std::time::Duration::from_secs(left);
+            // Until the token expires, but no longer than a JWKS refresh
+            // period, so that a key dropped from its set stops counting.
+            let left = exp.saturating_add(access::JWT_LEEWAY).saturating_sub(unix);
+            let until = now + std::time::Duration::from_secs(left.min(access::JWT_CACHE_MAX));
             ctx.jwt.insert(attempt.digest, entry.credential, until);
             access::jwt_caller(snap, attempt.service, entry.credential)
         }
@@ -209,19 +214,6 @@ async fn refuse(
     c.trace.error = Some(e);
     send_error(c, ctx, e, id, head.version()).await;
     Next::Close
-}
-
-/// Answers a caller the route's service turns away (`401`, `403`).
-async fn deny(
-    c: &mut Client,
-    ctx: &ShardCtx,
-    e: ProxyError,
-    challenge: &[u8],
-    id: &RequestId<'_>,
-    head: &RequestHead,
-) -> Next {
-    c.trace.error = Some(e);
-    send_denied(c, ctx, e, challenge, id, head).await
 }
 
 /// Forwards a routed request; a failure is answered or signalled.

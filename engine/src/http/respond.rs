@@ -94,6 +94,7 @@ pub(super) async fn send_denied(
     id: &RequestId<'_>,
     head: &RequestHead,
 ) -> Next {
+    c.trace.error = Some(e);
     let next = canned_next(ctx, head);
     let status = e.status();
     let message = match e {

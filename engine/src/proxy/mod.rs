@@ -60,8 +60,9 @@ pub(crate) struct Request<'a> {
     pub(crate) upgrade: Option<&'a [u8]>,
     /// Who called, on a route of an access-controlled service.
     pub(crate) caller: Option<crate::snapshot::access::Caller<'a>>,
-    /// The route's CORS and the request's allowed `Origin`, when both.
-    pub(crate) cors: Option<(&'a crate::snapshot::guard::Cors, &'a [u8])>,
+    /// The route's CORS and the request's `Origin` when it is allowed
+    /// (`None` inside: the route has CORS, the origin is not allowed).
+    pub(crate) cors: Option<(&'a crate::snapshot::guard::Cors, Option<&'a [u8]>)>,
 }
 
 /// The upstream timeouts that apply to one request: the route's, else the

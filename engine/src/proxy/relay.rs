@@ -428,7 +428,7 @@ fn encode_response(rh: &ResponseHead, f: Framing, req: &Request<'_>, out: &mut B
         write_field(name, value, &mut length, out);
     }
     ops.write(out);
-    if let Some((cors, origin)) = req.cors {
+    if let Some((cors, Some(origin))) = req.cors {
         write_cors(cors, origin, out);
     }
     if mode == Mode::Rechunk || (mode == Mode::Raw && rh.body() == BodyKind::Chunked) {

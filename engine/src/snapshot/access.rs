@@ -46,6 +46,9 @@ pub(crate) struct JwtAttempt<'s, 'h> {
 
 /// Clock skew allowed on a token's `exp` and `nbf`, in seconds.
 pub(crate) const JWT_LEEWAY: u64 = 30;
+/// The longest a shard trusts a verified token without checking it again,
+/// in seconds (the JWKS refresh period).
+pub(crate) const JWT_CACHE_MAX: u64 = 300;
 
 /// A Basic credential presented for a known user name.
 pub(crate) struct BasicAttempt<'s> {

@@ -322,6 +322,7 @@ fn restart_only_changes(old: &Tuning, new: &Tuning) -> Vec<&'static str> {
         "access.data_dir",
     );
     check(old.access.api != new.access.api, "access.api");
+    check(old.access.postgres != new.access.postgres, "access.store");
     check(
         old.access.api_token_file != new.access.api_token_file,
         "access.api_token_file",

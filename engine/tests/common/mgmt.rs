@@ -82,3 +82,13 @@ pub fn until(within: Duration, want: u16, mut f: impl FnMut() -> u16) -> Duratio
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Creates team `shop`, its service `orders` (auto approval, `auth`) and
+/// an app named `app`; their ids.
+pub fn shop(api: &Mgmt, auth: &str, app: &str) -> (i64, i64, i64) {
+    let team = id(&api.post("/teams", r#"{"name":"shop"}"#));
+    let spec = format!(r#"{{"team":{team},"name":"orders","approval":"auto","auth":{auth}}}"#);
+    let svc = id(&api.post("/services", &spec));
+    let app = id(&api.post("/apps", &format!(r#"{{"team":{team},"name":"{app}"}}"#)));
+    (team, svc, app)
+}
