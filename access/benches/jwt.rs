@@ -36,11 +36,13 @@ fn setup(dir: &std::path::Path) -> (Policy, String) {
         teams: vec![Team {
             id: 1,
             name: "t".into(),
+            declared: false,
         }],
         apps: vec![App {
             id: 1,
             team: 1,
             name: "a".into(),
+            declared: false,
         }],
         credentials: vec![Credential {
             id: 1,
