@@ -126,6 +126,8 @@ pub struct Policy {
     /// Set by a shard that met an unknown `kid`; the control thread
     /// refreshes the JWKS and clears it.
     pub jwks_wanted: Arc<std::sync::atomic::AtomicBool>,
+    /// Seconds of clock skew allowed on `exp` and `nbf`.
+    pub jwt_leeway: u64,
     approved: HashSet<(Id, Id), ahash::RandomState>,
 }
 
@@ -180,6 +182,7 @@ impl Policy {
             jwt_ids: jwt.iter().map(|e| (e.credential, Arc::clone(e))).collect(),
             jwt: jwt.into_iter().map(|e| (e.issuer.clone(), e)).collect(),
             jwks_wanted: Arc::default(),
+            jwt_leeway: leeway,
             services: data
                 .services
                 .iter()

@@ -96,4 +96,19 @@ fn declared_objects_are_served_read_only_and_follow_reloads() {
         app_id,
         "the app stays, with its key"
     );
+
+    // A name made through the API is not taken over by a declaration: the
+    // reload is refused and says why.
+    api.post("/teams", r#"{"name":"squat"}"#);
+    let with_squat = text(dir.path(), origin.addr, false).replace(
+        "[[access.teams]]\nname = \"shop\"\n",
+        "[[access.teams]]\nname = \"shop\"\n\n[[access.teams]]\nname = \"squat\"\n",
+    );
+    let err = server
+        .control()
+        .reload_with(tuning(&with_squat))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("made through the API"), "{err}");
+    assert_eq!(call(), 403, "the previous configuration keeps serving");
 }

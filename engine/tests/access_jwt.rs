@@ -320,6 +320,15 @@ fn hmac_credentials_verify_hs256_only() {
     );
     assert_eq!(status(gw, &wrong), 401);
     assert_eq!(status(gw, ""), 401);
+    // The default skew (access.jwt_skew, 30 s) lets a token 10 s past its
+    // exp through, not one 60 s past.
+    let aged = |by: u64| {
+        let c = serde_json::json!({ "iss": "hs", "exp": now() - by });
+        let key = EncodingKey::from_secret(secret.as_bytes()).unwrap();
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &key).unwrap()
+    };
+    assert_eq!(status(gw, &aged(10)), 200);
+    assert_eq!(status(gw, &aged(60)), 401);
     // An exp at the end of time is valid, and cached without overflow.
     let forever = serde_json::json!({ "iss": "hs", "exp": u64::MAX - 5 });
     let key = EncodingKey::from_secret(secret.as_bytes()).unwrap();

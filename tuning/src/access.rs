@@ -33,6 +33,8 @@ pub struct AccessConfig {
     pub team_header: String,
     /// Objects declared in the file, written into the store.
     pub declared: crate::declared::Declared,
+    /// Clock skew allowed on a JWT's `exp` and `nbf`.
+    pub jwt_skew: std::time::Duration,
 }
 
 impl AccessConfig {
@@ -52,6 +54,7 @@ impl Default for AccessConfig {
             app_header: DEFAULT_APP_HEADER.to_owned(),
             team_header: DEFAULT_TEAM_HEADER.to_owned(),
             declared: crate::declared::Declared::default(),
+            jwt_skew: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -122,7 +125,20 @@ pub(crate) fn access(
             DEFAULT_TEAM_HEADER,
         ),
         declared: crate::declared::declared(c, a),
+        jwt_skew: jwt_skew(c, a),
     }
+}
+
+/// `access.jwt_skew`: 0 to 10 minutes, default 30 s.
+fn jwt_skew(c: &mut Checker<'_>, a: &crate::file::AccessFile) -> std::time::Duration {
+    let max = std::time::Duration::from_secs(600);
+    let skew = c.field("access.jwt_skew", a.jwt_skew.as_ref(), |t| {
+        crate::units::parse_duration(t).and_then(|d| match d <= max {
+            true => Ok(d),
+            false => Err("at most 10m".to_owned()),
+        })
+    });
+    skew.unwrap_or(std::time::Duration::from_secs(30))
 }
 
 /// `postgres://` or `postgresql://`, and nothing a shell or log would mangle.

@@ -134,6 +134,7 @@ pub(crate) struct AccessFile {
     pub(crate) api_token_file: Option<Spanned<String>>,
     pub(crate) app_header: Option<Spanned<String>>,
     pub(crate) team_header: Option<Spanned<String>>,
+    pub(crate) jwt_skew: Option<Spanned<String>>,
     pub(crate) teams: Option<Vec<Spanned<DeclaredTeamFile>>>,
     pub(crate) services: Option<Vec<Spanned<DeclaredServiceFile>>>,
     pub(crate) apps: Option<Vec<Spanned<DeclaredAppFile>>>,

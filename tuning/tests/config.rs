@@ -572,6 +572,8 @@ fn declared_access_objects_and_their_errors() {
     let up = "[upstreams.api]\nbackends = [\"127.0.0.1:9000\"]\n[[routes]]\nupstream = \"api\"\n";
     let store = "[access]\ndata_dir = \"/d\"\n";
     let cases: &[(String, &str)] = &[
+        (format!("{store}jwt_skew = \"1h\"\n{up}"),
+         "coregate.toml:3: access.jwt_skew: at most 10m"),
         (format!("{store}[[access.services]]\nteam = \"nobody\"\nname = \"s\"\n{up}"),
          "coregate.toml:4: access.services[0].team: not a team of [[access.teams]]"),
         (format!("{store}[[access.teams]]\nname = \"t\"\n[[access.teams]]\nname = \"t\"\n{up}"),

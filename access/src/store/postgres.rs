@@ -193,7 +193,17 @@ fn row(r: &postgres::Row) -> Result<Row> {
     Ok(Row(out))
 }
 
+/// Key of the advisory lock that declares run under.
+const DECLARE_LOCK: i64 = 0x636f_7265_6465_636c;
+
 impl Conn for Tx<'_> {
+    fn serialize(&mut self) -> Result<()> {
+        self.0
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&DECLARE_LOCK])
+            .map(drop)
+            .map_err(backend)
+    }
+
     fn rows(&mut self, sql: &str, args: &[Val]) -> Result<Vec<Row>> {
         let rows = self
             .0

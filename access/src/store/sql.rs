@@ -78,6 +78,11 @@ impl Row {
 
 /// Runs statements (inside a transaction).
 pub(super) trait Conn {
+    /// Waits until no other transaction of this kind runs (a backend
+    /// whose writers are already serialised does nothing).
+    fn serialize(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// The rows of a query.
     fn rows(&mut self, sql: &str, args: &[Val]) -> Result<Vec<Row>>;
     /// Runs a statement; the rows it changed.
@@ -109,6 +114,8 @@ impl<D: Db> SqlStore<D> {
     /// name made through the API is taken over.
     fn declare(&self, d: &DeclaredSet) -> Result<()> {
         self.change(|c| {
+            // Hosts that start or reload together declare one at a time.
+            c.serialize()?;
             let teams = declare_teams(c, &d.teams)?;
             let services = declare_services(c, &teams, &d.services)?;
             let apps = declare_apps(c, &teams, &d.apps)?;
@@ -868,6 +875,23 @@ fn upsert(c: &mut dyn Conn, table: &str, select: &str, insert: &str, args: &[Val
     Ok(id)
 }
 
+/// Refuses to declare a team or service whose name an object made through
+/// the API holds: taking it over would hand the config's name to whoever
+/// made it (its tokens, its subscriptions).
+fn not_taken(c: &mut dyn Conn, table: &str, select: &str, args: &[Val], name: &str) -> Result<()> {
+    let Some(r) = c.rows(select, args)?.into_iter().next() else {
+        return Ok(());
+    };
+    let sql = format!("SELECT declared FROM {table} WHERE id = ?1");
+    let declared = c.rows(&sql, &[r.int(0)?.into()])?;
+    match declared.first().map(|d| d.int(0)) {
+        Some(Ok(1)) => Ok(()),
+        _ => Err(StoreError::Conflict(format!(
+            "{name:?} in {table} was made through the API: delete or rename it there, then declare it"
+        ))),
+    }
+}
+
 /// Deletes the declared rows of `table` whose id is not in `keep`.
 fn undeclare(c: &mut dyn Conn, table: &'static str, keep: &[Id]) -> Result<()> {
     let sql = format!("SELECT id FROM {table} WHERE declared = 1");
@@ -885,6 +909,7 @@ fn declare_teams(c: &mut dyn Conn, names: &[String]) -> Result<Vec<(String, Id)>
     for name in names {
         check_name("name", name)?;
         let select = "SELECT id FROM teams WHERE name = ?1";
+        not_taken(c, "teams", select, &[name.as_str().into()], name)?;
         let id = upsert(
             c,
             "teams",
@@ -916,6 +941,13 @@ fn declare_services(
     for (team, spec) in services {
         check_spec(spec)?;
         let team = team_id(teams, team)?;
+        not_taken(
+            c,
+            "services",
+            "SELECT id FROM services WHERE name = ?1",
+            &[spec.name.as_str().into()],
+            &spec.name,
+        )?;
         let found = c.rows(
             "SELECT id FROM services WHERE name = ?1",
             &[spec.name.as_str().into()],

@@ -188,7 +188,9 @@ async fn verify_jwt<'s>(
                 .map_or(0, |d| d.as_secs());
             // Until the token expires, but no longer than a JWKS refresh
             // period, so that a key dropped from its set stops counting.
-            let left = exp.saturating_add(access::JWT_LEEWAY).saturating_sub(unix);
+            let left = exp
+                .saturating_add(snap.access.jwt_leeway)
+                .saturating_sub(unix);
             let until = now + std::time::Duration::from_secs(left.min(access::JWT_CACHE_MAX));
             ctx.jwt.insert(attempt.digest, entry.credential, until);
             access::jwt_caller(snap, attempt.service, entry.credential)

@@ -66,7 +66,7 @@ fn open_store(
     let Some(location) = store_location(t) else {
         return Ok(None);
     };
-    let opened = StoreWatch::open(location, &t.access.declared, stats.clone())
+    let opened = StoreWatch::open(location, &t.access, stats.clone())
         .map_err(|cause| EngineError::Store { cause })?;
     Ok(Some(opened))
 }

@@ -44,8 +44,6 @@ pub(crate) struct JwtAttempt<'s, 'h> {
     pub(crate) digest: [u8; 32],
 }
 
-/// Clock skew allowed on a token's `exp` and `nbf`, in seconds.
-pub(crate) const JWT_LEEWAY: u64 = 30;
 /// The longest a shard trusts a verified token without checking it again,
 /// in seconds (the JWKS refresh period).
 pub(crate) const JWT_CACHE_MAX: u64 = 300;

@@ -225,9 +225,7 @@ impl Worker {
     fn apply(&mut self, t: Tuning) -> Result<ReloadReport, ReloadError> {
         let tls = TlsSet::build(&t, &self.running, &self.ticketer).map_err(ReloadError::Invalid)?;
         if let Some(store) = self.store.as_mut() {
-            store
-                .declare(&t.access.declared)
-                .map_err(ReloadError::Invalid)?;
+            store.declare(&t.access).map_err(ReloadError::Invalid)?;
         }
         let version = self.published.version() + 1;
         let needs_restart = restart_only_changes(&self.running, &t);

@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 use access::jwks::JwksCache;
 use access::{AccessData, Location, Policy, Store};
 
-use crate::snapshot::access::JWT_LEEWAY;
-
 /// How often the store's revision is looked at.
 pub(crate) const POLL_EVERY: Duration = Duration::from_millis(200);
 
@@ -52,6 +50,10 @@ pub(crate) struct StoreWatch {
     jwks: JwksCache,
     /// The serving policy's "a shard met an unknown kid" flag.
     wanted: Arc<AtomicBool>,
+    /// `access.jwt_skew`, in seconds.
+    leeway: u64,
+    /// The configuration changed what is compiled (the skew).
+    stale: bool,
 }
 
 // === impl StoreWatch ===
@@ -61,9 +63,10 @@ impl StoreWatch {
     /// it holds: the first snapshot's policy.
     pub(crate) fn open(
         location: Location,
-        declared: &tuning::Declared,
+        access: &tuning::AccessConfig,
         stats: Arc<StoreStats>,
     ) -> Result<(StoreWatch, Arc<Policy>), String> {
+        let declared = &access.declared;
         let fail = |e: &dyn std::fmt::Display| format!("{location}: {e}");
         let store = location.open().map_err(|e| fail(&e))?;
         store
@@ -80,6 +83,8 @@ impl StoreWatch {
             data,
             jwks: JwksCache::new(),
             wanted: Arc::default(),
+            leeway: access.jwt_skew.as_secs(),
+            stale: false,
         };
         watch
             .jwks
@@ -90,7 +95,11 @@ impl StoreWatch {
 
     /// Writes the objects a reloaded configuration declares (the next poll
     /// sees the revision move and recompiles).
-    pub(crate) fn declare(&mut self, declared: &tuning::Declared) -> Result<(), String> {
+    pub(crate) fn declare(&mut self, access: &tuning::AccessConfig) -> Result<(), String> {
+        let leeway = access.jwt_skew.as_secs();
+        self.stale |= leeway != self.leeway;
+        self.leeway = leeway;
+        let declared = &access.declared;
         let store = self.connection().map_err(|e| match e {
             Some(e) => e.to_string(),
             None => "the access store is unreachable".to_owned(),
@@ -102,7 +111,8 @@ impl StoreWatch {
 
     /// Compiles what the store held with the key sets at hand.
     fn compile(&mut self) -> Arc<Policy> {
-        let policy = Arc::new(Policy::compile_with(&self.data, &self.jwks, JWT_LEEWAY));
+        self.stale = false;
+        let policy = Arc::new(Policy::compile_with(&self.data, &self.jwks, self.leeway));
         self.wanted = policy.jwks_wanted.clone();
         self.serving(&policy);
         policy
@@ -128,7 +138,7 @@ impl StoreWatch {
         let wanted = self.wanted.swap(false, Ordering::Relaxed);
         let sources = Policy::jwks_sources(&self.data);
         let keys_moved = self.jwks.refresh(&sources, wanted);
-        (moved || keys_moved).then(|| self.compile())
+        (moved || keys_moved || self.stale).then(|| self.compile())
     }
 
     /// The store's contents when its revision moved. `Err(None)`: no
