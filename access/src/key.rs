@@ -84,6 +84,18 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     })
 }
 
+/// An argon2id PHC string no password matches in practice, made once: an
+/// unknown Basic user name is verified against it, so that it costs as
+/// long as a known one.
+pub fn dummy_phc() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let mut random = [0u8; 24];
+        let _ = SystemRandom::new().fill(&mut random);
+        hash_password(&URL_SAFE_NO_PAD.encode(random)).unwrap_or_default()
+    })
+}
+
 /// Longest `Authorization: Basic` value looked at.
 const MAX_BASIC: usize = 4096;
 

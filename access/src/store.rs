@@ -235,8 +235,26 @@ impl std::fmt::Debug for Location {
     }
 }
 
-/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`; a
+/// `password=` parameter is cut as well.
 pub fn redact(url: &str) -> String {
+    let url = match url.split_once('?') {
+        Some((base, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.to_ascii_lowercase().starts_with("password="))
+                .collect();
+            match kept.is_empty() {
+                true => base.to_owned(),
+                false => format!("{base}?{}", kept.join("&")),
+            }
+        }
+        None => url.to_owned(),
+    };
+    redact_user(&url)
+}
+
+fn redact_user(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -259,5 +277,9 @@ mod tests {
         );
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact("postgresql://h/db"), "postgresql://h/db");
+        assert_eq!(
+            super::redact("postgres://h/db?sslmode=disable&password=s3"),
+            "postgres://h/db?sslmode=disable"
+        );
     }
 }

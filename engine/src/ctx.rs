@@ -38,6 +38,21 @@ pub(crate) struct ShardCtx {
     pub(crate) basic: VerifiedCache,
     /// Bearer tokens this shard verified, until they expire.
     pub(crate) jwt: VerifiedCache,
+    /// Basic verifications running on the blocking thread.
+    basic_running: std::rc::Rc<Cell<usize>>,
+}
+
+/// Basic verifications one shard runs at once; more are answered 503.
+const BASIC_IN_FLIGHT: usize = 8;
+
+/// A running Basic verification; its slot frees when dropped (also when
+/// the request is cancelled).
+pub(crate) struct BasicSlot(std::rc::Rc<Cell<usize>>);
+
+impl Drop for BasicSlot {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 /// Successful verifications (Basic passwords, by SHA-256 of user name and
@@ -103,7 +118,17 @@ impl ShardCtx {
             ids: RequestIds::new(id),
             basic: VerifiedCache::new(),
             jwt: VerifiedCache::new(),
+            basic_running: std::rc::Rc::default(),
         }
+    }
+
+    /// A slot for one Basic verification, if fewer than the cap run.
+    pub(crate) fn basic_slot(&self) -> Option<BasicSlot> {
+        let n = self.basic_running.get();
+        (n < BASIC_IN_FLIGHT).then(|| {
+            self.basic_running.set(n + 1);
+            BasicSlot(self.basic_running.clone())
+        })
     }
 
     /// The snapshot a new request runs on.

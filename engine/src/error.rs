@@ -76,6 +76,8 @@ pub enum ProxyError {
     IpDenied,
     /// A CORS preflight from an origin the route does not allow.
     CorsOrigin,
+    /// The shard runs as many Basic password checks as it may.
+    AuthBusy,
 }
 
 // === impl ProxyError ===
@@ -91,7 +93,7 @@ impl ProxyError {
             ProxyError::BodyTooLarge => 413,
             ProxyError::Unauthorized => 401,
             ProxyError::Forbidden | ProxyError::IpDenied | ProxyError::CorsOrigin => 403,
-            ProxyError::ServiceUnknown => 503,
+            ProxyError::ServiceUnknown | ProxyError::AuthBusy => 503,
             ProxyError::NoRoute => 404,
             ProxyError::MethodNotAllowed => 405,
             ProxyError::UpstreamConnectTimeout
@@ -124,9 +126,10 @@ impl ProxyError {
             | ProxyError::Forbidden
             | ProxyError::IpDenied
             | ProxyError::CorsOrigin => Side::Downstream,
-            ProxyError::NoRoute | ProxyError::TunnelIdle | ProxyError::ServiceUnknown => {
-                Side::Internal
-            }
+            ProxyError::NoRoute
+            | ProxyError::TunnelIdle
+            | ProxyError::ServiceUnknown
+            | ProxyError::AuthBusy => Side::Internal,
             _ => Side::Upstream,
         }
     }
@@ -159,6 +162,7 @@ impl ProxyError {
             ProxyError::ServiceUnknown => "service_unknown",
             ProxyError::IpDenied => "ip_denied",
             ProxyError::CorsOrigin => "cors_origin",
+            ProxyError::AuthBusy => "auth_busy",
         }
     }
 }

@@ -151,18 +151,29 @@ async fn verify_basic<'s>(
     attempt: BasicAttempt<'s>,
 ) -> Result<Caller<'s>, ProxyError> {
     let now = crate::clock::now();
-    let credential = attempt.entry.credential;
-    if ctx.basic.hit(&attempt.digest, now) == Some(credential) {
+    let credential = attempt.entry.map(|e| e.credential);
+    if credential.is_some() && ctx.basic.hit(&attempt.digest, now) == credential {
         return attempt.verified(snap);
     }
-    let (password, phc) = (attempt.password.clone(), attempt.entry.phc.clone());
-    let ok = shard::blocking(move || access_key::verify_password(&password, &phc)).await;
-    if !ok {
-        return Err(ProxyError::Unauthorized);
+    // Bounded: a flood of wrong passwords queues no more than this per shard.
+    let Some(_slot) = ctx.basic_slot() else {
+        return Err(ProxyError::AuthBusy);
+    };
+    let password = attempt.password.clone();
+    let phc = attempt.entry.map(|e| e.phc.clone());
+    let ok = shard::blocking(move || {
+        let phc = phc.as_deref().unwrap_or_else(|| access_key::dummy_phc());
+        access_key::verify_password(&password, phc)
+    })
+    .await;
+    match (ok, credential) {
+        (true, Some(credential)) => {
+            ctx.basic
+                .insert(attempt.digest, credential, now + crate::ctx::BASIC_TTL);
+            attempt.verified(snap)
+        }
+        _ => Err(ProxyError::Unauthorized),
     }
-    ctx.basic
-        .insert(attempt.digest, credential, now + crate::ctx::BASIC_TTL);
-    attempt.verified(snap)
 }
 
 /// Verifies a bearer token: one this shard verified before counts until

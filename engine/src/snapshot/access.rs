@@ -50,7 +50,8 @@ pub(crate) const JWT_CACHE_MAX: u64 = 300;
 
 /// A Basic credential presented for a known user name.
 pub(crate) struct BasicAttempt<'s> {
-    pub(crate) entry: &'s BasicEntry,
+    /// `None`: no such user name.
+    pub(crate) entry: Option<&'s BasicEntry>,
     pub(crate) service: &'s ServicePolicy,
     pub(crate) password: String,
     /// SHA-256 of the user name and password: the cache's key.
@@ -147,10 +148,9 @@ fn basic<'s>(
         .header("authorization")
         .ok_or(ProxyError::Unauthorized)?;
     let (user, password) = access::key::basic_credentials(value).ok_or(ProxyError::Unauthorized)?;
-    let entry = snap
-        .access
-        .basic_user(&user)
-        .ok_or(ProxyError::Unauthorized)?;
+    // An unknown user name is verified too (against a dummy hash), so that
+    // the answer's timing does not tell which names exist.
+    let entry = snap.access.basic_user(&user);
     Ok(BasicAttempt {
         entry,
         service,
@@ -163,7 +163,7 @@ impl<'s> BasicAttempt<'s> {
     /// Once the password verified: the caller, or 403 without an approved
     /// subscription.
     pub(crate) fn verified(&self, snap: &'s Snapshot) -> Result<Caller<'s>, ProxyError> {
-        let consumer = &*self.entry.consumer;
+        let consumer = &*self.entry.ok_or(ProxyError::Unauthorized)?.consumer;
         match snap.access.approved(consumer, self.service) {
             true => Ok(Caller {
                 consumer,
