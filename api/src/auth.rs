@@ -48,9 +48,16 @@ impl FromRequestParts<App> for Caller {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Caller, ApiError> {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION);
         let Some(header) = header else {
-            return match app.root {
-                None => Ok(Caller(Scope::Root)),
-                Some(_) => Err(ApiError::Unauthorized),
+            // Without a root token, loopback callers act as root; a page in
+            // a browser on this host reaching here through DNS rebinding
+            // sends another Host, and is turned away.
+            let host = parts.headers.get(axum::http::header::HOST);
+            return match (
+                &app.root,
+                host.is_some_and(|h| is_loopback_host(h.as_bytes())),
+            ) {
+                (None, true) => Ok(Caller(Scope::Root)),
+                _ => Err(ApiError::Unauthorized),
             };
         };
         let token = bearer(header.as_bytes()).ok_or(ApiError::Unauthorized)?;
@@ -61,6 +68,21 @@ impl FromRequestParts<App> for Caller {
         let scope = app.call(move |s| s.token_scope(&token)).await?;
         scope.map(Caller).ok_or(ApiError::Unauthorized)
     }
+}
+
+/// A `Host` that names this machine by address or as `localhost`.
+fn is_loopback_host(host: &[u8]) -> bool {
+    let Ok(host) = std::str::from_utf8(host) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The token of `Bearer <token>` (scheme case-insensitive), if well formed.
@@ -88,6 +110,28 @@ mod tests {
         assert_eq!(bearer(b"Bearer "), None);
         assert_eq!(bearer(b"Bearer a b"), None);
         assert_eq!(bearer(&[b'x'; 600]), None);
+    }
+
+    #[test]
+    fn only_loopback_hosts_count_as_local() {
+        for ok in [
+            "127.0.0.1:9902",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:9902",
+            "127.1.2.3",
+        ] {
+            assert!(is_loopback_host(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:9902",
+            "10.0.0.1",
+            "[2001:db8::1]:80",
+            "",
+        ] {
+            assert!(!is_loopback_host(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]

@@ -226,6 +226,11 @@ fn bad_bodies_are_400_with_the_field_named() {
         "o'brien\"; DROP TABLE teams; --"
     );
     api.expect(404, "GET", "/nothing", None);
+    // Without a root token only loopback callers act as root: a page that
+    // reaches the API through DNS rebinding names another host.
+    let rebound =
+        b"GET /api/v1/teams HTTP/1.1\r\nhost: evil.example:9902\r\nconnection: close\r\n\r\n";
+    assert_eq!(common::request(s.api_addr().unwrap(), rebound).status, 401);
 }
 
 #[test]

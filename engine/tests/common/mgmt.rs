@@ -29,8 +29,10 @@ impl Mgmt {
 
     /// Sends `method path` with an optional JSON body.
     pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Response {
-        let mut raw =
-            format!("{method} /api/v1{path} HTTP/1.1\r\nhost: api\r\nconnection: close\r\n");
+        let mut raw = format!(
+            "{method} /api/v1{path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
+            self.addr
+        );
         if let Some(t) = &self.token {
             raw.push_str(&format!("authorization: Bearer {t}\r\n"));
         }

@@ -147,7 +147,7 @@ fn post(path: &str, body: &str) -> Result<Value, String> {
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
     let head = format!(
-        "POST /api/v1{path} HTTP/1.1\r\nhost: seed\r\nconnection: close\r\n\
+        "POST /api/v1{path} HTTP/1.1\r\nhost: {SEED_API}\r\nconnection: close\r\n\
          content-type: application/json\r\ncontent-length: {}\r\n\r\n",
         body.len()
     );
