@@ -202,8 +202,9 @@ pub trait Store {
 pub enum Location {
     /// `access.db` in this directory (created if missing).
     Sqlite(std::path::PathBuf),
-    /// A PostgreSQL URL, shared by several gateway hosts.
-    Postgres(String),
+    /// A PostgreSQL URL, shared by several gateway hosts, and the CA file
+    /// its server's certificate is verified against (else the system's).
+    Postgres(String, Option<std::path::PathBuf>),
 }
 
 impl Location {
@@ -214,7 +215,9 @@ impl Location {
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(e.to_string()))?;
                 Box::new(SqliteStore::open(dir)?)
             }
-            Location::Postgres(url) => Box::new(PostgresStore::connect(url)?),
+            Location::Postgres(url, ca) => {
+                Box::new(PostgresStore::connect_with(url, ca.as_deref())?)
+            }
         })
     }
 }
@@ -224,7 +227,7 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Sqlite(dir) => write!(f, "{}", dir.display()),
-            Location::Postgres(url) => f.write_str(&redact(url)),
+            Location::Postgres(url, _) => f.write_str(&redact(url)),
         }
     }
 }

@@ -59,7 +59,7 @@ fn sqlite_world() -> World {
 
 fn postgres_world() -> World {
     let pg = pg::Postgres::start();
-    let location = Location::Postgres(pg.database("access"));
+    let location = Location::Postgres(pg.database("access"), None);
     world_at(Box::new(pg), location)
 }
 
@@ -448,4 +448,29 @@ fn lists_filter_by_team_and_names_change_in_scope(w: World) {
         w.store.rename_team(Scope::Root, w.a, "team-b"),
         Err(StoreError::Conflict(_))
     ));
+}
+
+#[test]
+fn postgres_over_tls_verifies_the_server() {
+    let ca =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert, key) = (ca.cert.pem(), ca.key_pair.serialize_pem());
+    let pg = pg::Postgres::start_tls(&cert, &key);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &cert).unwrap();
+    let url = format!("{}?sslmode=require", pg.database("tls"));
+    // Verified against the CA: it works, over TLS only (require).
+    let store = Location::Postgres(url.clone(), Some(ca_file))
+        .open()
+        .unwrap();
+    store.create_team(Scope::Root, "over-tls").unwrap();
+    assert_eq!(store.teams(Scope::Root, Page::default()).unwrap().len(), 1);
+    // The system's roots do not know this server: refused, not downgraded.
+    let err = Location::Postgres(url, None).open().err().unwrap();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    // A server without TLS and sslmode=require: refused.
+    let plain = pg::Postgres::start();
+    let url = format!("{}?sslmode=require", plain.database("plain"));
+    assert!(Location::Postgres(url, None).open().is_err());
 }

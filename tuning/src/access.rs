@@ -21,6 +21,9 @@ pub struct AccessConfig {
     /// PostgreSQL URL of a shared store, instead of `data_dir`. With
     /// neither there is no store, and no route may name a service.
     pub postgres: Option<String>,
+    /// The CA (PEM) the PostgreSQL server's certificate is verified
+    /// against; `None`: the system's roots.
+    pub store_ca: Option<PathBuf>,
     /// The management API's address; `None`: off. On by default (on
     /// [`DEFAULT_API`]) when there is a store.
     pub api: Option<SocketAddr>,
@@ -49,6 +52,7 @@ impl Default for AccessConfig {
         AccessConfig {
             data_dir: None,
             postgres: None,
+            store_ca: None,
             api: None,
             api_token_file: None,
             app_header: DEFAULT_APP_HEADER.to_owned(),
@@ -110,6 +114,9 @@ pub(crate) fn access(
     AccessConfig {
         data_dir: data_dir.map(|g| g.value),
         postgres: postgres.map(|g| g.value),
+        store_ca: c.field("access.store_ca", a.store_ca.as_ref(), |t| {
+            file_path(t, base)
+        }),
         api,
         api_token_file: token.map(|g| g.value),
         app_header: header_name(

@@ -130,6 +130,7 @@ pub(crate) struct UpstreamTlsFile {
 pub(crate) struct AccessFile {
     pub(crate) data_dir: Option<Spanned<String>>,
     pub(crate) store: Option<Spanned<String>>,
+    pub(crate) store_ca: Option<Spanned<String>>,
     pub(crate) api: Option<Spanned<String>>,
     pub(crate) api_token_file: Option<Spanned<String>>,
     pub(crate) app_header: Option<Spanned<String>>,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use postgres::error::SqlState;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
-use postgres::{Client, IsolationLevel, NoTls, Transaction};
+use postgres::{Client, IsolationLevel, Transaction};
 
 use super::schema::POSTGRES;
 use super::sql::{Conn, Db, Result, Row, SqlStore, Val};
@@ -53,12 +53,20 @@ impl SqlStore<Postgres> {
     /// Connects to `url` (`postgres://user:pass@host:port/db`) and brings
     /// the schema up to date. The password never appears in an error.
     pub fn connect(url: &str) -> Result<PostgresStore> {
+        PostgresStore::connect_with(url, None)
+    }
+
+    /// As [`PostgresStore::connect`], over TLS when the server offers it
+    /// (`sslmode=require` in the URL insists on it; `disable` refuses it),
+    /// verifying the server against `ca` (PEM), or the system's roots.
+    pub fn connect_with(url: &str, ca: Option<&std::path::Path>) -> Result<PostgresStore> {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|_| StoreError::Backend("invalid PostgreSQL URL".into()))?;
         config.connect_timeout(Duration::from_secs(3));
         config.options("-c statement_timeout=10000");
-        let mut client = config.connect(NoTls).map_err(backend)?;
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(ca)?);
+        let mut client = config.connect(tls).map_err(backend)?;
         migrate(&mut client)?;
         Ok(SqlStore {
             db: Postgres {
@@ -66,6 +74,31 @@ impl SqlStore<Postgres> {
             },
         })
     }
+}
+
+/// rustls with aws-lc-rs, trusting `ca` or the system's roots.
+fn tls_config(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig> {
+    let bad = |e: &dyn std::fmt::Display| StoreError::Backend(format!("store TLS: {e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| bad(&format!("{}: {e}", path.display())))?;
+            for cert in rustls_pemfile::certs(&mut &pem[..]) {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Applies the migrations this database has not seen; its version is a

@@ -38,12 +38,24 @@ pub struct Postgres {
     bin: PathBuf,
     owner: Option<(u32, u32)>,
     port: u16,
+    /// Serves TLS (`ssl=on`, `server.crt`/`server.key` in the data dir).
+    tls: bool,
 }
 
 impl Postgres {
     /// Starts one. Panics with a clear message naming what is missing if
     /// PostgreSQL is not installed, never skips silently.
     pub fn start() -> Postgres {
+        Postgres::start_with(None)
+    }
+
+    /// Starts one that also accepts TLS, with this certificate chain and
+    /// key (PEM).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Postgres {
+        Postgres::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Postgres {
         let bin = find_bin();
         let owner = server_owner();
         let dir = make_dirs(owner);
@@ -52,8 +64,17 @@ impl Postgres {
             bin,
             owner,
             port: 0,
+            tls: tls.is_some(),
         };
         pg.initdb();
+        if let Some((cert, key)) = tls {
+            for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+                let path = pg.data().join(name);
+                fs::write(&path, pem).expect("write the server's TLS file");
+                set_mode(&path, 0o600);
+                give(&path, owner);
+            }
+        }
         pg.start_on_free_port();
         pg
     }
@@ -157,9 +178,10 @@ impl Postgres {
     fn pg_ctl_start(&self) -> Output {
         let opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c full_page_writes=off -c synchronous_commit=off",
+             -c full_page_writes=off -c synchronous_commit=off -c ssl={}",
             self.port,
-            self.sock().display()
+            self.sock().display(),
+            if self.tls { "on" } else { "off" }
         );
         let mut cmd = self.pg_ctl();
         cmd.arg("-l").arg(self.log()).args(["-o", &opts, "start"]);

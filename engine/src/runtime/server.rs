@@ -74,7 +74,10 @@ fn open_store(
 /// The store `t` names, if any.
 fn store_location(t: &Tuning) -> Option<access::Location> {
     match (&t.access.postgres, &t.access.data_dir) {
-        (Some(url), _) => Some(access::Location::Postgres(url.clone())),
+        (Some(url), _) => Some(access::Location::Postgres(
+            url.clone(),
+            t.access.store_ca.clone(),
+        )),
         (None, Some(dir)) => Some(access::Location::Sqlite(dir.clone())),
         (None, None) => None,
     }

@@ -320,7 +320,10 @@ fn restart_only_changes(old: &Tuning, new: &Tuning) -> Vec<&'static str> {
         "access.data_dir",
     );
     check(old.access.api != new.access.api, "access.api");
-    check(old.access.postgres != new.access.postgres, "access.store");
+    check(
+        old.access.postgres != new.access.postgres || old.access.store_ca != new.access.store_ca,
+        "access.store",
+    );
     check(
         old.access.api_token_file != new.access.api_token_file,
         "access.api_token_file",
