@@ -78,6 +78,8 @@ pub enum ProxyError {
     CorsOrigin,
     /// The shard runs as many Basic password checks as it may.
     AuthBusy,
+    /// Over the route's rate limit.
+    RateLimited,
 }
 
 // === impl ProxyError ===
@@ -92,6 +94,7 @@ impl ProxyError {
             | ProxyError::ClientSendTimeout => 408,
             ProxyError::BodyTooLarge => 413,
             ProxyError::Unauthorized => 401,
+            ProxyError::RateLimited => 429,
             ProxyError::Forbidden | ProxyError::IpDenied | ProxyError::CorsOrigin => 403,
             ProxyError::ServiceUnknown | ProxyError::AuthBusy => 503,
             ProxyError::NoRoute => 404,
@@ -125,7 +128,8 @@ impl ProxyError {
             | ProxyError::Unauthorized
             | ProxyError::Forbidden
             | ProxyError::IpDenied
-            | ProxyError::CorsOrigin => Side::Downstream,
+            | ProxyError::CorsOrigin
+            | ProxyError::RateLimited => Side::Downstream,
             ProxyError::NoRoute
             | ProxyError::TunnelIdle
             | ProxyError::ServiceUnknown
@@ -163,6 +167,7 @@ impl ProxyError {
             ProxyError::IpDenied => "ip_denied",
             ProxyError::CorsOrigin => "cors_origin",
             ProxyError::AuthBusy => "auth_busy",
+            ProxyError::RateLimited => "rate_limited",
         }
     }
 }

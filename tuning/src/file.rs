@@ -308,6 +308,18 @@ pub(crate) struct RouteFile {
     pub(crate) allow_ips: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) deny_ips: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) cors: Option<Spanned<CorsFile>>,
+    pub(crate) rate_limit: Option<Spanned<RateLimitFile>>,
+}
+
+/// `rate_limit = { rate = "100/s", burst = 20, key = "ip" }`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RateLimitFile {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) rate: Spanned<String>,
+    pub(crate) burst: Option<Spanned<i64>>,
+    pub(crate) key: Option<Spanned<String>>,
+    pub(crate) capacity: Option<Spanned<i64>>,
+    pub(crate) headers: Option<Spanned<bool>>,
 }
 
 /// `cors = { origins = ["https://app.example.com"], ... }`.

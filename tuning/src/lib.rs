@@ -64,6 +64,7 @@ mod observing;
 mod route;
 mod route_fields;
 mod route_guard;
+mod route_limit;
 mod routes;
 mod tls;
 mod tls_fields;
@@ -84,6 +85,7 @@ pub use crate::route::{
     Route, RouteAction, RouteTimeouts,
 };
 pub use crate::route_guard::{Cors, IpNet};
+pub use crate::route_limit::{LimitKey, RateLimit};
 pub use crate::tls::{ClientAuth, TlsCert, TlsProfile, TlsVersion, UnknownSni, UpstreamTls};
 pub use crate::tuning::{ConfigSource, Io, Limits, Pool, Timeouts, Tuning};
 pub use crate::units::{

@@ -58,6 +58,8 @@ pub struct Route {
     pub deny_ips: Vec<crate::route_guard::IpNet>,
     /// CORS, answered and added at the gateway.
     pub cors: Option<crate::route_guard::Cors>,
+    /// A rate limit, exact across the host's shards.
+    pub rate_limit: Option<crate::route_limit::RateLimit>,
 }
 
 /// How a route matches the Host header (the port is ignored).
@@ -230,6 +232,7 @@ impl Route {
             allow_ips: Vec::new(),
             deny_ips: Vec::new(),
             cors: None,
+            rate_limit: None,
         }
     }
 

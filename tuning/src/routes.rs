@@ -116,6 +116,7 @@ fn route(
         allow_ips: guard::ip_list(c, &at, "allow_ips", r.allow_ips.as_ref()),
         deny_ips: guard::ip_list(c, &at, "deny_ips", r.deny_ips.as_ref()),
         cors: guard::cors(c, &at),
+        rate_limit: crate::route_limit::rate_limit(c, &at),
         path,
         action,
     }

@@ -603,3 +603,31 @@ fn declared_access_objects_and_their_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn rate_limits_and_their_errors() {
+    let up = "[upstreams.api]\nbackends = [\"127.0.0.1:9000\"]\n";
+    let cases: &[(String, &str)] = &[
+        (format!("{up}[[routes]]\nupstream = \"api\"\nrate_limit = {{ rate = \"5/d\" }}\n"),
+         "coregate.toml:5: routes[0].rate_limit.rate: invalid rate \"5/d\""),
+        (format!("{up}[[routes]]\nupstream = \"api\"\nrate_limit = {{ rate = \"5/s\", burst = -1 }}\n"),
+         "coregate.toml:5: routes[0].rate_limit.burst: must be from 0 to"),
+        (format!("{up}[[routes]]\nupstream = \"api\"\nrate_limit = {{ rate = \"5/s\", key = \"cookie:x\" }}\n"),
+         "coregate.toml:5: routes[0].rate_limit.key: unknown key \"cookie:x\""),
+        (format!("{up}[[routes]]\nupstream = \"api\"\nrate_limit = {{ rate = \"5/s\", brust = 1 }}\n"),
+         "coregate.toml:5: routes[0].rate_limit.brust: unknown field `brust` (did you mean `burst`?)"),
+    ];
+    for (text, prefix) in cases {
+        one_error(text, prefix);
+    }
+    let text = format!("{up}[[routes]]\nname = \"r\"\nupstream = \"api\"\nrate_limit = {{ rate = \"100/s\", burst = 20, key = \"ip/24\" }}\n");
+    let limit = parse_toml("coregate.toml", &text).unwrap().routes[0]
+        .rate_limit
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (limit.burst, limit.interval),
+        (20, Duration::from_millis(10))
+    );
+    assert_eq!(limit.key, tuning::LimitKey::Ip(Some(24)));
+}

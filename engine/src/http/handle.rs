@@ -7,7 +7,7 @@ use std::time::Instant;
 use parser::{Method, RequestHead, Version};
 
 use super::request::{request_id, RequestId};
-use super::respond::{respond, send_denied, send_error, send_preflight};
+use super::respond::{respond, send_denied, send_error, send_limited, send_preflight};
 use crate::client::{Client, Next, Trace};
 use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
@@ -15,9 +15,11 @@ use crate::observe::metrics::bump;
 use crate::shard;
 use crate::snapshot::access::{self, BasicAttempt, Caller, Gate, JwtAttempt};
 use crate::snapshot::guard::is_preflight;
+use crate::snapshot::limit::{Decision, Limiter};
 use crate::snapshot::route::{Action, Routed};
 use crate::snapshot::target::Target;
 use ::access::key as access_key;
+use tuning::LimitKey;
 
 /// [`handle`], with a panic turned into closing this connection, logged
 /// with the request's id.
@@ -121,6 +123,11 @@ async fn routed_request(
             return send_denied(c, ctx, e, &challenge, id, head).await;
         }
     };
+    if let Some(limiter) = &r.route.limit {
+        if let Decision::Limit { retry_after } = limit(limiter, c, caller, head, r.idx) {
+            return send_limited(c, ctx, limiter, retry_after, id, head).await;
+        }
+    }
     match &r.route.action {
         Action::Respond(canned) => respond(c, ctx, head, canned, id).await,
         Action::Proxy(group) => {
@@ -139,6 +146,51 @@ async fn routed_request(
             };
             proxy(c, ctx, req, id).await
         }
+    }
+}
+
+/// Counts the request against the route's limit, by the policy's key; a
+/// key the request lacks (no app on an open route, no such header) is
+/// the client's address.
+fn limit(
+    limiter: &Limiter,
+    c: &Client,
+    caller: Option<Caller<'_>>,
+    head: &RequestHead,
+    route: usize,
+) -> Decision {
+    // The precise clock, not the shard's coarse one: a shard whose stamp
+    // lags admits late, and with no burst every late admission is lost.
+    let now = std::time::Instant::now();
+    let ip = c.peer.ip();
+    match &limiter.policy.key {
+        LimitKey::App => match caller {
+            Some(k) => limiter.check(("app", k.consumer.app), now),
+            None => limiter.check(ip, now),
+        },
+        LimitKey::Team => match caller {
+            Some(k) => limiter.check(("team", k.consumer.team), now),
+            None => limiter.check(ip, now),
+        },
+        LimitKey::Header(name) => match head.header(name) {
+            Some(v) => limiter.check(v, now),
+            None => limiter.check(ip, now),
+        },
+        LimitKey::Route => limiter.check(route, now),
+        LimitKey::Ip(prefix) => limiter.check(network(ip, *prefix), now),
+    }
+}
+
+/// `ip` with only its first `prefix` bits (all of them without one).
+fn network(ip: std::net::IpAddr, prefix: Option<u8>) -> u128 {
+    let (bits, width) = match ip {
+        std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32u32),
+        std::net::IpAddr::V6(v6) => (u128::from(v6), 128),
+    };
+    let keep = u32::from(prefix.unwrap_or(128)).min(width);
+    match keep {
+        0 => 0,
+        k => bits >> (width - k),
     }
 }
 

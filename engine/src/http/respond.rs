@@ -133,6 +133,71 @@ pub(super) async fn send_denied(
     next
 }
 
+/// Answers a request over the route's rate limit: `429` with
+/// `Retry-After` (whole seconds, rounded up), the IETF `RateLimit-Policy`
+/// and `RateLimit` fields, and a JSON body.
+pub(super) async fn send_limited(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    limiter: &crate::snapshot::limit::Limiter,
+    retry_after: Duration,
+    id: &RequestId<'_>,
+    head: &RequestHead,
+) -> Next {
+    c.trace.error = Some(ProxyError::RateLimited);
+    let next = canned_next(ctx, head);
+    let p = &limiter.policy;
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let mut body = String::with_capacity(128);
+    body.push_str("{\"error\":\"rate_limited\",\"policy\":");
+    json_bytes(&mut body, p.name.as_bytes());
+    body.push_str(",\"retry_after\":");
+    body.push_str(&secs.to_string());
+    body.push_str(",\"request_id\":");
+    json_bytes(&mut body, id.as_bytes());
+    body.push_str("}\n");
+    let name = quoted_key(&p.name);
+    let policy = format!("{name};q={};w={}", p.per_window, p.window.as_secs());
+    let state = format!("{name};r=0;t={secs}");
+    let mut out = BytesMut::with_capacity(384 + body.len());
+    parser::write_status_line(Version::Http11, 429, reason(429).as_bytes(), &mut out);
+    parser::write_header(b"content-type", b"application/json", &mut out);
+    parser::write_header(b"retry-after", secs.to_string().as_bytes(), &mut out);
+    parser::write_header(b"ratelimit-policy", policy.as_bytes(), &mut out);
+    parser::write_header(b"ratelimit", state.as_bytes(), &mut out);
+    parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
+    write_framing(&mut out, body.len(), head.version(), next);
+    parser::end_head(&mut out);
+    if head.method() != Method::Head {
+        out.extend_from_slice(body.as_bytes());
+    }
+    let next = send_counted(c, ctx, out, 429)
+        .await
+        .unwrap_or(Next::Close)
+        .min_with(next);
+    if next == Next::Close {
+        linger(c).await;
+    }
+    next
+}
+
+/// A policy name as a structured-field string (quotes and backslashes
+/// dropped, other bytes outside printable ASCII as `?`).
+fn quoted_key(name: &str) -> String {
+    let inner: String = name
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\')
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    format!("\"{inner}\"")
+}
+
 /// Answers a CORS preflight from an allowed origin: `204` with what the
 /// route allows.
 pub(super) async fn send_preflight(

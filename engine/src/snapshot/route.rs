@@ -76,6 +76,8 @@ pub(crate) struct Route {
     pub(crate) service: Option<Box<str>>,
     /// Client IP lists and CORS.
     pub(crate) guard: super::guard::Guard,
+    /// The route's rate limit, its table shared by every shard.
+    pub(crate) limit: Option<Arc<super::limit::Limiter>>,
 }
 
 /// A request's route, found on its normalised path.
@@ -263,7 +265,7 @@ impl Snapshot {
     /// stay are carried over from `prev`.
     pub(crate) fn build(t: &Tuning, version: u64, prev: Option<&Snapshot>) -> Snapshot {
         let groups = t.upstreams.iter().map(|g| compile_group(g, prev)).collect();
-        let routes: Vec<Route> = t.routes.iter().map(compile_route).collect();
+        let routes: Vec<Route> = t.routes.iter().map(|r| compile_route(r, prev)).collect();
         let mut snap = Snapshot {
             version,
             limits: limits(t),

@@ -1,0 +1,96 @@
+//! Rate limits over real sockets: one key's budget is exact across the
+//! host's shards, and a limited request gets a 429 with `Retry-After`, the
+//! IETF `RateLimit-Policy` and `RateLimit` fields and a JSON body.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Client, Origin};
+
+fn gateway(origin: &Origin, limit: &str) -> engine::Server {
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin = \"off\"\nshards = 2\n\n\
+         [upstreams.o]\nbackends = [\"{}\"]\n\n\
+         [[routes]]\npath_prefix = \"/\"\nupstream = \"o\"\nrate_limit = {limit}\n",
+        origin.addr
+    );
+    let mut t = common::config(&text);
+    t.cpus = None;
+    common::start(t)
+}
+
+#[test]
+fn one_key_is_exact_across_shards() {
+    let origin = Origin::start();
+    let server = gateway(
+        &origin,
+        "{ name = \"per-ip\", rate = \"200/s\", burst = 0, key = \"ip\" }",
+    );
+    let gw = server.local_addrs()[0];
+    let (ok, limited) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let start = Instant::now() + Duration::from_millis(200);
+    let threads: Vec<_> = (0..64)
+        .map(|_| {
+            let (ok, limited) = (ok.clone(), limited.clone());
+            std::thread::spawn(move || {
+                let mut c = Client::connect(gw);
+                std::thread::sleep(start.saturating_duration_since(Instant::now()));
+                while start.elapsed() < Duration::from_secs(5) {
+                    match c.get("/").status {
+                        200 => ok.fetch_add(1, Ordering::SeqCst),
+                        429 => limited.fetch_add(1, Ordering::SeqCst),
+                        s => panic!("unexpected status {s}"),
+                    };
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let (ok, limited) = (ok.load(Ordering::SeqCst), limited.load(Ordering::SeqCst));
+    eprintln!("admitted {ok}, limited {limited} in 5 s");
+    assert!((990..=1010).contains(&ok), "admitted {ok}, want 1000 ± 1%");
+    assert!(limited > 1000, "the load exceeded the limit: {limited}");
+    assert_eq!(
+        origin.requests.load(Ordering::SeqCst),
+        ok,
+        "only admitted requests went upstream"
+    );
+}
+
+#[test]
+fn a_limited_request_is_told_when_to_come_back() {
+    let origin = Origin::start();
+    let server = gateway(
+        &origin,
+        "{ name = \"slow\", rate = \"1/m\", burst = 0, key = \"header:x-client\" }",
+    );
+    let gw = server.local_addrs()[0];
+    let mut c = Client::connect(gw);
+    let get = |c: &mut Client, who: &str| {
+        c.send(format!("GET / HTTP/1.1\r\nhost: h\r\nx-client: {who}\r\n\r\n").as_bytes());
+        c.read(false).unwrap()
+    };
+    assert_eq!(get(&mut c, "a").status, 200);
+    let r = get(&mut c, "a");
+    assert_eq!(r.status, 429);
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((59..=60).contains(&wait), "{wait}");
+    assert_eq!(r.header("ratelimit-policy"), Some("\"slow\";q=1;w=60"));
+    assert_eq!(
+        r.header("ratelimit"),
+        Some(format!("\"slow\";r=0;t={wait}").as_str())
+    );
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        (&v["error"], &v["policy"]),
+        (&"rate_limited".into(), &"slow".into())
+    );
+    assert_eq!(
+        get(&mut c, "b").status,
+        200,
+        "another key has its own budget, on the same connection"
+    );
+}
