@@ -118,6 +118,20 @@ pub(super) async fn send_denied(
         parser::write_header(b"www-authenticate", challenge, &mut out);
     }
     parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
+    send_json(c, ctx, out, &body, status, head, next).await
+}
+
+/// Ends `out`, a head without its framing, with `body`; sends it, and
+/// lets the client read it before a close.
+async fn send_json(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    mut out: BytesMut,
+    body: &str,
+    status: u16,
+    head: &RequestHead,
+    next: Next,
+) -> Next {
     write_framing(&mut out, body.len(), head.version(), next);
     parser::end_head(&mut out);
     if head.method() != Method::Head {
@@ -166,19 +180,7 @@ pub(super) async fn send_limited(
     parser::write_header(b"ratelimit-policy", policy.as_bytes(), &mut out);
     parser::write_header(b"ratelimit", state.as_bytes(), &mut out);
     parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
-    write_framing(&mut out, body.len(), head.version(), next);
-    parser::end_head(&mut out);
-    if head.method() != Method::Head {
-        out.extend_from_slice(body.as_bytes());
-    }
-    let next = send_counted(c, ctx, out, 429)
-        .await
-        .unwrap_or(Next::Close)
-        .min_with(next);
-    if next == Next::Close {
-        linger(c).await;
-    }
-    next
+    send_json(c, ctx, out, &body, 429, head, next).await
 }
 
 /// A policy name as a structured-field string (quotes and backslashes
