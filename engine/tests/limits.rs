@@ -94,3 +94,59 @@ fn a_limited_request_is_told_when_to_come_back() {
         "another key has its own budget, on the same connection"
     );
 }
+
+#[test]
+fn decisions_show_in_headers_metrics_and_the_log() {
+    let origin = Origin::start();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin = \"127.0.0.1:0\"\nshards = 1\n\n\
+         [access_log]\npath = \"{}\"\n\n\
+         [upstreams.o]\nbackends = [\"{}\"]\n\n\
+         [[routes]]\npath_prefix = \"/\"\nupstream = \"o\"\n\
+         rate_limit = {{ name = \"hdr\", rate = \"10/s\", burst = 4, key = \"route\", headers = true }}\n",
+        log.display(),
+        origin.addr
+    );
+    let mut t = common::config(&text);
+    t.cpus = None;
+    let server = common::start(t);
+    let mut c = Client::connect(server.local_addrs()[0]);
+    let first = c.get("/");
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("ratelimit-policy"), Some("\"hdr\";q=10;w=1"));
+    assert_eq!(first.header("ratelimit"), Some("\"hdr\";r=4;t=1"));
+    let statuses: Vec<u16> = (0..9).map(|_| c.get("/").status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        4,
+        "{statuses:?}"
+    );
+    let admin = server.admin_addr().unwrap();
+    let metrics = common::request(
+        admin,
+        b"GET /metrics HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    )
+    .text();
+    assert!(
+        metrics.contains("coregate_ratelimit_requests_total{policy=\"hdr\",result=\"admitted\"} 5"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("coregate_ratelimit_requests_total{policy=\"hdr\",result=\"limited\"} 5"),
+        "{metrics}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let entries: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(entries
+        .iter()
+        .any(|e| e["status"] == 429 && e["rate_limit"] == "hdr" && e["error"] == "rate_limited"));
+    assert!(entries
+        .iter()
+        .any(|e| e["status"] == 200 && e["rate_limit"].is_null()));
+}

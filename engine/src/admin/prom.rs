@@ -39,6 +39,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     requests(&mut out, &reports);
     listeners(&mut out, shared, &reports);
     apps(&mut out, shared, &reports);
+    limits(&mut out, &reports);
     route_bytes(&mut out, &reports);
     upstream_connections(&mut out, &reports);
     kinds(&mut out, &reports);
@@ -219,6 +220,31 @@ fn apps(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
                 );
             }
         }
+    }
+}
+
+/// Rate-limit decisions by policy, merged over the shards.
+fn limits(out: &mut String, reports: &[ShardReport]) {
+    let name = "coregate_ratelimit_requests_total";
+    help(
+        out,
+        name,
+        "counter",
+        "Requests a rate-limit policy counted, by policy and result.",
+    );
+    let mut merged: BTreeMap<&str, [u64; 2]> = BTreeMap::new();
+    for (policy, counts) in reports.iter().flat_map(|r| &r.limits) {
+        let slot = merged.entry(policy).or_insert([0; 2]);
+        slot[0] += counts[0];
+        slot[1] += counts[1];
+    }
+    for (policy, [admitted, limited]) in merged {
+        let p = esc(policy);
+        let _ = writeln!(
+            out,
+            "{name}{{policy=\"{p}\",result=\"admitted\"}} {admitted}"
+        );
+        let _ = writeln!(out, "{name}{{policy=\"{p}\",result=\"limited\"}} {limited}");
     }
 }
 

@@ -123,9 +123,22 @@ async fn routed_request(
             return send_denied(c, ctx, e, &challenge, id, head).await;
         }
     };
+    let mut admitted = None;
     if let Some(limiter) = &r.route.limit {
-        if let Decision::Limit { retry_after } = limit(limiter, c, caller, head, r.idx) {
-            return send_limited(c, ctx, limiter, retry_after, id, head).await;
+        let decision = limit(limiter, c, caller, head, r.idx);
+        let name = &limiter.policy.name;
+        ctx.view
+            .stats
+            .limit(name, matches!(decision, Decision::Admit { .. }));
+        match decision {
+            Decision::Limit { retry_after } => {
+                return send_limited(c, ctx, limiter, retry_after, id, head).await
+            }
+            Decision::Admit { remaining, reset } if limiter.policy.headers => {
+                let secs = reset.as_secs() + u64::from(reset.subsec_nanos() > 0);
+                admitted = Some((&**limiter, remaining, secs));
+            }
+            Decision::Admit { .. } => {}
         }
     }
     match &r.route.action {
@@ -143,6 +156,7 @@ async fn routed_request(
                 upgrade: r.route.upgrade(head),
                 caller,
                 cors: cors.map(|k| (k, k.origin(head))),
+                rate: admitted,
             };
             proxy(c, ctx, req, id).await
         }
@@ -378,6 +392,10 @@ fn log_line(
     let routed = d.route.and_then(|i| d.view.snap.routes.get(i));
     let route = routed.map(|r| &*r.name);
     let redacted = routed.and_then(|r| access::redact_key(&d.view.snap, r, d.head.target()));
+    let limited_by = routed
+        .filter(|_| t.error == Some(ProxyError::RateLimited))
+        .and_then(|r| r.limit.as_ref())
+        .map(|l| &*l.policy.name);
     log.log(&crate::observe::accesslog::Entry {
         shard: ctx.id,
         id: d.id.as_bytes(),
@@ -401,6 +419,7 @@ fn log_line(
         error: t.error.map(ProxyError::as_str),
         user_agent: d.head.header("user-agent"),
         tls: c.tls.as_deref().map(|t| &t.summary),
+        rate_limit: limited_by,
         consumer: t
             .app
             .and_then(|app| d.view.snap.access.consumer(app))

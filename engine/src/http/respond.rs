@@ -170,9 +170,7 @@ pub(super) async fn send_limited(
     body.push_str(",\"request_id\":");
     json_bytes(&mut body, id.as_bytes());
     body.push_str("}\n");
-    let name = quoted_key(&p.name);
-    let policy = format!("{name};q={};w={}", p.per_window, p.window.as_secs());
-    let state = format!("{name};r=0;t={secs}");
+    let (policy, state) = limiter.fields(0, secs);
     let mut out = BytesMut::with_capacity(384 + body.len());
     parser::write_status_line(Version::Http11, 429, reason(429).as_bytes(), &mut out);
     parser::write_header(b"content-type", b"application/json", &mut out);
@@ -181,23 +179,6 @@ pub(super) async fn send_limited(
     parser::write_header(b"ratelimit", state.as_bytes(), &mut out);
     parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
     send_json(c, ctx, out, &body, 429, head, next).await
-}
-
-/// A policy name as a structured-field string (quotes and backslashes
-/// dropped, other bytes outside printable ASCII as `?`).
-fn quoted_key(name: &str) -> String {
-    let inner: String = name
-        .chars()
-        .filter(|c| *c != '"' && *c != '\\')
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    format!("\"{inner}\"")
 }
 
 /// Answers a CORS preflight from an allowed origin: `204` with what the

@@ -140,6 +140,8 @@ pub(crate) struct Entry<'a> {
     pub(crate) tls: Option<&'a crate::io::TlsSummary>,
     /// The calling app and its team, when a credential named them.
     pub(crate) consumer: Option<(&'a str, &'a str)>,
+    /// The rate-limit policy that turned the request away, if one did.
+    pub(crate) rate_limit: Option<&'a str>,
 }
 
 /// A shard's side of the access log.
@@ -265,6 +267,8 @@ fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
     opt_str(out, e.consumer.map(|c| c.0));
     out.push_str(",\"team\":");
     opt_str(out, e.consumer.map(|c| c.1));
+    out.push_str(",\"rate_limit\":");
+    opt_str(out, e.rate_limit);
     out.push_str(",\"ua\":");
     opt_bytes(out, e.user_agent);
     tls_fields(out, e.tls);
@@ -414,6 +418,7 @@ mod tests {
             user_agent: Some(b"curl"),
             tls: None,
             consumer: Some(("mobile", "shop")),
+            rate_limit: None,
         };
         let mut s = String::new();
         format_line(&mut s, &e, 2);

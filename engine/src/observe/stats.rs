@@ -183,6 +183,8 @@ pub(crate) struct ShardStatsTable {
     /// Requests by calling app (store id; 0 for apps past the cap) and
     /// status class.
     pub(crate) apps: RefCell<AHashMap<i64, [u64; CLASSES]>>,
+    /// Rate-limit decisions by policy: admitted, limited.
+    pub(crate) limits: RefCell<AHashMap<Box<str>, [u64; 2]>>,
 }
 
 /// Apps with a series of their own per shard; the rest count as "other".
@@ -191,6 +193,17 @@ pub(crate) const MAX_APPS: usize = 100;
 // === impl ShardStatsTable ===
 
 impl ShardStatsTable {
+    /// Counts a rate-limit decision of policy `name` (its names come from
+    /// the config, so the series stay bounded).
+    pub(crate) fn limit(&self, name: &str, admitted: bool) {
+        let mut limits = self.limits.borrow_mut();
+        let slot = match limits.get_mut(name) {
+            Some(slot) => slot,
+            None => limits.entry(name.into()).or_insert([0; 2]),
+        };
+        slot[usize::from(!admitted)] += 1;
+    }
+
     /// Counts a response to app `app`.
     pub(crate) fn app(&self, app: i64, status: u16) {
         let mut apps = self.apps.borrow_mut();
@@ -229,6 +242,12 @@ impl ShardStatsTable {
             access_log_dropped: 0,
             listeners: self.listeners.borrow().clone(),
             apps: self.apps.borrow().iter().map(|(k, v)| (*k, *v)).collect(),
+            limits: self
+                .limits
+                .borrow()
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
             backends: Vec::new(),
             upstream_open: 0,
             upstream_idle: 0,
@@ -288,6 +307,8 @@ pub(crate) struct ShardReport {
     pub(crate) listeners: Vec<[u64; CLASSES]>,
     /// Requests by app id (0: past the cap) and status class.
     pub(crate) apps: Vec<(i64, [u64; CLASSES])>,
+    /// Rate-limit decisions by policy: admitted, limited.
+    pub(crate) limits: Vec<(Box<str>, [u64; 2])>,
     /// Per group and backend: in-flight requests, latency estimate (ns),
     /// passively ejected.
     pub(crate) backends: Vec<(Box<str>, SocketAddr, u32, u64, bool)>,

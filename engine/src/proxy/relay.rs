@@ -431,6 +431,11 @@ fn encode_response(rh: &ResponseHead, f: Framing, req: &Request<'_>, out: &mut B
     if let Some((cors, Some(origin))) = req.cors {
         write_cors(cors, origin, out);
     }
+    if let Some((limiter, remaining, reset)) = req.rate {
+        let (policy, state) = limiter.fields(remaining, reset);
+        parser::write_header(b"ratelimit-policy", policy.as_bytes(), out);
+        parser::write_header(b"ratelimit", state.as_bytes(), out);
+    }
     if mode == Mode::Rechunk || (mode == Mode::Raw && rh.body() == BodyKind::Chunked) {
         parser::write_header(b"transfer-encoding", b"chunked", out);
     }

@@ -33,8 +33,9 @@ pub(crate) struct Limiter {
 /// A check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decision {
-    /// Admitted; this many more would be admitted right now.
-    Admit { remaining: u64 },
+    /// Admitted; this many more would be admitted right now, and the whole
+    /// budget is back after `reset`.
+    Admit { remaining: u64, reset: Duration },
     /// Over the limit: the next request would be admitted after this.
     Limit { retry_after: Duration },
 }
@@ -65,6 +66,26 @@ impl Limiter {
             tats: (0..slots).map(|_| AtomicU64::new(0)).collect(),
             seed: ahash::RandomState::new(),
         })
+    }
+
+    /// The `RateLimit-Policy` and `RateLimit` field values (structured
+    /// fields): quota and window; requests left and seconds until reset.
+    pub(crate) fn fields(&self, remaining: u64, reset: u64) -> (String, String) {
+        let p = &self.policy;
+        let inner: String = p
+            .name
+            .chars()
+            .filter(|c| *c != '"' && *c != '\\')
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        let policy = format!("\"{inner}\";q={};w={}", p.per_window, p.window.as_secs());
+        (policy, format!("\"{inner}\";r={remaining};t={reset}"))
     }
 
     /// Counts a request of `key` at `now` (GCRA).
@@ -132,6 +153,7 @@ impl Limiter {
                     let room = (t + self.tolerance + self.interval).saturating_sub(next);
                     return Decision::Admit {
                         remaining: room / self.interval,
+                        reset: Duration::from_nanos(next - t),
                     };
                 }
                 Err(seen) => tat = seen,
