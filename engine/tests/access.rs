@@ -174,12 +174,7 @@ fn flow(store: &str) {
 
     // The log names the caller of every request a credential identified,
     // a 403 included, and never the key (a query parameter's included).
-    std::thread::sleep(Duration::from_millis(300));
-    let lines = std::fs::read_to_string(&log).unwrap();
-    let entries: Vec<serde_json::Value> = lines
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (entries, lines) = common::log_entries(&log);
     let named = |status: u64| {
         entries
             .iter()

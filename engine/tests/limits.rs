@@ -137,16 +137,17 @@ fn decisions_show_in_headers_metrics_and_the_log() {
         metrics.contains("coregate_ratelimit_requests_total{policy=\"hdr\",result=\"limited\"} 5"),
         "{metrics}"
     );
-    std::thread::sleep(Duration::from_millis(300));
-    let lines = std::fs::read_to_string(&log).unwrap();
-    let entries: Vec<serde_json::Value> = lines
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(entries
-        .iter()
-        .any(|e| e["status"] == 429 && e["rate_limit"] == "hdr" && e["error"] == "rate_limited"));
-    assert!(entries
-        .iter()
-        .any(|e| e["status"] == 200 && e["rate_limit"].is_null()));
+    let (entries, lines) = common::log_entries(&log);
+    assert!(
+        entries.iter().any(|e| e["status"] == 429
+            && e["rate_limit"] == "hdr"
+            && e["error"] == "rate_limited"),
+        "{lines}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["status"] == 200 && e["rate_limit"].is_null()),
+        "{lines}"
+    );
 }

@@ -164,16 +164,12 @@ fn header_name(
     raw: Option<&toml::Spanned<String>>,
     default: &str,
 ) -> String {
-    let valid = |t: &String| match !t.is_empty() && t.bytes().all(is_tchar) {
+    let valid = |t: &String| match crate::route_fields::is_token(t) {
         true => Ok(t.clone()),
         false => Err(format!("invalid header name {t:?}")),
     };
     c.field(field, raw, valid)
         .unwrap_or_else(|| default.to_owned())
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Every route that names a service needs a store: the error goes on the

@@ -51,6 +51,16 @@ impl IpNet {
         ip.is_ipv4() == self.addr.is_ipv4() && self.masked(ip) == bits(self.addr)
     }
 
+    /// `ip`'s network of `prefix` bits (all of them without one), as its
+    /// masked bits and whether it is IPv4: what a per-network limit
+    /// counts by.
+    pub fn network_of(ip: IpAddr, prefix: Option<u8>) -> (bool, u128) {
+        let width = if ip.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.map_or(width, |p| p.min(width));
+        let net = IpNet { addr: ip, prefix };
+        (ip.is_ipv4(), net.masked(ip))
+    }
+
     fn masked(&self, ip: IpAddr) -> u128 {
         let width = if ip.is_ipv4() { 32 } else { 128 };
         let keep = u32::from(self.prefix);
@@ -191,5 +201,12 @@ mod tests {
             .unwrap_err()
             .contains("host bits"));
         assert!(IpNet::parse("10.0.0.0/33").is_err() && IpNet::parse("nope").is_err());
+        let a = IpNet::network_of("10.1.2.3".parse().unwrap(), Some(24));
+        assert_eq!(
+            a,
+            IpNet::network_of("10.1.2.200".parse().unwrap(), Some(24))
+        );
+        assert_ne!(a, IpNet::network_of("10.1.3.1".parse().unwrap(), Some(24)));
+        assert_eq!(IpNet::network_of("::1".parse().unwrap(), None).1, 1);
     }
 }

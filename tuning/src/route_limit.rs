@@ -118,11 +118,7 @@ fn parse_key(t: &str) -> Result<LimitKey, String> {
                 .filter(|&p| p <= 128)
                 .map(|p| LimitKey::Ip(Some(p)))
                 .ok_or_else(|| format!("invalid prefix length in {t:?}")),
-            (_, Some(h))
-                if !h.is_empty()
-                    && h.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-            {
+            (_, Some(h)) if crate::route_fields::is_token(h) => {
                 Ok(LimitKey::Header(h.to_ascii_lowercase()))
             }
             _ => Err(format!(

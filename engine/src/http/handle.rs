@@ -191,20 +191,7 @@ fn limit(
             None => limiter.check(ip, now),
         },
         LimitKey::Route => limiter.check(route, now),
-        LimitKey::Ip(prefix) => limiter.check(network(ip, *prefix), now),
-    }
-}
-
-/// `ip` with only its first `prefix` bits (all of them without one).
-fn network(ip: std::net::IpAddr, prefix: Option<u8>) -> u128 {
-    let (bits, width) = match ip {
-        std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32u32),
-        std::net::IpAddr::V6(v6) => (u128::from(v6), 128),
-    };
-    let keep = u32::from(prefix.unwrap_or(128)).min(width);
-    match keep {
-        0 => 0,
-        k => bits >> (width - k),
+        LimitKey::Ip(prefix) => limiter.check(tuning::IpNet::network_of(ip, *prefix), now),
     }
 }
 

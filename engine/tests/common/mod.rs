@@ -574,3 +574,15 @@ pub fn black_hole() -> SocketAddr {
     });
     addr
 }
+
+/// The access log's lines at `path`, parsed, once the shards' 100 ms
+/// flush has passed; and the file's text, for messages.
+pub fn log_entries(path: &std::path::Path) -> (Vec<serde_json::Value>, String) {
+    thread::sleep(Duration::from_millis(300));
+    let text = std::fs::read_to_string(path).unwrap();
+    let entries = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (entries, text)
+}
