@@ -69,6 +69,9 @@ pub(crate) struct Trace {
     pub(crate) error: Option<ProxyError>,
     /// The app a credential identified (its store id).
     pub(crate) app: Option<i64>,
+    /// The limit policy that refused the request (its position in the
+    /// route's list).
+    pub(crate) limit: Option<u8>,
     /// Response bytes went out: an error can no longer be answered, only
     /// signalled by an abortive close.
     pub(crate) committed: bool,

@@ -80,6 +80,10 @@ pub enum ProxyError {
     AuthBusy,
     /// Over the route's rate limit.
     RateLimited,
+    /// A header of a limit's key is longer than the policy takes.
+    LimitKeyTooLong,
+    /// A limit counted in Redis failed, and its policy fails closed.
+    LimiterUnavailable,
 }
 
 // === impl ProxyError ===
@@ -96,14 +100,16 @@ impl ProxyError {
             ProxyError::Unauthorized => 401,
             ProxyError::RateLimited => 429,
             ProxyError::Forbidden | ProxyError::IpDenied | ProxyError::CorsOrigin => 403,
-            ProxyError::ServiceUnknown | ProxyError::AuthBusy => 503,
+            ProxyError::ServiceUnknown | ProxyError::AuthBusy | ProxyError::LimiterUnavailable => {
+                503
+            }
             ProxyError::NoRoute => 404,
             ProxyError::MethodNotAllowed => 405,
             ProxyError::UpstreamConnectTimeout
             | ProxyError::UpstreamHeaderTimeout
             | ProxyError::UpstreamBodyTimeout
             | ProxyError::TunnelIdle => 504,
-            ProxyError::ClientClosed | ProxyError::BadPath => 400,
+            ProxyError::ClientClosed | ProxyError::BadPath | ProxyError::LimitKeyTooLong => 400,
             ProxyError::Overloaded => 503,
             ProxyError::UpstreamConnect
             | ProxyError::UpstreamTlsCertificate
@@ -129,11 +135,13 @@ impl ProxyError {
             | ProxyError::Forbidden
             | ProxyError::IpDenied
             | ProxyError::CorsOrigin
-            | ProxyError::RateLimited => Side::Downstream,
+            | ProxyError::RateLimited
+            | ProxyError::LimitKeyTooLong => Side::Downstream,
             ProxyError::NoRoute
             | ProxyError::TunnelIdle
             | ProxyError::ServiceUnknown
-            | ProxyError::AuthBusy => Side::Internal,
+            | ProxyError::AuthBusy
+            | ProxyError::LimiterUnavailable => Side::Internal,
             _ => Side::Upstream,
         }
     }
@@ -168,6 +176,8 @@ impl ProxyError {
             ProxyError::CorsOrigin => "cors_origin",
             ProxyError::AuthBusy => "auth_busy",
             ProxyError::RateLimited => "rate_limited",
+            ProxyError::LimitKeyTooLong => "limit_key_too_long",
+            ProxyError::LimiterUnavailable => "rate_limiter_unavailable",
         }
     }
 }

@@ -20,6 +20,7 @@
 //! | `client` | the client connection every layer sees, with its timed sends |
 //! | `proxy/` | forward and retry, head encoding, request body, response relay, tunnels |
 //! | `upstream/` | dialling backends (TCP, then TLS), the shard's pool of idle upstream connections and its balancing state |
+//! | `limit/` | rate limits, quotas and concurrency caps on the request path: tables of atomic cells shared by the host's shards, and Redis for limits across hosts |
 //! | `snapshot/` | routes, groups and policies (the access policy from the store included) compiled off the data path; the access check; the epoch swap; reloads |
 //! | `view` | a shard's view of the published snapshot, with its own state for it |
 //! | `ctx` | everything one shard's tasks share: ring, pool, view, counters, log |
@@ -56,6 +57,7 @@ mod clock;
 mod ctx;
 mod error;
 mod http;
+mod limit;
 mod observe;
 mod proxy;
 mod runtime;

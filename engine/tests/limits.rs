@@ -151,3 +151,108 @@ fn decisions_show_in_headers_metrics_and_the_log() {
         "{lines}"
     );
 }
+
+fn gateway_with(origin: &Origin, policies: &str, route: &str) -> engine::Server {
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin = \"off\"\nshards = 2\n\n\
+         [upstreams.o]\nbackends = [\"{}\"]\n\n{policies}\n\
+         [[routes]]\npath_prefix = \"/\"\nupstream = \"o\"\n{route}\n",
+        origin.addr
+    );
+    let mut t = common::config(&text);
+    t.cpus = None;
+    common::start(t)
+}
+
+fn get_as(c: &mut Client, path: &str, header: &str) -> common::Response {
+    c.send(format!("GET {path} HTTP/1.1\r\nhost: h\r\n{header}\r\n").as_bytes());
+    c.read(false).unwrap()
+}
+
+#[test]
+fn a_combined_key_skips_requests_without_it_and_refuses_long_ones() {
+    let origin = Origin::start();
+    let server = gateway_with(
+        &origin,
+        "[[rate_limits]]\nname = \"per-user\"\nrate = \"1/m\"\nkey = [\"ip\", \"header:x-user\"]\n\
+         missing_key = \"skip\"\nkey_max = 16\nlong_key = \"reject\"\n",
+        "rate_limits = [\"per-user\"]",
+    );
+    let mut c = Client::connect(server.local_addrs()[0]);
+    for _ in 0..3 {
+        assert_eq!(c.get("/").status, 200, "no x-user: not counted");
+    }
+    assert_eq!(get_as(&mut c, "/", "x-user: a\r\n").status, 200);
+    assert_eq!(get_as(&mut c, "/", "x-user: a\r\n").status, 429);
+    assert_eq!(get_as(&mut c, "/", "x-user: b\r\n").status, 200);
+    let long = get_as(&mut c, "/", &format!("x-user: {}\r\n", "x".repeat(17)));
+    assert_eq!(long.status, 400);
+    let v: serde_json::Value = serde_json::from_slice(&long.body).unwrap();
+    assert_eq!(
+        (&v["error"], &v["policy"]),
+        (&"limit_key_too_long".into(), &"per-user".into())
+    );
+    assert_eq!(origin.requests.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn a_concurrency_limit_caps_requests_in_flight_across_shards() {
+    let origin = Origin::start();
+    let server = gateway_with(
+        &origin,
+        "[[rate_limits]]\nname = \"two\"\nconcurrency = 2\nkey = \"route\"\n",
+        "rate_limits = [\"two\"]",
+    );
+    let gw = server.local_addrs()[0];
+    // Two slow requests on two connections (likely two shards) hold both slots.
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || Client::connect(gw).get("/slow?ms=1500").status)
+        })
+        .collect();
+    let mut c = Client::connect(gw);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while origin.requests.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let third = c.get("/");
+    assert_eq!(third.status, 429, "a third request while two are in flight");
+    assert_eq!(third.header("ratelimit-policy"), Some("\"two\";q=2"));
+    for s in slow {
+        assert_eq!(s.join().unwrap(), 200);
+    }
+    assert_eq!(c.get("/").status, 200, "slots come back when responses end");
+}
+
+#[test]
+fn a_quota_is_charged_what_the_upstream_reports() {
+    let origin = Origin::start();
+    let server = gateway_with(
+        &origin,
+        "[[rate_limits]]\nname = \"tokens\"\nquota = \"100/day\"\nkey = \"header:x-app\"\n\
+         cost_header = \"x-usage-tokens\"\nheaders = true\n",
+        "rate_limits = [\"tokens\"]",
+    );
+    let mut c = Client::connect(server.local_addrs()[0]);
+    let first = get_as(&mut c, "/usage?tokens=40", "x-app: a\r\n");
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-usage-tokens"), Some("40"));
+    assert_eq!(first.header("ratelimit-policy"), Some("\"tokens\";q=100;w=86400"));
+    let r: Vec<u16> = (0..3)
+        .map(|_| get_as(&mut c, "/usage?tokens=40", "x-app: a\r\n").status)
+        .collect();
+    // 40 and 80 used before the next two; 120 after them.
+    assert_eq!(r, [200, 200, 429]);
+    let over = get_as(&mut c, "/usage?tokens=40", "x-app: a\r\n");
+    let wait: u64 = over.header("retry-after").unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let midnight = (now / 86_400 + 1) * 86_400;
+    assert!(
+        wait.abs_diff(midnight - now) <= 2,
+        "until midnight UTC: {wait}"
+    );
+    assert_eq!(get_as(&mut c, "/usage?tokens=40", "x-app: b\r\n").status, 200);
+}

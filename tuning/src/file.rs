@@ -53,6 +53,10 @@ pub(crate) struct FileConfig {
     pub(crate) tls: BTreeMap<String, TlsFile>,
     #[serde(default)]
     pub(crate) routes: Vec<Spanned<RouteFile>>,
+    #[serde(default)]
+    pub(crate) rate_limits: Vec<Spanned<RateLimitFile>>,
+    #[serde(default)]
+    pub(crate) redis: RedisFile,
 }
 
 /// `[server]`.
@@ -309,17 +313,46 @@ pub(crate) struct RouteFile {
     pub(crate) deny_ips: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) cors: Option<Spanned<CorsFile>>,
     pub(crate) rate_limit: Option<Spanned<RateLimitFile>>,
+    pub(crate) rate_limits: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
-/// `rate_limit = { rate = "100/s", burst = 20, key = "ip" }`.
+/// A limit policy: `[[rate_limits]]`, or `rate_limit = { ... }` on a route.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RateLimitFile {
     pub(crate) name: Option<Spanned<String>>,
-    pub(crate) rate: Spanned<String>,
+    pub(crate) service: Option<Spanned<String>>,
+    pub(crate) rate: Option<Spanned<String>>,
     pub(crate) burst: Option<Spanned<i64>>,
-    pub(crate) key: Option<Spanned<String>>,
+    pub(crate) quota: Option<Spanned<String>>,
+    pub(crate) window: Option<Spanned<String>>,
+    pub(crate) concurrency: Option<Spanned<i64>>,
+    pub(crate) cost_header: Option<Spanned<String>>,
+    pub(crate) key: Option<Spanned<KeyFile>>,
+    pub(crate) missing_key: Option<Spanned<String>>,
+    pub(crate) key_max: Option<Spanned<i64>>,
+    pub(crate) long_key: Option<Spanned<String>>,
     pub(crate) capacity: Option<Spanned<i64>>,
     pub(crate) headers: Option<Spanned<bool>>,
+    pub(crate) global: Option<Spanned<String>>,
+    pub(crate) lease: Option<Spanned<i64>>,
+    pub(crate) fail: Option<Spanned<String>>,
+}
+
+/// A limit's key: `"app"` or `["app", "header:x-user"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum KeyFile {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `[redis]`: where global limits live.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RedisFile {
+    pub(crate) url: Option<Spanned<String>>,
+    pub(crate) timeout: Option<Spanned<String>>,
+    pub(crate) ca: Option<Spanned<String>>,
+    pub(crate) queue: Option<Spanned<i64>>,
 }
 
 /// `cors = { origins = ["https://app.example.com"], ... }`.

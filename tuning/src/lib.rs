@@ -61,10 +61,10 @@ mod host;
 mod locate;
 mod observe;
 mod observing;
+mod rate_limits;
 mod route;
 mod route_fields;
 mod route_guard;
-mod route_limit;
 mod routes;
 mod tls;
 mod tls_fields;
@@ -80,12 +80,14 @@ pub use crate::cli::{Admin, Cli, Command, CpuList, Sample};
 pub use crate::declared::{Declared, DeclaredService};
 pub use crate::error::{ConfigError, Location, TuningError};
 pub use crate::observe::{AccessLog, LogDest, MetricsConfig, ReloadConfig};
+pub use crate::rate_limits::{
+    GlobalSync, LimitKey, LimitKind, LimitPolicy, MissingKey, Period, Quota, Rate, RedisConfig,
+};
 pub use crate::route::{
     ForwardPath, HashKey, HeaderMatch, HeaderOps, HostMatch, PathMatch, Retries, RetryOn, Rewrite,
     Route, RouteAction, RouteTimeouts,
 };
 pub use crate::route_guard::{Cors, IpNet};
-pub use crate::route_limit::{LimitKey, RateLimit};
 pub use crate::tls::{ClientAuth, TlsCert, TlsProfile, TlsVersion, UnknownSni, UpstreamTls};
 pub use crate::tuning::{ConfigSource, Io, Limits, Pool, Timeouts, Tuning};
 pub use crate::units::{

@@ -58,8 +58,9 @@ pub struct Route {
     pub deny_ips: Vec<crate::route_guard::IpNet>,
     /// CORS, answered and added at the gateway.
     pub cors: Option<crate::route_guard::Cors>,
-    /// A rate limit, exact across the host's shards.
-    pub rate_limit: Option<crate::route_limit::RateLimit>,
+    /// Limit policies, in order: the route's own `rate_limit`, those it
+    /// names in `rate_limits`, then those attached to its service.
+    pub limits: Vec<crate::rate_limits::LimitPolicy>,
 }
 
 /// How a route matches the Host header (the port is ignored).
@@ -232,7 +233,7 @@ impl Route {
             allow_ips: Vec::new(),
             deny_ips: Vec::new(),
             cors: None,
-            rate_limit: None,
+            limits: Vec::new(),
         }
     }
 

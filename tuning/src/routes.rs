@@ -32,6 +32,7 @@ pub(crate) fn quick(backends: &[SocketAddr]) -> (Vec<UpstreamGroup>, Vec<Route>)
 
 /// Upstream groups (in name order) and routes (in file order) from the file.
 pub(crate) fn from_file(c: &mut Checker<'_>, raw: &FileConfig) -> (Vec<UpstreamGroup>, Vec<Route>) {
+    let named = crate::rate_limits::named(c, raw);
     let groups: Vec<UpstreamGroup> = raw
         .upstreams
         .iter()
@@ -49,9 +50,10 @@ pub(crate) fn from_file(c: &mut Checker<'_>, raw: &FileConfig) -> (Vec<UpstreamG
         .routes
         .iter()
         .enumerate()
-        .map(|(i, r)| route(c, i, r, &groups))
+        .map(|(i, r)| route(c, i, r, &groups, &named))
         .collect();
     check_unique_names(c, raw, &routes);
+    crate::rate_limits::check_inline_names(c, raw);
     (groups, routes)
 }
 
@@ -60,6 +62,7 @@ fn route(
     i: usize,
     raw: &Spanned<RouteFile>,
     groups: &[UpstreamGroup],
+    named: &[(Option<String>, crate::rate_limits::LimitPolicy)],
 ) -> Route {
     let r = raw.get_ref();
     let field = format!("routes[{i}]");
@@ -116,7 +119,7 @@ fn route(
         allow_ips: guard::ip_list(c, &at, "allow_ips", r.allow_ips.as_ref()),
         deny_ips: guard::ip_list(c, &at, "deny_ips", r.deny_ips.as_ref()),
         cors: guard::cors(c, &at),
-        rate_limit: crate::route_limit::rate_limit(c, &at),
+        limits: crate::rate_limits::for_route(c, &at, named),
         path,
         action,
     }

@@ -57,6 +57,8 @@ pub struct Tuning {
     pub reload: ReloadConfig,
     /// The access store and its management API.
     pub access: AccessConfig,
+    /// Redis, for limits counted across hosts.
+    pub redis: Option<crate::rate_limits::RedisConfig>,
     /// Where the routes and upstreams came from.
     pub source: ConfigSource,
 }
@@ -291,6 +293,7 @@ impl Default for Tuning {
             access_log: AccessLog::default(),
             reload: ReloadConfig::default(),
             access: AccessConfig::default(),
+            redis: None,
             source: ConfigSource::Embedded,
         }
     }

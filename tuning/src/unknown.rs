@@ -9,8 +9,8 @@ use crate::file::{
     AccessFile, AccessLogFile, BackendTable, ClientAuthFile, CorsFile, DeclaredAppFile,
     DeclaredServiceFile, DeclaredSubFile, DeclaredTeamFile, FileConfig, HeaderMatchFile,
     HeaderOpsFile, HealthCheckFile, IoFile, LimitsFile, ListenTable, MetricsFile, OutlierFile,
-    PoolFile, RateLimitFile, RespondFile, RetriesFile, RouteFile, RouteTimeoutsFile, ServerFile,
-    TimeoutsFile, TlsCertFile, TlsFile, UpstreamFile, UpstreamTlsFile,
+    PoolFile, RateLimitFile, RedisFile, RespondFile, RetriesFile, RouteFile, RouteTimeoutsFile,
+    ServerFile, TimeoutsFile, TlsCertFile, TlsFile, UpstreamFile, UpstreamTlsFile,
 };
 
 /// One step of a path into the file.
@@ -125,7 +125,8 @@ fn known_fields(parent: &[Seg]) -> &'static [&'static str] {
         "routes[].timeouts" => fields_of::<RouteTimeoutsFile>(),
         "routes[].retries" => fields_of::<RetriesFile>(),
         "routes[].cors" => fields_of::<CorsFile>(),
-        "routes[].rate_limit" => fields_of::<RateLimitFile>(),
+        "routes[].rate_limit" | "rate_limits[]" => fields_of::<RateLimitFile>(),
+        "redis" => fields_of::<RedisFile>(),
         _ => &[],
     }
 }

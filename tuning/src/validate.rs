@@ -112,6 +112,8 @@ pub(crate) fn validate(
     let access = crate::access::access(&mut c, cli, raw, &taken);
     crate::access::check_services(&mut c, raw, &access);
     let routes = crate::access::quick_service(&mut c, cli, &source, &access, routes);
+    let policies: Vec<_> = routes.iter().flat_map(|r| &r.limits).collect();
+    let redis = crate::rate_limits::redis(&mut c, raw, &policies);
     let tuning = Tuning {
         listen: server.listen,
         listen_tls,
@@ -132,6 +134,7 @@ pub(crate) fn validate(
         access_log,
         reload,
         access,
+        redis,
         source,
     };
     c.finish(tuning)

@@ -621,13 +621,94 @@ fn rate_limits_and_their_errors() {
         one_error(text, prefix);
     }
     let text = format!("{up}[[routes]]\nname = \"r\"\nupstream = \"api\"\nrate_limit = {{ rate = \"100/s\", burst = 20, key = \"ip/24\" }}\n");
-    let limit = parse_toml("coregate.toml", &text).unwrap().routes[0]
-        .rate_limit
-        .clone()
-        .unwrap();
+    let limit = parse_toml("coregate.toml", &text).unwrap().routes[0].limits[0].clone();
+    let tuning::LimitKind::Rate(rate) = &limit.kind else {
+        panic!("{limit:?}")
+    };
+    assert_eq!((rate.burst, rate.interval), (20, Duration::from_millis(10)));
+    assert_eq!(limit.key, vec![tuning::LimitKey::Ip(Some(24))]);
+}
+
+#[test]
+fn named_policies_attach_to_routes_and_services() {
+    let text = r#"
+[access]
+data_dir = "/var/lib/coregate"
+
+[upstreams.api]
+backends = ["127.0.0.1:9000"]
+
+[[rate_limits]]
+name = "per-app"
+service = "orders"
+rate = "10/s"
+key = ["app", "header:x-user"]
+missing_key = "skip"
+
+[[rate_limits]]
+name = "daily"
+quota = "10000/day"
+window = "rolling"
+key = "app"
+cost_header = "x-usage-tokens"
+
+[[rate_limits]]
+name = "inflight"
+concurrency = 4
+
+[[routes]]
+path_prefix = "/orders"
+service = "orders"
+upstream = "api"
+rate_limits = ["daily", "inflight"]
+
+[[routes]]
+upstream = "api"
+"#;
+    let t = parse_toml("coregate.toml", text).unwrap();
+    let names: Vec<&str> = t.routes[0].limits.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
-        (limit.burst, limit.interval),
-        (20, Duration::from_millis(10))
+        names,
+        ["daily", "inflight", "per-app"],
+        "named first, then the service's"
     );
-    assert_eq!(limit.key, tuning::LimitKey::Ip(Some(24)));
+    assert!(t.routes[1].limits.is_empty());
+    let daily = &t.routes[0].limits[0];
+    assert_eq!(daily.cost_header.as_deref(), Some("x-usage-tokens"));
+    assert!(matches!(
+        daily.kind,
+        tuning::LimitKind::Quota(tuning::Quota {
+            limit: 10000,
+            period: tuning::Period::Day,
+            rolling: true
+        })
+    ));
+    assert_eq!(
+        t.routes[0].limits[1].kind,
+        tuning::LimitKind::Concurrency(4)
+    );
+    let per_app = &t.routes[0].limits[2];
+    assert_eq!(per_app.missing, tuning::MissingKey::Skip);
+    assert_eq!(per_app.key.len(), 2);
+
+    let up = "[upstreams.api]\nbackends = [\"127.0.0.1:9000\"]\n";
+    let cases: &[(String, &str)] = &[
+        (format!("{up}[[routes]]\nupstream = \"api\"\nrate_limits = [\"nope\"]\n"),
+         "coregate.toml:5: routes[0].rate_limits: no [[rate_limits]] policy named \"nope\""),
+        (format!("{up}[[rate_limits]]\nname = \"g\"\nrate = \"5/s\"\nglobal = \"exact\"\n[[routes]]\nupstream = \"api\"\nrate_limits = [\"g\"]\n"),
+         "coregate.toml: redis.url: policy \"g\" is global: give [redis] url"),
+        (format!("{up}[[rate_limits]]\nname = \"q\"\nquota = \"5/day\"\nglobal = \"exact\"\n[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:6: rate_limits[0].global: only a `rate` is counted across hosts"),
+        (format!("{up}[[rate_limits]]\nname = \"q\"\nquota = \"5/year\"\n[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:5: rate_limits[0].quota: invalid quota \"5/year\""),
+        (format!("{up}[[rate_limits]]\nname = \"q\"\nrate = \"5/s\"\nconcurrency = 3\n[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:3: rate_limits[0]: give exactly one of `rate`, `quota` and `concurrency`"),
+        (format!("{up}[[rate_limits]]\nname = \"q\"\nconcurrency = 3\nmissing_key = \"drop\"\n[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:6: rate_limits[0].missing_key: expected \"ip\" or \"skip\""),
+        (format!("{up}[redis]\nurl = \"http://x\"\n[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:4: redis.url: expected redis://"),
+    ];
+    for (text, prefix) in cases {
+        one_error(text, prefix);
+    }
 }

@@ -232,19 +232,22 @@ fn limits(out: &mut String, reports: &[ShardReport]) {
         "counter",
         "Requests a rate-limit policy counted, by policy and result.",
     );
-    let mut merged: BTreeMap<&str, [u64; 2]> = BTreeMap::new();
+    let mut merged: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
     for (policy, counts) in reports.iter().flat_map(|r| &r.limits) {
-        let slot = merged.entry(policy).or_insert([0; 2]);
-        slot[0] += counts[0];
-        slot[1] += counts[1];
+        let slot = merged.entry(policy).or_insert([0; 4]);
+        for (s, c) in slot.iter_mut().zip(counts) {
+            *s += c;
+        }
     }
-    for (policy, [admitted, limited]) in merged {
+    const RESULTS: [&str; 4] = ["admitted", "limited", "failed_open", "failed_closed"];
+    for (policy, counts) in merged {
         let p = esc(policy);
-        let _ = writeln!(
-            out,
-            "{name}{{policy=\"{p}\",result=\"admitted\"}} {admitted}"
-        );
-        let _ = writeln!(out, "{name}{{policy=\"{p}\",result=\"limited\"}} {limited}");
+        for (result, n) in RESULTS.iter().zip(counts) {
+            // Failures only once there are some: most hosts have no Redis.
+            if *result == "admitted" || *result == "limited" || n > 0 {
+                let _ = writeln!(out, "{name}{{policy=\"{p}\",result=\"{result}\"}} {n}");
+            }
+        }
     }
 }
 

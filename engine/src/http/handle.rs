@@ -7,19 +7,19 @@ use std::time::Instant;
 use parser::{Method, RequestHead, Version};
 
 use super::request::{request_id, RequestId};
-use super::respond::{respond, send_denied, send_error, send_limited, send_preflight};
+use super::respond::{respond, send_denied, send_error, send_preflight, send_refusal};
 use crate::client::{Client, Next, Trace};
 use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
+use crate::limit::admit::admit;
+use crate::limit::key::Facts;
 use crate::observe::metrics::bump;
 use crate::shard;
 use crate::snapshot::access::{self, BasicAttempt, Caller, Gate, JwtAttempt};
 use crate::snapshot::guard::is_preflight;
-use crate::snapshot::limit::{Decision, Limiter};
 use crate::snapshot::route::{Action, Routed};
 use crate::snapshot::target::Target;
 use ::access::key as access_key;
-use tuning::LimitKey;
 
 /// [`handle`], with a panic turned into closing this connection, logged
 /// with the request's id.
@@ -123,24 +123,17 @@ async fn routed_request(
             return send_denied(c, ctx, e, &challenge, id, head).await;
         }
     };
-    let mut admitted = None;
-    if let Some(limiter) = &r.route.limit {
-        let decision = limit(limiter, c, caller, head, r.idx);
-        let name = &limiter.policy.name;
-        ctx.view
-            .stats
-            .limit(name, matches!(decision, Decision::Admit { .. }));
-        match decision {
-            Decision::Limit { retry_after } => {
-                return send_limited(c, ctx, limiter, retry_after, id, head).await
-            }
-            Decision::Admit { remaining, reset } if limiter.policy.headers => {
-                let secs = reset.as_secs() + u64::from(reset.subsec_nanos() > 0);
-                admitted = Some((&**limiter, remaining, secs));
-            }
-            Decision::Admit { .. } => {}
-        }
-    }
+    let facts = Facts {
+        ip: c.peer.ip(),
+        caller,
+        head,
+        route: r.idx,
+    };
+    let stats = &ctx.view.stats;
+    let admitted = match admit(&r.route.limits, &facts, |name, o| stats.limit(name, o)) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return send_refusal(c, ctx, refusal, id, head).await,
+    };
     match &r.route.action {
         Action::Respond(canned) => respond(c, ctx, head, canned, id).await,
         Action::Proxy(group) => {
@@ -156,42 +149,10 @@ async fn routed_request(
                 upgrade: r.route.upgrade(head),
                 caller,
                 cors: cors.map(|k| (k, k.origin(head))),
-                rate: admitted,
+                limits: &admitted,
             };
             proxy(c, ctx, req, id).await
         }
-    }
-}
-
-/// Counts the request against the route's limit, by the policy's key; a
-/// key the request lacks (no app on an open route, no such header) is
-/// the client's address.
-fn limit(
-    limiter: &Limiter,
-    c: &Client,
-    caller: Option<Caller<'_>>,
-    head: &RequestHead,
-    route: usize,
-) -> Decision {
-    // The precise clock, not the shard's coarse one: a shard whose stamp
-    // lags admits late, and with no burst every late admission is lost.
-    let now = std::time::Instant::now();
-    let ip = c.peer.ip();
-    match &limiter.policy.key {
-        LimitKey::App => match caller {
-            Some(k) => limiter.check(("app", k.consumer.app), now),
-            None => limiter.check(ip, now),
-        },
-        LimitKey::Team => match caller {
-            Some(k) => limiter.check(("team", k.consumer.team), now),
-            None => limiter.check(ip, now),
-        },
-        LimitKey::Header(name) => match head.header(name) {
-            Some(v) => limiter.check(v, now),
-            None => limiter.check(ip, now),
-        },
-        LimitKey::Route => limiter.check(route, now),
-        LimitKey::Ip(prefix) => limiter.check(tuning::IpNet::network_of(ip, *prefix), now),
     }
 }
 
@@ -380,9 +341,9 @@ fn log_line(
     let route = routed.map(|r| &*r.name);
     let redacted = routed.and_then(|r| access::redact_key(&d.view.snap, r, d.head.target()));
     let limited_by = routed
-        .filter(|_| t.error == Some(ProxyError::RateLimited))
-        .and_then(|r| r.limit.as_ref())
-        .map(|l| &*l.policy.name);
+        .zip(t.limit)
+        .and_then(|(r, at)| r.limits.get(usize::from(at)))
+        .map(|p| &*p.spec.name);
     log.log(&crate::observe::accesslog::Entry {
         shard: ctx.id,
         id: d.id.as_bytes(),

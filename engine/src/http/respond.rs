@@ -10,6 +10,7 @@ use super::request::RequestId;
 use crate::client::{send_client, Client, Next};
 use crate::ctx::ShardCtx;
 use crate::error::{reason, ProxyError};
+use crate::limit::admit::{Refusal, Why};
 use crate::observe::accesslog::json_bytes;
 use crate::observe::metrics::bump;
 use crate::shard;
@@ -147,38 +148,54 @@ async fn send_json(
     next
 }
 
-/// Answers a request over the route's rate limit: `429` with
+/// Answers a request a limit policy refused: over the limit, `429` with
 /// `Retry-After` (whole seconds, rounded up), the IETF `RateLimit-Policy`
-/// and `RateLimit` fields, and a JSON body.
-pub(super) async fn send_limited(
+/// and `RateLimit` fields; a key header too long, `400`; Redis down for
+/// a policy that fails closed, `503` with `Retry-After: 1`. Each with a
+/// JSON body naming the policy.
+pub(super) async fn send_refusal(
     c: &mut Client,
     ctx: &ShardCtx,
-    limiter: &crate::snapshot::limit::Limiter,
-    retry_after: Duration,
+    refusal: Refusal<'_>,
     id: &RequestId<'_>,
     head: &RequestHead,
 ) -> Next {
-    c.trace.error = Some(ProxyError::RateLimited);
+    let (error, wait) = match refusal.why {
+        Why::Limited(wait) => (ProxyError::RateLimited, wait),
+        Why::LongKey => (ProxyError::LimitKeyTooLong, Duration::ZERO),
+        Why::Unavailable => (ProxyError::LimiterUnavailable, Duration::from_secs(1)),
+    };
+    c.trace.error = Some(error);
+    c.trace.limit = u8::try_from(refusal.at).ok();
     let next = canned_next(ctx, head);
-    let p = &limiter.policy;
-    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let p = refusal.policy;
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut body = String::with_capacity(128);
-    body.push_str("{\"error\":\"rate_limited\",\"policy\":");
-    json_bytes(&mut body, p.name.as_bytes());
-    body.push_str(",\"retry_after\":");
-    body.push_str(&secs.to_string());
+    body.push_str("{\"error\":\"");
+    body.push_str(error.as_str());
+    body.push_str("\",\"policy\":");
+    json_bytes(&mut body, p.spec.name.as_bytes());
+    if secs > 0 {
+        body.push_str(",\"retry_after\":");
+        body.push_str(&secs.to_string());
+    }
     body.push_str(",\"request_id\":");
     json_bytes(&mut body, id.as_bytes());
     body.push_str("}\n");
-    let (policy, state) = limiter.fields(0, secs);
+    let status = error.status();
     let mut out = BytesMut::with_capacity(384 + body.len());
-    parser::write_status_line(Version::Http11, 429, reason(429).as_bytes(), &mut out);
+    parser::write_status_line(Version::Http11, status, reason(status).as_bytes(), &mut out);
     parser::write_header(b"content-type", b"application/json", &mut out);
-    parser::write_header(b"retry-after", secs.to_string().as_bytes(), &mut out);
-    parser::write_header(b"ratelimit-policy", policy.as_bytes(), &mut out);
-    parser::write_header(b"ratelimit", state.as_bytes(), &mut out);
+    if secs > 0 {
+        parser::write_header(b"retry-after", secs.to_string().as_bytes(), &mut out);
+    }
+    if error == ProxyError::RateLimited {
+        let (policy, state) = p.fields(0, secs);
+        parser::write_header(b"ratelimit-policy", policy.as_bytes(), &mut out);
+        parser::write_header(b"ratelimit", state.as_bytes(), &mut out);
+    }
     parser::write_header(b"x-request-id", id.as_bytes(), &mut out);
-    send_json(c, ctx, out, &body, 429, head, next).await
+    send_json(c, ctx, out, &body, status, head, next).await
 }
 
 /// Answers a CORS preflight from an allowed origin: `204` with what the

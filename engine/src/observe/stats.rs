@@ -183,8 +183,9 @@ pub(crate) struct ShardStatsTable {
     /// Requests by calling app (store id; 0 for apps past the cap) and
     /// status class.
     pub(crate) apps: RefCell<AHashMap<i64, [u64; CLASSES]>>,
-    /// Rate-limit decisions by policy: admitted, limited.
-    pub(crate) limits: RefCell<AHashMap<Box<str>, [u64; 2]>>,
+    /// Limit decisions by policy: admitted, limited, failed open, failed
+    /// closed.
+    pub(crate) limits: RefCell<AHashMap<Box<str>, [u64; 4]>>,
 }
 
 /// Apps with a series of their own per shard; the rest count as "other".
@@ -195,13 +196,13 @@ pub(crate) const MAX_APPS: usize = 100;
 impl ShardStatsTable {
     /// Counts a rate-limit decision of policy `name` (its names come from
     /// the config, so the series stay bounded).
-    pub(crate) fn limit(&self, name: &str, admitted: bool) {
+    pub(crate) fn limit(&self, name: &str, outcome: crate::limit::admit::Outcome) {
         let mut limits = self.limits.borrow_mut();
         let slot = match limits.get_mut(name) {
             Some(slot) => slot,
-            None => limits.entry(name.into()).or_insert([0; 2]),
+            None => limits.entry(name.into()).or_insert([0; 4]),
         };
-        slot[usize::from(!admitted)] += 1;
+        slot[outcome as usize] += 1;
     }
 
     /// Counts a response to app `app`.
@@ -307,8 +308,9 @@ pub(crate) struct ShardReport {
     pub(crate) listeners: Vec<[u64; CLASSES]>,
     /// Requests by app id (0: past the cap) and status class.
     pub(crate) apps: Vec<(i64, [u64; CLASSES])>,
-    /// Rate-limit decisions by policy: admitted, limited.
-    pub(crate) limits: Vec<(Box<str>, [u64; 2])>,
+    /// Limit decisions by policy: admitted, limited, failed open, failed
+    /// closed.
+    pub(crate) limits: Vec<(Box<str>, [u64; 4])>,
     /// Per group and backend: in-flight requests, latency estimate (ns),
     /// passively ejected.
     pub(crate) backends: Vec<(Box<str>, SocketAddr, u32, u64, bool)>,

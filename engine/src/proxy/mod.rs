@@ -63,9 +63,9 @@ pub(crate) struct Request<'a> {
     /// The route's CORS and the request's `Origin` when it is allowed
     /// (`None` inside: the route has CORS, the origin is not allowed).
     pub(crate) cors: Option<(&'a crate::snapshot::guard::Cors, Option<&'a [u8]>)>,
-    /// The route's rate limit and the requests left, when the policy puts
-    /// the `RateLimit` fields on admitted responses.
-    pub(crate) rate: Option<(&'a crate::snapshot::limit::Limiter, u64, u64)>,
+    /// What the request holds from the route's limit policies: the
+    /// `RateLimit` fields for the response, the keys it is charged to.
+    pub(crate) limits: &'a crate::limit::admit::Admitted<'a>,
 }
 
 /// The upstream timeouts that apply to one request: the route's, else the

@@ -54,6 +54,7 @@ pub(super) async fn relay_response(
     c.trace.upstream_status = Some(rh.status());
     let mut out = ctx.bufs.get();
     encode_response(&rh, framing, req, &mut out);
+    req.limits.note_response(|name| rh.header(name));
     let mut relay = Relay::new(framing.mode, &rh, deadlines.body);
     let res = relay.run(c, ctx, &mut up, out).await;
     if c.trace.committed {
@@ -431,8 +432,8 @@ fn encode_response(rh: &ResponseHead, f: Framing, req: &Request<'_>, out: &mut B
     if let Some((cors, Some(origin))) = req.cors {
         write_cors(cors, origin, out);
     }
-    if let Some((limiter, remaining, reset)) = req.rate {
-        let (policy, state) = limiter.fields(remaining, reset);
+    if let Some((p, remaining, reset)) = req.limits.fields {
+        let (policy, state) = p.fields(remaining, reset);
         parser::write_header(b"ratelimit-policy", policy.as_bytes(), out);
         parser::write_header(b"ratelimit", state.as_bytes(), out);
     }

@@ -7,7 +7,6 @@
 pub(crate) mod access;
 pub(crate) mod control;
 pub(crate) mod guard;
-pub(crate) mod limit;
 pub(crate) mod publish;
 pub(crate) mod route;
 pub(crate) mod store;

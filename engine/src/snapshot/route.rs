@@ -76,8 +76,8 @@ pub(crate) struct Route {
     pub(crate) service: Option<Box<str>>,
     /// Client IP lists and CORS.
     pub(crate) guard: super::guard::Guard,
-    /// The route's rate limit, its table shared by every shard.
-    pub(crate) limit: Option<Arc<super::limit::Limiter>>,
+    /// The route's limit policies, their tables shared by every shard.
+    pub(crate) limits: Box<[Arc<crate::limit::Policy>]>,
 }
 
 /// A request's route, found on its normalised path.
@@ -256,6 +256,8 @@ pub(crate) struct Snapshot {
     /// The identity headers sent upstream (lowercase): app, then team.
     /// A client's own fields of these names never go upstream.
     pub(crate) identity: [Box<[u8]>; 2],
+    /// Every limit policy of the routes, by name.
+    pub(crate) policies: Vec<Arc<crate::limit::Policy>>,
 }
 
 // === impl Snapshot ===
@@ -265,7 +267,15 @@ impl Snapshot {
     /// stay are carried over from `prev`.
     pub(crate) fn build(t: &Tuning, version: u64, prev: Option<&Snapshot>) -> Snapshot {
         let groups = t.upstreams.iter().map(|g| compile_group(g, prev)).collect();
-        let routes: Vec<Route> = t.routes.iter().map(|r| compile_route(r, prev)).collect();
+        let policies = crate::limit::compile(
+            t.routes.iter().flat_map(|r| &r.limits),
+            prev.map_or(&[][..], |p| &p.policies),
+        );
+        let routes: Vec<Route> = t
+            .routes
+            .iter()
+            .map(|r| compile_route(r, &policies))
+            .collect();
         let mut snap = Snapshot {
             version,
             limits: limits(t),
@@ -281,6 +291,7 @@ impl Snapshot {
             tls: Default::default(),
             access: Arc::default(),
             identity: [lower(&t.access.app_header), lower(&t.access.team_header)],
+            policies,
         };
         for (i, r) in t.routes.iter().enumerate() {
             let index = match &r.host {

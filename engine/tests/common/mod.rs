@@ -171,6 +171,12 @@ fn serve(
                 thread::sleep(Duration::from_millis(query(&req.target, "ms", 1000) as u64));
                 respond(&mut w, 200, &common, b"slow")?;
             }
+            "/usage" => {
+                // As a model server reports what a request cost.
+                let n = query(&req.target, "tokens", 1);
+                let usage = format!("{common}x-usage-tokens: {n}\r\n");
+                respond(&mut w, 200, &usage, b"used")?;
+            }
             "/status" => {
                 let code = query(&req.target, "code", 200);
                 write!(w, "HTTP/1.1 {code} X\r\n{common}content-length: 0\r\n\r\n")?;

@@ -140,7 +140,7 @@ fn unreachable_empty_group() -> BackendSet {
         Err(_) => std::process::abort(),
     }
 }
-pub(super) fn compile_route(r: &tuning::Route, prev: Option<&Snapshot>) -> Route {
+pub(super) fn compile_route(r: &tuning::Route, policies: &[Arc<crate::limit::Policy>]) -> Route {
     Route {
         name: r.name.as_str().into(),
         host_desc: host_desc(&r.host),
@@ -160,16 +160,12 @@ pub(super) fn compile_route(r: &tuning::Route, prev: Option<&Snapshot>) -> Route
         forward_original: r.forward_path == tuning::ForwardPath::Original,
         service: r.service.as_deref().map(Into::into),
         guard: crate::snapshot::guard::Guard::compile(r),
-        limit: r.rate_limit.as_ref().map(|p| {
-            // The table of the same policy before the reload, if any.
-            let old = prev.and_then(|s| {
-                s.routes
-                    .iter()
-                    .filter_map(|o| o.limit.as_ref())
-                    .find(|l| l.policy.name == p.name)
-            });
-            crate::snapshot::limit::Limiter::new(p, old)
-        }),
+        limits: r
+            .limits
+            .iter()
+            .filter_map(|p| policies.iter().find(|c| c.spec.name == p.name))
+            .cloned()
+            .collect(),
     }
 }
 

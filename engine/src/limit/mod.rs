@@ -1,0 +1,170 @@
+//! Limit policies on the request path: rates (GCRA), quotas (calendar or
+//! rolling) and concurrency caps, each a fixed table of atomic cells that
+//! every shard of the host updates with compare-and-swap, so a limit is
+//! exact across shards with no lock and no message. A route's policies
+//! are compiled into the snapshot off the data path; a policy's table
+//! outlives reloads that keep it (by name and shape). Rates may instead
+//! be counted in Redis, across hosts (`global`). A local rate check costs
+//! about 0.2 µs of CPU per request (`perf-tests` scenario `limits`).
+
+pub(crate) mod admit;
+pub(crate) mod gcra;
+pub(crate) mod inflight;
+pub(crate) mod key;
+pub(crate) mod quota;
+mod slots;
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tuning::{LimitKind, LimitPolicy};
+
+use self::gcra::Gcra;
+use self::inflight::InFlight;
+use self::key::{Facts, Keyed};
+use self::quota::Quotas;
+
+/// A check's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Admitted; this many more would be admitted right now, and the whole
+    /// budget is back after `reset`.
+    Admit { remaining: u64, reset: Duration },
+    /// Over the limit: the next request would be admitted after this.
+    Limit { retry_after: Duration },
+}
+
+/// A policy's table.
+#[derive(Debug)]
+pub(crate) enum Table {
+    Rate(Gcra),
+    Quota(Quotas),
+    Concurrency(InFlight),
+}
+
+/// A compiled policy: its settings and its table, shared by every shard.
+#[derive(Debug)]
+pub(crate) struct Policy {
+    pub(crate) spec: LimitPolicy,
+    pub(crate) table: Table,
+    /// Hashes keys; fixed for quotas, whose counts are saved by key hash.
+    seed: ahash::RandomState,
+}
+
+/// Seeds of quota tables' hashes: the same in every process, so that
+/// saved counts find their keys after a restart.
+const QUOTA_SEEDS: [u64; 4] = [
+    0x243F_6A88_85A3_08D3,
+    0x1319_8A2E_0370_7344,
+    0xA409_3822_299F_31D0,
+    0x082E_FA98_EC4E_6C89,
+];
+
+impl Policy {
+    /// The policy for `spec`: `prev`'s when it is the same policy (so a
+    /// reload keeps every key's budget).
+    pub(crate) fn new(spec: &LimitPolicy, prev: Option<&Arc<Policy>>) -> Arc<Policy> {
+        if let Some(p) = prev.filter(|p| p.spec == *spec) {
+            return Arc::clone(p);
+        }
+        let (table, seed) = match &spec.kind {
+            LimitKind::Rate(r) => (
+                Table::Rate(Gcra::new(r, spec.capacity)),
+                ahash::RandomState::new(),
+            ),
+            LimitKind::Quota(q) => {
+                let [a, b, c, d] = QUOTA_SEEDS;
+                let seed = ahash::RandomState::with_seeds(a, b, c, d);
+                (Table::Quota(Quotas::new(q, spec.capacity)), seed)
+            }
+            LimitKind::Concurrency(n) => (
+                Table::Concurrency(InFlight::new(*n, spec.capacity)),
+                ahash::RandomState::new(),
+            ),
+        };
+        Arc::new(Policy {
+            spec: spec.clone(),
+            table,
+            seed,
+        })
+    }
+
+    /// The hash of a request's key, or why it has none.
+    pub(crate) fn key(&self, f: &Facts<'_>) -> Result<u64, Keyed> {
+        let mut h = self.seed.build_hasher();
+        match key::write(&self.spec, f, &mut h) {
+            Keyed::Key => Ok(h.finish()),
+            other => Err(other),
+        }
+    }
+
+    /// Whether responses are charged by the upstream's count.
+    pub(crate) fn charged(&self) -> bool {
+        self.spec.cost_header.is_some()
+    }
+
+    /// Charges `n` units to `hash` after its response.
+    pub(crate) fn charge(&self, hash: u64, n: u64) {
+        match &self.table {
+            Table::Rate(g) => g.charge(hash, nanos(Instant::now()), n),
+            Table::Quota(q) => q.charge(hash, unix_now(), n),
+            Table::Concurrency(_) => {}
+        }
+    }
+
+    /// The `RateLimit-Policy` and `RateLimit` field values (structured
+    /// fields): quota and window; units left and seconds until reset.
+    pub(crate) fn fields(&self, remaining: u64, reset: u64) -> (String, String) {
+        let inner: String = self
+            .spec
+            .name
+            .chars()
+            .filter(|c| *c != '"' && *c != '\\')
+            .map(|c| match c.is_ascii_graphic() || c == ' ' {
+                true => c,
+                false => '?',
+            })
+            .collect();
+        let policy = match &self.spec.kind {
+            LimitKind::Rate(r) => {
+                format!("\"{inner}\";q={};w={}", r.per_window, r.window.as_secs())
+            }
+            LimitKind::Quota(q) => format!("\"{inner}\";q={};w={}", q.limit, q.period.seconds()),
+            LimitKind::Concurrency(n) => format!("\"{inner}\";q={n}"),
+        };
+        (policy, format!("\"{inner}\";r={remaining};t={reset}"))
+    }
+}
+
+/// Nanoseconds since this process's limiter epoch (one for all shards).
+pub(crate) fn nanos(now: Instant) -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(|| now - Duration::from_secs(3600));
+    u64::try_from(now.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Seconds since the Unix epoch (quotas follow the calendar).
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The policies of a new snapshot by name, each table carried over from
+/// `prev` where the policy is unchanged; a policy named by several routes
+/// is one table.
+pub(crate) fn compile<'a>(
+    specs: impl Iterator<Item = &'a LimitPolicy>,
+    prev: &[Arc<Policy>],
+) -> Vec<Arc<Policy>> {
+    let mut out: Vec<Arc<Policy>> = Vec::new();
+    for spec in specs {
+        if out.iter().any(|p| p.spec.name == spec.name) {
+            continue;
+        }
+        let old = prev.iter().find(|p| p.spec.name == spec.name);
+        out.push(Policy::new(spec, old));
+    }
+    out
+}
