@@ -29,4 +29,6 @@ pub use model::{
     JwtSpec, Service, ServiceSpec, SubState, Subscription, Team, Visibility,
 };
 pub use policy::{BasicEntry, Consumer, JwtCheck, JwtEntry, Policy, ServicePolicy, Verdict};
-pub use store::{AccessData, Location, Page, PostgresStore, Scope, SqliteStore, Store, StoreError};
+pub use store::{
+    AccessData, Location, Page, PostgresStore, QuotaCount, Scope, SqliteStore, Store, StoreError,
+};

@@ -68,6 +68,19 @@ pub struct AccessData {
     pub subscriptions: Vec<Subscription>,
 }
 
+/// Units a quota policy counted for one key in one step of its window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaCount {
+    /// The policy's name.
+    pub policy: String,
+    /// The key's hash (the same in every process of this build).
+    pub key: i64,
+    /// The step's number.
+    pub step: i64,
+    /// Units counted.
+    pub count: i64,
+}
+
 /// Why a store call failed. An object outside the caller's scope is
 /// [`StoreError::NotFound`], exactly as one that does not exist.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -104,6 +117,17 @@ pub trait Store {
     /// Writes the objects declared in the config file (read-only through
     /// the API) and removes the declared ones no longer there.
     fn sync_declared(&self, d: &crate::model::DeclaredSet) -> Result<(), StoreError>;
+    /// The quota counts host `node` saved (not a change: no revision bump).
+    fn quota_counts(&self, node: &str) -> Result<Vec<QuotaCount>, StoreError>;
+    /// Saves host `node`'s quota counts at `now` (Unix seconds), replacing
+    /// those of the same policy, key and step, and forgets every count
+    /// saved more than 32 days (the longest window) before.
+    fn save_quota_counts(
+        &self,
+        node: &str,
+        counts: &[QuotaCount],
+        now: i64,
+    ) -> Result<(), StoreError>;
 
     /// Creates a team (root only).
     fn create_team(&self, scope: Scope, name: &str) -> Result<Team, StoreError>;

@@ -90,7 +90,50 @@ on_both!(
     deleting_a_team_removes_what_it_owns_and_pages_walk_in_id_order,
     two_connections_see_each_others_writes,
     lists_filter_by_team_and_names_change_in_scope,
+    quota_counts_are_saved_per_host_replaced_and_aged_out,
 );
+
+fn quota_counts_are_saved_per_host_replaced_and_aged_out(w: World) {
+    let q = |policy: &str, key: i64, step: i64, count: i64| access::QuotaCount {
+        policy: policy.into(),
+        key,
+        step,
+        count,
+    };
+    let now = 1_796_205_600;
+    let rev = w.store.revision().unwrap();
+    w.store
+        .save_quota_counts("host-a", &[q("daily", -5, 7, 10), q("daily", 9, 7, 1)], now)
+        .unwrap();
+    w.store
+        .save_quota_counts("host-b", &[q("daily", -5, 7, 99)], now)
+        .unwrap();
+    w.store
+        .save_quota_counts("host-a", &[q("daily", -5, 7, 12)], now + 1)
+        .unwrap();
+    assert_eq!(
+        w.store.revision().unwrap(),
+        rev,
+        "counts are not a change to recompile"
+    );
+    let other = w.location.open().unwrap();
+    let mut a = other.quota_counts("host-a").unwrap();
+    a.sort_by_key(|c| c.key);
+    assert_eq!(a, [q("daily", -5, 7, 12), q("daily", 9, 7, 1)]);
+    assert_eq!(
+        other.quota_counts("host-b").unwrap(),
+        [q("daily", -5, 7, 99)]
+    );
+    // 33 days on, a save forgets what was saved before the longest window.
+    w.store
+        .save_quota_counts("host-b", &[q("monthly", 1, 1, 1)], now + 33 * 86_400)
+        .unwrap();
+    assert!(other.quota_counts("host-a").unwrap().is_empty());
+    assert_eq!(
+        other.quota_counts("host-b").unwrap(),
+        [q("monthly", 1, 1, 1)]
+    );
+}
 
 fn a_subscription_is_applied_for_approved_revoked_and_applied_for_again(w: World) {
     let (a, b) = (Scope::Team(w.a), Scope::Team(w.b));

@@ -253,6 +253,12 @@ pub enum EngineError {
         /// What is wrong.
         cause: String,
     },
+    /// The Redis client of global limits cannot start (its URL, its CA).
+    #[error("redis: {cause}")]
+    Redis {
+        /// What is wrong (never the password).
+        cause: String,
+    },
     /// A shard ended before it said it was ready.
     #[error("shard {shard} stopped during start-up")]
     ShardLost {

@@ -206,9 +206,7 @@ fn a_concurrency_limit_caps_requests_in_flight_across_shards() {
     let gw = server.local_addrs()[0];
     // Two slow requests on two connections (likely two shards) hold both slots.
     let slow: Vec<_> = (0..2)
-        .map(|_| {
-            std::thread::spawn(move || Client::connect(gw).get("/slow?ms=1500").status)
-        })
+        .map(|_| std::thread::spawn(move || Client::connect(gw).get("/slow?ms=1500").status))
         .collect();
     let mut c = Client::connect(gw);
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -237,7 +235,10 @@ fn a_quota_is_charged_what_the_upstream_reports() {
     let first = get_as(&mut c, "/usage?tokens=40", "x-app: a\r\n");
     assert_eq!(first.status, 200);
     assert_eq!(first.header("x-usage-tokens"), Some("40"));
-    assert_eq!(first.header("ratelimit-policy"), Some("\"tokens\";q=100;w=86400"));
+    assert_eq!(
+        first.header("ratelimit-policy"),
+        Some("\"tokens\";q=100;w=86400")
+    );
     let r: Vec<u16> = (0..3)
         .map(|_| get_as(&mut c, "/usage?tokens=40", "x-app: a\r\n").status)
         .collect();
@@ -254,5 +255,64 @@ fn a_quota_is_charged_what_the_upstream_reports() {
         wait.abs_diff(midnight - now) <= 2,
         "until midnight UTC: {wait}"
     );
-    assert_eq!(get_as(&mut c, "/usage?tokens=40", "x-app: b\r\n").status, 200);
+    assert_eq!(
+        get_as(&mut c, "/usage?tokens=40", "x-app: b\r\n").status,
+        200
+    );
+}
+
+/// Kills the gateway process when dropped.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_quota_outlives_a_restart() {
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (listen, api) = (common::free_port(), common::free_port());
+    let text = format!(
+        "[server]\nlisten = [\"{listen}\"]\nadmin = \"off\"\nshards = 2\n\n\
+         [access]\ndata_dir = \"{}\"\napi = \"{api}\"\n\n\
+         [upstreams.o]\nbackends = [\"{}\"]\n\n\
+         [[rate_limits]]\nname = \"daily\"\nquota = \"3/day\"\nkey = \"ip\"\n\n\
+         [[routes]]\npath_prefix = \"/\"\nupstream = \"o\"\nrate_limits = [\"daily\"]\n",
+        dir.path().join("data").display(),
+        origin.addr
+    );
+    let path = dir.path().join("gw.toml");
+    std::fs::write(&path, text).unwrap();
+    let run = || {
+        let p = Proc(common::spawn_with_config(&path, &[]));
+        common::wait_for_port(listen);
+        p
+    };
+    // The first answer once every shard serves (a connection that comes
+    // while the listeners are still being set up may be refused or reset).
+    let status = || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match common::try_get(listen, "/") {
+                Ok(s) => return s,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("retrying: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    let first = run();
+    let statuses: Vec<u16> = (0..4).map(|_| status()).collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    // Counts are saved every second; the process is then killed outright.
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(first);
+    let _second = run();
+    assert_eq!(status(), 429, "the day's count came back from the store");
 }

@@ -440,6 +440,11 @@ fn global(
         }
         return Some(None);
     };
+    if let Some(h) = &f.cost_header {
+        let message = "a charged policy counts on this host: no `global`";
+        c.fail_at(h.span(), format!("{field}.cost_header"), message);
+        return None;
+    }
     let rate = match kind {
         LimitKind::Rate(r) => r,
         _ => {

@@ -66,6 +66,8 @@ pub(super) const SQLITE: &[&str] = &[
      ALTER TABLE credentials_3 RENAME TO credentials;",
     // 4: objects declared in the config file.
     DECLARED,
+    // 5: quota counts of the limit policies.
+    QUOTAS,
 ];
 
 /// PostgreSQL migrations, matching [`SQLITE`] version for version.
@@ -119,7 +121,21 @@ pub(super) const POSTGRES: &[&str] = &[
          ADD COLUMN algorithm TEXT, ADD COLUMN jwks TEXT, ADD COLUMN secret TEXT;",
     // 4: objects declared in the config file.
     DECLARED,
+    // 5: quota counts of the limit policies.
+    QUOTAS,
 ];
+
+/// Migration 5, the same SQL on both backends: per gateway host (`node`),
+/// policy and key hash, the units counted in one step of the quota's
+/// window, and when (Unix seconds) that was saved.
+const QUOTAS: &str = "CREATE TABLE quota_counts (
+         node TEXT NOT NULL,
+         policy TEXT NOT NULL,
+         key BIGINT NOT NULL,
+         step BIGINT NOT NULL,
+         count BIGINT NOT NULL,
+         saved BIGINT NOT NULL,
+         PRIMARY KEY (node, policy, key, step));";
 
 /// Migration 4, the same SQL on both backends.
 const DECLARED: &str = "ALTER TABLE teams ADD COLUMN declared INTEGER NOT NULL DEFAULT 0;

@@ -4,7 +4,7 @@
 //! PostgreSQL differ only below that line. Statements use `?N`
 //! placeholders and standard SQL; a backend rewrites what it must.
 
-use super::{AccessData, Page, Scope, Store, StoreError};
+use super::{AccessData, Page, QuotaCount, Scope, Store, StoreError};
 use crate::key;
 use crate::model::{
     check_name, Action, ApiToken, App, Approval, AuthKind, Credential, CredentialKind, DeclaredSet,
@@ -487,6 +487,43 @@ impl<D: Db> Store for SqlStore<D> {
     fn load(&self) -> Result<AccessData> {
         // One read transaction: every table at the same revision.
         self.db.read(load)
+    }
+
+    fn quota_counts(&self, node: &str) -> Result<Vec<QuotaCount>> {
+        let sql = "SELECT policy, key, step, count FROM quota_counts WHERE node = ?1";
+        self.db.read(|c| {
+            all(c, sql, &[node.into()], |r| {
+                Ok(QuotaCount {
+                    policy: r.text(0)?,
+                    key: r.int(1)?,
+                    step: r.int(2)?,
+                    count: r.int(3)?,
+                })
+            })
+        })
+    }
+
+    fn save_quota_counts(&self, node: &str, counts: &[QuotaCount], now: i64) -> Result<()> {
+        let sql = "INSERT INTO quota_counts (node, policy, key, step, count, saved)
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                   ON CONFLICT (node, policy, key, step)
+                   DO UPDATE SET count = excluded.count, saved = excluded.saved";
+        self.db.write(|c| {
+            for q in counts {
+                let args = [
+                    node.into(),
+                    q.policy.as_str().into(),
+                    q.key.into(),
+                    q.step.into(),
+                    q.count.into(),
+                    now.into(),
+                ];
+                c.exec(sql, &args)?;
+            }
+            let old = now - 32 * 86_400;
+            c.exec("DELETE FROM quota_counts WHERE saved < ?1", &[old.into()])?;
+            Ok(())
+        })
     }
 
     fn create_team(&self, scope: Scope, name: &str) -> Result<Team> {

@@ -40,6 +40,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     listeners(&mut out, shared, &reports);
     apps(&mut out, shared, &reports);
     limits(&mut out, &reports);
+    redis(&mut out, shared);
     route_bytes(&mut out, &reports);
     upstream_connections(&mut out, &reports);
     kinds(&mut out, &reports);
@@ -249,6 +250,28 @@ fn limits(out: &mut String, reports: &[ShardReport]) {
             }
         }
     }
+}
+
+/// The Redis of global limits, when there is one.
+fn redis(out: &mut String, shared: &Shared) {
+    let Some(r) = shared.published.load().redis.clone() else {
+        return;
+    };
+    help(
+        out,
+        "coregate_redis_up",
+        "gauge",
+        "Whether the last exchange with the Redis of global limits worked.",
+    );
+    let _ = writeln!(out, "coregate_redis_up {}", u8::from(r.up()));
+    let name = "coregate_redis_failures_total";
+    help(
+        out,
+        name,
+        "counter",
+        "Failed connects, lost connections and timed-out requests to Redis.",
+    );
+    let _ = writeln!(out, "{name} {}", r.failures());
 }
 
 /// The label of listener `i`: its address, or its index when unknown.

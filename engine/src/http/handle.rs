@@ -125,12 +125,15 @@ async fn routed_request(
     };
     let facts = Facts {
         ip: c.peer.ip(),
-        caller,
+        caller: caller.map(|k| k.consumer),
         head,
         route: r.idx,
     };
     let stats = &ctx.view.stats;
-    let admitted = match admit(&r.route.limits, &facts, |name, o| stats.limit(name, o)) {
+    let counted = admit(&r.route.limits, &facts, ctx.id, |name, o| {
+        stats.limit(name, o)
+    });
+    let admitted = match counted.await {
         Ok(admitted) => admitted,
         Err(refusal) => return send_refusal(c, ctx, refusal, id, head).await,
     };

@@ -7,9 +7,10 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::inflight::InFlight;
+use limits::{Decision, InFlight};
+
 use super::key::{Facts, Keyed};
-use super::{nanos, unix_now, Decision, Policy, Table};
+use super::{nanos, unix_now, Policy, Table};
 
 /// Policies one route may carry.
 pub(crate) const MAX_POLICIES: usize = 8;
@@ -92,10 +93,12 @@ impl Drop for Admitted<'_> {
     }
 }
 
-/// Applies `policies` to a request; `count` records each outcome.
-pub(crate) fn admit<'p>(
+/// Applies `policies` to a request; `count` records each outcome. A
+/// policy counted in Redis uses the connection of `lane` (the shard).
+pub(crate) async fn admit<'p>(
     policies: &'p [Arc<Policy>],
     f: &Facts<'_>,
+    lane: usize,
     mut count: impl FnMut(&str, Outcome),
 ) -> Result<Admitted<'p>, Refusal<'p>> {
     let mut out = Admitted::default();
@@ -112,7 +115,30 @@ pub(crate) fn admit<'p>(
                 });
             }
         };
-        match one(p, key, &mut out, i) {
+        let decision = match &p.remote {
+            None => local(p, key, &mut out, i),
+            Some(r) => match r.check(lane, key, &p.redis_key(f)).await {
+                Ok(d) => {
+                    r.answered(&p.spec.name);
+                    d
+                }
+                Err(e) => {
+                    r.failed(&p.spec.name, &e);
+                    if !r.fail_closed {
+                        count(&p.spec.name, Outcome::FailedOpen);
+                        continue;
+                    }
+                    count(&p.spec.name, Outcome::FailedClosed);
+                    out.cancel();
+                    return Err(Refusal {
+                        policy: p,
+                        at: i,
+                        why: Why::Unavailable,
+                    });
+                }
+            },
+        };
+        match admitted(p, decision, key, &mut out, i) {
             Ok(()) => count(&p.spec.name, Outcome::Admitted),
             Err(retry_after) => {
                 count(&p.spec.name, Outcome::Limited);
@@ -128,11 +154,10 @@ pub(crate) fn admit<'p>(
     Ok(out)
 }
 
-/// One local policy: admits (noting what the request holds) or says
-/// how long to wait.
-fn one<'p>(p: &'p Policy, key: u64, out: &mut Admitted<'p>, i: usize) -> Result<(), Duration> {
+/// One policy counted on this host (noting the in-flight slot taken).
+fn local<'p>(p: &'p Policy, key: u64, out: &mut Admitted<'p>, i: usize) -> Decision {
     let cost = u64::from(!p.charged());
-    let decision = match &p.table {
+    match &p.table {
         // The precise clock, not the shard's coarse one: a shard whose
         // stamp lags admits late, and with no burst every late admission
         // is lost.
@@ -150,7 +175,18 @@ fn one<'p>(p: &'p Policy, key: u64, out: &mut Admitted<'p>, i: usize) -> Result<
                 retry_after: Duration::from_secs(1),
             },
         },
-    };
+    }
+}
+
+/// What an admission holds (the key to charge, the fields to send), or
+/// how long to wait.
+fn admitted<'p>(
+    p: &'p Policy,
+    decision: Decision,
+    key: u64,
+    out: &mut Admitted<'p>,
+    i: usize,
+) -> Result<(), Duration> {
     match decision {
         Decision::Limit { retry_after } => Err(retry_after),
         Decision::Admit { remaining, reset } => {

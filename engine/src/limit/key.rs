@@ -10,14 +10,12 @@ use std::net::IpAddr;
 use parser::RequestHead;
 use tuning::{LimitKey, LimitPolicy, MissingKey};
 
-use crate::snapshot::access::Caller;
-
 /// What a policy's key is made of, for one request.
 pub(crate) struct Facts<'a> {
     /// The TCP peer's address.
     pub(crate) ip: IpAddr,
     /// The caller, on a route of a service with auth.
-    pub(crate) caller: Option<Caller<'a>>,
+    pub(crate) caller: Option<&'a access::Consumer>,
     pub(crate) head: &'a RequestHead,
     /// The route's position in the snapshot.
     pub(crate) route: usize,
@@ -77,11 +75,11 @@ fn part(k: &LimitKey, f: &Facts<'_>, h: &mut impl Hasher) {
         }
         LimitKey::App => {
             h.write_u8(b'a');
-            h.write(&f.caller.map_or(0, |c| c.consumer.app).to_be_bytes());
+            h.write(&f.caller.map_or(0, |c| c.app).to_be_bytes());
         }
         LimitKey::Team => {
             h.write_u8(b't');
-            h.write(&f.caller.map_or(0, |c| c.consumer.team).to_be_bytes());
+            h.write(&f.caller.map_or(0, |c| c.team).to_be_bytes());
         }
         LimitKey::Header(name) => {
             let v = f.head.header(name).unwrap_or_default();

@@ -8,11 +8,8 @@
 //! about 0.2 µs of CPU per request (`perf-tests` scenario `limits`).
 
 pub(crate) mod admit;
-pub(crate) mod gcra;
-pub(crate) mod inflight;
+pub(crate) mod global;
 pub(crate) mod key;
-pub(crate) mod quota;
-mod slots;
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, OnceLock};
@@ -20,20 +17,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tuning::{LimitKind, LimitPolicy};
 
-use self::gcra::Gcra;
-use self::inflight::InFlight;
-use self::key::{Facts, Keyed};
-use self::quota::Quotas;
+use limits::{Gcra, InFlight, Quotas};
 
-/// A check's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Decision {
-    /// Admitted; this many more would be admitted right now, and the whole
-    /// budget is back after `reset`.
-    Admit { remaining: u64, reset: Duration },
-    /// Over the limit: the next request would be admitted after this.
-    Limit { retry_after: Duration },
-}
+use self::global::Remote;
+use self::key::{Facts, KeyBytes, Keyed};
 
 /// A policy's table.
 #[derive(Debug)]
@@ -48,6 +35,8 @@ pub(crate) enum Table {
 pub(crate) struct Policy {
     pub(crate) spec: LimitPolicy,
     pub(crate) table: Table,
+    /// Its Redis side, for a rate counted across hosts.
+    pub(crate) remote: Option<Remote>,
     /// Hashes keys; fixed for quotas, whose counts are saved by key hash.
     seed: ahash::RandomState,
 }
@@ -64,7 +53,11 @@ const QUOTA_SEEDS: [u64; 4] = [
 impl Policy {
     /// The policy for `spec`: `prev`'s when it is the same policy (so a
     /// reload keeps every key's budget).
-    pub(crate) fn new(spec: &LimitPolicy, prev: Option<&Arc<Policy>>) -> Arc<Policy> {
+    pub(crate) fn new(
+        spec: &LimitPolicy,
+        prev: Option<&Arc<Policy>>,
+        redis: Option<&limits::Global>,
+    ) -> Arc<Policy> {
         if let Some(p) = prev.filter(|p| p.spec == *spec) {
             return Arc::clone(p);
         }
@@ -83,9 +76,16 @@ impl Policy {
                 ahash::RandomState::new(),
             ),
         };
+        let remote = match (&spec.kind, spec.global, redis) {
+            (LimitKind::Rate(r), Some(sync), Some(g)) => {
+                Some(Remote::new(r, sync, spec.capacity, spec.fail_closed, g))
+            }
+            _ => None,
+        };
         Arc::new(Policy {
             spec: spec.clone(),
             table,
+            remote,
             seed,
         })
     }
@@ -97,6 +97,13 @@ impl Policy {
             Keyed::Key => Ok(h.finish()),
             other => Err(other),
         }
+    }
+
+    /// The key of a request in Redis.
+    pub(crate) fn redis_key(&self, f: &Facts<'_>) -> Vec<u8> {
+        let mut parts = KeyBytes::default();
+        let _ = key::write(&self.spec, f, &mut parts);
+        global::redis_key(&self.spec.name, &parts.0)
     }
 
     /// Whether responses are charged by the upstream's count.
@@ -111,6 +118,47 @@ impl Policy {
             Table::Quota(q) => q.charge(hash, unix_now(), n),
             Table::Concurrency(_) => {}
         }
+    }
+
+    /// The quota table, for a quota policy.
+    pub(crate) fn quota(&self) -> Option<&Quotas> {
+        match &self.table {
+            Table::Quota(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// The counts of keys touched since the last call, to save.
+    pub(crate) fn dirty_counts(&self) -> Vec<access::QuotaCount> {
+        let Some(q) = self.quota() else {
+            return Vec::new();
+        };
+        q.take_dirty()
+            .into_iter()
+            .map(|s| access::QuotaCount {
+                policy: self.spec.name.clone(),
+                key: s.key as i64,
+                step: s.step as i64,
+                count: i64::try_from(s.count).unwrap_or(i64::MAX),
+            })
+            .collect()
+    }
+
+    /// Adds this policy's saved counts (of steps still in its window).
+    pub(crate) fn restore_counts(&self, saved: &[access::QuotaCount]) {
+        let Some(q) = self.quota() else {
+            return;
+        };
+        let mine: Vec<limits::Saved> = saved
+            .iter()
+            .filter(|c| c.policy == self.spec.name)
+            .map(|c| limits::Saved {
+                key: c.key as u64,
+                step: c.step as u64,
+                count: u64::try_from(c.count).unwrap_or(0),
+            })
+            .collect();
+        q.restore(&mine, unix_now());
     }
 
     /// The `RateLimit-Policy` and `RateLimit` field values (structured
@@ -157,6 +205,7 @@ pub(crate) fn unix_now() -> u64 {
 pub(crate) fn compile<'a>(
     specs: impl Iterator<Item = &'a LimitPolicy>,
     prev: &[Arc<Policy>],
+    redis: Option<&limits::Global>,
 ) -> Vec<Arc<Policy>> {
     let mut out: Vec<Arc<Policy>> = Vec::new();
     for spec in specs {
@@ -164,7 +213,7 @@ pub(crate) fn compile<'a>(
             continue;
         }
         let old = prev.iter().find(|p| p.spec.name == spec.name);
-        out.push(Policy::new(spec, old));
+        out.push(Policy::new(spec, old, redis));
     }
     out
 }

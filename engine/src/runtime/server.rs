@@ -99,7 +99,8 @@ impl Server {
             api::root_token(t.access.api_token_file.as_deref()).map_err(|e| EngineError::Api {
                 cause: e.to_string(),
             })?;
-        let mut first = Snapshot::build(&t, 1, None);
+        let redis = start_redis(&t)?;
+        let mut first = Snapshot::build_with(&t, 1, None, redis);
         first.set_tls(TlsSet::build(&t, &t, &ticketer).map_err(tls_err)?);
         if let Some((_, policy)) = &store {
             first.access = policy.clone();
@@ -343,6 +344,23 @@ impl Server {
 /// Probes io_uring on the calling thread, before any executor starts:
 /// glommio itself panics when io_uring is unavailable, and the operator
 /// should get one line naming the cause and the fix instead.
+/// The Redis client of global limits, one connection per shard; Redis
+/// itself need not be up (connections are made as requests come).
+fn start_redis(t: &Tuning) -> Result<Option<limits::Global>, EngineError> {
+    let Some(r) = &t.redis else {
+        return Ok(None);
+    };
+    let mut config = limits::GlobalConfig::new(r.url.clone());
+    config.timeout = r.timeout;
+    config.ca_file = r.ca.clone();
+    config.queue = r.queue;
+    limits::Global::start(&config, t.shards)
+        .map(Some)
+        .map_err(|e| EngineError::Redis {
+            cause: e.to_string(),
+        })
+}
+
 fn probe_io(t: &Tuning) -> Result<(), EngineError> {
     io::Ring::new(&ring_config(t))
         .map(drop)

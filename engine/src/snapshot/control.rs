@@ -107,15 +107,20 @@ impl Control {
                 let now = std::time::Instant::now;
                 let mut next_look = now() + TLS_WATCH_EVERY;
                 let mut next_poll = now() + POLL_EVERY;
+                worker.quotas();
                 loop {
                     let wait = next_look.min(next_poll).saturating_duration_since(now());
                     match rx.recv_timeout(wait) {
                         Ok(msg) => worker.handle(msg),
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => {
+                            worker.quotas();
+                            break;
+                        }
                     }
                     if now() >= next_look {
                         worker.tls_files_changed();
+                        worker.quotas();
                         next_look = now() + TLS_WATCH_EVERY;
                     }
                     if now() >= next_poll {
@@ -268,6 +273,14 @@ impl Worker {
 // === impl Worker (access store) ===
 
 impl Worker {
+    /// Saves the quota counts to the store, and reads back those of new
+    /// quota tables.
+    fn quotas(&mut self) {
+        if let Some(store) = self.store.as_mut() {
+            store.quotas(&self.published.load().policies);
+        }
+    }
+
     /// Republishes the running configuration with the store's new policy
     /// when the store moved (its TLS settings carried over, no file read).
     fn store_changed(&mut self) {
@@ -329,6 +342,7 @@ fn restart_only_changes(old: &Tuning, new: &Tuning) -> Vec<&'static str> {
         "access.api_token_file",
     );
     check(old.io != new.io, "io");
+    check(old.redis != new.redis, "redis");
     check(old.pool != new.pool, "pool");
     // Set on the listening sockets (TCP_USER_TIMEOUT), which stay.
     check(

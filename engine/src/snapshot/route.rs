@@ -258,6 +258,8 @@ pub(crate) struct Snapshot {
     pub(crate) identity: [Box<[u8]>; 2],
     /// Every limit policy of the routes, by name.
     pub(crate) policies: Vec<Arc<crate::limit::Policy>>,
+    /// Redis, for limits across hosts.
+    pub(crate) redis: Option<limits::Global>,
 }
 
 // === impl Snapshot ===
@@ -266,10 +268,23 @@ impl Snapshot {
     /// Compiles a validated configuration. Health verdicts of backends that
     /// stay are carried over from `prev`.
     pub(crate) fn build(t: &Tuning, version: u64, prev: Option<&Snapshot>) -> Snapshot {
+        let redis = prev.and_then(|p| p.redis.clone());
+        Snapshot::build_with(t, version, prev, redis)
+    }
+
+    /// [`Snapshot::build`] with the Redis client of global limits (the
+    /// one the process started with: `[redis]` changes on restart).
+    pub(crate) fn build_with(
+        t: &Tuning,
+        version: u64,
+        prev: Option<&Snapshot>,
+        redis: Option<limits::Global>,
+    ) -> Snapshot {
         let groups = t.upstreams.iter().map(|g| compile_group(g, prev)).collect();
         let policies = crate::limit::compile(
             t.routes.iter().flat_map(|r| &r.limits),
             prev.map_or(&[][..], |p| &p.policies),
+            redis.as_ref(),
         );
         let routes: Vec<Route> = t
             .routes
@@ -292,6 +307,7 @@ impl Snapshot {
             access: Arc::default(),
             identity: [lower(&t.access.app_header), lower(&t.access.team_header)],
             policies,
+            redis,
         };
         for (i, r) in t.routes.iter().enumerate() {
             let index = match &r.host {

@@ -54,6 +54,10 @@ pub(crate) struct StoreWatch {
     leeway: u64,
     /// The configuration changed what is compiled (the skew).
     stale: bool,
+    /// Quota tables whose saved counts were read back.
+    restored: Vec<std::sync::Weak<crate::limit::Policy>>,
+    /// Counts not yet saved (the last save failed).
+    unsaved: Vec<access::QuotaCount>,
 }
 
 // === impl StoreWatch ===
@@ -85,6 +89,8 @@ impl StoreWatch {
             wanted: Arc::default(),
             leeway: access.jwt_skew.as_secs(),
             stale: false,
+            restored: Vec::new(),
+            unsaved: Vec::new(),
         };
         watch
             .jwks
@@ -175,6 +181,47 @@ impl StoreWatch {
             .store(policy.keys() as u64, Ordering::Relaxed);
     }
 
+    /// Reads back the saved counts of quota tables new since the last
+    /// call, then saves the counts touched since (this host's, under its
+    /// host name). A save that fails is tried again with the next.
+    pub(crate) fn quotas(&mut self, policies: &[Arc<crate::limit::Policy>]) {
+        self.restored.retain(|w| w.strong_count() > 0);
+        let fresh: Vec<Arc<crate::limit::Policy>> = policies
+            .iter()
+            .filter(|p| p.quota().is_some())
+            .filter(|p| {
+                !self
+                    .restored
+                    .iter()
+                    .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(p)))
+            })
+            .cloned()
+            .collect();
+        let mut counts = std::mem::take(&mut self.unsaved);
+        counts.extend(policies.iter().flat_map(|p| p.dirty_counts()));
+        let node = node_name();
+        let restored = match self.connection() {
+            Ok(store) => restore_quotas(store, &node, &fresh),
+            Err(e) => Err(e),
+        };
+        if restored.is_ok() {
+            self.restored.extend(fresh.iter().map(Arc::downgrade));
+        }
+        let now = i64::try_from(crate::limit::unix_now()).unwrap_or(i64::MAX);
+        let saved = match self.connection() {
+            Ok(_) if counts.is_empty() => Ok(()),
+            Ok(store) => store.save_quota_counts(&node, &counts, now).map_err(Some),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = saved {
+            if let Some(e) = e {
+                eprintln!("coregate: cannot save quota counts ({e}); trying again in a second");
+            }
+            counts.truncate(1 << 20);
+            self.unsaved = counts;
+        }
+    }
+
     fn recovered(&self) {
         if !self.stats.up.swap(true, Ordering::Relaxed) {
             eprintln!("coregate: the access store is readable again");
@@ -190,6 +237,31 @@ impl StoreWatch {
             );
         }
     }
+}
+
+/// Restores `fresh` tables from what the store saved for `node`.
+fn restore_quotas(
+    store: &(dyn Store + Send),
+    node: &str,
+    fresh: &[Arc<crate::limit::Policy>],
+) -> Result<(), Option<access::StoreError>> {
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let saved = store.quota_counts(node)?;
+    for p in fresh {
+        p.restore_counts(&saved);
+    }
+    Ok(())
+}
+
+/// This host's name, under which its quota counts are saved.
+fn node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "coregate".to_owned())
 }
 
 /// The configuration's declared objects, as the store takes them.

@@ -452,6 +452,22 @@ pub fn spawn_with_config(path: &std::path::Path, extra: &[&str]) -> std::process
         .unwrap()
 }
 
+/// One `GET path` on a new connection: the response's status, or the
+/// error (refused, reset) of a server not serving yet.
+pub fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").as_bytes(),
+    )?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head)?;
+    std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| std::io::Error::other("not an HTTP response"))
+}
+
 /// Waits until `addr` accepts connections.
 pub fn wait_for_port(addr: SocketAddr) {
     for _ in 0..200 {

@@ -29,9 +29,12 @@ pub(super) enum Op {
 /// cannot hold that exactly, so the script splits it into seconds and
 /// nanoseconds and does all arithmetic relative to `now`, where the numbers
 /// stay far below 2^53. ARGV: interval, tolerance, want (ns, ns, units).
-/// Returns {granted, retry_after_ns, reset_ns, remaining}. A grant of 0
-/// leaves the key alone; otherwise it expires when its TAT passes, since a
-/// TAT in the past means the same as no key.
+/// Returns {granted, retry_after_ns, reset_ns, remaining}. A request less
+/// than an interval after the TAT is admitted on the TAT's schedule rather
+/// than its own (as the local GCRA does), so the time requests spend on
+/// their way to Redis is not lost: under steady load a key gets exactly its
+/// rate. A grant of 0 leaves the key alone; otherwise it expires an
+/// interval after its TAT, when it means the same as no key.
 const TAKE_LUA: &str = r"
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local interval = tonumber(ARGV[1])
@@ -47,7 +50,7 @@ if stored and string.len(stored) > 9 then
   local tat_ns = tonumber(string.sub(stored, -9))
   if tat_s and tat_ns then
     local rel = (tat_s - now_s) * 1000000000 + (tat_ns - now_ns)
-    if rel > 0 then base = rel end
+    if rel > -interval then base = rel end
   end
 end
 local avail = math.floor((tolerance + interval - base) / interval)
@@ -58,7 +61,7 @@ if granted > 0 then
   local total = now_ns + tat
   local s = now_s + math.floor(total / 1000000000)
   local ns = total % 1000000000
-  local ttl = math.max(1, math.ceil(tat / 1000000))
+  local ttl = math.max(1, math.ceil((tat + interval) / 1000000))
   redis.call('SET', KEYS[1], string.format('%d%09d', s, ns), 'PX', ttl)
 end
 local retry = 0

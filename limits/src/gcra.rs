@@ -8,12 +8,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::slots::Slots;
-use super::Decision;
+use crate::slots::Slots;
+use crate::Decision;
 
 /// A rate's table.
 #[derive(Debug)]
-pub(crate) struct Gcra {
+pub struct Gcra {
     interval: u64,
     tolerance: u64,
     slots: Slots,
@@ -22,7 +22,7 @@ pub(crate) struct Gcra {
 
 impl Gcra {
     /// A table of `capacity` keys for `rate`.
-    pub(crate) fn new(rate: &tuning::Rate, capacity: usize) -> Gcra {
+    pub fn new(rate: &tuning::Rate, capacity: usize) -> Gcra {
         let slots = Slots::new(capacity);
         let interval = u64::try_from(rate.interval.as_nanos())
             .unwrap_or(u64::MAX)
@@ -36,19 +36,19 @@ impl Gcra {
     }
 
     /// The interval between two units, in nanoseconds.
-    pub(crate) fn interval(&self) -> u64 {
+    pub fn interval(&self) -> u64 {
         self.interval
     }
 
     /// The burst as a time: how far the TAT may run ahead of now.
-    pub(crate) fn tolerance(&self) -> u64 {
+    pub fn tolerance(&self) -> u64 {
         self.tolerance
     }
 
     /// Counts `cost` units (0 or 1) of `hash` at `t` (nanoseconds on the
     /// limiter clock). A cost of 0 only asks whether the key has budget
     /// left; its units are charged after the response.
-    pub(crate) fn check(&self, hash: u64, t: u64, cost: u64) -> Decision {
+    pub fn check(&self, hash: u64, t: u64, cost: u64) -> Decision {
         let slot = self
             .slots
             .claim(hash, |i| self.tats[i].load(Ordering::Acquire) <= t);
@@ -62,7 +62,7 @@ impl Gcra {
 
     /// Charges `n` units to `hash` after the fact: its TAT moves on by `n`
     /// intervals whatever its budget (it may go into debt).
-    pub(crate) fn charge(&self, hash: u64, t: u64, n: u64) {
+    pub fn charge(&self, hash: u64, t: u64, n: u64) {
         let Some(i) = self.slots.find(hash) else {
             return;
         };

@@ -5,11 +5,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::slots::Slots;
+use crate::slots::Slots;
 
 /// A concurrency limit's table.
 #[derive(Debug)]
-pub(crate) struct InFlight {
+pub struct InFlight {
     max: u64,
     slots: Slots,
     counts: Box<[AtomicU64]>,
@@ -17,7 +17,7 @@ pub(crate) struct InFlight {
 
 impl InFlight {
     /// A table of `capacity` keys, each with at most `max` in flight.
-    pub(crate) fn new(max: u32, capacity: usize) -> InFlight {
+    pub fn new(max: u32, capacity: usize) -> InFlight {
         let slots = Slots::new(capacity);
         InFlight {
             max: u64::from(max),
@@ -29,7 +29,7 @@ impl InFlight {
     /// One more request of `hash` in flight: its slot, to give back with
     /// [`InFlight::release`], and how many more may start; `None` when
     /// the key is at its limit (or the table is full of busy keys).
-    pub(crate) fn acquire(&self, hash: u64) -> Option<(usize, u64)> {
+    pub fn acquire(&self, hash: u64) -> Option<(usize, u64)> {
         let i = self
             .slots
             .claim(hash, |i| self.counts[i].load(Ordering::Acquire) == 0)?;
@@ -43,7 +43,7 @@ impl InFlight {
     }
 
     /// Gives back a slot [`InFlight::acquire`] took.
-    pub(crate) fn release(&self, slot: usize) {
+    pub fn release(&self, slot: usize) {
         let _ = self.counts[slot].fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
             Some(n.saturating_sub(1))
         });

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use tuning::Period;
 
-use super::slots::Slots;
-use super::Decision;
+use crate::slots::Slots;
+use crate::Decision;
 
 /// Bits of a bucket's count.
 const COUNT_BITS: u32 = 40;
@@ -25,7 +25,7 @@ const ROLLING_STEPS: u64 = 24;
 
 /// A quota's table.
 #[derive(Debug)]
-pub(crate) struct Quotas {
+pub struct Quotas {
     limit: u64,
     period: Period,
     /// Steps per window: 1 (calendar) or [`ROLLING_STEPS`].
@@ -44,13 +44,13 @@ struct Step {
 
 /// A key's count in one step, as saved to the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Saved {
+pub struct Saved {
     /// The key's hash.
-    pub(crate) key: u64,
+    pub key: u64,
     /// The step's number (modulo 2^24).
-    pub(crate) step: u64,
+    pub step: u64,
     /// Units counted in it.
-    pub(crate) count: u64,
+    pub count: u64,
 }
 
 fn pack(no: u64, count: u64) -> u64 {
@@ -63,7 +63,7 @@ fn unpack(v: u64) -> (u64, u64) {
 
 impl Quotas {
     /// A table of `capacity` keys for `q`.
-    pub(crate) fn new(q: &tuning::Quota, capacity: usize) -> Quotas {
+    pub fn new(q: &tuning::Quota, capacity: usize) -> Quotas {
         let slots = Slots::new(capacity);
         let steps = if q.rolling { ROLLING_STEPS } else { 1 };
         let n = slots.len() * steps as usize;
@@ -124,7 +124,7 @@ impl Quotas {
     }
 
     /// Counts `cost` units (0 or 1) of `hash` at `now` (Unix seconds).
-    pub(crate) fn check(&self, hash: u64, now: u64, cost: u64) -> Decision {
+    pub fn check(&self, hash: u64, now: u64, cost: u64) -> Decision {
         let step = self.step(now);
         let slot = self.slots.claim(hash, |i| self.used(i, step) == 0);
         let Some(i) = slot else {
@@ -174,7 +174,7 @@ impl Quotas {
     }
 
     /// Charges `n` units to `hash` after the fact (it may go over).
-    pub(crate) fn charge(&self, hash: u64, now: u64, n: u64) {
+    pub fn charge(&self, hash: u64, now: u64, n: u64) {
         let step = self.step(now);
         let Some(i) = self.slots.find(hash) else {
             return;
@@ -191,7 +191,7 @@ impl Quotas {
 
     /// The counts of keys touched since the last call, their marks
     /// cleared: what the store must save.
-    pub(crate) fn take_dirty(&self) -> Vec<Saved> {
+    pub fn take_dirty(&self) -> Vec<Saved> {
         let mut out = Vec::new();
         for (i, d) in self.dirty.iter().enumerate() {
             if !d.swap(false, Ordering::AcqRel) {
@@ -210,7 +210,7 @@ impl Quotas {
 
     /// Adds counts read back from the store to the keys' buckets, those
     /// of steps still in the window at `now`.
-    pub(crate) fn restore(&self, saved: &[Saved], now: u64) {
+    pub fn restore(&self, saved: &[Saved], now: u64) {
         let step = self.step(now);
         let cur = step.no % STEP_MOD;
         for s in saved {
