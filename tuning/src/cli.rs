@@ -179,6 +179,18 @@ pub struct Cli {
     #[arg(long, value_name = "NAME", help_heading = "Access")]
     pub service: Option<String>,
 
+    /// Quick mode: a limit policy on the catch-all route, written as the
+    /// file's inline table, e.g. '{ rate = "100/s", burst = 20, key = "ip" }'
+    /// (repeatable; see the config reference's limit policies) [default: none]
+    #[arg(long, value_name = "TABLE", help_heading = "Limits")]
+    pub rate_limit: Vec<String>,
+
+    /// Redis of the limits counted across hosts (`global`), as `redis.url`:
+    /// redis://[:password@]host:port[/db] or rediss:// (a password here
+    /// shows in `ps`: prefer the file) [default: none]
+    #[arg(long, value_name = "URL", help_heading = "Limits")]
+    pub redis: Option<String>,
+
     /// Address of the management API (`/api/v1`), or `off`
     /// [default: 127.0.0.1:9902 with --data-dir, else off]
     #[arg(long, value_name = "ADDR|off", value_parser = parse_admin, help_heading = "Access")]

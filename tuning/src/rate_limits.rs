@@ -470,26 +470,76 @@ fn global(
     }
 }
 
-/// `[redis]`, and a check that every global policy has it.
+/// Quick mode's `--rate-limit` policies, on every route (the one
+/// catch-all); an error in one names the flag.
+pub(crate) fn quick(
+    c: &mut Checker<'_>,
+    cli: &crate::Cli,
+    source: &crate::ConfigSource,
+    mut routes: Vec<crate::Route>,
+) -> Vec<crate::Route> {
+    if cli.rate_limit.is_empty() {
+        return routes;
+    }
+    if *source != crate::ConfigSource::Quick {
+        let message = "quick mode (--upstream) only: with --config, write [[rate_limits]]";
+        c.fail(crate::error::Location::CommandLine, "--rate-limit", message);
+        return routes;
+    }
+    #[derive(serde::Deserialize)]
+    struct One {
+        rate_limit: Spanned<RateLimitFile>,
+    }
+    for (i, text) in cli.rate_limit.iter().enumerate() {
+        let field = format!("--rate-limit[{i}]");
+        let parsed: Result<One, _> = toml::from_str(&format!("rate_limit = {text}"));
+        let policy = match parsed {
+            Ok(one) => policy(c, &field, &one.rate_limit, &format!("quick-{i}")),
+            Err(e) => {
+                let why = e.message().replace('\n', "; ");
+                let message = format!("not an inline table of a limit policy: {why}");
+                c.fail(crate::error::Location::CommandLine, field, message);
+                None
+            }
+        };
+        for r in routes.iter_mut() {
+            r.limits.extend(policy.clone());
+        }
+    }
+    routes
+}
+
+/// `[redis]` (its url from `--redis` first), and a check that every
+/// global policy has it.
 pub(crate) fn redis(
     c: &mut Checker<'_>,
+    cli: &crate::Cli,
     raw: &FileConfig,
     policies: &[&LimitPolicy],
 ) -> Option<RedisConfig> {
     let r: &RedisFile = &raw.redis;
-    let url = c.field("redis.url", r.url.as_ref(), |u| {
-        match u.starts_with("redis://") || u.starts_with("rediss://") {
-            true => Ok(u.clone()),
-            false => Err("expected redis://[:password@]host:port[/db] or rediss://...".to_owned()),
-        }
-    });
+    let key = crate::checker::Key {
+        flag: "redis",
+        field: "redis.url",
+    };
+    let url = c.pick(cli.redis.clone(), key, r.url.as_ref(), |u| Ok(u.clone()));
+    let url = c
+        .accept(url, |u| {
+            match u.starts_with("redis://") || u.starts_with("rediss://") {
+                true => Ok(()),
+                false => {
+                    Err("expected redis://[:password@]host:port[/db] or rediss://...".to_owned())
+                }
+            }
+        })
+        .map(|g| g.value);
     let timeout = c.field_duration("redis.timeout", r.timeout.as_ref());
     let queue = c.field_int("redis.queue", r.queue.as_ref(), 16..=1_000_000);
     let ca = r.ca.as_ref().map(|p| match c.base_dir() {
         Some(base) => base.join(p.get_ref()),
         None => PathBuf::from(p.get_ref()),
     });
-    if url.is_none() && r.url.is_none() {
+    if url.is_none() && r.url.is_none() && cli.redis.is_none() {
         if let Some(p) = policies.iter().find(|p| p.global.is_some()) {
             let location = c.whole_file();
             let message = format!("policy {:?} is global: give [redis] url", p.name);

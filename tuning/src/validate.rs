@@ -112,8 +112,9 @@ pub(crate) fn validate(
     let access = crate::access::access(&mut c, cli, raw, &taken);
     crate::access::check_services(&mut c, raw, &access);
     let routes = crate::access::quick_service(&mut c, cli, &source, &access, routes);
+    let routes = crate::rate_limits::quick(&mut c, cli, &source, routes);
     let policies: Vec<_> = routes.iter().flat_map(|r| &r.limits).collect();
-    let redis = crate::rate_limits::redis(&mut c, raw, &policies);
+    let redis = crate::rate_limits::redis(&mut c, cli, raw, &policies);
     let tuning = Tuning {
         listen: server.listen,
         listen_tls,

@@ -143,6 +143,10 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
     {
         seed_access(&proxies, &scratch);
     }
+    let _redis = match selected.iter().any(|s| s.limit.redis()) {
+        true => start_redis(&scratch),
+        false => None,
+    };
     for scenario in selected {
         let result = run_scenario(&bench, &scenario, &proxies, &context)?;
         check(&result, &mut verdict);
@@ -151,6 +155,47 @@ pub fn run(options: &Options) -> Result<Verdict, String> {
         verdict.files.extend(result.write(&out, &stem)?);
     }
     Ok(verdict)
+}
+
+/// Redis for the `limits-lease` and `limits-exact` scenarios, on the load
+/// CPU, without persistence; `None` (those runs then fail open, which the
+/// report shows as no Redis round trips) when it cannot start.
+fn start_redis(scratch: &Scratch) -> Option<crate::proc::Pinned> {
+    let bin = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists());
+    let Some(bin) = bin else {
+        eprintln!("compare: no redis-server (apt-get install redis-server): the limits-lease and limits-exact runs count nothing in Redis");
+        return None;
+    };
+    let port = scenarios::REDIS_ADDR.rsplit(':').next().unwrap_or("6399");
+    let args = [
+        "--port",
+        port,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    .map(str::to_owned);
+    let log = scratch.path("logs/redis.log");
+    match crate::proc::Pinned::spawn("redis", LOAD_CPU, &bin, &args, &log) {
+        Ok(p) => {
+            let addr = scenarios::REDIS_ADDR.parse().ok()?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !crate::proc::port_accepts(addr) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Some(p)
+        }
+        Err(e) => {
+            eprintln!("compare: cannot start redis-server: {e}");
+            None
+        }
+    }
 }
 
 /// The `access` scenario's store, made with the coregate under test (a

@@ -63,6 +63,8 @@ pub struct Tweaks {
     /// The `access` scenario: coregate (not coregate-b) serves the route
     /// as the seeded store's service, checking every request's key.
     pub access: bool,
+    /// The `limits` scenarios: coregate (not coregate-b) gets this policy.
+    pub limit: crate::compare::scenarios::Limit,
 }
 
 /// Connections a proxy may need beyond the held ones (warm-up, upstream).
@@ -322,6 +324,9 @@ impl Proxy {
                     args.extend(["--service".to_owned(), service]);
                     args.extend(["--api".to_owned(), "off".to_owned()]);
                 }
+                if self.name == "coregate" {
+                    args.extend(tweaks.limit.flags());
+                }
                 // Extra coregate flags for A/B runs (e.g. `--metrics-off`);
                 // the `coregate-b` variant takes COREGATE_B_ARGS instead.
                 let var = match self.name {
@@ -497,6 +502,7 @@ mod tests {
             tls_scenario: false,
             single_process: false,
             access: false,
+            limit: Default::default(),
         };
         assert_eq!(many.haproxy()[0].1, "maxconn 10064");
         assert_eq!(many.nginx()[1].1, "worker_rlimit_nofile 65536");

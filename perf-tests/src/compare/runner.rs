@@ -354,6 +354,7 @@ impl Bench<'_> {
             tls_scenario: scenario.is_tls(),
             single_process: false,
             access: scenario.credential != crate::compare::scenarios::Credential::None,
+            limit: scenario.limit,
         }
     }
 
@@ -489,9 +490,15 @@ mod tests {
         assert!(rate.windows(2).any(|w| w[0] == "--rate" && w[1] == "40000"));
         let half = load_args(&all[3], &proxy(), Duration::from_secs(1), json);
         assert!(half.windows(2).any(|w| w[0] == "--rate" && w[1] == "20000"));
-        assert!(load_args(&all[6], &proxy(), Duration::from_secs(1), json)
-            .contains(&"--close".to_owned()));
-        let idle = load_args(&all[7], &proxy(), Duration::from_secs(1), json);
+        let named = |name: &str| all.iter().find(|s| s.name == name).unwrap();
+        assert!(load_args(
+            named("conn-per-request"),
+            &proxy(),
+            Duration::from_secs(1),
+            json
+        )
+        .contains(&"--close".to_owned()));
+        let idle = load_args(named("idle10k"), &proxy(), Duration::from_secs(1), json);
         assert!(idle.windows(2).any(|w| w[0] == "-c" && w[1] == "10000"));
         assert!(idle.contains(&"--hold".to_owned()) && !idle.contains(&"-d".to_owned()));
         let full = all.iter().find(|s| s.name == "tls-full").unwrap();

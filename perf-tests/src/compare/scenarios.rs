@@ -52,6 +52,65 @@ pub struct Scenario {
     /// the peers only forward it).
     #[serde(default)]
     pub credential: Credential,
+    /// coregate's route carries a limit policy that never limits (the
+    /// `limits` scenarios; coregate-b and the peers have none).
+    #[serde(default)]
+    pub limit: Limit,
+}
+
+/// The limit policy of a `limits` scenario's coregate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Limit {
+    /// None.
+    #[default]
+    None,
+    /// A GCRA rate on this host.
+    Local,
+    /// A rate counted in Redis, by leases of 1,000 units.
+    Lease,
+    /// A rate counted in Redis, a round trip per request.
+    Exact,
+}
+
+/// Where the `limits-lease` and `limits-exact` scenarios' Redis listens.
+pub const REDIS_ADDR: &str = "127.0.0.1:6399";
+
+// === impl Limit ===
+
+impl Limit {
+    /// coregate's `--rate-limit` and `--redis` flags for it: 10 million a
+    /// second per client address, which the load never reaches.
+    pub fn flags(self) -> Vec<String> {
+        let policy = |global: &str| {
+            format!(
+                "{{ name = \"bench\", rate = \"1000000/s\", burst = 1000, key = \"ip\"{global} }}"
+            )
+        };
+        let redis = || ["--redis".to_owned(), format!("redis://{REDIS_ADDR}")];
+        match self {
+            Limit::None => Vec::new(),
+            Limit::Local => vec!["--rate-limit".into(), policy("")],
+            Limit::Lease => {
+                let mut f = vec![
+                    "--rate-limit".into(),
+                    policy(", global = \"lease\", lease = 1000"),
+                ];
+                f.extend(redis());
+                f
+            }
+            Limit::Exact => {
+                let mut f = vec!["--rate-limit".into(), policy(", global = \"exact\"")];
+                f.extend(redis());
+                f
+            }
+        }
+    }
+
+    /// Whether it needs Redis.
+    pub fn redis(self) -> bool {
+        matches!(self, Limit::Lease | Limit::Exact)
+    }
 }
 
 /// The credential an `access` scenario's requests carry.
@@ -78,6 +137,7 @@ pub fn all() -> Vec<Scenario> {
         connections: DEFAULT_CONNECTIONS,
         load,
         credential: Credential::None,
+        limit: Limit::None,
     };
     vec![
         keep_alive(
@@ -128,6 +188,36 @@ pub fn all() -> Vec<Scenario> {
                 Load::Closed,
             )
         },
+        Scenario {
+            limit: Limit::Local,
+            ..keep_alive(
+                "limits",
+                "as headline, with a rate limit on coregate's route that never limits (GCRA on this host, per client address); coregate-b (COREGATE_B_ARGS=' ') and the peers have none",
+                "/",
+                100,
+                Load::Closed,
+            )
+        },
+        Scenario {
+            limit: Limit::Lease,
+            ..keep_alive(
+                "limits-lease",
+                "as limits, counted in Redis by leases of 1,000 units (Redis on the load CPU)",
+                "/",
+                100,
+                Load::Closed,
+            )
+        },
+        Scenario {
+            limit: Limit::Exact,
+            ..keep_alive(
+                "limits-exact",
+                "as limits, counted in Redis with a round trip per request (Redis on the load CPU)",
+                "/",
+                100,
+                Load::Closed,
+            )
+        },
         keep_alive(
             "conn-per-request",
             "a new connection for every request (Connection: close), 64 at a time, 100-byte body",
@@ -144,6 +234,7 @@ pub fn all() -> Vec<Scenario> {
             connections: IDLE_CONNECTIONS,
             load: Load::Idle(IDLE_CONNECTIONS),
             credential: Credential::None,
+            limit: Limit::None,
         },
         // TLS termination, all with the same ECDSA P-256 certificate and
         // session tickets on in every peer (see peers::Tweaks::tls_tickets).
@@ -177,6 +268,7 @@ pub fn all() -> Vec<Scenario> {
             connections: IDLE_CONNECTIONS,
             load: Load::TlsIdle(IDLE_CONNECTIONS),
             credential: Credential::None,
+            limit: Limit::None,
         },
     ]
 }
@@ -244,13 +336,13 @@ mod tests {
 
     #[test]
     fn selection() {
-        assert_eq!(select(&[]).unwrap().len(), 12);
-        assert_eq!(select(&["all".into()]).unwrap().len(), 12);
+        assert_eq!(select(&[]).unwrap().len(), 15);
+        assert_eq!(select(&["all".into()]).unwrap().len(), 15);
         let tls = select(&["tls".into()]).unwrap();
         assert_eq!(tls.len(), 4);
         assert!(tls.iter().all(Scenario::is_tls));
         let quick = select(&quick_default()).unwrap();
-        assert_eq!(quick.len(), 8);
+        assert_eq!(quick.len(), 11);
         assert!(!quick.iter().any(Scenario::is_tls));
         let two = select(&["idle10k".into(), "headline".into()]).unwrap();
         assert_eq!(two[0].name, "idle10k");

@@ -16,7 +16,7 @@ pub const NGINX_PROXY_CONF: &str = include_str!("../../configs/nginx-proxy.conf"
 /// haproxy as the proxy under test.
 pub const HAPROXY_CFG: &str = include_str!("../../configs/haproxy.cfg");
 /// The packages `--install` installs.
-pub const APT_PACKAGES: &str = "nginx-light haproxy wrk valgrind";
+pub const APT_PACKAGES: &str = "nginx-light haproxy wrk valgrind redis-server";
 /// Body size of the origin's /16k file.
 const FILE_16K_BYTES: usize = 16384;
 
