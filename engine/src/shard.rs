@@ -287,6 +287,33 @@ pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
+thread_local! {
+    /// Futures pending on another thread (see [`foreign`]).
+    static FOREIGN: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Awaits `fut`, which another thread completes (a Redis reply). While it
+/// is pending the io driver parks through glommio's reactor, which that
+/// thread's wake-up interrupts, rather than blocking in its own ring
+/// (which only its completions end): the reply is seen at once, not at the
+/// end of the driver's direct-wait window.
+pub(crate) async fn foreign<F: Future>(fut: F) -> F::Output {
+    struct Pending;
+    impl Drop for Pending {
+        fn drop(&mut self) {
+            FOREIGN.with(|n| n.set(n.get().saturating_sub(1)));
+        }
+    }
+    FOREIGN.with(|n| n.set(n.get() + 1));
+    let _pending = Pending;
+    fut.await
+}
+
+/// Whether a task of this shard awaits another thread (see [`foreign`]).
+pub(crate) fn foreign_waits() -> bool {
+    FOREIGN.with(|n| n.get() > 0)
+}
+
 /// Whether a task was spawned since the last call (and clears the mark).
 pub(crate) fn take_spawned() -> bool {
     SPAWNED.with(|s| s.replace(false))

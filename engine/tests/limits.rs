@@ -1,11 +1,12 @@
-//! Rate limits over real sockets: one key's budget is exact across the
-//! host's shards, and a limited request gets a 429 with `Retry-After`, the
-//! IETF `RateLimit-Policy` and `RateLimit` fields and a JSON body.
+//! Limit policies over real sockets: a limited request gets a 429 with
+//! `Retry-After`, the IETF `RateLimit-Policy` and `RateLimit` fields and a
+//! JSON body; combined keys, missing and long keys, concurrency caps,
+//! quotas charged by the upstream and kept across a restart. (The
+//! exactness test is `limits_exact.rs`, alone in its binary.)
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{Client, Origin};
@@ -20,44 +21,6 @@ fn gateway(origin: &Origin, limit: &str) -> engine::Server {
     let mut t = common::config(&text);
     t.cpus = None;
     common::start(t)
-}
-
-#[test]
-fn one_key_is_exact_across_shards() {
-    let origin = Origin::start();
-    let server = gateway(
-        &origin,
-        "{ name = \"per-ip\", rate = \"200/s\", burst = 0, key = \"ip\" }",
-    );
-    let gw = server.local_addrs()[0];
-    let (ok, limited) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let start = Instant::now() + Duration::from_millis(200);
-    let threads: Vec<_> = (0..64)
-        .map(|_| {
-            let (ok, limited) = (ok.clone(), limited.clone());
-            std::thread::spawn(move || {
-                let mut c = Client::connect(gw);
-                std::thread::sleep(start.saturating_duration_since(Instant::now()));
-                while start.elapsed() < Duration::from_secs(5) {
-                    match c.get("/").status {
-                        200 => ok.fetch_add(1, Ordering::SeqCst),
-                        429 => limited.fetch_add(1, Ordering::SeqCst),
-                        s => panic!("unexpected status {s}"),
-                    };
-                }
-            })
-        })
-        .collect();
-    threads.into_iter().for_each(|t| t.join().unwrap());
-    let (ok, limited) = (ok.load(Ordering::SeqCst), limited.load(Ordering::SeqCst));
-    eprintln!("admitted {ok}, limited {limited} in 5 s");
-    assert!((990..=1010).contains(&ok), "admitted {ok}, want 1000 ± 1%");
-    assert!(limited > 1000, "the load exceeded the limit: {limited}");
-    assert_eq!(
-        origin.requests.load(Ordering::SeqCst),
-        ok,
-        "only admitted requests went upstream"
-    );
 }
 
 #[test]
@@ -206,7 +169,7 @@ fn a_concurrency_limit_caps_requests_in_flight_across_shards() {
     let gw = server.local_addrs()[0];
     // Two slow requests on two connections (likely two shards) hold both slots.
     let slow: Vec<_> = (0..2)
-        .map(|_| std::thread::spawn(move || Client::connect(gw).get("/slow?ms=1500").status))
+        .map(|_| std::thread::spawn(move || Client::connect(gw).get("/slow?ms=4000").status))
         .collect();
     let mut c = Client::connect(gw);
     let deadline = Instant::now() + Duration::from_secs(5);

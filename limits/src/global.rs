@@ -200,6 +200,29 @@ impl Global {
         self.submit(lane, op, Outcome::into_count)
     }
 
+    /// Takes up to `want` units of the quota counter `key` while it stays
+    /// within `limit` (one script: two hosts never both take the last
+    /// unit); the first count sets its expiry to `ttl` (the end of the
+    /// quota's period). `reset_ns` is the time until it expires. The key
+    /// is `QUOTA_PREFIX + key`.
+    pub fn quota(
+        &self,
+        lane: usize,
+        key: &[u8],
+        limit: u64,
+        want: u64,
+        ttl: Duration,
+    ) -> Reply<Grant> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let op = Op::Quota {
+            key: op::key(QUOTA_PREFIX, key),
+            limit: limit.min(MAX_NS),
+            want: want.min(MAX_NS),
+            ttl_ms: ttl_ms.clamp(1, i64::MAX as u64 / 1_000_000),
+        };
+        self.submit(lane, op, Outcome::into_grant)
+    }
+
     /// Reads the counter `key` without charging it; a missing key is 0.
     pub fn get(&self, lane: usize, key: &[u8]) -> Reply<u64> {
         let op = Op::Get {

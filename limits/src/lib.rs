@@ -48,7 +48,7 @@ mod slots;
 pub use gcra::Gcra;
 pub use inflight::InFlight;
 pub use lease::Leases;
-pub use quota::{Quotas, Saved};
+pub use quota::{period_of, Quotas, Saved};
 
 use std::time::Duration;
 

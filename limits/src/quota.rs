@@ -232,6 +232,13 @@ impl Quotas {
     }
 }
 
+/// The calendar period holding `now` (Unix seconds, UTC): its number and
+/// when it ends.
+pub fn period_of(period: Period, now: u64) -> (u64, u64) {
+    let s = calendar(period, now);
+    (s.no, s.ends)
+}
+
 /// The calendar period holding `now` (Unix seconds, UTC).
 fn calendar(period: Period, now: u64) -> Step {
     let fixed = |len: u64, offset: u64| {

@@ -427,3 +427,46 @@ fn measure_round_trips() {
     );
     assert!(per_take_us < 5_000.0);
 }
+
+#[test]
+fn a_quota_counter_never_goes_past_its_limit_across_lanes() {
+    let redis = Redis::start();
+    let global = Global::start(&config(&redis.url(), 2000), 4).unwrap();
+    let ttl = Duration::from_secs(60);
+    // 4 threads on 4 lanes race for 100 units, some in leases of 3.
+    let granted: u64 = (0..4)
+        .map(|lane| {
+            let global = global.clone();
+            thread::spawn(move || {
+                let want = if lane % 2 == 0 { 1 } else { 3 };
+                (0..60)
+                    .map(|_| {
+                        block_on(global.quota(lane, b"q", 100, want, ttl))
+                            .unwrap()
+                            .granted
+                    })
+                    .sum::<u64>()
+            })
+        })
+        .map(|t| t.join().unwrap())
+        .sum();
+    assert_eq!(granted, 100, "exactly the limit, in whole or in part");
+    let over = block_on(global.quota(0, b"q", 100, 1, ttl)).unwrap();
+    assert_eq!((over.granted, over.remaining), (0, 0));
+    assert!(
+        over.retry_after_ns > 55_000_000_000,
+        "until the counter expires: {over:?}"
+    );
+    let key = format!("{}q", String::from_utf8_lossy(QUOTA_PREFIX));
+    let count = redis.command(&["GET", &key]);
+    assert_eq!(
+        count.lines().last().map(str::trim),
+        Some("100"),
+        "{count:?}"
+    );
+    let pttl = int_reply(&redis, &["PTTL", &key]);
+    assert!(
+        pttl > 55_000 && pttl <= 60_000,
+        "the first count set the expiry: {pttl}"
+    );
+}

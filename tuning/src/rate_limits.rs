@@ -445,23 +445,25 @@ fn global(
         c.fail_at(h.span(), format!("{field}.cost_header"), message);
         return None;
     }
-    let rate = match kind {
-        LimitKind::Rate(r) => r,
+    let default_lease = match kind {
+        // 50 ms of the rate, at least one unit.
+        LimitKind::Rate(r) => {
+            let per_sec = r.per_window as f64 / r.window.as_secs_f64();
+            (per_sec / 20.0).clamp(1.0, 1000.0) as u32
+        }
+        // A hundredth of the quota, from 1 to 1,000 units.
+        LimitKind::Quota(q) if !q.rolling => (q.limit / 100).clamp(1, 1000) as u32,
         _ => {
-            let message =
-                "only a `rate` is counted across hosts; quotas and concurrency are per host";
+            let message = "only a `rate` or a calendar `quota` is counted across hosts; rolling quotas and concurrency are per host";
             c.fail_at(g.span(), format!("{field}.global"), message);
             return None;
         }
     };
     match g.get_ref().as_str() {
         "exact" => Some(Some(GlobalSync::Exact)),
-        "lease" => {
-            // By default 50 ms of the rate, at least one unit.
-            let per_sec = rate.per_window as f64 / rate.window.as_secs_f64();
-            let default = (per_sec / 20.0).clamp(1.0, 1000.0) as u32;
-            Some(Some(GlobalSync::Lease(lease.map_or(default, |n| n as u32))))
-        }
+        "lease" => Some(Some(GlobalSync::Lease(
+            lease.map_or(default_lease, |n| n as u32),
+        ))),
         other => {
             let message = format!("expected \"exact\" or \"lease\", got {other:?}");
             c.fail_at(g.span(), format!("{field}.global"), message);

@@ -1,9 +1,11 @@
-//! Rates counted in Redis, across hosts. `exact`: one GCRA round trip per
-//! request on the shard's own Redis connection (pipelined with the
-//! shard's other requests). `lease`: the host takes several units at once
-//! (the GCRA script lets a lease run that far ahead) and spends them
-//! locally, so the hosts together admit at most the limit plus the units
-//! leased and not yet spent. When Redis fails, is slower than its timeout
+//! Rates and calendar quotas counted in Redis, across hosts. `exact`: one
+//! round trip per request on the shard's own Redis connection (pipelined
+//! with the shard's other requests): a GCRA script for a rate, a capped
+//! counter per period for a quota. `lease`: the host takes several units
+//! at once and spends them locally; for a rate the GCRA script lets a
+//! lease run that far ahead, so the hosts together admit at most the limit
+//! plus the units leased and not yet spent, and for a quota leases come
+//! out of the period's count, so the hosts never admit more than it. When Redis fails, is slower than its timeout
 //! or its queue is full, the policy fails open or closed; one log line
 //! marks each change, and the next answer puts it back.
 
@@ -11,16 +13,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use limits::{Decision, Global, GlobalError, Leases};
-use tuning::{GlobalSync, Rate};
+use tuning::{GlobalSync, LimitKind, Period};
 
-use super::nanos;
+use super::{nanos, unix_now};
+use crate::shard;
+
+/// What a policy counts in Redis.
+#[derive(Debug)]
+enum Counted {
+    /// GCRA: nanoseconds per unit and of burst.
+    Rate { interval: u64, tolerance: u64 },
+    /// Units per calendar period.
+    Quota { limit: u64, period: Period },
+}
+
+/// The shortest time a rate's lease may be spent in (nanoseconds).
+const LEASE_MIN: u64 = 1_000_000_000;
 
 /// A policy's Redis side.
 #[derive(Debug)]
 pub(crate) struct Remote {
     global: Global,
-    interval: u64,
-    tolerance: u64,
+    counted: Counted,
     /// Units per lease and the host's leases, in lease mode.
     lease: Option<(u64, Leases)>,
     pub(crate) fail_closed: bool,
@@ -29,28 +43,41 @@ pub(crate) struct Remote {
 }
 
 impl Remote {
+    /// The Redis side of a rate or calendar quota (`None` for others).
     pub(crate) fn new(
-        rate: &Rate,
+        kind: &LimitKind,
         sync: GlobalSync,
         capacity: usize,
         fail_closed: bool,
         global: &Global,
-    ) -> Remote {
-        let interval = u64::try_from(rate.interval.as_nanos())
-            .unwrap_or(u64::MAX)
-            .max(1);
+    ) -> Option<Remote> {
+        let counted = match kind {
+            LimitKind::Rate(rate) => {
+                let interval = u64::try_from(rate.interval.as_nanos())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                Counted::Rate {
+                    interval,
+                    tolerance: interval.saturating_mul(u64::from(rate.burst)),
+                }
+            }
+            LimitKind::Quota(q) if !q.rolling => Counted::Quota {
+                limit: q.limit,
+                period: q.period,
+            },
+            _ => return None,
+        };
         let lease = match sync {
             GlobalSync::Exact => None,
             GlobalSync::Lease(n) => Some((u64::from(n.max(1)), Leases::new(capacity))),
         };
-        Remote {
+        Some(Remote {
             global: global.clone(),
-            interval,
-            tolerance: interval.saturating_mul(u64::from(rate.burst)),
+            counted,
             lease,
             fail_closed,
             failing: AtomicBool::new(false),
-        }
+        })
     }
 
     /// Counts one request of the key (`hash` locally, `key` in Redis) on
@@ -61,11 +88,25 @@ impl Remote {
         hash: u64,
         key: &[u8],
     ) -> Result<Decision, GlobalError> {
+        match self.counted {
+            Counted::Rate {
+                interval,
+                tolerance,
+            } => self.rate(lane, hash, key, interval, tolerance).await,
+            Counted::Quota { limit, period } => self.quota(lane, hash, key, limit, period).await,
+        }
+    }
+
+    async fn rate(
+        &self,
+        lane: usize,
+        hash: u64,
+        key: &[u8],
+        interval: u64,
+        tolerance: u64,
+    ) -> Result<Decision, GlobalError> {
         let Some((units, leases)) = &self.lease else {
-            let g = self
-                .global
-                .take(lane, key, self.interval, self.tolerance, 1)
-                .await?;
+            let g = shard::foreign(self.global.take(lane, key, interval, tolerance, 1)).await?;
             return Ok(decision(g, 0));
         };
         let t = nanos(Instant::now());
@@ -75,16 +116,58 @@ impl Remote {
                 reset: Duration::ZERO,
             });
         }
-        let ahead = self.tolerance + (units - 1) * self.interval;
-        let g = self
-            .global
-            .take(lane, key, self.interval, ahead, *units)
-            .await?;
+        let ahead = tolerance + (units - 1) * interval;
+        let g = shard::foreign(self.global.take(lane, key, interval, ahead, *units)).await?;
         if g.granted > 1 {
-            let until = t + g.granted * self.interval;
-            leases.put(hash, g.granted - 1, until, t);
+            // Spendable for as long as the units cover at the rate, and at
+            // least a second: the hosts' bound is the limit plus the units
+            // leased and unspent, whenever they are spent.
+            let covers = g.granted.saturating_mul(interval).max(LEASE_MIN);
+            leases.put(hash, g.granted - 1, t.saturating_add(covers), t);
         }
         Ok(decision(g, 1))
+    }
+
+    /// A calendar quota: the period's counter is its own Redis key (the
+    /// period's number after the policy's key), expiring a minute after
+    /// the period ends; leases expire with the period.
+    async fn quota(
+        &self,
+        lane: usize,
+        hash: u64,
+        key: &[u8],
+        limit: u64,
+        period: Period,
+    ) -> Result<Decision, GlobalError> {
+        let now = unix_now();
+        let (no, ends) = limits::period_of(period, now);
+        let left = Duration::from_secs(ends.saturating_sub(now).max(1));
+        let t = nanos(Instant::now());
+        let per_period = hash ^ no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        if let Some((_, leases)) = &self.lease {
+            if let Some(n) = leases.spend(per_period, t) {
+                return Ok(Decision::Admit {
+                    remaining: n,
+                    reset: left,
+                });
+            }
+        }
+        let mut full = key.to_vec();
+        full.extend_from_slice(format!(":{no}").as_bytes());
+        let want = self.lease.as_ref().map_or(1, |(units, _)| *units);
+        let ttl = left + Duration::from_secs(60);
+        let g = shard::foreign(self.global.quota(lane, &full, limit, want, ttl)).await?;
+        if let (Some((_, leases)), true) = (&self.lease, g.granted > 1) {
+            let until = t.saturating_add(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
+            leases.put(per_period, g.granted - 1, until, t);
+        }
+        Ok(match g.granted {
+            0 => Decision::Limit { retry_after: left },
+            n => Decision::Admit {
+                remaining: g.remaining + n - 1,
+                reset: left,
+            },
+        })
     }
 
     /// Notes that Redis answered (a log line if it had failed).

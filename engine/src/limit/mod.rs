@@ -76,9 +76,9 @@ impl Policy {
                 ahash::RandomState::new(),
             ),
         };
-        let remote = match (&spec.kind, spec.global, redis) {
-            (LimitKind::Rate(r), Some(sync), Some(g)) => {
-                Some(Remote::new(r, sync, spec.capacity, spec.fail_closed, g))
+        let remote = match (spec.global, redis) {
+            (Some(sync), Some(g)) => {
+                Remote::new(&spec.kind, sync, spec.capacity, spec.fail_closed, g)
             }
             _ => None,
         };

@@ -94,7 +94,7 @@ impl Server {
         let tls_err = |cause| EngineError::Tls { cause };
         let ticketer = tls::ticketer(&[]).map_err(|e| tls_err(e.to_string()))?;
         let store_stats = Arc::new(StoreStats::default());
-        let store = open_store(&t, &store_stats)?;
+        let mut store = open_store(&t, &store_stats)?;
         let root =
             api::root_token(t.access.api_token_file.as_deref()).map_err(|e| EngineError::Api {
                 cause: e.to_string(),
@@ -102,8 +102,11 @@ impl Server {
         let redis = start_redis(&t)?;
         let mut first = Snapshot::build_with(&t, 1, None, redis);
         first.set_tls(TlsSet::build(&t, &t, &ticketer).map_err(tls_err)?);
-        if let Some((_, policy)) = &store {
+        if let Some((watch, policy)) = &mut store {
             first.access = policy.clone();
+            // Quota counts saved before a restart count before the first
+            // request does.
+            watch.quotas(&first.policies);
         }
         let published = Arc::new(Published::new(first));
         let log = Sink::start(&t.access_log)

@@ -22,6 +22,14 @@ pub(super) enum Op {
     Incr { key: Vec<u8>, by: u64, ttl_ms: u64 },
     /// Counter read.
     Get { key: Vec<u8> },
+    /// Quota take: at most `want` units while the counter stays within
+    /// `limit`; see [`QUOTA`].
+    Quota {
+        key: Vec<u8>,
+        limit: u64,
+        want: u64,
+        ttl_ms: u64,
+    },
 }
 
 /// GCRA on the server's clock, in one script. The key holds the theoretical
@@ -76,6 +84,34 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) 
 return v
 ";
 
+/// A quota's counter: grants up to `want` units while the count stays
+/// within `limit`, adding them; the first count sets the expiry (the end
+/// of the quota's period). ARGV: limit, want, ttl_ms. Returns {granted,
+/// retry_after_ns, reset_ns, remaining} like [`TAKE_LUA`]: when fewer
+/// than wanted were granted, the wait is until the counter expires.
+const QUOTA_LUA: &str = r"
+local limit = tonumber(ARGV[1])
+local want = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local used = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local granted = math.min(want, math.max(0, limit - used))
+if granted > 0 then
+  used = redis.call('INCRBY', KEYS[1], granted)
+end
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl < 0 and granted > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  pttl = ttl
+end
+if pttl < 0 then pttl = ttl end
+local retry = 0
+if granted < want then retry = pttl * 1000000 end
+return {granted, retry, pttl * 1000000, math.max(0, limit - used)}
+";
+
+/// [`QUOTA_LUA`] with its SHA1.
+static QUOTA: LazyLock<Script> = LazyLock::new(|| Script::new(QUOTA_LUA));
+
 /// [`TAKE_LUA`] with its SHA1, sent as EVALSHA (loaded on NOSCRIPT).
 static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_LUA));
 
@@ -112,6 +148,16 @@ impl Op {
                 call.arg(*by).arg(*ttl_ms);
                 call.invoke_async(conn).await
             }
+            Op::Quota {
+                key,
+                limit,
+                want,
+                ttl_ms,
+            } => {
+                let mut call = QUOTA.key(key.as_slice());
+                call.arg(*limit).arg(*want).arg(*ttl_ms);
+                call.invoke_async(conn).await
+            }
             Op::Get { key } => {
                 redis::cmd("GET")
                     .arg(key.as_slice())
@@ -126,7 +172,9 @@ impl Op {
     pub(super) fn decode(&self, value: Value) -> Result<Outcome, GlobalError> {
         let unexpected = || GlobalError::Reply(format!("unexpected answer {value:?}"));
         match self {
-            Op::Take { .. } => grant(&value).map(Outcome::Grant).ok_or_else(unexpected),
+            Op::Take { .. } | Op::Quota { .. } => {
+                grant(&value).map(Outcome::Grant).ok_or_else(unexpected)
+            }
             Op::Incr { .. } | Op::Get { .. } if value == Value::Nil => Ok(Outcome::Count(0)),
             Op::Incr { .. } | Op::Get { .. } => {
                 count(&value).map(Outcome::Count).ok_or_else(unexpected)

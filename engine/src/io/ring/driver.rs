@@ -101,7 +101,10 @@ impl Inner {
     /// driver parks: it yields once after each park so the tasks that park
     /// woke run first, and parks again when the window closes), or by being
     /// spawned (`shard::spawn_local` marks it, and the driver yields instead
-    /// of waiting). Tasks on a shard do not wake each other directly.
+    /// of waiting). Tasks on a shard do not wake each other directly; a
+    /// task awaiting another thread (`shard::foreign`: a Redis reply) keeps
+    /// the driver out of the ring's wait, since only glommio's reactor
+    /// sees that thread's wake-up.
     ///
     /// The driver keeps the data path's task queue busy under load, so
     /// glommio would switch to the background queue only at its preempt
@@ -115,7 +118,8 @@ impl Inner {
         let mut wait: Option<EventWait<'_>> = None;
         loop {
             let spawned = shard::take_spawned();
-            let busy = self.round(!spawned && !shard::background_ready()) | spawned;
+            let direct = !spawned && !shard::background_ready() && !shard::foreign_waits();
+            let busy = self.round(direct) | spawned;
             if self.finished() {
                 crate::clock::unstamp();
                 break;
