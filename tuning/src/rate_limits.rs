@@ -160,8 +160,22 @@ const DEFAULT_CAPACITY: usize = 65_536;
 /// Header key bytes kept as they are by default.
 const DEFAULT_KEY_MAX: usize = 256;
 
+/// The `[[rate_limits]]` policies: the valid ones, with the service each
+/// attaches to.
+pub(crate) struct Named {
+    pub(crate) valid: Vec<(Option<String>, LimitPolicy)>,
+    /// Every name declared, valid or not (a route naming an invalid one
+    /// is not told it does not exist).
+    pub(crate) declared: Vec<String>,
+}
+
 /// The named `[[rate_limits]]` policies.
-pub(crate) fn named(c: &mut Checker<'_>, raw: &FileConfig) -> Vec<(Option<String>, LimitPolicy)> {
+pub(crate) fn named(c: &mut Checker<'_>, raw: &FileConfig) -> Named {
+    let declared = raw
+        .rate_limits
+        .iter()
+        .filter_map(|p| p.get_ref().name.as_ref().map(|n| n.get_ref().clone()))
+        .collect();
     let mut out: Vec<(Option<String>, LimitPolicy)> = Vec::new();
     for (i, p) in raw.rate_limits.iter().enumerate() {
         let field = format!("rate_limits[{i}]");
@@ -190,16 +204,16 @@ pub(crate) fn named(c: &mut Checker<'_>, raw: &FileConfig) -> Vec<(Option<String
         }
         out.push((service, policy));
     }
-    out
+    Named {
+        valid: out,
+        declared,
+    }
 }
 
 /// A route's policies: its own `rate_limit`, those it names in
 /// `rate_limits`, then those attached to its service.
-pub(crate) fn for_route(
-    c: &mut Checker<'_>,
-    at: &At<'_>,
-    named: &[(Option<String>, LimitPolicy)],
-) -> Vec<LimitPolicy> {
+pub(crate) fn for_route(c: &mut Checker<'_>, at: &At<'_>, all: &Named) -> Vec<LimitPolicy> {
+    let named = &all.valid;
     let mut out = Vec::new();
     if let Some(raw) = &at.route.rate_limit {
         let field = format!("{}.rate_limit", at.field);
@@ -226,6 +240,7 @@ pub(crate) fn for_route(
     for n in at.route.rate_limits.iter().flat_map(|l| l.get_ref()) {
         match named.iter().find(|(_, p)| p.name == *n.get_ref()) {
             Some((_, p)) => out.push(p.clone()),
+            None if all.declared.contains(n.get_ref()) => {}
             None => c.fail_at(
                 n.span(),
                 format!("{}.rate_limits", at.field),

@@ -62,7 +62,7 @@ fn route(
     i: usize,
     raw: &Spanned<RouteFile>,
     groups: &[UpstreamGroup],
-    named: &[(Option<String>, crate::rate_limits::LimitPolicy)],
+    named: &crate::rate_limits::Named,
 ) -> Route {
     let r = raw.get_ref();
     let field = format!("routes[{i}]");
