@@ -294,6 +294,7 @@ fn redis_dying_under_load_fails_open_or_closed_and_recovers() {
 
 fn two_gateways_share_one_quota(sync: &str) {
     let _serial = serial();
+    let lease = if sync == "lease" { "lease = 7\n" } else { "" };
     let redis = redis::Redis::start();
     let origin = Origin::start();
     let dir = tempfile::tempdir().unwrap();
@@ -301,7 +302,7 @@ fn two_gateways_share_one_quota(sync: &str) {
         "[redis]\nurl = \"{}\"\ntimeout = \"200ms\"\n\n\
          [upstreams.o]\nbackends = [\"{}\"]\n\n\
          [[rate_limits]]\nname = \"daily\"\nquota = \"300/day\"\nkey = \"header:x-app\"\n\
-         global = \"{sync}\"\nlease = 7\n\n\
+         global = \"{sync}\"\n{lease}\n\
          [[routes]]\npath_prefix = \"/\"\nupstream = \"o\"\nrate_limits = [\"daily\"]\n",
         redis.url(),
         origin.addr

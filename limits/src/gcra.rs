@@ -63,7 +63,12 @@ impl Gcra {
     /// Charges `n` units to `hash` after the fact: its TAT moves on by `n`
     /// intervals whatever its budget (it may go into debt).
     pub fn charge(&self, hash: u64, t: u64, n: u64) {
-        let Some(i) = self.slots.find(hash) else {
+        // Claimed, not just found: a key that was only asked about (cost 0)
+        // may have lost its slot while its response was on the way.
+        let slot = self
+            .slots
+            .claim(hash, |i| self.tats[i].load(Ordering::Acquire) <= t);
+        let Some(i) = slot else {
             return;
         };
         let add = self.interval.saturating_mul(n);
@@ -93,10 +98,13 @@ impl Gcra {
                     retry_after: Duration::from_nanos(wait),
                 };
             }
-            let next = base + self.interval * cost;
+            let next = base.saturating_add(self.interval.saturating_mul(cost));
             match cell.compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
-                    let room = (t + self.tolerance + self.interval).saturating_sub(next);
+                    let room = t
+                        .saturating_add(self.tolerance)
+                        .saturating_add(self.interval)
+                        .saturating_sub(next);
                     return Decision::Admit {
                         remaining: room / self.interval,
                         reset: Duration::from_nanos(next.saturating_sub(t)),

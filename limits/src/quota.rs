@@ -1,5 +1,5 @@
 //! Quotas exact across the host's shards: units per calendar period (UTC)
-//! or per rolling period counted in 24 steps. Each key owns one bucket per
+//! or per rolling period counted in 20 steps. Each key owns one bucket per
 //! step, an atomic packing the step's number (24 bits) with its count (40
 //! bits); only the current step's bucket is ever written, so a check reads
 //! the past steps (which no longer change) and moves the current one with
@@ -19,9 +19,14 @@ use crate::Decision;
 const COUNT_BITS: u32 = 40;
 const COUNT_MAX: u64 = (1 << COUNT_BITS) - 1;
 /// Step numbers are kept modulo this.
-const STEP_MOD: u64 = 1 << 24;
+/// Step numbers are kept modulo this: under 2^24, and a multiple of the
+/// rolling steps, so that a step's bucket is the same whether its number
+/// is taken whole or modulo this.
+const STEP_MOD: u64 = ROLLING_STEPS << 19;
 /// Steps of a rolling window.
-const ROLLING_STEPS: u64 = 24;
+/// Steps of a rolling window: 20 divides every period (a minute's steps
+/// are 3 s, a day's 72 min).
+const ROLLING_STEPS: u64 = 20;
 
 /// A quota's table.
 #[derive(Debug)]
@@ -113,7 +118,8 @@ impl Quotas {
     }
 
     fn bucket(&self, i: usize, step: Step) -> &AtomicU64 {
-        &self.buckets[i * self.steps as usize + (step.no % self.steps) as usize]
+        let no = step.no % STEP_MOD;
+        &self.buckets[i * self.steps as usize + (no % self.steps) as usize]
     }
 
     /// Units of slot `i` in the window of `step`.
@@ -176,7 +182,9 @@ impl Quotas {
     /// Charges `n` units to `hash` after the fact (it may go over).
     pub fn charge(&self, hash: u64, now: u64, n: u64) {
         let step = self.step(now);
-        let Some(i) = self.slots.find(hash) else {
+        // Claimed, not just found: a key that was only asked about (cost 0)
+        // may have lost its slot while its response was on the way.
+        let Some(i) = self.slots.claim(hash, |i| self.used(i, step) == 0) else {
             return;
         };
         let _ = self
@@ -222,7 +230,7 @@ impl Quotas {
                 continue;
             };
             let base = i * self.steps as usize;
-            let b = &self.buckets[base + (s.step % self.steps) as usize];
+            let b = &self.buckets[base + (s.step % STEP_MOD % self.steps) as usize];
             let _ = b.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
                 let (no, count) = unpack(v);
                 let count = if no == s.step % STEP_MOD { count } else { 0 };
@@ -351,15 +359,12 @@ mod tests {
         assert!(matches!(q.check(9, NOW, 1), Decision::Admit { .. }));
         assert!(matches!(q.check(9, NOW + 3600, 1), Decision::Admit { .. }));
         assert!(matches!(q.check(9, NOW + 7200, 1), Decision::Limit { .. }));
-        // The first unit's hour leaves the window a day after it began.
-        assert!(matches!(
-            q.check(9, NOW + DAY - 1, 1),
-            Decision::Limit { .. }
-        ));
-        assert!(matches!(
-            q.check(9, NOW + DAY + 1, 1),
-            Decision::Admit { .. }
-        ));
+        // The first unit's step (72 minutes) leaves the window a day after
+        // the step began.
+        let step = DAY / 20;
+        let leaves = (NOW / step + 20) * step;
+        assert!(matches!(q.check(9, leaves - 1, 1), Decision::Limit { .. }));
+        assert!(matches!(q.check(9, leaves + 1, 1), Decision::Admit { .. }));
     }
 
     #[test]

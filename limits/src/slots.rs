@@ -38,19 +38,25 @@ impl Slots {
 
     /// The slot of `hash`: its own, else a free one, else one whose owner
     /// `reusable` says may go; `None` when every slot in reach is held.
+    ///
+    /// The key's own slot is looked for first, through the whole probe: a
+    /// key whose slot lies past a reusable one must not take that one too
+    /// (it would come with a fresh budget).
     pub(crate) fn claim(&self, hash: u64, reusable: impl Fn(usize) -> bool) -> Option<usize> {
+        if let Some(i) = self.find(hash) {
+            return Some(i);
+        }
         let hash = hash | 1;
         for i in self.probe(hash) {
             let cur = self.hashes[i].load(Ordering::Acquire);
-            if cur == hash {
-                return Some(i);
+            if cur != 0 && !reusable(i) {
+                continue;
             }
-            if (cur == 0 || reusable(i))
-                && self.hashes[i]
-                    .compare_exchange(cur, hash, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
-                return Some(i);
+            match self.hashes[i].compare_exchange(cur, hash, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(i),
+                // Another shard claimed it for the same key meanwhile.
+                Err(seen) if seen == hash => return Some(i),
+                Err(_) => {}
             }
         }
         None

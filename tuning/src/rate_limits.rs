@@ -59,7 +59,7 @@ pub struct Quota {
     pub limit: u64,
     /// The period.
     pub period: Period,
-    /// A rolling window (the last period, in 1/24ths of it) rather than
+    /// A rolling window (the last period, in 1/20ths of it) rather than
     /// calendar periods (UTC).
     pub rolling: bool,
 }
@@ -153,6 +153,11 @@ pub struct RedisConfig {
     pub queue: usize,
 }
 
+/// The largest quota (a count is 40 bits of an atomic word).
+const QUOTA_MAX: u64 = (1 << 40) - 1;
+/// The longest burst, as time at the rate: 2^52 ns (52 days), which keeps
+/// every sum of times exact in Redis's Lua and far from overflow here.
+const BURST_TIME_MAX: u128 = 1 << 52;
 /// Policies that may apply to one route.
 const MAX_PER_ROUTE: usize = 8;
 /// Keys tracked by default.
@@ -406,6 +411,13 @@ fn kind(c: &mut Checker<'_>, field: &str, raw: &Spanned<RateLimitFile>) -> Optio
         });
         let (per_window, window) = parsed?;
         let interval = window / u32::try_from(per_window).unwrap_or(u32::MAX);
+        if let (Some(b), Some(raw)) = (burst, &f.burst) {
+            if interval.as_nanos() * u128::from(b) > BURST_TIME_MAX {
+                let message = "too large: a burst may be at most 52 days' worth of the rate";
+                c.fail_at(raw.span(), format!("{field}.burst"), message);
+                return None;
+            }
+        }
         return Some(LimitKind::Rate(Rate {
             interval,
             burst: burst.unwrap_or(0),
@@ -445,6 +457,12 @@ fn global(
     kind: &LimitKind,
 ) -> Option<Option<GlobalSync>> {
     let lease = c.field_int(&format!("{field}.lease"), f.lease.as_ref(), 1..=100_000);
+    if let (Some(l), Some(g)) = (&f.lease, &f.global) {
+        if g.get_ref() != "lease" {
+            let message = "`lease` goes with global = \"lease\"";
+            c.fail_at(l.span(), format!("{field}.lease"), message);
+        }
+    }
     let Some(g) = &f.global else {
         if let Some(l) = &f.lease {
             c.fail_at(
@@ -625,9 +643,9 @@ fn parse_quota(t: &str) -> Result<(u64, Period), String> {
         "month" => Period::Month,
         _ => return Err(bad()),
     };
-    match (1..=1_000_000_000_000_000).contains(&n) {
+    match (1..=QUOTA_MAX).contains(&n) {
         true => Ok((n, period)),
-        false => Err(format!("{t:?}: must be from 1 to 10^15 per period")),
+        false => Err(format!("{t:?}: must be from 1 to {QUOTA_MAX} per period")),
     }
 }
 

@@ -705,6 +705,10 @@ upstream = "api"
          "coregate.toml:3: rate_limits[0]: give exactly one of `rate`, `quota` and `concurrency`"),
         (format!("{up}[[rate_limits]]\nname = \"q\"\nconcurrency = 3\nmissing_key = \"drop\"\n[[routes]]\nupstream = \"api\"\n"),
          "coregate.toml:6: rate_limits[0].missing_key: expected \"ip\" or \"skip\""),
+        (format!("{up}[[rate_limits]]\nname = \"b\"\nrate = \"1/h\"\nburst = 6000000\n[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:6: rate_limits[0].burst: too large"),
+        (format!("{up}[redis]\nurl = \"redis://127.0.0.1:1\"\n[[rate_limits]]\nname = \"l\"\nrate = \"5/s\"\nglobal = \"exact\"\nlease = 3\n[[routes]]\nupstream = \"api\"\n"),
+         "coregate.toml:9: rate_limits[0].lease: `lease` goes with global = \"lease\""),
         (format!("{up}[redis]\nurl = \"http://x\"\n[[routes]]\nupstream = \"api\"\n"),
          "coregate.toml:4: redis.url: expected redis://"),
     ];

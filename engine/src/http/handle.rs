@@ -127,7 +127,7 @@ async fn routed_request(
         ip: c.peer.ip(),
         caller: caller.map(|k| k.consumer),
         head,
-        route: r.idx,
+        route: &r.route.name,
     };
     let stats = &ctx.view.stats;
     let counted = admit(&r.route.limits, &facts, ctx.id, |name, o| {

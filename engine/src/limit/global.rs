@@ -116,7 +116,7 @@ impl Remote {
                 reset: Duration::ZERO,
             });
         }
-        let ahead = tolerance + (units - 1) * interval;
+        let ahead = tolerance.saturating_add((units - 1).saturating_mul(interval));
         let g = shard::foreign(self.global.take(lane, key, interval, ahead, *units)).await?;
         if g.granted > 1 {
             // Spendable for as long as the units cover at the rate, and at

@@ -17,8 +17,9 @@ pub(crate) struct Facts<'a> {
     /// The caller, on a route of a service with auth.
     pub(crate) caller: Option<&'a access::Consumer>,
     pub(crate) head: &'a RequestHead,
-    /// The route's position in the snapshot.
-    pub(crate) route: usize,
+    /// The route's name (stable across reloads and hosts, unlike its
+    /// position).
+    pub(crate) route: &'a str,
 }
 
 /// The outcome of writing a request's key.
@@ -89,7 +90,8 @@ fn part(k: &LimitKey, f: &Facts<'_>, h: &mut impl Hasher) {
         }
         LimitKey::Route => {
             h.write_u8(b'r');
-            h.write(&(f.route as u64).to_be_bytes());
+            h.write(&(f.route.len() as u64).to_be_bytes());
+            h.write(f.route.as_bytes());
         }
     }
 }

@@ -81,6 +81,14 @@ impl Policy {
             (Some(sync), Some(g)) => {
                 Remote::new(&spec.kind, sync, spec.capacity, spec.fail_closed, g)
             }
+            (Some(_), None) => {
+                // A reload added [redis]: the client starts with the process.
+                eprintln!(
+                    "coregate: limit policy {:?} is global but this process started without [redis]: counted on this host until a restart",
+                    spec.name
+                );
+                None
+            }
             _ => None,
         };
         Arc::new(Policy {

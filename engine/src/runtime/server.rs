@@ -344,9 +344,6 @@ impl Server {
     }
 }
 
-/// Probes io_uring on the calling thread, before any executor starts:
-/// glommio itself panics when io_uring is unavailable, and the operator
-/// should get one line naming the cause and the fix instead.
 /// The Redis client of global limits, one connection per shard; Redis
 /// itself need not be up (connections are made as requests come).
 fn start_redis(t: &Tuning) -> Result<Option<limits::Global>, EngineError> {
@@ -364,6 +361,9 @@ fn start_redis(t: &Tuning) -> Result<Option<limits::Global>, EngineError> {
         })
 }
 
+/// Probes io_uring on the calling thread, before any executor starts:
+/// glommio itself panics when io_uring is unavailable, and the operator
+/// should get one line naming the cause and the fix instead.
 fn probe_io(t: &Tuning) -> Result<(), EngineError> {
     io::Ring::new(&ring_config(t))
         .map(drop)

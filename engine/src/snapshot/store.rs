@@ -217,7 +217,9 @@ impl StoreWatch {
             if let Some(e) = e {
                 eprintln!("coregate: cannot save quota counts ({e}); trying again in a second");
             }
-            counts.truncate(1 << 20);
+            // Bounded: the newest counts of each key are the last ones.
+            let over = counts.len().saturating_sub(1 << 20);
+            counts.drain(..over);
             self.unsaved = counts;
         }
     }
