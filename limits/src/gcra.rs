@@ -45,7 +45,7 @@ impl Gcra {
         self.tolerance
     }
 
-    /// Counts `cost` units (0 or 1) of `hash` at `t` (nanoseconds on the
+    /// Counts `cost` units of `hash` at `t` (nanoseconds on the
     /// limiter clock). A cost of 0 only asks whether the key has budget
     /// left; its units are charged after the response.
     pub fn check(&self, hash: u64, t: u64, cost: u64) -> Decision {
@@ -77,6 +77,19 @@ impl Gcra {
         });
     }
 
+    /// Gives back `n` units reserved for `hash` that were not used: its
+    /// TAT moves back by `n` intervals (a key that lost its slot since
+    /// has nothing to give back).
+    pub fn refund(&self, hash: u64, n: u64) {
+        let Some(i) = self.slots.find(hash) else {
+            return;
+        };
+        let back = self.interval.saturating_mul(n);
+        let _ = self.tats[i].fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+            Some(tat.saturating_sub(back))
+        });
+    }
+
     /// GCRA on slot `i`: admit when the TAT is within the tolerance of
     /// now, and push it `cost` intervals on. A request that comes less
     /// than an interval after the TAT is admitted on the TAT's schedule
@@ -92,8 +105,10 @@ impl Gcra {
                 true => tat,
                 false => t,
             };
-            if base > t.saturating_add(self.tolerance) {
-                let wait = base - t - self.tolerance;
+            // The last of `cost` units must fit in the burst too.
+            let last = base.saturating_add(self.interval.saturating_mul(cost.saturating_sub(1)));
+            if last > t.saturating_add(self.tolerance) {
+                let wait = last - t - self.tolerance;
                 return Decision::Limit {
                     retry_after: Duration::from_nanos(wait),
                 };

@@ -129,7 +129,7 @@ impl Quotas {
         self.past(i, step).0 + current
     }
 
-    /// Counts `cost` units (0 or 1) of `hash` at `now` (Unix seconds).
+    /// Counts `cost` units of `hash` at `now` (Unix seconds).
     pub fn check(&self, hash: u64, now: u64, cost: u64) -> Decision {
         let step = self.step(now);
         let slot = self.slots.claim(hash, |i| self.used(i, step) == 0);
@@ -193,6 +193,23 @@ impl Quotas {
                 let (no, count) = unpack(v);
                 let count = if no == step.no % STEP_MOD { count } else { 0 };
                 Some(pack(step.no, count.saturating_add(n)))
+            });
+        self.dirty[i].store(true, Ordering::Release);
+    }
+
+    /// Gives back `n` units charged to `hash` at `at` that were not used
+    /// (a reservation settled lower). Units of a window that has passed
+    /// stay counted.
+    pub fn refund(&self, hash: u64, at: u64, n: u64) {
+        let step = self.step(at);
+        let Some(i) = self.slots.find(hash) else {
+            return;
+        };
+        let _ = self
+            .bucket(i, step)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                let (no, count) = unpack(v);
+                (no == step.no % STEP_MOD).then(|| pack(step.no, count.saturating_sub(n)))
             });
         self.dirty[i].store(true, Ordering::Release);
     }
