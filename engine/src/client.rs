@@ -57,7 +57,7 @@ impl Next {
 }
 
 /// What one request did, filled in as it goes.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default)]
 pub(crate) struct Trace {
     pub(crate) status: u16,
     pub(crate) bytes_in: u64,
@@ -75,6 +75,8 @@ pub(crate) struct Trace {
     /// Response bytes went out: an error can no longer be answered, only
     /// signalled by an abortive close.
     pub(crate) committed: bool,
+    /// What an AI call did: provider, key, tokens, cost, times, failovers.
+    pub(crate) ai: Option<Box<crate::ai::AiTrace>>,
 }
 
 /// Sends to the client. A client that reads too slowly, or not at all,

@@ -51,6 +51,7 @@ pub mod io;
 pub mod bench_support;
 
 mod admin;
+mod ai;
 mod buf;
 mod client;
 mod clock;

@@ -57,6 +57,111 @@ pub(crate) struct FileConfig {
     pub(crate) rate_limits: Vec<Spanned<RateLimitFile>>,
     #[serde(default)]
     pub(crate) redis: RedisFile,
+    #[serde(default)]
+    pub(crate) ai: AiFile,
+}
+
+/// `[ai]`: model providers, model aliases and prompt templates.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AiFile {
+    #[serde(default)]
+    pub(crate) providers: Vec<Spanned<AiProviderFile>>,
+    #[serde(default)]
+    pub(crate) models: Vec<Spanned<AiModelFile>>,
+    #[serde(default)]
+    pub(crate) templates: Vec<Spanned<AiTemplateFile>>,
+    pub(crate) max_body: Option<Spanned<IntOrText>>,
+}
+
+/// `[[ai.providers]]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AiProviderFile {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) kind: Option<Spanned<String>>,
+    pub(crate) upstream: Option<Spanned<String>>,
+    pub(crate) host: Option<Spanned<String>>,
+    pub(crate) base_path: Option<Spanned<String>>,
+    pub(crate) keys: Option<Spanned<Vec<Spanned<AiKeyFile>>>>,
+    pub(crate) models: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub(crate) price: Option<Spanned<AiPriceFile>>,
+    pub(crate) connect_timeout: Option<Spanned<String>>,
+    pub(crate) first_byte_timeout: Option<Spanned<String>>,
+    pub(crate) idle_timeout: Option<Spanned<String>>,
+    pub(crate) azure_api_version: Option<Spanned<String>>,
+    pub(crate) default_max_tokens: Option<Spanned<i64>>,
+}
+
+/// One key of a provider's pool: from a file or the environment.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AiKeyFile {
+    pub(crate) id: Option<Spanned<String>>,
+    pub(crate) file: Option<Spanned<String>>,
+    pub(crate) env: Option<Spanned<String>>,
+    pub(crate) weight: Option<Spanned<i64>>,
+}
+
+/// `price = { input = 2.5, output = 10, cached = 1.25 }`: dollars per
+/// million tokens.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AiPriceFile {
+    pub(crate) input: Option<Spanned<f64>>,
+    pub(crate) output: Option<Spanned<f64>>,
+    pub(crate) cached: Option<Spanned<f64>>,
+}
+
+/// `[[ai.models]]`: an alias and its targets.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AiModelFile {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) targets: Option<Spanned<Vec<Spanned<AiTargetFile>>>>,
+}
+
+/// One target of a model alias.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AiTargetFile {
+    pub(crate) provider: Option<Spanned<String>>,
+    pub(crate) model: Option<Spanned<String>>,
+    pub(crate) weight: Option<Spanned<i64>>,
+}
+
+/// `[[ai.templates]]`: a prompt template published as an API.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AiTemplateFile {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) version: Option<Spanned<String>>,
+    pub(crate) model: Option<Spanned<String>>,
+    pub(crate) messages: Option<Spanned<Vec<Spanned<AiMessageFile>>>>,
+    pub(crate) vars: Option<Spanned<Vec<Spanned<AiVarFile>>>>,
+    pub(crate) params: Option<Spanned<toml::Table>>,
+}
+
+/// One message of a template.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AiMessageFile {
+    pub(crate) role: Option<Spanned<String>>,
+    pub(crate) content: Option<Spanned<String>>,
+}
+
+/// One variable of a template.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AiVarFile {
+    pub(crate) name: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<Spanned<String>>,
+    pub(crate) required: Option<Spanned<bool>>,
+    pub(crate) default: Option<Spanned<toml::Value>>,
+    pub(crate) description: Option<Spanned<String>>,
+    pub(crate) values: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) min: Option<Spanned<f64>>,
+    pub(crate) max: Option<Spanned<f64>>,
+    pub(crate) max_len: Option<Spanned<i64>>,
+}
+
+/// `ai = { ... }` on a route: the route serves the AI API.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AiRouteFile {
+    pub(crate) template: Option<Spanned<String>>,
+    pub(crate) log_bodies: Option<Spanned<bool>>,
 }
 
 /// `[server]`.
@@ -314,6 +419,7 @@ pub(crate) struct RouteFile {
     pub(crate) cors: Option<Spanned<CorsFile>>,
     pub(crate) rate_limit: Option<Spanned<RateLimitFile>>,
     pub(crate) rate_limits: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) ai: Option<Spanned<AiRouteFile>>,
 }
 
 /// A limit policy: `[[rate_limits]]`, or `rate_limit = { ... }` on a route.
@@ -327,6 +433,7 @@ pub(crate) struct RateLimitFile {
     pub(crate) window: Option<Spanned<String>>,
     pub(crate) concurrency: Option<Spanned<i64>>,
     pub(crate) cost_header: Option<Spanned<String>>,
+    pub(crate) unit: Option<Spanned<String>>,
     pub(crate) key: Option<Spanned<KeyFile>>,
     pub(crate) missing_key: Option<Spanned<String>>,
     pub(crate) key_max: Option<Spanned<i64>>,

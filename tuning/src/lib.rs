@@ -50,6 +50,8 @@
 pub mod config_reference {}
 
 mod access;
+mod ai;
+mod ai_templates;
 mod checker;
 mod cli;
 mod declared;
@@ -76,6 +78,9 @@ mod upstream;
 mod validate;
 
 pub use crate::access::AccessConfig;
+pub use crate::ai::{
+    AiConfig, AiKey, AiModel, AiProvider, AiRoute, AiTarget, AiTemplate, KeySource, Price,
+};
 pub use crate::cli::{Admin, Cli, Command, CpuList, Sample};
 pub use crate::declared::{Declared, DeclaredService};
 pub use crate::error::{ConfigError, Location, TuningError};

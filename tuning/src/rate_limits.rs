@@ -134,6 +134,10 @@ pub struct LimitPolicy {
     /// The response header whose number is charged to the key after the
     /// response (token usage), instead of one unit per request.
     pub cost_header: Option<String>,
+    /// Counts AI tokens (`unit = "tokens"`): on an AI route, a request's
+    /// most possible tokens are reserved before the call and settled
+    /// with the provider's count after it.
+    pub tokens: bool,
     /// Counted in Redis across hosts, and how; `None`: on this host.
     pub global: Option<GlobalSync>,
     /// When Redis is down or slow, refuse (`503`) rather than admit.
@@ -343,6 +347,13 @@ fn policy(
             false => Err(format!("{h:?} is not a header name")),
         },
     );
+    let tokens = c.field(&format!("{field}.unit"), f.unit.as_ref(), |t| {
+        match t.as_str() {
+            "requests" => Ok(false),
+            "tokens" => Ok(true),
+            _ => Err(format!("expected \"requests\" or \"tokens\", got {t:?}")),
+        }
+    });
     let fail_closed = c.field(&format!("{field}.fail"), f.fail.as_ref(), |t| {
         match t.as_str() {
             "open" => Ok(false),
@@ -351,6 +362,14 @@ fn policy(
         }
     });
     let kind = kind?;
+    let tokens = tokens.unwrap_or(false);
+    if tokens && (f.cost_header.is_some() || f.concurrency.is_some() || f.global.is_some()) {
+        let message =
+            "a token budget is a `rate` or a `quota` counted on this host, with no `cost_header`";
+        let span = f.unit.as_ref().map_or(raw.span(), Spanned::span);
+        c.fail_at(span, format!("{field}.unit"), message);
+        return None;
+    }
     let global = global(c, field, f, &kind);
     Some(LimitPolicy {
         name: f
@@ -365,6 +384,7 @@ fn policy(
         capacity: capacity.map_or(DEFAULT_CAPACITY, |n| n as usize),
         headers: f.headers.as_ref().is_some_and(|h| *h.get_ref()),
         cost_header,
+        tokens,
         global: global?,
         fail_closed: fail_closed.unwrap_or(false),
     })

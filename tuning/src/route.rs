@@ -195,6 +195,8 @@ pub enum RouteAction {
         /// Index into [`Tuning::upstreams`](crate::Tuning::upstreams).
         group: usize,
     },
+    /// Serve the AI front end (OpenAI-style API or a prompt template).
+    Ai(crate::ai::AiRoute),
     /// Answer with a fixed response.
     Respond {
         /// Status code, 100..=599.

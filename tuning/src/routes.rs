@@ -6,6 +6,7 @@ use std::net::{Ipv6Addr, SocketAddr};
 
 use toml::Spanned;
 
+use crate::ai::{AiConfig, AiRoute};
 use crate::checker::Checker;
 use crate::defaults::QUICK_GROUP;
 use crate::file::{FileConfig, RespondFile, RouteFile};
@@ -31,13 +32,17 @@ pub(crate) fn quick(backends: &[SocketAddr]) -> (Vec<UpstreamGroup>, Vec<Route>)
 }
 
 /// Upstream groups (in name order) and routes (in file order) from the file.
-pub(crate) fn from_file(c: &mut Checker<'_>, raw: &FileConfig) -> (Vec<UpstreamGroup>, Vec<Route>) {
+pub(crate) fn from_file(
+    c: &mut Checker<'_>,
+    raw: &FileConfig,
+) -> (Vec<UpstreamGroup>, Vec<Route>, AiConfig) {
     let named = crate::rate_limits::named(c, raw);
     let groups: Vec<UpstreamGroup> = raw
         .upstreams
         .iter()
         .map(|(name, up)| crate::groups::group(c, name, up))
         .collect();
+    let ai = crate::ai::config(c, raw, &groups);
     if raw.routes.is_empty() {
         let location = c.whole_file();
         c.fail(
@@ -50,11 +55,11 @@ pub(crate) fn from_file(c: &mut Checker<'_>, raw: &FileConfig) -> (Vec<UpstreamG
         .routes
         .iter()
         .enumerate()
-        .map(|(i, r)| route(c, i, r, &groups, &named))
+        .map(|(i, r)| route(c, i, r, &groups, &named, &ai))
         .collect();
     check_unique_names(c, raw, &routes);
     crate::rate_limits::check_inline_names(c, raw);
-    (groups, routes)
+    (groups, routes, ai)
 }
 
 fn route(
@@ -63,6 +68,7 @@ fn route(
     raw: &Spanned<RouteFile>,
     groups: &[UpstreamGroup],
     named: &crate::rate_limits::Named,
+    ai: &AiConfig,
 ) -> Route {
     let r = raw.get_ref();
     let field = format!("routes[{i}]");
@@ -83,7 +89,7 @@ fn route(
             HostMatch::Any
         })
     });
-    let action = action(c, &field, raw, groups);
+    let action = action(c, &field, raw, groups, ai);
     let at = At {
         field: &field,
         route: r,
@@ -130,9 +136,17 @@ fn action(
     field: &str,
     raw: &Spanned<RouteFile>,
     groups: &[UpstreamGroup],
+    ai: &AiConfig,
 ) -> RouteAction {
     let r = raw.get_ref();
     let fallback = RouteAction::Proxy { group: 0 };
+    if let Some(a) = &r.ai {
+        if r.upstream.is_some() || r.respond.is_some() {
+            let message = "has `ai` and `upstream` or `respond`; a route takes one action";
+            c.fail_at(raw.span(), field, message);
+        }
+        return ai_action(c, &format!("{field}.ai"), a, ai);
+    }
     match (&r.upstream, &r.respond) {
         (Some(up), None) => {
             let name = up.get_ref();
@@ -163,6 +177,33 @@ fn action(
             fallback
         }
     }
+}
+
+/// `ai = { template = "...", log_bodies = false }`.
+fn ai_action(
+    c: &mut Checker<'_>,
+    field: &str,
+    raw: &Spanned<crate::file::AiRouteFile>,
+    ai: &AiConfig,
+) -> RouteAction {
+    let f = raw.get_ref();
+    let template = c.field(&format!("{field}.template"), f.template.as_ref(), |t| {
+        ai.templates
+            .iter()
+            .position(|x| x.0.name() == t)
+            .ok_or_else(|| format!("no [[ai.templates]] named {t:?}"))
+    });
+    if ai.providers.is_empty() {
+        c.fail_at(
+            raw.span(),
+            field,
+            "an AI route needs at least one [[ai.providers]]",
+        );
+    }
+    RouteAction::Ai(AiRoute {
+        template,
+        log_bodies: f.log_bodies.as_ref().is_some_and(|b| *b.get_ref()),
+    })
 }
 
 fn unknown_group(name: &str, groups: &[UpstreamGroup]) -> String {

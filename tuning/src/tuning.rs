@@ -59,6 +59,8 @@ pub struct Tuning {
     pub access: AccessConfig,
     /// Redis, for limits counted across hosts.
     pub redis: Option<crate::rate_limits::RedisConfig>,
+    /// The AI front end: providers, model aliases, prompt templates.
+    pub ai: crate::ai::AiConfig,
     /// Where the routes and upstreams came from.
     pub source: ConfigSource,
 }
@@ -294,6 +296,7 @@ impl Default for Tuning {
             reload: ReloadConfig::default(),
             access: AccessConfig::default(),
             redis: None,
+            ai: crate::ai::AiConfig::default(),
             source: ConfigSource::Embedded,
         }
     }

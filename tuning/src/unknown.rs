@@ -6,11 +6,13 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use crate::file::{
-    AccessFile, AccessLogFile, BackendTable, ClientAuthFile, CorsFile, DeclaredAppFile,
-    DeclaredServiceFile, DeclaredSubFile, DeclaredTeamFile, FileConfig, HeaderMatchFile,
-    HeaderOpsFile, HealthCheckFile, IoFile, LimitsFile, ListenTable, MetricsFile, OutlierFile,
-    PoolFile, RateLimitFile, RedisFile, RespondFile, RetriesFile, RouteFile, RouteTimeoutsFile,
-    ServerFile, TimeoutsFile, TlsCertFile, TlsFile, UpstreamFile, UpstreamTlsFile,
+    AccessFile, AccessLogFile, AiFile, AiKeyFile, AiMessageFile, AiModelFile, AiPriceFile,
+    AiProviderFile, AiRouteFile, AiTargetFile, AiTemplateFile, AiVarFile, BackendTable,
+    ClientAuthFile, CorsFile, DeclaredAppFile, DeclaredServiceFile, DeclaredSubFile,
+    DeclaredTeamFile, FileConfig, HeaderMatchFile, HeaderOpsFile, HealthCheckFile, IoFile,
+    LimitsFile, ListenTable, MetricsFile, OutlierFile, PoolFile, RateLimitFile, RedisFile,
+    RespondFile, RetriesFile, RouteFile, RouteTimeoutsFile, ServerFile, TimeoutsFile, TlsCertFile,
+    TlsFile, UpstreamFile, UpstreamTlsFile,
 };
 
 /// One step of a path into the file.
@@ -127,6 +129,16 @@ fn known_fields(parent: &[Seg]) -> &'static [&'static str] {
         "routes[].cors" => fields_of::<CorsFile>(),
         "routes[].rate_limit" | "rate_limits[]" => fields_of::<RateLimitFile>(),
         "redis" => fields_of::<RedisFile>(),
+        "ai" => fields_of::<AiFile>(),
+        "ai.providers[]" => fields_of::<AiProviderFile>(),
+        "ai.providers[].keys[]" => fields_of::<AiKeyFile>(),
+        "ai.providers[].price" => fields_of::<AiPriceFile>(),
+        "ai.models[]" => fields_of::<AiModelFile>(),
+        "ai.models[].targets[]" => fields_of::<AiTargetFile>(),
+        "ai.templates[]" => fields_of::<AiTemplateFile>(),
+        "ai.templates[].messages[]" => fields_of::<AiMessageFile>(),
+        "ai.templates[].vars[]" => fields_of::<AiVarFile>(),
+        "routes[].ai" => fields_of::<AiRouteFile>(),
         _ => &[],
     }
 }

@@ -101,10 +101,11 @@ pub(crate) fn validate(
     let reload = observing::reload(&mut c, cli, raw, &source);
     let (listen_tls, tls) =
         crate::tls_profiles::listeners(&mut c, cli, raw, &source, &server.listen_tls);
-    let (upstreams, routes) = match source {
+    let (upstreams, routes, ai) = match source {
         ConfigSource::Quick => {
             check_quick(&mut c, &cli.upstream);
-            routes::quick(&cli.upstream)
+            let (groups, routes) = routes::quick(&cli.upstream);
+            (groups, routes, crate::ai::AiConfig::default())
         }
         _ => routes::from_file(&mut c, raw),
     };
@@ -136,6 +137,7 @@ pub(crate) fn validate(
         reload,
         access,
         redis,
+        ai,
         source,
     };
     c.finish(tuning)

@@ -184,14 +184,17 @@ fn route(admin: &Admin, method: &[u8], path: &[u8]) -> Reply {
         (b"GET" | b"HEAD", b"/upstreams") => {
             Reply::json(200, crate::admin::views::upstreams_json(&admin.shared))
         }
+        (b"GET" | b"HEAD", b"/ai/keys") => {
+            Reply::json(200, crate::admin::views::ai_keys_json(&admin.shared))
+        }
         (
             _,
             b"/reload" | b"/drain" | b"/metrics" | b"/stats" | b"/config" | b"/routes"
-            | b"/upstreams",
+            | b"/upstreams" | b"/ai/keys",
         ) => Reply::text(405, "method not allowed\n"),
         _ => Reply::text(
             404,
-            "not found: try /metrics /stats /config /routes /upstreams, POST /reload /drain\n",
+            "not found: try /metrics /stats /config /routes /upstreams /ai/keys, POST /reload /drain\n",
         ),
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::admin::shared::Shared;
 use crate::observe::metrics::{ShardMetrics, ShardStats};
 use crate::observe::stats::{
-    BackendStats, GroupReport, Latency, ShardReport, CLASSES, STATUS_CLASSES,
+    BackendStats, GroupReport, Latency, ShardReport, AI_FIELDS, CLASSES, STATUS_CLASSES,
 };
 use crate::snapshot::route::Snapshot;
 
@@ -39,6 +39,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     requests(&mut out, &reports);
     listeners(&mut out, shared, &reports);
     apps(&mut out, shared, &reports);
+    ai_calls(&mut out, shared, &reports);
     limits(&mut out, &reports);
     redis(&mut out, shared);
     route_bytes(&mut out, &reports);
@@ -221,6 +222,70 @@ fn apps(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
                 );
             }
         }
+    }
+}
+
+/// AI calls, tokens and cost by app, team and provider, merged over the
+/// shards (bounded as the app series are).
+fn ai_calls(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
+    let policy = shared.published.load().access.clone();
+    let mut merged: BTreeMap<(String, String, String), [u64; AI_FIELDS]> = BTreeMap::new();
+    for (id, provider, n) in reports.iter().flat_map(|r| &r.ai) {
+        let (app, team) = match *id {
+            -1 => ("none".to_owned(), "none".to_owned()),
+            id => policy
+                .consumer(id)
+                .map(|c| (c.app_name.to_string(), c.team_name.to_string()))
+                .unwrap_or_else(|| ("other".into(), "other".into())),
+        };
+        let slot = merged
+            .entry((app, team, provider.to_string()))
+            .or_insert([0; AI_FIELDS]);
+        slot.iter_mut().zip(n).for_each(|(a, b)| *a += b);
+    }
+    let calls = "coregate_ai_requests_total";
+    help(
+        out,
+        calls,
+        "counter",
+        "AI calls a provider answered, by app, team and provider.",
+    );
+    for ((app, team, p), n) in &merged {
+        let (app, team, p) = (esc(app), esc(team), esc(p));
+        let _ = writeln!(
+            out,
+            "{calls}{{app=\"{app}\",team=\"{team}\",provider=\"{p}\"}} {}",
+            n[0]
+        );
+    }
+    let tokens = "coregate_ai_tokens_total";
+    help(out, tokens, "counter", "Tokens of AI calls by app, team, provider and type (cached and reasoning are parts of input and output).");
+    for ((app, team, p), n) in &merged {
+        let (app, team, p) = (esc(app), esc(team), esc(p));
+        for (kind, v) in ["input", "output", "cached", "reasoning"]
+            .iter()
+            .zip(&n[1..5])
+        {
+            let _ = writeln!(
+                out,
+                "{tokens}{{app=\"{app}\",team=\"{team}\",provider=\"{p}\",type=\"{kind}\"}} {v}"
+            );
+        }
+    }
+    let cost = "coregate_ai_cost_microdollars_total";
+    help(
+        out,
+        cost,
+        "counter",
+        "Cost of AI calls at the configured prices, in millionths of a dollar.",
+    );
+    for ((app, team, p), n) in &merged {
+        let (app, team, p) = (esc(app), esc(team), esc(p));
+        let _ = writeln!(
+            out,
+            "{cost}{{app=\"{app}\",team=\"{team}\",provider=\"{p}\"}} {}",
+            n[5]
+        );
     }
 }
 

@@ -104,6 +104,44 @@ pub(crate) fn upstreams_json(shared: &Shared) -> String {
     pretty(&v)
 }
 
+/// `GET /ai/keys`: every provider key's id and health (never the key).
+pub(crate) fn ai_keys_json(shared: &Shared) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let snap = shared.published.load();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let providers: Vec<Value> = snap
+        .ai
+        .providers
+        .iter()
+        .map(|p| {
+            let keys: Vec<Value> = p
+                .keys
+                .iter()
+                .map(|k| {
+                    let s = &k.state;
+                    let state = match k.secret {
+                        None => "unreadable",
+                        Some(_) => s.state(now),
+                    };
+                    json!({
+                        "id": &*k.id,
+                        "weight": k.weight,
+                        "state": state,
+                        "cooling_ms": s.cool_until.load(Relaxed).saturating_sub(now),
+                        "requests": s.requests.load(Relaxed),
+                        "failures": s.failures.load(Relaxed),
+                        "rate_limited": s.rate_limited.load(Relaxed),
+                    })
+                })
+                .collect();
+            json!({ "provider": p.spec.name, "kind": p.spec.kind.name(), "keys": keys })
+        })
+        .collect();
+    pretty(&json!({ "version": snap.version, "providers": providers }))
+}
+
 fn routes(snap: &Snapshot) -> Value {
     snap.routes
         .iter()
@@ -111,6 +149,7 @@ fn routes(snap: &Snapshot) -> Value {
             let action = match &r.action {
                 Action::Proxy(g) => json!({ "upstream": snap.groups.get(*g).map(|g| &*g.name) }),
                 Action::Respond(c) => json!({ "respond": c.status }),
+                Action::Ai(a) => json!({ "ai": a.template.and_then(|t| snap.ai.config.templates.get(t)).map_or("api", |t| t.0.name()) }),
             };
             json!({ "name": &*r.name, "match": r.describe(), "action": action })
         })

@@ -139,6 +139,20 @@ async fn routed_request(
     };
     match &r.route.action {
         Action::Respond(canned) => respond(c, ctx, head, canned, id).await,
+        Action::Ai(ai) => {
+            let req = crate::ai::AiRequest {
+                view,
+                route: r.route,
+                ai,
+                head,
+                path: &r.path,
+                id: id.as_bytes(),
+                facts,
+            };
+            let next = crate::ai::serve(c, ctx, req).await;
+            drop(admitted);
+            next
+        }
         Action::Proxy(group) => {
             let req = crate::proxy::Request {
                 view,
@@ -329,6 +343,12 @@ fn count(c: &Client, ctx: &ShardCtx, d: &Done<'_>, total: std::time::Duration) {
     if let Some(app) = t.app {
         ctx.view.stats.app(app, t.status);
     }
+    let answered = t.ai.as_deref().and_then(|a| Some((a, a.provider?)));
+    if let Some((a, (p, _))) = answered {
+        if let Some(p) = d.view.snap.ai.providers.get(usize::from(p)) {
+            ctx.view.stats.ai(t.app, &p.spec.name, &a.usage, a.cost);
+        }
+    }
 }
 
 /// Writes the request's access log line.
@@ -375,5 +395,27 @@ fn log_line(
             .app
             .and_then(|app| d.view.snap.access.consumer(app))
             .map(|c| (&*c.app_name, &*c.team_name)),
+        ai: t.ai.as_deref().map(|a| ai_entry(&d.view.snap, a)),
     });
+}
+
+/// An AI call's log fields, its indexes resolved to names.
+fn ai_entry<'a>(
+    snap: &'a crate::snapshot::Snapshot,
+    a: &'a crate::ai::AiTrace,
+) -> crate::observe::accesslog::AiEntry<'a> {
+    let name = |(p, k): (u16, u16)| {
+        let p = snap.ai.providers.get(usize::from(p))?;
+        let k = p.keys.get(usize::from(k))?;
+        Some((p.spec.name.as_str(), &*k.id))
+    };
+    crate::observe::accesslog::AiEntry {
+        trace: a,
+        answered: a.provider.and_then(name),
+        failovers: a
+            .failovers
+            .iter()
+            .filter_map(|&(p, k, why)| name((p, k)).map(|(p, k)| (p, k, why)))
+            .collect(),
+    }
 }

@@ -6,4 +6,5 @@ pub(crate) mod conn;
 mod handle;
 mod request;
 mod respond;
+pub(crate) use respond::send_counted;
 mod tls;

@@ -63,7 +63,7 @@ fn write_framing(out: &mut BytesMut, len: usize, version: Version, next: Next) {
 }
 
 /// Sends a complete response and counts it.
-pub(super) async fn send_counted(
+pub(crate) async fn send_counted(
     c: &mut Client,
     ctx: &ShardCtx,
     out: BytesMut,

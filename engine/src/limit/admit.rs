@@ -103,6 +103,11 @@ pub(crate) async fn admit<'p>(
 ) -> Result<Admitted<'p>, Refusal<'p>> {
     let mut out = Admitted::default();
     for (i, p) in policies.iter().enumerate().take(MAX_POLICIES) {
+        // Token budgets are reserved by the AI front end, which knows the
+        // request's size.
+        if p.spec.tokens {
+            continue;
+        }
         let key = match p.key(f) {
             Ok(key) => key,
             Err(Keyed::Skip) => continue,

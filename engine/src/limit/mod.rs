@@ -129,6 +129,38 @@ impl Policy {
         }
     }
 
+    /// Reserves `cost` units for `hash` before an AI call (a token
+    /// budget): admitted only when all of them fit.
+    pub(crate) fn reserve(&self, hash: u64, cost: u64) -> limits::Decision {
+        match &self.table {
+            Table::Rate(g) => g.check(hash, nanos(Instant::now()), cost),
+            Table::Quota(q) => q.check(hash, unix_now(), cost),
+            Table::Concurrency(t) => match t.acquire(hash) {
+                Some((slot, left)) => {
+                    t.release(slot);
+                    limits::Decision::Admit {
+                        remaining: left,
+                        reset: Duration::ZERO,
+                    }
+                }
+                None => limits::Decision::Limit {
+                    retry_after: Duration::from_secs(1),
+                },
+            },
+        }
+    }
+
+    /// Settles a reservation of `reserved` units made at `at` (Unix
+    /// seconds) with the `used` units the call really took.
+    pub(crate) fn settle(&self, hash: u64, reserved: u64, used: u64, at: u64) {
+        match (&self.table, used.cmp(&reserved)) {
+            (_, std::cmp::Ordering::Equal) | (Table::Concurrency(_), _) => {}
+            (_, std::cmp::Ordering::Greater) => self.charge(hash, used - reserved),
+            (Table::Rate(g), std::cmp::Ordering::Less) => g.refund(hash, reserved - used),
+            (Table::Quota(q), std::cmp::Ordering::Less) => q.refund(hash, at, reserved - used),
+        }
+    }
+
     /// The quota table, for a quota policy.
     pub(crate) fn quota(&self) -> Option<&Quotas> {
         match &self.table {

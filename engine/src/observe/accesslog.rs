@@ -142,6 +142,17 @@ pub(crate) struct Entry<'a> {
     pub(crate) consumer: Option<(&'a str, &'a str)>,
     /// The rate-limit policy that turned the request away, if one did.
     pub(crate) rate_limit: Option<&'a str>,
+    /// What an AI call did; `None` on other routes.
+    pub(crate) ai: Option<AiEntry<'a>>,
+}
+
+/// An AI call's fields: who answered, tokens, cost, times, failovers.
+pub(crate) struct AiEntry<'a> {
+    pub(crate) trace: &'a crate::ai::AiTrace,
+    /// Provider name and key id of the answer.
+    pub(crate) answered: Option<(&'a str, &'a str)>,
+    /// Provider name and key id of every failed try before it.
+    pub(crate) failovers: Vec<(&'a str, &'a str, &'a str)>,
 }
 
 /// A shard's side of the access log.
@@ -269,10 +280,49 @@ fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
     opt_str(out, e.consumer.map(|c| c.1));
     out.push_str(",\"rate_limit\":");
     opt_str(out, e.rate_limit);
+    if let Some(ai) = &e.ai {
+        ai_fields(out, ai);
+    }
     out.push_str(",\"ua\":");
     opt_bytes(out, e.user_agent);
     tls_fields(out, e.tls);
     out.push_str("}\n");
+}
+
+/// `ai`: provider, model, key id, tokens, cost, time to first token and
+/// the failover path. Prompts and answers are never written here.
+fn ai_fields(out: &mut String, a: &AiEntry<'_>) {
+    let t = a.trace;
+    out.push_str(",\"ai\":{\"provider\":");
+    opt_str(out, a.answered.map(|x| x.0));
+    out.push_str(",\"model\":");
+    opt_str(out, Some(&t.model));
+    out.push_str(",\"key\":");
+    opt_str(out, a.answered.map(|x| x.1));
+    out.push_str(",\"stream\":");
+    out.push_str(if t.stream { "true" } else { "false" });
+    for (name, n) in [
+        ("tokens_in", t.usage.input),
+        ("tokens_out", t.usage.output),
+        ("tokens_cached", t.usage.cached),
+        ("tokens_reasoning", t.usage.reasoning),
+        ("cost_microusd", t.cost),
+    ] {
+        out.push_str(",\"");
+        out.push_str(name);
+        out.push_str("\":");
+        text::u64(out, n);
+    }
+    out.push_str(",\"first_token_us\":");
+    opt_num(out, t.first_token.map(|d| d.as_micros() as u64));
+    out.push_str(",\"failovers\":[");
+    for (i, (p, k, why)) in a.failovers.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_bytes(out, format!("{p}/{k}:{why}").as_bytes());
+    }
+    out.push_str("]}");
 }
 
 /// `tls` (version), `tls_resumed` and `sni`: null on a plain connection.
@@ -419,6 +469,7 @@ mod tests {
             tls: None,
             consumer: Some(("mobile", "shop")),
             rate_limit: None,
+            ai: None,
         };
         let mut s = String::new();
         format_line(&mut s, &e, 2);

@@ -186,7 +186,17 @@ pub(crate) struct ShardStatsTable {
     /// Limit decisions by policy: admitted, limited, failed open, failed
     /// closed.
     pub(crate) limits: RefCell<AHashMap<Box<str>, [u64; 4]>>,
+    /// AI calls by app (as `apps`; -1 without one) and provider: calls,
+    /// input, output, cached and reasoning tokens, cost (millionths of a
+    /// dollar).
+    pub(crate) ai: RefCell<AHashMap<i64, Vec<AiCounts>>>,
 }
+
+/// One provider's AI numbers for one app.
+pub(crate) type AiCounts = (Box<str>, [u64; AI_FIELDS]);
+
+/// The numbers kept per app and provider of AI calls.
+pub(crate) const AI_FIELDS: usize = 6;
 
 /// Apps with a series of their own per shard; the rest count as "other".
 pub(crate) const MAX_APPS: usize = 100;
@@ -213,6 +223,32 @@ impl ShardStatsTable {
             false => 0,
         };
         apps.entry(key).or_insert([0; CLASSES])[status_class(status)] += 1;
+    }
+
+    /// Counts an AI call of `app` (`None`: no credential) answered by
+    /// `provider` (names come from the config: bounded).
+    pub(crate) fn ai(&self, app: Option<i64>, provider: &str, u: &::ai::Usage, cost: u64) {
+        let mut ai = self.ai.borrow_mut();
+        let app = app.unwrap_or(-1);
+        let key = match ai.len() < MAX_APPS || ai.contains_key(&app) {
+            true => app,
+            false => 0,
+        };
+        let list = ai.entry(key).or_default();
+        let at = match list.iter().position(|(p, _)| &**p == provider) {
+            Some(i) => i,
+            None => {
+                list.push((provider.into(), [0; AI_FIELDS]));
+                list.len() - 1
+            }
+        };
+        let n = &mut list[at].1;
+        for (slot, v) in n
+            .iter_mut()
+            .zip([1, u.input, u.output, u.cached, u.reasoning, cost])
+        {
+            *slot += v;
+        }
     }
 
     /// Counts a coregate error of `kind`.
@@ -243,6 +279,12 @@ impl ShardStatsTable {
             access_log_dropped: 0,
             listeners: self.listeners.borrow().clone(),
             apps: self.apps.borrow().iter().map(|(k, v)| (*k, *v)).collect(),
+            ai: self
+                .ai
+                .borrow()
+                .iter()
+                .flat_map(|(app, list)| list.iter().map(|(p, n)| (*app, p.clone(), *n)))
+                .collect(),
             limits: self
                 .limits
                 .borrow()
@@ -308,6 +350,8 @@ pub(crate) struct ShardReport {
     pub(crate) listeners: Vec<[u64; CLASSES]>,
     /// Requests by app id (0: past the cap) and status class.
     pub(crate) apps: Vec<(i64, [u64; CLASSES])>,
+    /// AI calls by app id (-1: none, 0: past the cap) and provider.
+    pub(crate) ai: Vec<(i64, Box<str>, [u64; AI_FIELDS])>,
     /// Limit decisions by policy: admitted, limited, failed open, failed
     /// closed.
     pub(crate) limits: Vec<(Box<str>, [u64; 4])>,

@@ -125,7 +125,7 @@ pub(super) fn switch_allowed(req: &Request<'_>, rh: &ResponseHead) -> bool {
 
 /// A pooled connection to `addr`, or a new one within the group's
 /// connection limit.
-pub(super) async fn acquire(
+pub(crate) async fn acquire(
     ctx: &ShardCtx,
     gs: &GroupState,
     g: &Group,
@@ -190,7 +190,7 @@ async fn connect(
 
 /// Reads the final response head, skipping interim 1xx responses other
 /// than 101.
-pub(super) async fn read_response_head(
+pub(crate) async fn read_response_head(
     ctx: &ShardCtx,
     up: &mut UpConn,
     method: Method,

@@ -33,6 +33,7 @@ mod relay;
 mod tunnel;
 
 use attempt::*;
+pub(crate) use attempt::{acquire, read_response_head};
 use body::*;
 use encode::*;
 use relay::*;

@@ -5,6 +5,7 @@
 //! (`cargo bench -p engine --bench route`).
 
 pub(crate) mod access;
+pub(crate) mod ai;
 pub(crate) mod control;
 pub(crate) mod guard;
 pub(crate) mod publish;

@@ -174,6 +174,8 @@ pub(crate) enum Action {
     Proxy(usize),
     /// Answers with a fixed response.
     Respond(Canned),
+    /// Serves the AI front end.
+    Ai(tuning::AiRoute),
 }
 
 /// A fixed response, pre-rendered except for its framing headers.
@@ -260,6 +262,8 @@ pub(crate) struct Snapshot {
     pub(crate) policies: Vec<Arc<crate::limit::Policy>>,
     /// Redis, for limits across hosts.
     pub(crate) redis: Option<limits::Global>,
+    /// The AI front end: providers with their keys, aliases, templates.
+    pub(crate) ai: Arc<super::ai::AiSet>,
 }
 
 // === impl Snapshot ===
@@ -291,6 +295,7 @@ impl Snapshot {
             .iter()
             .map(|r| compile_route(r, &policies))
             .collect();
+        super::ai::AiSet::warm_up(&t.routes);
         let mut snap = Snapshot {
             version,
             limits: limits(t),
@@ -308,6 +313,7 @@ impl Snapshot {
             identity: [lower(&t.access.app_header), lower(&t.access.team_header)],
             policies,
             redis,
+            ai: Arc::new(super::ai::AiSet::build(&t.ai)),
         };
         for (i, r) in t.routes.iter().enumerate() {
             let index = match &r.host {

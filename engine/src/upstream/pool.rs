@@ -112,6 +112,11 @@ impl Pool {
         self.idle.borrow().values().map(Vec::len).sum()
     }
 
+    /// Drops the idle connections to `addr` (one of them went stale).
+    pub(crate) fn drop_idle(&self, addr: SocketAddr) {
+        self.idle.borrow_mut().retain(|(a, _), _| *a != addr);
+    }
+
     /// Drops every idle connection.
     pub(crate) fn clear(&self) {
         self.idle.borrow_mut().clear();

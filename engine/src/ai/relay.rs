@@ -1,0 +1,161 @@
+//! A provider's answer on its way back: its body de-framed as it arrives,
+//! either read whole (bounded) and translated once, or translated frame
+//! by frame into the client's event stream, one receive at a time, so a
+//! stream holds one receive buffer and one partial event, never the
+//! whole stream.
+
+use bytes::BytesMut;
+use parser::{BodyDecoder, Decoded};
+
+use super::call::Answer;
+use super::reply;
+use crate::client::{Client, Next};
+use crate::ctx::ShardCtx;
+use crate::error::ProxyError;
+use crate::shard;
+
+/// Largest whole (non-streamed) answer read from a provider.
+const MAX_WHOLE: usize = 16 << 20;
+
+/// A provider body's payload, de-framed, one receive at a time.
+pub(super) struct Body {
+    dec: BodyDecoder,
+    raw: BytesMut,
+    idle: std::time::Duration,
+    eof: bool,
+}
+
+impl Body {
+    /// The body of `a`, with the bytes that came with its head.
+    pub(super) fn new(ctx: &ShardCtx, a: &mut Answer, idle: std::time::Duration) -> Body {
+        let mut raw = BytesMut::new();
+        if !a.up.buf.is_empty() {
+            let held = a.up.buf.get(&ctx.bufs);
+            raw.extend_from_slice(held);
+            held.clear();
+            a.up.buf.release(&ctx.bufs);
+        }
+        if let Some(e) = a.up.early.take() {
+            raw.extend_from_slice(&e);
+        }
+        Body {
+            dec: BodyDecoder::new(a.head.body()),
+            raw,
+            idle,
+            eof: false,
+        }
+    }
+
+    /// The next payload bytes; `None` at the end of the body.
+    pub(super) async fn next(
+        &mut self,
+        ctx: &ShardCtx,
+        a: &mut Answer,
+    ) -> Result<Option<bytes::Bytes>, ProxyError> {
+        loop {
+            match self.dec.decode(&mut self.raw, &ctx.response_limits()) {
+                Ok(Decoded::Data(d)) => return Ok(Some(d)),
+                Ok(Decoded::Done) => return Ok(None),
+                Ok(Decoded::NeedMore) if self.eof => return Ok(None),
+                Ok(Decoded::NeedMore) => {}
+                Err(_) => return Err(ProxyError::UpstreamBadResponse),
+            }
+            match shard::timeout(self.idle, a.up.io.recv()).await {
+                Err(_) => return Err(ProxyError::UpstreamBodyTimeout),
+                Ok(Ok(Some(d))) => self.raw.extend_from_slice(&d),
+                Ok(Ok(None)) => self.eof = true,
+                Ok(Err(_)) => return Err(ProxyError::UpstreamTruncated),
+            }
+        }
+    }
+
+    /// Whether the body ended by its framing (the connection may be reused).
+    pub(super) fn complete(&self) -> bool {
+        self.dec.is_done() && self.raw.is_empty()
+    }
+}
+
+/// Reads a whole answer, at most [`MAX_WHOLE`] bytes.
+pub(super) async fn whole(
+    ctx: &ShardCtx,
+    mut a: Answer,
+    idle: std::time::Duration,
+) -> Result<Vec<u8>, ProxyError> {
+    let mut body = Body::new(ctx, &mut a, idle);
+    let mut out = Vec::new();
+    while let Some(d) = body.next(ctx, &mut a).await? {
+        if out.len() + d.len() > MAX_WHOLE {
+            return Err(ProxyError::UpstreamBadResponse);
+        }
+        out.extend_from_slice(&d);
+    }
+    reuse(ctx, a, &body);
+    Ok(out)
+}
+
+/// Gives a connection whose answer ended cleanly back to the pool.
+fn reuse(ctx: &ShardCtx, a: Answer, body: &Body) {
+    if body.complete() && a.head.keep_alive() {
+        ctx.pool.checkin(a.up, &ctx.bufs);
+    }
+}
+
+/// What a relayed stream did.
+pub(super) struct Streamed {
+    pub(super) next: Next,
+    pub(super) usage: ::ai::Usage,
+    /// Time from the call's start to the first content frame.
+    pub(super) first_frame: Option<std::time::Duration>,
+}
+
+/// Relays a provider's stream to the client, translated frame by frame.
+pub(super) async fn stream(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    head: &parser::RequestHead,
+    mut a: Answer,
+    mut tr: ::ai::StreamTranslator,
+    (idle, started): (std::time::Duration, std::time::Instant),
+) -> Streamed {
+    let (mut out, next) = reply::stream_head(ctx, head);
+    c.trace.status = 200;
+    ctx.metrics().response(200);
+    let mut body = Body::new(ctx, &mut a, idle);
+    let mut sse = Vec::with_capacity(1024);
+    let mut first_frame = None;
+    let mut client_gone = false;
+    loop {
+        let data = match body.next(ctx, &mut a).await {
+            Ok(Some(d)) => d,
+            Ok(None) | Err(_) => break,
+        };
+        tr.feed(&data, &mut sse);
+        if !sse.is_empty() && first_frame.is_none() {
+            first_frame = Some(crate::clock::now().saturating_duration_since(started));
+        }
+        reply::chunk(&mut out, &sse);
+        sse.clear();
+        if reply::send(c, ctx, std::mem::take(&mut out)).await.is_err() {
+            client_gone = true;
+            break;
+        }
+        if tr.is_ended() {
+            break;
+        }
+    }
+    tr.finish(&mut sse);
+    reply::chunk(&mut out, &sse);
+    out.extend_from_slice(b"0\r\n\r\n");
+    if !client_gone && reply::send(c, ctx, out).await.is_err() {
+        client_gone = true;
+    }
+    let clean = !client_gone && tr.error().is_none();
+    if clean {
+        reuse(ctx, a, &body);
+    }
+    Streamed {
+        next: if client_gone { Next::Close } else { next },
+        usage: tr.usage(),
+        first_frame,
+    }
+}

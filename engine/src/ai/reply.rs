@@ -1,0 +1,97 @@
+//! What the AI front end writes to the client: a whole JSON answer, an
+//! OpenAI error object, or a server-sent-event stream in chunked framing.
+
+use bytes::BytesMut;
+use parser::{RequestHead, Version};
+
+use crate::client::{send_client, Client, Next};
+use crate::ctx::ShardCtx;
+use crate::error::reason;
+use crate::observe::metrics::bump;
+
+/// Sends a whole JSON answer; `extra` are more header lines.
+pub(super) async fn json(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    head: &RequestHead,
+    status: u16,
+    extra: &[(&[u8], &[u8])],
+    body: &[u8],
+) -> Next {
+    let next = next_of(ctx, head);
+    let mut out = BytesMut::with_capacity(256 + body.len());
+    parser::write_status_line(Version::Http11, status, reason(status).as_bytes(), &mut out);
+    parser::write_header(b"content-type", b"application/json", &mut out);
+    for (k, v) in extra {
+        parser::write_header(k, v, &mut out);
+    }
+    parser::write_content_length(body.len() as u64, &mut out);
+    if next == Next::Close {
+        parser::write_header(b"connection", b"close", &mut out);
+    }
+    parser::end_head(&mut out);
+    out.extend_from_slice(body);
+    let sent = crate::http::send_counted(c, ctx, out, status).await;
+    sent.unwrap_or(Next::Close).min_with(next)
+}
+
+/// Sends an OpenAI error object with its status (and `Retry-After`).
+pub(super) async fn error(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    head: &RequestHead,
+    e: &::ai::ApiError,
+) -> Next {
+    let retry = e.retry_after.map(|s| s.to_string());
+    let mut extra: Vec<(&[u8], &[u8])> = Vec::new();
+    if let Some(r) = &retry {
+        extra.push((b"retry-after", r.as_bytes()));
+    }
+    json(c, ctx, head, e.status, &extra, &e.to_json()).await
+}
+
+/// Whether the connection stays open after the answer.
+fn next_of(ctx: &ShardCtx, head: &RequestHead) -> Next {
+    match head.keep_alive() && !ctx.draining.get() {
+        true => Next::KeepAlive,
+        false => Next::Close,
+    }
+}
+
+/// A stream's response head: `200`, `text/event-stream`, chunked.
+pub(super) fn stream_head(ctx: &ShardCtx, head: &RequestHead) -> (BytesMut, Next) {
+    let next = next_of(ctx, head);
+    let mut out = BytesMut::with_capacity(256);
+    parser::write_status_line(Version::Http11, 200, b"OK", &mut out);
+    parser::write_header(b"content-type", b"text/event-stream", &mut out);
+    parser::write_header(b"cache-control", b"no-cache", &mut out);
+    parser::write_header(b"transfer-encoding", b"chunked", &mut out);
+    if next == Next::Close {
+        parser::write_header(b"connection", b"close", &mut out);
+    }
+    parser::end_head(&mut out);
+    (out, next)
+}
+
+/// Appends `data` as one chunk of a chunked body (nothing when empty).
+pub(super) fn chunk(out: &mut BytesMut, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let _ = std::fmt::Write::write_fmt(out, format_args!("{:x}\r\n", data.len()));
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Sends stream bytes, counting them.
+pub(super) async fn send(c: &mut Client, ctx: &ShardCtx, out: BytesMut) -> Result<(), ()> {
+    let len = out.len() as u64;
+    if len == 0 {
+        return Ok(());
+    }
+    c.trace.committed = true;
+    send_client(c, out.freeze().into()).await.map_err(|_| ())?;
+    bump(&ctx.metrics().bytes_out, len);
+    c.trace.bytes_out += len;
+    Ok(())
+}
