@@ -101,6 +101,17 @@ kind = "openai-compatible"
 upstream = "mock"
 keys = [ {{ id = "spare", file = "{k2}" }} ]
 
+[[ai.providers]]
+name = "slow"
+kind = "openai"
+upstream = "mock"
+keys = [ {{ id = "slow", file = "{k1}" }} ]
+first_byte_timeout = "300ms"
+
+[[ai.models]]
+name = "patient"
+targets = [ {{ provider = "slow", model = "stall-3000" }}, {{ provider = "spare", model = "m", weight = 0 }} ]
+
 [[ai.models]]
 name = "smart"
 targets = [ {{ provider = "openai", model = "fault-429" }}, {{ provider = "spare", model = "m", weight = 0 }} ]
@@ -120,6 +131,10 @@ ai = {{ }}
 [[routes]]
 path = "/summarize"
 ai = {{ template = "summarize" }}
+
+[[routes]]
+path_prefix = "/logged"
+ai = {{ log_bodies = true, mask = ["patient-[0-9]+"] }}
 {extra}
 "#,
         log = d.join("access.log").display(),
@@ -453,7 +468,7 @@ fn models_are_listed_and_embeddings_pass_through() {
         .iter()
         .filter_map(|m| m["id"].as_str())
         .collect();
-    assert_eq!(ids, vec!["smart", "openai/gpt"]);
+    assert_eq!(ids, vec!["patient", "smart", "openai/gpt"]);
     let r = post(
         s.gw(),
         "/ai/v1/embeddings",
@@ -499,4 +514,73 @@ fn keys_never_appear_in_logs_metrics_admin_views_or_errors() {
     assert!(metrics.contains(
         "coregate_ai_cost_microdollars_total{app=\"none\",team=\"none\",provider=\"openai\"}"
     ));
+}
+
+#[test]
+fn a_stalled_provider_fails_over_at_its_first_byte_timeout() {
+    let s = setup("", MockConfig::default());
+    let r = post(s.gw(), "/ai/v1/chat/completions", &chat("patient", false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let keys: Vec<_> = s.mock.requests().into_iter().map(|r| r.key).collect();
+    assert_eq!(keys, vec![Some(OPENAI_KEY.into()), Some(SPARE_KEY.into())]);
+    let (entries, lines) = common::log_entries(&s.log());
+    let e = entries.iter().find(|e| e["ai"]["provider"] == "spare");
+    let e = e.unwrap_or_else(|| panic!("{lines}"));
+    assert_eq!(
+        e["ai"]["failovers"],
+        json!(["slow/slow:upstream_header_timeout"])
+    );
+}
+
+#[test]
+fn a_template_route_publishes_its_openapi_description() {
+    let s = setup("", MockConfig::default());
+    let r = Client::connect(s.gw()).get("/summarize");
+    assert_eq!(r.status, 200);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["info"]["version"], "3");
+    let schema =
+        &v["paths"]["/summarize"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(schema["required"], json!(["text"]), "{schema}");
+    assert_eq!(schema["properties"]["words"]["maximum"], 50, "{schema}");
+}
+
+#[test]
+fn bodies_are_logged_only_where_asked_and_masked() {
+    let s = setup("", MockConfig::default());
+    let secret = "echo:mail me at jane.doe@example.com about patient-1234 now";
+    let body = json!({"model": "openai/gpt", "messages": [{"role": "user", "content": secret}]});
+    assert_eq!(
+        post(s.gw(), "/logged/v1/chat/completions", &body).status,
+        200
+    );
+    assert_eq!(post(s.gw(), "/ai/v1/chat/completions", &body).status, 200);
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    assert_eq!(
+        post(s.gw(), "/logged/v1/chat/completions", &streamed).status,
+        200
+    );
+    let (entries, lines) = common::log_entries(&s.log());
+    assert!(
+        !lines.contains("jane.doe") && !lines.contains("patient-1234"),
+        "{lines}"
+    );
+    let logged: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["ai"]["prompt"].is_string())
+        .collect();
+    assert_eq!(logged.len(), 2, "the /logged route only: {lines}");
+    for e in logged {
+        let prompt = e["ai"]["prompt"].as_str().unwrap();
+        assert!(
+            prompt.contains("mail me at [masked] about [masked] now"),
+            "{prompt}"
+        );
+        let answer = e["ai"]["answer"].as_str().unwrap();
+        assert!(
+            answer.contains("[masked]") && answer.contains("about"),
+            "{answer}"
+        );
+    }
 }

@@ -156,8 +156,12 @@ pub struct AiRoute {
     /// Index into [`AiConfig::templates`]: the route is that template's
     /// API; `None`: the OpenAI-style API under the route's prefix.
     pub template: Option<usize>,
-    /// Whether prompt and response bodies go to the access log.
+    /// Whether prompt and response bodies (their first 4 KiB, masked) go
+    /// to the access log.
     pub log_bodies: bool,
+    /// Patterns (regex) masked in logged bodies, besides the built-in ones
+    /// (key-like tokens, e-mail addresses, card-like numbers).
+    pub mask: Vec<String>,
 }
 
 /// `[ai]`, checked against the upstream groups.

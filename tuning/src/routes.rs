@@ -200,9 +200,21 @@ fn ai_action(
             "an AI route needs at least one [[ai.providers]]",
         );
     }
+    let mut mask = Vec::new();
+    for m in f.mask.iter().flat_map(|m| m.get_ref()) {
+        match regex::Regex::new(m.get_ref()) {
+            Ok(_) => mask.push(m.get_ref().clone()),
+            Err(e) => c.fail_at(
+                m.span(),
+                format!("{field}.mask"),
+                format!("not a valid regex: {e}"),
+            ),
+        }
+    }
     RouteAction::Ai(AiRoute {
         template,
         log_bodies: f.log_bodies.as_ref().is_some_and(|b| *b.get_ref()),
+        mask,
     })
 }
 

@@ -149,7 +149,7 @@ fn routes(snap: &Snapshot) -> Value {
             let action = match &r.action {
                 Action::Proxy(g) => json!({ "upstream": snap.groups.get(*g).map(|g| &*g.name) }),
                 Action::Respond(c) => json!({ "respond": c.status }),
-                Action::Ai(a) => json!({ "ai": a.template.and_then(|t| snap.ai.config.templates.get(t)).map_or("api", |t| t.0.name()) }),
+                Action::Ai(a) => json!({ "ai": a.route.template.and_then(|t| snap.ai.config.templates.get(t)).map_or("api", |t| t.0.name()) }),
             };
             json!({ "name": &*r.name, "match": r.describe(), "action": action })
         })

@@ -112,6 +112,9 @@ pub(super) async fn run(
         stream: call.stream(),
         ..AiTrace::default()
     };
+    if req.ai.route.log_bodies {
+        trace.bodies = Some(Box::new((super::bodies::keep(&raw), Box::default())));
+    }
     let next = tries_in_turn(c, ctx, req, set, (&call, &tries), &mut trace, started).await;
     reserved.settle(trace.usage.total());
     if let Some((p, _)) = trace.provider {
@@ -223,9 +226,13 @@ async fn answered(
                 created,
                 chat.include_usage,
             );
-            let s = relay::stream(c, ctx, req.head, answer, tr, (idle, started)).await;
+            let keep = trace.bodies.is_some();
+            let s = relay::stream(c, ctx, req.head, answer, tr, (idle, started, keep)).await;
             trace.usage = s.usage;
             trace.first_token = s.first_frame;
+            if let Some(b) = &mut trace.bodies {
+                b.1 = s.kept.into();
+            }
             return s.next;
         }
     }
@@ -248,6 +255,9 @@ async fn answered(
     match decoded {
         Ok((out, usage)) => {
             trace.usage = usage;
+            if let Some(b) = &mut trace.bodies {
+                b.1 = super::bodies::keep(&out);
+            }
             reply::json(c, ctx, req.head, 200, &[], &out).await
         }
         Err(e) => reply::error(c, ctx, req.head, &e).await,

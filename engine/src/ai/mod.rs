@@ -8,6 +8,7 @@
 //! translation itself is the `ai` crate's; this module owns sockets, keys,
 //! fallback and accounting.
 
+mod bodies;
 mod body;
 mod budget;
 mod call;
@@ -21,6 +22,7 @@ use crate::ctx::ShardCtx;
 use crate::snapshot::ai::AiSet;
 use crate::view::SnapView;
 
+pub(crate) use bodies::{masked, AiAction};
 pub(crate) use budget::Facts;
 
 /// What an AI call leaves for the access log and metrics.
@@ -37,13 +39,16 @@ pub(crate) struct AiTrace {
     /// Every try before the one that answered: provider, key, why.
     pub(crate) failovers: Vec<(u16, u16, &'static str)>,
     pub(crate) stream: bool,
+    /// The first bytes of the prompt and of the answer, on routes that log
+    /// them (masked when the log line is written).
+    pub(crate) bodies: Option<Box<(Box<[u8]>, Box<[u8]>)>>,
 }
 
 /// A request routed to an AI route.
 pub(crate) struct AiRequest<'a> {
     pub(crate) view: &'a SnapView,
     pub(crate) route: &'a crate::snapshot::route::Route,
-    pub(crate) ai: &'a tuning::AiRoute,
+    pub(crate) ai: &'a AiAction,
     pub(crate) head: &'a RequestHead,
     /// The normalised path and query the route matched.
     pub(crate) path: &'a [u8],
@@ -57,6 +62,8 @@ enum Endpoint {
     Template(usize),
     Models,
     Embeddings,
+    /// `GET` on a template's route: its OpenAPI description.
+    Describe(usize),
 }
 
 /// Serves one AI request.
@@ -68,6 +75,7 @@ pub(crate) async fn serve(c: &mut Client, ctx: &ShardCtx, req: AiRequest<'_>) ->
     };
     match endpoint {
         Endpoint::Models => models(c, ctx, &req, set).await,
+        Endpoint::Describe(t) => describe(c, ctx, &req, set, t).await,
         Endpoint::Chat | Endpoint::Template(_) | Endpoint::Embeddings => {
             chat::run(c, ctx, &req, set, endpoint).await
         }
@@ -78,7 +86,9 @@ pub(crate) async fn serve(c: &mut Client, ctx: &ShardCtx, req: AiRequest<'_>) ->
 fn endpoint(req: &AiRequest<'_>) -> Result<Endpoint, ::ai::ApiError> {
     let path = req.path.split(|&b| b == b'?').next().unwrap_or_default();
     let method = req.head.method();
-    let (want, e) = match req.ai.template {
+    let (want, e) = match req.ai.route.template {
+        // A template's route publishes its own description.
+        Some(t) if method == Method::Get => (Method::Get, Endpoint::Describe(t)),
         Some(t) => (Method::Post, Endpoint::Template(t)),
         None if path.ends_with(b"/v1/chat/completions") => (Method::Post, Endpoint::Chat),
         None if path.ends_with(b"/v1/embeddings") => (Method::Post, Endpoint::Embeddings),
@@ -100,6 +110,23 @@ fn endpoint(req: &AiRequest<'_>) -> Result<Endpoint, ::ai::ApiError> {
             ),
         )),
     }
+}
+
+/// The OpenAPI description of a template's input, versioned with it.
+async fn describe(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    req: &AiRequest<'_>,
+    set: &AiSet,
+    t: usize,
+) -> Next {
+    let Some(t) = set.config.templates.get(t) else {
+        let e = ::ai::ApiError::new(404, "invalid_request_error", "no such template");
+        return reply::error(c, ctx, req.head, &e).await;
+    };
+    let path = req.path.split(|&b| b == b'?').next().unwrap_or_default();
+    let doc = t.0.openapi(&String::from_utf8_lossy(path));
+    reply::json(c, ctx, req.head, 200, &[], doc.to_string().as_bytes()).await
 }
 
 /// `GET /v1/models`: the aliases, then `provider/model` for every

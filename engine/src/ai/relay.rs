@@ -106,6 +106,8 @@ pub(super) struct Streamed {
     pub(super) usage: ::ai::Usage,
     /// Time from the call's start to the first content frame.
     pub(super) first_frame: Option<std::time::Duration>,
+    /// The stream's first bytes, when asked for (for the access log).
+    pub(super) kept: Vec<u8>,
 }
 
 /// Relays a provider's stream to the client, translated frame by frame.
@@ -115,8 +117,9 @@ pub(super) async fn stream(
     head: &parser::RequestHead,
     mut a: Answer,
     mut tr: ::ai::StreamTranslator,
-    (idle, started): (std::time::Duration, std::time::Instant),
+    (idle, started, keep): (std::time::Duration, std::time::Instant, bool),
 ) -> Streamed {
+    let mut kept = Vec::new();
     let (mut out, next) = reply::stream_head(ctx, head);
     c.trace.status = 200;
     ctx.metrics().response(200);
@@ -132,6 +135,10 @@ pub(super) async fn stream(
         tr.feed(&data, &mut sse);
         if !sse.is_empty() && first_frame.is_none() {
             first_frame = Some(crate::clock::now().saturating_duration_since(started));
+        }
+        if keep && kept.len() < super::bodies::LOGGED_BYTES {
+            let room = super::bodies::LOGGED_BYTES - kept.len();
+            kept.extend_from_slice(&sse[..sse.len().min(room)]);
         }
         reply::chunk(&mut out, &sse);
         sse.clear();
@@ -157,5 +164,6 @@ pub(super) async fn stream(
         next: if client_gone { Next::Close } else { next },
         usage: tr.usage(),
         first_frame,
+        kept,
     }
 }

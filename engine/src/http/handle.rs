@@ -395,15 +395,24 @@ fn log_line(
             .app
             .and_then(|app| d.view.snap.access.consumer(app))
             .map(|c| (&*c.app_name, &*c.team_name)),
-        ai: t.ai.as_deref().map(|a| ai_entry(&d.view.snap, a)),
+        ai: t.ai.as_deref().map(|a| ai_entry(&d.view.snap, routed, a)),
     });
 }
 
 /// An AI call's log fields, its indexes resolved to names.
 fn ai_entry<'a>(
     snap: &'a crate::snapshot::Snapshot,
+    route: Option<&crate::snapshot::route::Route>,
     a: &'a crate::ai::AiTrace,
 ) -> crate::observe::accesslog::AiEntry<'a> {
+    let masks = match route.map(|r| &r.action) {
+        Some(Action::Ai(action)) => &action.masks[..],
+        _ => &[],
+    };
+    let bodies = a.bodies.as_deref().map(|(prompt, answer)| {
+        let mask = |b: &[u8]| crate::ai::masked(b, masks);
+        (mask(prompt), mask(answer))
+    });
     let name = |(p, k): (u16, u16)| {
         let p = snap.ai.providers.get(usize::from(p))?;
         let k = p.keys.get(usize::from(k))?;
@@ -417,5 +426,6 @@ fn ai_entry<'a>(
             .iter()
             .filter_map(|&(p, k, why)| name((p, k)).map(|(p, k)| (p, k, why)))
             .collect(),
+        bodies,
     }
 }

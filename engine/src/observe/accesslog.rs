@@ -153,6 +153,8 @@ pub(crate) struct AiEntry<'a> {
     pub(crate) answered: Option<(&'a str, &'a str)>,
     /// Provider name and key id of every failed try before it.
     pub(crate) failovers: Vec<(&'a str, &'a str, &'a str)>,
+    /// The prompt and the answer, masked, on routes that log them.
+    pub(crate) bodies: Option<(String, String)>,
 }
 
 /// A shard's side of the access log.
@@ -322,7 +324,14 @@ fn ai_fields(out: &mut String, a: &AiEntry<'_>) {
         }
         json_bytes(out, format!("{p}/{k}:{why}").as_bytes());
     }
-    out.push_str("]}");
+    out.push(']');
+    if let Some((prompt, answer)) = &a.bodies {
+        out.push_str(",\"prompt\":");
+        json_bytes(out, prompt.as_bytes());
+        out.push_str(",\"answer\":");
+        json_bytes(out, answer.as_bytes());
+    }
+    out.push('}');
 }
 
 /// `tls` (version), `tls_resumed` and `sni`: null on a plain connection.

@@ -175,7 +175,7 @@ pub(crate) enum Action {
     /// Answers with a fixed response.
     Respond(Canned),
     /// Serves the AI front end.
-    Ai(tuning::AiRoute),
+    Ai(Box<crate::ai::AiAction>),
 }
 
 /// A fixed response, pre-rendered except for its framing headers.

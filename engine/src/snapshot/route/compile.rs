@@ -215,7 +215,7 @@ fn compile_rewrite(r: &tuning::Route) -> Rewrite {
 pub(super) fn compile_action(a: &RouteAction) -> Action {
     match a {
         RouteAction::Proxy { group } => Action::Proxy(*group),
-        RouteAction::Ai(a) => Action::Ai(a.clone()),
+        RouteAction::Ai(a) => Action::Ai(Box::new(crate::ai::AiAction::new(a))),
         RouteAction::Respond {
             status,
             headers,
