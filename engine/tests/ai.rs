@@ -8,10 +8,14 @@
 
 mod common;
 
+use common::mgmt::{id, Mgmt};
+
 use std::path::Path;
 
 use ai_mock::{Mock, MockConfig};
 use common::Client;
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 const OPENAI_KEY: &str = "sk-openai-SECRET-0123456789abcdef";
@@ -152,11 +156,16 @@ ai = {{ log_bodies = true, mask = ["patient-[0-9]+"] }}
 }
 
 fn post(gw: std::net::SocketAddr, path: &str, body: &Value) -> common::Response {
+    post_as(gw, path, body, "")
+}
+
+/// As [`post`], with `extra` header lines.
+fn post_as(gw: std::net::SocketAddr, path: &str, body: &Value, extra: &str) -> common::Response {
     let body = body.to_string();
     let mut c = Client::connect(gw);
     c.send(
         format!(
-            "POST {path} HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
             body.len()
         )
         .as_bytes(),
@@ -583,4 +592,68 @@ fn bodies_are_logged_only_where_asked_and_masked() {
             "{answer}"
         );
     }
+}
+
+#[test]
+fn apps_call_with_their_key_as_a_bearer_token_and_are_accounted_per_app() {
+    let data = tempfile::tempdir().unwrap();
+    let s = setup_route(
+        &format!(
+            "[access]\ndata_dir = \"{}\"\napi = \"127.0.0.1:0\"\n\n\
+             [[rate_limits]]\nname = \"per-app\"\nquota = \"10000/day\"\nunit = \"tokens\"\nkey = \"app\"\n",
+            data.path().display()
+        ),
+        "service = \"llm\"\nrate_limits = [\"per-app\"]",
+        MockConfig::default(),
+    );
+    let api = Mgmt::new(s.server.api_addr().unwrap(), None);
+    let team = id(&api.post("/teams", r#"{"name":"research"}"#));
+    let svc = id(&api.post(
+        "/services",
+        &format!(r#"{{"team":{team},"name":"llm","approval":"auto","auth":["key"],"key_header":"authorization"}}"#),
+    ));
+    let app = id(&api.post("/apps", &format!(r#"{{"team":{team},"name":"notebook"}}"#)));
+    let key = api.post(&format!("/apps/{app}/credentials"), r#"{"kind":"key"}"#);
+    let key = key["key"].as_str().unwrap().to_owned();
+    api.post(
+        "/subscriptions",
+        &format!(r#"{{"app":{app},"service":{svc}}}"#),
+    );
+    let bearer = format!("authorization: Bearer {key}\r\n");
+    let body = chat("claude/c", false);
+    common::mgmt::until(Duration::from_secs(5), 200, || {
+        post_as(s.gw(), "/ai/v1/chat/completions", &body, &bearer).status
+    });
+    assert_eq!(post(s.gw(), "/ai/v1/chat/completions", &body).status, 401);
+    let wrong = "authorization: Bearer cg_not-a-key\r\n";
+    assert_eq!(
+        post_as(s.gw(), "/ai/v1/chat/completions", &body, wrong).status,
+        401
+    );
+    assert!(
+        s.mock
+            .requests()
+            .iter()
+            .all(|r| !r.headers.iter().any(|(_, v)| v.contains(&key))),
+        "the app's key never goes to the provider"
+    );
+    let admin = s.server.admin_addr().unwrap();
+    let metrics = common::request(
+        admin,
+        b"GET /metrics HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    )
+    .text();
+    assert!(
+        metrics.contains("coregate_ai_tokens_total{app=\"notebook\",team=\"research\",provider=\"claude\",type=\"output\"} 8"),
+        "{metrics}"
+    );
+    let (entries, lines) = common::log_entries(&s.log());
+    let e = entries
+        .iter()
+        .find(|e| e["consumer"] == "notebook" && e["status"] == 200);
+    let e = e.unwrap_or_else(|| panic!("{lines}"));
+    assert_eq!(
+        (&e["team"], &e["ai"]["tokens_in"]),
+        (&json!("research"), &json!(4))
+    );
 }

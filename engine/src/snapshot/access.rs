@@ -182,10 +182,22 @@ fn presented_key<'h>(
     target: &'h [u8],
 ) -> Option<&'h [u8]> {
     if let Some(k) = head.header(&service.key_header) {
+        // `Authorization: Bearer KEY`, as OpenAI-style clients send keys.
+        if service.key_header.eq_ignore_ascii_case("authorization") {
+            return Some(strip_bearer(k));
+        }
         return Some(k);
     }
     let name = service.key_query.as_deref()?;
     query_param(target, name.as_bytes())
+}
+
+/// An `Authorization` value without its `Bearer` scheme.
+fn strip_bearer(v: &[u8]) -> &[u8] {
+    match v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ") {
+        true => v[7..].trim_ascii(),
+        false => v,
+    }
 }
 
 /// The value of the first `name=value` pair in `target`'s query.
