@@ -657,3 +657,28 @@ fn apps_call_with_their_key_as_a_bearer_token_and_are_accounted_per_app() {
         (&json!("research"), &json!(4))
     );
 }
+
+#[test]
+fn an_http10_client_gets_its_stream_until_the_connection_closes() {
+    let s = setup("", MockConfig::default());
+    let body = chat("claude/c", true).to_string();
+    let mut c = Client::connect(s.gw());
+    c.send(
+        format!(
+            "POST /ai/v1/chat/completions HTTP/1.0\r\nhost: gw\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let r = c.read(false).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("transfer-encoding"),
+        None,
+        "no chunked coding in HTTP/1.0"
+    );
+    assert_eq!(r.header("connection"), Some("close"));
+    let f = frames(&r.body);
+    assert_eq!(f.last().map(String::as_str), Some("[DONE]"), "{f:?}");
+    assert_eq!(streamed_text(&f), "w0 w1 w2 w3 w4 w5 w6 w7");
+}

@@ -120,7 +120,7 @@ pub(super) async fn stream(
     (idle, started, keep): (std::time::Duration, std::time::Instant, bool),
 ) -> Streamed {
     let mut kept = Vec::new();
-    let (mut out, next) = reply::stream_head(ctx, head);
+    let (mut out, next, framing) = reply::stream_head(ctx, head);
     c.trace.status = 200;
     ctx.metrics().response(200);
     let mut body = Body::new(ctx, &mut a, idle);
@@ -140,7 +140,7 @@ pub(super) async fn stream(
             let room = super::bodies::LOGGED_BYTES - kept.len();
             kept.extend_from_slice(&sse[..sse.len().min(room)]);
         }
-        reply::chunk(&mut out, &sse);
+        reply::frame(&mut out, &sse, framing);
         sse.clear();
         if reply::send(c, ctx, std::mem::take(&mut out)).await.is_err() {
             client_gone = true;
@@ -151,8 +151,10 @@ pub(super) async fn stream(
         }
     }
     tr.finish(&mut sse);
-    reply::chunk(&mut out, &sse);
-    out.extend_from_slice(b"0\r\n\r\n");
+    reply::frame(&mut out, &sse, framing);
+    if framing == reply::Framing::Chunked {
+        out.extend_from_slice(b"0\r\n\r\n");
+    }
     if !client_gone && reply::send(c, ctx, out).await.is_err() {
         client_gone = true;
     }

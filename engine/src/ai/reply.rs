@@ -58,23 +58,51 @@ fn next_of(ctx: &ShardCtx, head: &RequestHead) -> Next {
     }
 }
 
-/// A stream's response head: `200`, `text/event-stream`, chunked.
-pub(super) fn stream_head(ctx: &ShardCtx, head: &RequestHead) -> (BytesMut, Next) {
-    let next = next_of(ctx, head);
+/// How a stream's body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// Chunked (HTTP/1.1).
+    Chunked,
+    /// Until the connection closes (HTTP/1.0 has no chunked coding).
+    UntilClose,
+}
+
+/// A stream's response head: `200`, `text/event-stream`, chunked, or
+/// ended by closing the connection for an HTTP/1.0 client.
+pub(super) fn stream_head(ctx: &ShardCtx, head: &RequestHead) -> (BytesMut, Next, Framing) {
+    let framing = match head.version() {
+        Version::Http10 => Framing::UntilClose,
+        Version::Http11 => Framing::Chunked,
+    };
+    let next = match framing {
+        Framing::UntilClose => Next::Close,
+        Framing::Chunked => next_of(ctx, head),
+    };
     let mut out = BytesMut::with_capacity(256);
     parser::write_status_line(Version::Http11, 200, b"OK", &mut out);
     parser::write_header(b"content-type", b"text/event-stream", &mut out);
     parser::write_header(b"cache-control", b"no-cache", &mut out);
-    parser::write_header(b"transfer-encoding", b"chunked", &mut out);
+    if framing == Framing::Chunked {
+        parser::write_header(b"transfer-encoding", b"chunked", &mut out);
+    }
     if next == Next::Close {
         parser::write_header(b"connection", b"close", &mut out);
     }
     parser::end_head(&mut out);
-    (out, next)
+    (out, next, framing)
+}
+
+/// Appends `data` to a stream's body: one chunk when chunked (nothing
+/// when empty).
+pub(super) fn frame(out: &mut BytesMut, data: &[u8], framing: Framing) {
+    match framing {
+        Framing::Chunked => chunk(out, data),
+        Framing::UntilClose => out.extend_from_slice(data),
+    }
 }
 
 /// Appends `data` as one chunk of a chunked body (nothing when empty).
-pub(super) fn chunk(out: &mut BytesMut, data: &[u8]) {
+fn chunk(out: &mut BytesMut, data: &[u8]) {
     if data.is_empty() {
         return;
     }
