@@ -1,20 +1,22 @@
 //! Streaming aggregation: each record lands in a bucket × key cell (counts
-//! and a latency histogram), so memory grows with buckets × distinct keys,
-//! never with lines.
+//! and a latency histogram, plus AI usage sums and a time-to-first-token
+//! histogram once the cell sees an AI call), so memory grows with buckets ×
+//! distinct keys, never with lines.
 
 use std::collections::{BTreeMap, HashMap};
 
 use hdrhistogram::Histogram;
 
 use super::error::AnalyticsError;
-use super::model::{Bucket, ErrorRow, KeyRow, Report, Row, Summary};
-use super::record::Record;
+use super::model::{AiRow, Bucket, ErrorRow, KeyRow, Report, Row, Summary};
+use super::record::{Ai, Record};
 use super::time::{format_rfc3339, Micros};
 use super::Dimension;
 
 /// Distinct keys tracked; later ones are counted under [`OTHER`].
 pub const MAX_KEYS: usize = 1_000;
-/// Bucket × key cells held at once (about 2 to 10 KiB each).
+/// Bucket × key cells held at once (about 2 to 10 KiB each, twice that
+/// with AI calls in them).
 pub const MAX_CELLS: usize = 20_000;
 /// Rows in the error table.
 pub const MAX_ERROR_ROWS: usize = 10;
@@ -30,6 +32,16 @@ struct Cell {
     requests: u64,
     errors: u64,
     latency: Histogram<u32>,
+    /// Allocated on the cell's first AI call, so logs without AI calls
+    /// cost what they did before.
+    ai: Option<Box<AiCell<u32>>>,
+}
+
+/// AI usage sums and the time-to-first-token histogram of a cell, or of
+/// the whole window.
+struct AiCell<C: hdrhistogram::Counter> {
+    sums: AiRow,
+    first_token: Histogram<C>,
 }
 
 struct BucketAgg {
@@ -63,6 +75,7 @@ pub(super) struct Aggregator {
     cells: usize,
     errors: HashMap<(String, KeyId), ErrorAgg>,
     overall: Histogram<u64>,
+    overall_ai: AiCell<u64>,
     summary: Summary,
     first: Option<Micros>,
     last: Option<Micros>,
@@ -94,6 +107,7 @@ impl Cell {
             requests: 0,
             errors: 0,
             latency: histogram(),
+            ai: None,
         }
     }
 
@@ -103,6 +117,11 @@ impl Cell {
         if let Some(us) = rec.total_us {
             // Auto-resizing: only a count past u32::MAX in one cell fails.
             let _ = self.latency.record(us);
+        }
+        if let Some(ai) = &rec.ai {
+            self.ai
+                .get_or_insert_with(|| Box::new(AiCell::new()))
+                .add(ai);
         }
     }
 
@@ -114,6 +133,45 @@ impl Cell {
             error_rate: ratio(self.errors, self.requests),
             p50_us: quantile(&self.latency, 0.5),
             p99_us: quantile(&self.latency, 0.99),
+            ai: self.ai.as_ref().map_or_else(AiRow::default, |a| a.row()),
+        }
+    }
+}
+
+// === impl AiCell ===
+
+impl<C: hdrhistogram::Counter> AiCell<C> {
+    fn new() -> Self {
+        Self {
+            sums: AiRow::default(),
+            first_token: histogram(),
+        }
+    }
+
+    /// Adds one call. Sums saturate rather than wrap on absurd counts.
+    fn add(&mut self, ai: &Ai<'_>) {
+        let s = &mut self.sums;
+        s.calls += 1;
+        for (sum, n) in [
+            (&mut s.tokens_in, ai.tokens_in),
+            (&mut s.tokens_out, ai.tokens_out),
+            (&mut s.tokens_cached, ai.tokens_cached),
+            (&mut s.tokens_reasoning, ai.tokens_reasoning),
+            (&mut s.cost_microusd, ai.cost_microusd),
+        ] {
+            *sum = sum.saturating_add(n);
+        }
+        s.failovers += u64::from(ai.failed_over);
+        if let Some(us) = ai.first_token_us {
+            let _ = self.first_token.record(us);
+        }
+    }
+
+    fn row(&self) -> AiRow {
+        AiRow {
+            first_token_p50_us: quantile(&self.first_token, 0.5),
+            first_token_p99_us: quantile(&self.first_token, 0.99),
+            ..self.sums
         }
     }
 }
@@ -177,6 +235,7 @@ impl Aggregator {
             cells: 0,
             errors: HashMap::new(),
             overall: histogram(),
+            overall_ai: AiCell::new(),
             summary: Summary::default(),
             first: None,
             last: None,
@@ -238,6 +297,9 @@ impl Aggregator {
         self.summary.errors += u64::from(rec.is_error());
         if let Some(us) = rec.total_us {
             let _ = self.overall.record(us);
+        }
+        if let Some(ai) = &rec.ai {
+            self.overall_ai.add(ai);
         }
         self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
         self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
@@ -330,6 +392,7 @@ impl Aggregator {
             until: self.until.map(format_rfc3339),
             distinct_keys: self.keys.names.len(),
             keys_folded: self.keys.folded,
+            ai: self.overall_ai.row(),
             ..self.summary.clone()
         }
     }

@@ -1,9 +1,10 @@
 //! Offline analytics over coregate's JSON access logs: the library behind
 //! `coregate report` (request rate, error rate and latency trends per time
-//! bucket, top errors; Markdown, JSON and SVG). A crate of its own with no
-//! tie to the data path, so it builds and tests without glommio or
-//! io_uring. It also holds the access log's timestamp writer
-//! ([`push_rfc3339_micros`]), so the gateway writes the shape read here.
+//! bucket, top errors, and for AI calls tokens, cost and failovers;
+//! Markdown, JSON and SVG). A crate of its own with no tie to the data
+//! path, so it builds and tests without glommio or io_uring. It also holds
+//! the access log's timestamp writer ([`push_rfc3339_micros`]), so the
+//! gateway writes the shape read here.
 //!
 //! ```text
 //!   files / stdin ─→ Record (borrowed fields) ─→ Aggregator ─→ Report ─┬→ Markdown
@@ -44,8 +45,8 @@ use tuning::Command;
 
 pub use aggregate::{MAX_CELLS, MAX_ERROR_ROWS, MAX_KEYS, OTHER};
 pub use error::AnalyticsError;
-pub use model::{Bucket, ErrorRow, KeyRow, Report, Row, Summary};
-pub use record::Record;
+pub use model::{AiRow, Bucket, ErrorRow, KeyRow, Report, Row, Summary};
+pub use record::{Ai, Record};
 pub use time::{
     format_rfc3339, parse_rfc3339, push_rfc3339_micros, Micros, When, RFC3339_MICROS_LEN,
 };
@@ -66,6 +67,15 @@ pub enum Dimension {
     Status,
     /// The authenticated consumer; `-` when none.
     Consumer,
+    /// The calling app (the log's `consumer`); `-` when none.
+    App,
+    /// The calling app's team; `-` when none.
+    Team,
+    /// The AI provider that answered; `-` for other requests and for AI
+    /// calls no provider answered.
+    Provider,
+    /// The AI model asked for (`ai.model`); `-` for other requests.
+    Model,
 }
 
 /// `--format`.
@@ -103,15 +113,22 @@ pub struct ReportArgs {
 // === impl Dimension ===
 
 impl Dimension {
-    /// `route`, `upstream`, `status` or `consumer`.
+    /// Every dimension, in the order the help lists them.
+    pub const ALL: [Self; 8] = [
+        Self::Route,
+        Self::Upstream,
+        Self::Status,
+        Self::Consumer,
+        Self::App,
+        Self::Team,
+        Self::Provider,
+        Self::Model,
+    ];
+
+    /// `route`, `upstream`, `status`, `consumer`, `app`, `team`,
+    /// `provider` or `model`.
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "route" => Some(Self::Route),
-            "upstream" => Some(Self::Upstream),
-            "status" => Some(Self::Status),
-            "consumer" => Some(Self::Consumer),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|d| d.name() == text)
     }
 
     /// The flag value, and the column heading.
@@ -121,18 +138,26 @@ impl Dimension {
             Self::Upstream => "upstream",
             Self::Status => "status",
             Self::Consumer => "consumer",
+            Self::App => "app",
+            Self::Team => "team",
+            Self::Provider => "provider",
+            Self::Model => "model",
         }
     }
 
     /// The key of a record; `-` for null.
     pub fn key<'r>(self, rec: &'r Record<'_>) -> std::borrow::Cow<'r, str> {
+        let ai = rec.ai.as_ref();
         let field = match self {
-            Self::Route => &rec.route,
-            Self::Upstream => &rec.upstream,
-            Self::Consumer => &rec.consumer,
+            Self::Route => rec.route.as_deref(),
+            Self::Upstream => rec.upstream.as_deref(),
+            Self::Consumer | Self::App => rec.consumer.as_deref(),
+            Self::Team => rec.team.as_deref(),
+            Self::Provider => ai.and_then(|a| a.provider.as_deref()),
+            Self::Model => ai.and_then(|a| a.model.as_deref()),
             Self::Status => return rec.status.to_string().into(),
         };
-        field.as_deref().unwrap_or("-").into()
+        field.unwrap_or("-").into()
     }
 }
 
@@ -182,8 +207,12 @@ impl TryFrom<&Command> for ReportArgs {
             logs: logs.clone(),
             since: when("--since", since.as_deref())?,
             until: when("--until", until.as_deref())?,
-            by: Dimension::parse(by)
-                .ok_or_else(|| bad("--by", "expected route, upstream, status or consumer"))?,
+            by: Dimension::parse(by).ok_or_else(|| {
+                bad(
+                    "--by",
+                    "expected route, upstream, status, consumer, app, team, provider or model",
+                )
+            })?,
             bucket: *bucket,
             top: *top,
             format: match format.as_str() {
@@ -442,6 +471,33 @@ mod tests {
             ReportArgs::try_from(&check),
             Err(AnalyticsError::NotReport)
         ));
+    }
+
+    #[test]
+    fn every_dimension_parses_from_its_name() {
+        for d in Dimension::ALL {
+            assert_eq!(Dimension::parse(d.name()), Some(d));
+        }
+        assert_eq!(Dimension::parse("host"), None);
+        let line = br#"{"ts":"2026-11-26T13:00:00Z","status":200,"consumer":"mobile","team":"shop","ai":{"provider":"claude","model":"smart"}}"#;
+        let rec = Record::parse(line).unwrap();
+        let keys: Vec<String> = Dimension::ALL
+            .iter()
+            .map(|d| d.key(&rec).into_owned())
+            .collect();
+        assert_eq!(
+            keys,
+            ["-", "-", "200", "mobile", "mobile", "shop", "claude", "smart"]
+        );
+        let plain = Record::parse(br#"{"ts":"2026-11-26T13:00:00Z","status":200}"#).unwrap();
+        for d in [
+            Dimension::App,
+            Dimension::Team,
+            Dimension::Provider,
+            Dimension::Model,
+        ] {
+            assert_eq!(d.key(&plain), "-");
+        }
     }
 
     #[test]

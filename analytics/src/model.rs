@@ -8,8 +8,8 @@ use super::time::Micros;
 /// A finished report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// The field traffic is broken down by: `route`, `upstream`, `status`
-    /// or `consumer`.
+    /// The field traffic is broken down by: `route`, `upstream`, `status`,
+    /// `consumer`, `app`, `team`, `provider` or `model`.
     pub by: &'static str,
     /// Bucket width in seconds.
     pub bucket_seconds: f64,
@@ -56,12 +56,39 @@ pub struct Row {
     pub p50_us: Option<u64>,
     /// 99th percentile of `total_us`.
     pub p99_us: Option<u64>,
+    /// What the AI calls among these requests used; all zero when none.
+    pub ai: AiRow,
+}
+
+/// Usage of the AI calls (lines with an `ai` object) of a bucket × key, or
+/// of the whole window: sums of the log's counters. Other requests add
+/// nothing here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AiRow {
+    /// AI calls.
+    pub calls: u64,
+    /// Input tokens (`ai.tokens_in`).
+    pub tokens_in: u64,
+    /// Output tokens (`ai.tokens_out`).
+    pub tokens_out: u64,
+    /// Cached input tokens (`ai.tokens_cached`).
+    pub tokens_cached: u64,
+    /// Reasoning tokens (`ai.tokens_reasoning`).
+    pub tokens_reasoning: u64,
+    /// Cost in micro-dollars (`ai.cost_microusd`).
+    pub cost_microusd: u64,
+    /// Calls that failed over at least once (non-empty `ai.failovers`).
+    pub failovers: u64,
+    /// Median time to first token (`ai.first_token_us`), to 1%.
+    pub first_token_p50_us: Option<u64>,
+    /// 99th percentile of the time to first token.
+    pub first_token_p99_us: Option<u64>,
 }
 
 /// A [`Row`] and the key it belongs to.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyRow {
-    /// The route, upstream, status or consumer.
+    /// The route, upstream, status, consumer, app, team, provider or model.
     pub key: String,
     /// Its traffic.
     #[serde(flatten)]
@@ -73,7 +100,7 @@ pub struct KeyRow {
 pub struct ErrorRow {
     /// coregate's error kind (`upstream_connect`), or the 5xx status.
     pub error: String,
-    /// The route, upstream, status or consumer.
+    /// The route, upstream, status, consumer, app, team, provider or model.
     pub key: String,
     /// How many requests failed this way.
     pub count: u64,
@@ -119,4 +146,6 @@ pub struct Summary {
     /// True when more keys were seen than a report tracks, and the rest
     /// were folded into `(other)`.
     pub keys_folded: bool,
+    /// AI usage over the window; all zero when the logs had no AI call.
+    pub ai: AiRow,
 }

@@ -1,12 +1,15 @@
 //! One access-log line, reduced to the fields a report reads.
 //!
 //! Strings borrow from the line unless they hold JSON escapes; fields the
-//! report does not use (client, path, query, ua, ...) are skipped without
-//! being allocated.
+//! report does not use (client, path, query, ua, an AI call's `prompt` and
+//! `answer`, the failover reasons, ...) are skipped without being
+//! allocated.
 
 use std::borrow::Cow;
+use std::fmt;
 
-use serde::Deserialize;
+use serde::de::{IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use super::time::{parse_rfc3339, Micros};
 
@@ -28,12 +31,53 @@ pub struct Record<'a> {
     /// coregate's own error kind (`upstream_connect`, ...), or null.
     #[serde(borrow, default)]
     pub error: Option<Cow<'a, str>>,
-    /// Authenticated consumer, or null.
+    /// Authenticated consumer (the calling app), or null.
     #[serde(borrow, default)]
     pub consumer: Option<Cow<'a, str>>,
+    /// The calling app's team, or null.
+    #[serde(borrow, default)]
+    pub team: Option<Cow<'a, str>>,
     /// Time from the request head to the last byte sent, in microseconds.
     #[serde(default)]
     pub total_us: Option<u64>,
+    /// What an AI call used; absent (or null) on other requests.
+    #[serde(borrow, default)]
+    pub ai: Option<Ai<'a>>,
+}
+
+/// The `ai` object of an AI call, reduced to what a report sums: who
+/// answered, token counts, cost, time to first token and whether it failed
+/// over. A missing number reads as 0 (`first_token_us` as unknown).
+#[derive(Debug, Default, Deserialize)]
+pub struct Ai<'a> {
+    /// Provider that answered; null when none did.
+    #[serde(borrow, default)]
+    pub provider: Option<Cow<'a, str>>,
+    /// The model the client asked for.
+    #[serde(borrow, default)]
+    pub model: Option<Cow<'a, str>>,
+    /// Input (prompt) tokens.
+    #[serde(default)]
+    pub tokens_in: u64,
+    /// Output (completion) tokens.
+    #[serde(default)]
+    pub tokens_out: u64,
+    /// Input tokens served from the provider's cache.
+    #[serde(default)]
+    pub tokens_cached: u64,
+    /// Reasoning tokens.
+    #[serde(default)]
+    pub tokens_reasoning: u64,
+    /// Cost in micro-dollars.
+    #[serde(default)]
+    pub cost_microusd: u64,
+    /// Time to the first token of the answer, in microseconds.
+    #[serde(default)]
+    pub first_token_us: Option<u64>,
+    /// Whether the call failed over at least once (a non-empty
+    /// `failovers` list; the entries themselves are skipped).
+    #[serde(default, rename = "failovers", deserialize_with = "non_empty")]
+    pub failed_over: bool,
 }
 
 /// A line's `ts` alone, for the pass that finds the newest line.
@@ -74,6 +118,37 @@ impl<'a> Record<'a> {
     }
 }
 
+/// Whether a JSON array (or null) has any element, skipping the elements.
+fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct AnyElement;
+
+    impl<'de> Visitor<'de> for AnyElement {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array or null")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            let mut any = false;
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                any = true;
+            }
+            Ok(any)
+        }
+
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+
+        fn visit_none<E>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+    }
+
+    d.deserialize_any(AnyElement)
+}
+
 /// The `ts` of a line, when it has a valid one.
 pub(super) fn parse_ts(line: &[u8]) -> Option<Micros> {
     let stamp: Stamp<'_> = serde_json::from_slice(line).ok()?;
@@ -96,6 +171,46 @@ mod tests {
         assert_eq!(r.total_us, Some(1500));
         assert!(!r.is_error() && r.error_label().is_none());
         assert_eq!(parse_ts(LINE.as_bytes()), Some(r.ts()));
+    }
+
+    const AI: &str = r#","ai":{"provider":"claude","model":"smart","key":"main","stream":true,"tokens_in":120,"tokens_out":48,"tokens_cached":7,"tokens_reasoning":3,"cost_microusd":1234,"first_token_us":5300,"failovers":["openai/main:429"],"prompt":"hi \"there\"","answer":"hello"}"#;
+
+    #[test]
+    fn reads_the_ai_fields_and_team() {
+        let line = LINE.replace(
+            r#""consumer":null"#,
+            &format!(r#""consumer":"mobile","team":"shop"{AI}"#),
+        );
+        let r = Record::parse(line.as_bytes()).unwrap();
+        assert_eq!(r.consumer.as_deref(), Some("mobile"));
+        assert_eq!(r.team.as_deref(), Some("shop"));
+        let ai = r.ai.unwrap();
+        assert_eq!(ai.provider.as_deref(), Some("claude"));
+        assert_eq!(ai.model.as_deref(), Some("smart"));
+        let tokens = (
+            ai.tokens_in,
+            ai.tokens_out,
+            ai.tokens_cached,
+            ai.tokens_reasoning,
+        );
+        assert_eq!(tokens, (120, 48, 7, 3));
+        assert_eq!((ai.cost_microusd, ai.first_token_us), (1234, Some(5300)));
+        assert!(ai.failed_over);
+
+        let plain = Record::parse(LINE.as_bytes()).unwrap();
+        assert!(plain.ai.is_none() && plain.team.is_none());
+        let null = LINE.replace(r#""consumer":null"#, r#""consumer":null,"ai":null"#);
+        assert!(Record::parse(null.as_bytes()).unwrap().ai.is_none());
+        let sparse = LINE.replace(
+            r#""consumer":null"#,
+            r#""consumer":null,"ai":{"provider":null,"model":"m","failovers":[],"first_token_us":null}"#,
+        );
+        let ai = Record::parse(sparse.as_bytes()).unwrap().ai.unwrap();
+        assert_eq!(
+            (ai.provider, ai.tokens_in, ai.first_token_us),
+            (None, 0, None)
+        );
+        assert!(!ai.failed_over);
     }
 
     #[test]

@@ -2,13 +2,14 @@
 
 use std::fmt::Write as _;
 
-use super::model::{ErrorRow, Report, Row, Summary};
+use super::model::{AiRow, ErrorRow, Report, Row, Summary};
 
-/// Trends, then the error table, then the summary (last, so it is what a
-/// terminal shows).
+/// Trends, then AI usage (only when the logs had AI calls), then the error
+/// table, then the summary (last, so it is what a terminal shows).
 pub(super) fn markdown(r: &Report) -> String {
     let mut out = String::new();
     trends(&mut out, r);
+    ai_usage(&mut out, r);
     errors(&mut out, r);
     summary(&mut out, &r.summary);
     out
@@ -65,6 +66,51 @@ fn row(out: &mut String, time: &str, key: &str, r: &Row) {
     );
 }
 
+/// Tokens, cost and failovers of the AI calls per bucket and key; nothing
+/// at all when the window had no AI call, so other reports read as before.
+/// Buckets without AI calls, and keys without any in a bucket, are left
+/// out.
+fn ai_usage(out: &mut String, r: &Report) {
+    if r.summary.ai.calls == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## AI usage by {}, {} buckets\n",
+        r.by,
+        width(r.bucket_seconds)
+    );
+    let _ = writeln!(
+        out,
+        "| time (UTC) | {} | AI calls | tokens in | tokens out | cached | reasoning | cost | failovers | first token p50 ms | first token p99 ms |",
+        r.by
+    );
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for b in r.buckets.iter().filter(|b| b.total.ai.calls > 0) {
+        ai_row(out, &b.start, "**total**", &b.total.ai);
+        for k in b.keys.iter().filter(|k| k.row.ai.calls > 0) {
+            ai_row(out, "", &cell(&k.key), &k.row.ai);
+        }
+    }
+    out.push('\n');
+}
+
+fn ai_row(out: &mut String, time: &str, key: &str, a: &AiRow) {
+    let _ = writeln!(
+        out,
+        "| {time} | {key} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        a.calls,
+        a.tokens_in,
+        a.tokens_out,
+        a.tokens_cached,
+        a.tokens_reasoning,
+        dollars(a.cost_microusd),
+        a.failovers,
+        ms(a.first_token_p50_us),
+        ms(a.first_token_p99_us),
+    );
+}
+
 fn errors(out: &mut String, r: &Report) {
     out.push_str("## Top errors\n\n");
     if r.top_errors.is_empty() {
@@ -108,6 +154,22 @@ fn summary(out: &mut String, s: &Summary) {
         ms(s.p50_us),
         ms(s.p99_us)
     );
+    let ai = &s.ai;
+    if ai.calls > 0 {
+        let _ = write!(
+            out,
+            "; {} AI calls: {} tokens in ({} cached), {} out ({} reasoning), cost {}, {} failed over, first token p50 {} ms, p99 {} ms",
+            ai.calls,
+            ai.tokens_in,
+            ai.tokens_cached,
+            ai.tokens_out,
+            ai.tokens_reasoning,
+            dollars(ai.cost_microusd),
+            ai.failovers,
+            ms(ai.first_token_p50_us),
+            ms(ai.first_token_p99_us),
+        );
+    }
     if s.malformed > 0 {
         let at = s.first_malformed.as_deref().unwrap_or("?");
         let _ = write!(
@@ -149,6 +211,18 @@ fn ms(us: Option<u64>) -> String {
     us.map_or_else(|| "-".to_owned(), |us| format!("{:.2}", us as f64 / 1000.0))
 }
 
+/// Micro-dollars as dollars, exactly: six decimals, trailing zeros trimmed
+/// down to four (`$0.001234`, `$1.5000`).
+fn dollars(micro: u64) -> String {
+    let mut text = format!("${}.{:06}", micro / 1_000_000, micro % 1_000_000);
+    for _ in 0..2 {
+        if text.ends_with('0') {
+            text.pop();
+        }
+    }
+    text
+}
+
 /// A table cell: `|` escaped, line breaks flattened.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
@@ -169,6 +243,12 @@ mod tests {
         assert_eq!(ms(Some(1500)), "1.50");
         assert_eq!(ms(None), "-");
         assert_eq!(cell("a|b\nc"), "a\\|b c");
+        assert_eq!(dollars(1234), "$0.001234");
+        assert_eq!(dollars(1_500_000), "$1.5000");
+        assert_eq!(dollars(100), "$0.0001");
+        assert_eq!(dollars(120), "$0.00012");
+        assert_eq!(dollars(0), "$0.0000");
+        assert_eq!(dollars(12_345_678_901), "$12345.678901");
     }
 
     #[test]

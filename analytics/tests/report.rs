@@ -479,3 +479,52 @@ fn bad_inputs_are_errors_not_panics() {
     a.bucket = Duration::from_secs(60);
     assert_eq!(run(a, &dir).summary.requests, 10_001);
 }
+
+/// The Markdown and JSON of [`log_lines`] as written before AI usage was
+/// reported: a log without AI calls must still report byte for byte the
+/// same Markdown, and the same JSON once the additive `ai` objects are
+/// taken out. `BLESS_GOLDEN=1` rewrites the files.
+#[test]
+fn non_ai_reports_match_the_golden_files() {
+    let dir = temp_dir("golden");
+    let log = write_log(&dir, "access.log", &log_lines());
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let bless = std::env::var_os("BLESS_GOLDEN").is_some();
+    for (format, name) in [
+        (Format::Markdown, "report.md"),
+        (Format::Json, "report.json"),
+    ] {
+        let mut a = args(vec![log.clone()]);
+        a.format = format;
+        a.out = Some(dir.join(name));
+        run(a, &dir);
+        let got = std::fs::read_to_string(dir.join(name))
+            .unwrap()
+            .replace(&format!("{}/", dir.display()), "");
+        if bless {
+            std::fs::write(golden.join(name), &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(golden.join(name)).unwrap();
+        if format == Format::Markdown {
+            assert_eq!(got, want);
+            continue;
+        }
+        let mut got: serde_json::Value = serde_json::from_str(&got).unwrap();
+        strip_ai(&mut got);
+        let want: serde_json::Value = serde_json::from_str(&want).unwrap();
+        assert_eq!(got, want);
+    }
+}
+
+/// Removes every `ai` member, to compare with JSON written before it.
+fn strip_ai(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            map.remove("ai");
+            map.values_mut().for_each(strip_ai);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_ai),
+        _ => {}
+    }
+}

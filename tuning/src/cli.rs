@@ -266,7 +266,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Summarise JSON access logs: traffic, errors and latency over time, per route, upstream, status or consumer
+    /// Summarise JSON access logs: traffic, errors, latency and AI tokens and cost over time, per route, upstream, status, consumer, app, team, AI provider or model
     #[command(after_help = REPORT_EXAMPLES)]
     Report {
         /// Access log files, one JSON object per line; "-" reads stdin
@@ -281,9 +281,9 @@ pub enum Command {
         #[arg(long, value_name = "WHEN")]
         until: Option<String>,
 
-        /// Break traffic down by this field
+        /// Break traffic down by this field (app is the consumer; provider and model are "-" on non-AI requests)
         #[arg(long, value_name = "FIELD", default_value = "route",
-              value_parser = ["route", "upstream", "status", "consumer"])]
+              value_parser = ["route", "upstream", "status", "consumer", "app", "team", "provider", "model"])]
         by: String,
 
         /// Width of a time bucket, e.g. 1m, 5m, 1h
@@ -313,6 +313,7 @@ Examples:
   coregate report /var/log/coregate/access.log --since 1h --bucket 5m
   coregate report a.log b.log --by upstream --format json --out report.json
   tail -n 100000 access.log | coregate report - --by status --svg report.svg
+  coregate report access.log --by team --bucket 1h    # AI tokens and cost per team
 
 WHEN is an RFC 3339 time (2026-11-26T13:00:00Z) or a duration such as 30m,
 counted back from the newest line in the logs (so old logs work too; stdin
@@ -549,6 +550,13 @@ mod tests {
         };
         assert_eq!((by.as_str(), format.as_str(), top), ("route", "md", 5));
         assert_eq!(bucket, Duration::from_secs(60));
+        for by in ["app", "team", "provider", "model"] {
+            let cli = Cli::try_parse_from(["coregate", "report", "a.log", "--by", by]).unwrap();
+            let Some(Command::Report { by: got, .. }) = cli.command else {
+                panic!("not a report: {cli:?}");
+            };
+            assert_eq!(got, by);
+        }
         for args in [
             &["report"][..],
             &["report", "a.log", "--by", "host"],
