@@ -78,11 +78,11 @@ impl ChatRequest {
             ));
         };
         let model = match body.get("model").and_then(Value::as_str) {
-            Some(m) if !m.is_empty() => m.to_owned(),
+            Some(m) if is_model_name(m) => m.to_owned(),
             _ => {
                 return Err(ApiError::invalid(
                     "model",
-                    "model must be a non-empty string",
+                    format!("model must be 1 to {MAX_MODEL} visible characters, no spaces"),
                 ))
             }
         };
@@ -170,9 +170,22 @@ fn outbound(
     })
 }
 
-/// `s` escaped for one path segment: only unreserved characters stay, and
+/// Longest model name taken.
+pub const MAX_MODEL: usize = 256;
+
+/// Whether `m` can be a model name: 1 to [`MAX_MODEL`] bytes of visible
+/// ASCII or UTF-8 text, with no whitespace or control characters (a name
+/// goes into paths, headers and log lines).
+pub fn is_model_name(m: &str) -> bool {
+    !m.is_empty()
+        && m.len() <= MAX_MODEL
+        && m.chars().all(|c| !c.is_whitespace() && !c.is_control())
+}
+
+/// `s` escaped for one path segment (public for other requests the
+/// engine builds, such as embeddings): only unreserved characters stay, and
 /// `.` or `..` alone is escaped so it cannot climb the path.
-fn path_segment(s: &str) -> String {
+pub fn path_segment(s: &str) -> String {
     let dots = s.bytes().all(|b| b == b'.');
     escape(s, |b| {
         b.is_ascii_alphanumeric() || b"-_~".contains(&b) || (b == b'.' && !dots)
@@ -180,7 +193,7 @@ fn path_segment(s: &str) -> String {
 }
 
 /// `s` escaped for a query value.
-fn query_value(s: &str) -> String {
+pub fn query_value(s: &str) -> String {
     escape(s, |b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
 }
 

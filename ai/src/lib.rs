@@ -8,6 +8,7 @@
 
 pub mod chat;
 pub mod error;
+pub mod messages;
 pub mod provider;
 pub mod response;
 pub mod sse;

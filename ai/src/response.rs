@@ -259,7 +259,7 @@ fn provider_code(v: &Value) -> Option<String> {
 
 /// `text` with key-like tokens replaced by `[redacted]`, cut to
 /// [`MAX_MESSAGE`] characters.
-fn scrub(text: &str) -> String {
+pub(crate) fn scrub(text: &str) -> String {
     // Only the head is read: redaction shrinks a run at most 3.2 times, so
     // a token cut at 4096 characters cannot reach the first 512.
     let head: String = text.chars().take(MAX_MESSAGE * 8).collect();

@@ -184,9 +184,8 @@ impl State {
             return self.fail(malformed(), out);
         };
         if let Some(e) = &v.error {
-            self.error = Some(provider_error(e));
-            self.pass(data, out);
-            return self.done(out);
+            // Written again, scrubbed: a provider's text may quote a key.
+            return self.fail(provider_error(e), out);
         }
         let usage = v.usage.as_ref().filter(|u| u.is_object());
         if let Some(u) = usage {
@@ -598,10 +597,9 @@ fn provider_error(e: &Value) -> ApiError {
         .as_str()
         .or_else(|| e["message"].as_str())
         .unwrap_or("the provider reported an error");
-    let message = match message.char_indices().nth(MAX_ERROR_CHARS) {
-        Some((cut, _)) => &message[..cut],
-        None => message,
-    };
+    // Key-like tokens are redacted, as in whole answers' errors.
+    let message = crate::response::scrub(message);
+    let message: String = message.chars().take(MAX_ERROR_CHARS).collect();
     let mut err = ApiError::new(502, "upstream_error", message);
     err.code = ["code", "status", "type"]
         .iter()

@@ -242,8 +242,8 @@ fn openai_tool_call_deltas_pass_unchanged() {
 }
 
 #[test]
-fn openai_upstream_error_frame_passes_and_ends() {
-    let err = json!({"error": {"message": "The server had an error while processing your request.",
+fn openai_upstream_error_frame_is_rewritten_scrubbed_and_ends() {
+    let err = json!({"error": {"message": "The server had an error while processing your request. Key sk-proj-abcdefghijklmnop",
                                "type": "server_error", "param": null, "code": null}});
     let events = vec![
         up(json!({"role": "assistant", "content": ""}), Value::Null),
@@ -253,13 +253,16 @@ fn openai_upstream_error_frame_passes_and_ends() {
     // Anything after the error is ignored.
     let input = openai_sse(&events, false)
         + &openai_sse(&[up(json!({"content": "late"}), Value::Null)], true);
-    let want = vec![events[0].clone(), events[1].clone(), err, json!(DONE)];
+    let rewritten = json!({"error": {
+        "message": "The server had an error while processing your request. Key [redacted]",
+        "type": "upstream_error", "param": null, "code": "server_error"}});
+    let want = vec![events[0].clone(), events[1].clone(), rewritten, json!(DONE)];
     let (_, t) = check(Kind::OpenAi, false, &input, &want);
     let e = t.error().unwrap();
     assert_eq!(e.kind, "upstream_error");
     assert_eq!(
         e.message,
-        "The server had an error while processing your request."
+        "The server had an error while processing your request. Key [redacted]"
     );
     assert_eq!(e.code.as_deref(), Some("server_error"), "no code: its type");
 }

@@ -137,6 +137,10 @@ path = "/summarize"
 ai = {{ template = "summarize" }}
 
 [[routes]]
+path_prefix = "/narrow"
+ai = {{ models = ["smart", "claude/*"] }}
+
+[[routes]]
 path_prefix = "/logged"
 ai = {{ log_bodies = true, mask = ["patient-[0-9]+"] }}
 {extra}
@@ -681,4 +685,168 @@ fn an_http10_client_gets_its_stream_until_the_connection_closes() {
     let f = frames(&r.body);
     assert_eq!(f.last().map(String::as_str), Some("[DONE]"), "{f:?}");
     assert_eq!(streamed_text(&f), "w0 w1 w2 w3 w4 w5 w6 w7");
+}
+
+/// An Anthropic Messages body.
+fn message(model: &str, stream: bool) -> Value {
+    json!({"model": model, "max_tokens": 100, "stream": stream, "system": "be brief",
+           "messages": [{"role": "user", "content": "hello there"}]})
+}
+
+#[test]
+fn anthropic_clients_reach_every_provider_through_v1_messages() {
+    let s = setup("", MockConfig::default());
+    for model in ["openai/gpt", "claude/c", "gemini/g"] {
+        let r = post(s.gw(), "/ai/v1/messages", &message(model, false));
+        assert_eq!(r.status, 200, "{model}: {}", r.text());
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["type"], "message", "{model}: {v}");
+        assert_eq!(
+            v["content"][0]["text"], "w0 w1 w2 w3 w4 w5 w6 w7",
+            "{model}"
+        );
+        assert_eq!(v["stop_reason"], "end_turn", "{model}");
+        assert_eq!(v["usage"]["output_tokens"], 8, "{model}");
+        let r = post(s.gw(), "/ai/v1/messages", &message(model, true));
+        assert_eq!(r.status, 200, "{model}");
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        let events: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect();
+        assert_eq!(events.first(), Some(&"message_start"), "{model}: {text}");
+        assert_eq!(events.last(), Some(&"message_stop"), "{model}: {text}");
+        let deltas: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(deltas, "w0 w1 w2 w3 w4 w5 w6 w7", "{model}: {text}");
+    }
+    // Errors come in Anthropic's shape.
+    let r = post(
+        s.gw(),
+        "/ai/v1/messages",
+        &json!({"model": "claude/c", "messages": []}),
+    );
+    assert_eq!(r.status, 400);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+}
+
+#[test]
+fn an_answer_before_the_body_is_read_closes_the_connection() {
+    let s = setup("", MockConfig::default());
+    let smuggled = "GET /ai/v1/models HTTP/1.1\r\nhost: gw\r\n\r\n";
+    let mut c = Client::connect(s.gw());
+    c.send(
+        format!(
+            "POST /ai/v1/nope HTTP/1.1\r\nhost: gw\r\ncontent-length: {}\r\n\r\n{smuggled}",
+            smuggled.len()
+        )
+        .as_bytes(),
+    );
+    let r = c.read(false).unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(
+        c.is_closed(),
+        "the unread body is never taken for a request"
+    );
+    // HEAD gets a head, and the connection goes on.
+    let mut c = Client::connect(s.gw());
+    c.send(b"HEAD /ai/v1/models HTTP/1.1\r\nhost: gw\r\n\r\n");
+    let r = c.read(true).unwrap();
+    assert_eq!(r.status, 405);
+    assert_eq!(c.get("/ai/v1/models").status, 200, "no stray body bytes");
+}
+
+#[test]
+fn a_route_serves_only_its_models() {
+    let s = setup("", MockConfig::default());
+    assert_eq!(
+        post(
+            s.gw(),
+            "/narrow/v1/chat/completions",
+            &chat("claude/x", false)
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        post(s.gw(), "/narrow/v1/chat/completions", &chat("smart", false)).status,
+        200
+    );
+    let r = post(
+        s.gw(),
+        "/narrow/v1/chat/completions",
+        &chat("openai/gpt", false),
+    );
+    assert_eq!(r.status, 404);
+    let r = Client::connect(s.gw()).get("/narrow/v1/models");
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["smart"]);
+}
+
+#[test]
+fn hostile_model_names_and_token_counts_are_refused() {
+    let s = setup(
+        "[[rate_limits]]\nname = \"tpd\"\nquota = \"1000/day\"\nunit = \"tokens\"\nkey = \"route\"\n",
+        MockConfig::default(),
+    );
+    let bad = "openai/x HTTP/1.1\r\nx-injected: yes";
+    let r = post(
+        s.gw(),
+        "/ai/v1/embeddings",
+        &json!({"model": bad, "input": "hi"}),
+    );
+    assert_eq!(r.status, 400);
+    let r = post(s.gw(), "/ai/v1/chat/completions", &chat(bad, false));
+    assert_eq!(r.status, 400);
+    let mut huge = chat("openai/gpt", false);
+    huge["max_tokens"] = json!(u64::MAX);
+    assert_eq!(post(s.gw(), "/ai/v1/chat/completions", &huge).status, 400);
+    assert!(s.mock.requests().is_empty(), "nothing reached the provider");
+}
+
+#[test]
+fn a_budget_keeps_the_reservation_of_a_stream_the_client_abandoned() {
+    let s = setup_route(
+        "[[rate_limits]]\nname = \"tpd\"\nquota = \"1000/day\"\nunit = \"tokens\"\nkey = \"route\"\n",
+        "rate_limits = [\"tpd\"]",
+        MockConfig {
+            frame_delay: Duration::from_millis(100),
+            ..MockConfig::default()
+        },
+    );
+    // A call larger than the whole budget can never fit: 400, not 429.
+    let mut body = chat("openai/gpt", true);
+    body["max_tokens"] = json!(5000);
+    assert_eq!(post(s.gw(), "/ai/v1/chat/completions", &body).status, 400);
+    // A stream closed after its head keeps its 900-odd tokens reserved.
+    body["max_tokens"] = json!(900);
+    let raw = body.to_string();
+    let mut c = Client::connect(s.gw());
+    c.send(
+        format!(
+            "POST /ai/v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-length: {}\r\n\r\n{raw}",
+            raw.len()
+        )
+        .as_bytes(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut c.r, &mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    drop(c);
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = post(s.gw(), "/ai/v1/chat/completions", &body);
+    assert_eq!(r.status, 429, "the abandoned stream's tokens stay spent");
 }

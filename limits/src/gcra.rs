@@ -147,6 +147,28 @@ mod tests {
     const S: u64 = 1_000_000_000;
 
     #[test]
+    fn a_cost_fits_in_the_burst_whole_and_a_refund_moves_the_tat_back() {
+        let l = Gcra::new(&rate(10, 9), 16); // 10 units at once
+        let t0 = 100 * S;
+        assert!(
+            matches!(l.check(3, t0, 11), Decision::Limit { .. }),
+            "more than the burst"
+        );
+        assert!(matches!(l.check(3, t0, 10), Decision::Admit { .. }));
+        assert!(
+            matches!(l.check(3, t0, 1), Decision::Limit { .. }),
+            "all spent"
+        );
+        l.refund(3, 4); // used 6 of the 10
+        assert!(matches!(l.check(3, t0, 4), Decision::Admit { .. }));
+        assert!(matches!(l.check(3, t0, 1), Decision::Limit { .. }));
+        assert!(
+            matches!(l.check(3, t0, u64::MAX), Decision::Limit { .. }),
+            "no wrap"
+        );
+    }
+
+    #[test]
     fn admits_the_burst_then_the_rate() {
         let l = Gcra::new(&rate(10, 2), 16);
         let t0 = 100 * S;

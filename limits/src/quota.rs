@@ -144,9 +144,9 @@ impl Quotas {
         loop {
             let (no, count) = unpack(v);
             let count = if no == step.no % STEP_MOD { count } else { 0 };
-            let used = past + count;
+            let used = past.saturating_add(count);
             // With a cost of 0, one unit must be left.
-            if used + cost.max(1) > self.limit {
+            if used.saturating_add(cost.max(1)) > self.limit {
                 let free_at = match self.steps {
                     1 => step.ends,
                     n => oldest.unwrap_or(step.ends + (n - 1) * self.step_len()),
@@ -155,7 +155,7 @@ impl Quotas {
                     retry_after: Duration::from_secs(free_at.saturating_sub(now).max(1)),
                 };
             }
-            let next = pack(step.no, count + cost);
+            let next = pack(step.no, count.saturating_add(cost));
             match bucket.compare_exchange_weak(v, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
                     if cost > 0 {
@@ -166,7 +166,7 @@ impl Quotas {
                         _ => oldest.unwrap_or(step.ends + (self.steps - 1) * self.step_len()),
                     };
                     return Decision::Admit {
-                        remaining: self.limit - used - cost,
+                        remaining: self.limit.saturating_sub(used).saturating_sub(cost),
                         reset: Duration::from_secs(reset.saturating_sub(now)),
                     };
                 }
@@ -333,6 +333,33 @@ mod tests {
     const DAY: u64 = 86_400;
     /// 2026-12-02 10:00 UTC.
     const NOW: u64 = 1_796_205_600;
+
+    #[test]
+    fn a_reservation_fits_whole_or_not_at_all_and_gives_back_what_was_unused() {
+        let q = quota(1000, Period::Day, false);
+        assert!(matches!(
+            q.check(1, NOW, 600),
+            Decision::Admit { remaining: 400, .. }
+        ));
+        assert!(
+            matches!(q.check(1, NOW, 500), Decision::Limit { .. }),
+            "500 > 400 left"
+        );
+        q.refund(1, NOW, 550); // the call used 50 of its 600
+        assert!(matches!(
+            q.check(1, NOW, 900),
+            Decision::Admit { remaining: 50, .. }
+        ));
+        // A cost that would overflow is refused, never wrapped.
+        assert!(matches!(q.check(1, NOW, u64::MAX), Decision::Limit { .. }));
+        assert!(matches!(
+            q.check(1, NOW, 50),
+            Decision::Admit { remaining: 0, .. }
+        ));
+        // A refund for a window that has passed gives nothing back.
+        q.refund(1, NOW - DAY, 1000);
+        assert!(matches!(q.check(1, NOW, 1), Decision::Limit { .. }));
+    }
 
     #[test]
     fn calendar_periods_end_on_utc_boundaries() {

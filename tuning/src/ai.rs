@@ -162,6 +162,24 @@ pub struct AiRoute {
     /// Patterns (regex) masked in logged bodies, besides the built-in ones
     /// (key-like tokens, e-mail addresses, card-like numbers).
     pub mask: Vec<String>,
+    /// The models this route serves: aliases, `provider/model`, or
+    /// `provider/*`; `None`: every alias and every `provider/model`.
+    pub models: Option<Vec<String>>,
+}
+
+impl AiRoute {
+    /// Whether the route serves `model`.
+    pub fn allows(&self, model: &str) -> bool {
+        let Some(list) = &self.models else {
+            return true;
+        };
+        list.iter().any(|m| match m.strip_suffix("/*") {
+            Some(provider) => model
+                .split_once('/')
+                .is_some_and(|(p, rest)| p == provider && !rest.is_empty()),
+            None => m == model,
+        })
+    }
 }
 
 /// `[ai]`, checked against the upstream groups.
@@ -228,12 +246,24 @@ fn provider(
         },
     );
     let keys = keys(c, field, raw);
-    let models = f.models.as_ref().map_or_else(Vec::new, |m| {
-        m.get_ref()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-            .collect()
-    });
+    let models = model_map(c, field, f);
+    let host = match &f.host {
+        Some(h) => c.field(&format!("{field}.host"), Some(h), |h| {
+            match visible(h) && !h.is_empty() {
+                true => Ok(h.clone()),
+                false => Err(format!("{h:?}: a host name, visible characters only")),
+            }
+        }),
+        None => None,
+    };
+    let azure_version = c.field(
+        &format!("{field}.azure_api_version"),
+        f.azure_api_version.as_ref(),
+        |v| match visible(v) && !v.is_empty() {
+            true => Ok(v.clone()),
+            false => Err(format!("{v:?}: visible characters only")),
+        },
+    );
     let price = price(c, field, f);
     let timeout = |c: &mut Checker<'_>, name: &str, v: Option<&Spanned<String>>| {
         c.field_duration(&format!("{field}.{name}"), v)
@@ -250,7 +280,7 @@ fn provider(
     Some(AiProvider {
         name: name?,
         kind,
-        host: host(f, &groups[group]),
+        host: host.unwrap_or_else(|| default_host(&groups[group])),
         group,
         base_path: base_path.unwrap_or_else(|| kind.default_base_path().to_owned()),
         keys: keys?,
@@ -259,10 +289,7 @@ fn provider(
         connect_timeout,
         first_byte_timeout: first_byte.unwrap_or(DEFAULT_FIRST_BYTE),
         idle_timeout: idle.unwrap_or(DEFAULT_IDLE),
-        azure_api_version: f
-            .azure_api_version
-            .as_ref()
-            .map_or_else(|| DEFAULT_AZURE_VERSION.to_owned(), |v| v.get_ref().clone()),
+        azure_api_version: azure_version.unwrap_or_else(|| DEFAULT_AZURE_VERSION.to_owned()),
         default_max_tokens: max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
     })
 }
@@ -301,12 +328,31 @@ fn check_name(n: &String) -> Result<String, String> {
     }
 }
 
-/// The `Host` a provider gets: its own setting, else the group's SNI,
-/// else the first backend's address.
-fn host(f: &AiProviderFile, g: &UpstreamGroup) -> String {
-    if let Some(h) = &f.host {
-        return h.get_ref().clone();
+/// Visible ASCII only: the value goes into a request head.
+fn visible(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A provider's model map: names in, names out, visible characters only.
+fn model_map(c: &mut Checker<'_>, field: &str, f: &AiProviderFile) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in f.models.iter().flat_map(|m| m.get_ref()) {
+        if k.is_empty() || !visible(k) || v.get_ref().is_empty() || !visible(v.get_ref()) {
+            let message = format!(
+                "{k:?} = {:?}: model names are visible characters, no spaces",
+                v.get_ref()
+            );
+            c.fail_at(v.span(), format!("{field}.models"), message);
+            continue;
+        }
+        out.push((k.clone(), v.get_ref().clone()));
     }
+    out
+}
+
+/// The `Host` a provider gets without its own: the group's SNI, else
+/// the first backend's address.
+fn default_host(g: &UpstreamGroup) -> String {
     if let Some(sni) = g.tls.as_ref().and_then(|t| t.sni.clone()) {
         return sni;
     }

@@ -163,6 +163,7 @@ pub(crate) struct AiRouteFile {
     pub(crate) template: Option<Spanned<String>>,
     pub(crate) log_bodies: Option<Spanned<bool>>,
     pub(crate) mask: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) models: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[server]`.

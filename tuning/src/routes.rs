@@ -125,10 +125,43 @@ fn route(
         allow_ips: guard::ip_list(c, &at, "allow_ips", r.allow_ips.as_ref()),
         deny_ips: guard::ip_list(c, &at, "deny_ips", r.deny_ips.as_ref()),
         cors: guard::cors(c, &at),
-        limits: crate::rate_limits::for_route(c, &at, named),
+        limits: {
+            let limits = crate::rate_limits::for_route(c, &at, named);
+            token_budgets_on_ai(c, &at, limits, &action)
+        },
         path,
         action,
     }
+}
+
+/// A token budget counts AI calls: on any other route it would count
+/// nothing, so it is an error there.
+fn token_budgets_on_ai(
+    c: &mut Checker<'_>,
+    at: &At<'_>,
+    limits: Vec<crate::rate_limits::LimitPolicy>,
+    action: &RouteAction,
+) -> Vec<crate::rate_limits::LimitPolicy> {
+    if !matches!(action, RouteAction::Ai(_)) {
+        for p in limits.iter().filter(|p| p.tokens) {
+            let location = match (
+                &at.route.rate_limits,
+                &at.route.rate_limit,
+                &at.route.service,
+            ) {
+                (Some(l), _, _) => c.at(l.span()),
+                (None, Some(l), _) => c.at(l.span()),
+                (None, None, Some(s)) => c.at(s.span()),
+                _ => c.whole_file(),
+            };
+            let message = format!(
+                "policy {:?} counts tokens: only AI routes (`ai = ...`) can take it",
+                p.name
+            );
+            c.fail(location, format!("{}.rate_limits", at.field), message);
+        }
+    }
+    limits
 }
 
 fn action(
@@ -211,10 +244,30 @@ fn ai_action(
             ),
         }
     }
+    let models = f.models.as_ref().map(|list| {
+        let mut out = Vec::new();
+        for m in list.get_ref() {
+            let name = m.get_ref();
+            let known = match name.split_once('/') {
+                Some((p, rest)) => !rest.is_empty() && ai.provider(p).is_some(),
+                None => ai.model(name).is_some(),
+            };
+            match known {
+                true => out.push(name.clone()),
+                false => c.fail_at(
+                    m.span(),
+                    format!("{field}.models"),
+                    format!("{name:?} is neither an [[ai.models]] alias nor provider/model or provider/* of a provider"),
+                ),
+            }
+        }
+        out
+    });
     RouteAction::Ai(AiRoute {
         template,
         log_bodies: f.log_bodies.as_ref().is_some_and(|b| *b.get_ref()),
         mask,
+        models,
     })
 }
 

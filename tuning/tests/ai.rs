@@ -190,3 +190,58 @@ fn keys_are_never_written_in_the_config() {
         "{errors:#?}"
     );
 }
+
+#[test]
+fn a_token_budget_on_a_route_that_is_not_ai_is_an_error() {
+    let text = format!(
+        "{BASE}\n[[rate_limits]]\nname = \"tpd\"\nquota = \"1000/day\"\nunit = \"tokens\"\n\n[[routes]]\npath = \"/plain\"\nupstream = \"mock\"\nrate_limits = [\"tpd\"]\n"
+    );
+    let found = errors(&text);
+    assert!(
+        found
+            .iter()
+            .any(|e| e.contains("routes[2].rate_limits") && e.contains("only AI routes")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn values_that_go_into_request_heads_are_visible_characters() {
+    let cases = [
+        (
+            "kind = \"anthropic\"",
+            "kind = \"anthropic\"\nhost = \"a\\r\\nx-evil: 1\"",
+            "ai.providers[1].host",
+        ),
+        (
+            "upstream = \"mock\"",
+            "upstream = \"mock\"\nbase_path = \"/v1\\r\\nx: y\"",
+            "ai.providers[0].base_path",
+        ),
+        (
+            "\"gpt-4o\" = \"gpt-4o-2024-08-06\"",
+            "\"gpt-4o\" = \"gpt 4o\"",
+            "ai.providers[0].models",
+        ),
+        (
+            "ai = { }",
+            "ai = { models = [\"nope\"] }",
+            "routes[0].ai.models",
+        ),
+    ];
+    for (from, to, field) in cases {
+        assert!(BASE.contains(from), "{from}");
+        let found = errors(&BASE.replacen(from, to, 1));
+        assert!(
+            found.iter().any(|e| e.contains(field)),
+            "{field}: {found:#?}"
+        );
+    }
+    let narrow = BASE.replacen("ai = { }", "ai = { models = [\"smart\", \"claude/*\"] }", 1);
+    let t = parse_toml("c.toml", &narrow).unwrap();
+    let RouteAction::Ai(route) = &t.routes[0].action else {
+        panic!("not ai");
+    };
+    assert!(route.allows("smart") && route.allows("claude/x"));
+    assert!(!route.allows("openai/gpt-4o") && !route.allows("claude/") && !route.allows("claude"));
+}

@@ -148,6 +148,10 @@ pub(super) fn include_usage(body: &Map<String, Value>) -> Result<bool, ApiError>
 }
 
 /// `max_completion_tokens`, else `max_tokens`: non-negative integers.
+/// The largest `max_tokens` taken: far above any model's output, and
+/// small enough that budgets' sums never overflow.
+const MAX_TOKENS: u64 = 100_000_000;
+
 pub(super) fn max_tokens(body: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
     let read = |key: &str| match field(body, key) {
         None => Ok(None),
@@ -158,5 +162,18 @@ pub(super) fn max_tokens(body: &Map<String, Value>) -> Result<Option<u64>, ApiEr
     };
     let completion = read("max_completion_tokens")?;
     let legacy = read("max_tokens")?;
-    Ok(completion.or(legacy))
+    match completion.or(legacy) {
+        Some(n) if n > MAX_TOKENS => {
+            let key = if completion.is_some() {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            Err(ApiError::invalid(
+                key,
+                format!("{key} may be at most {MAX_TOKENS}"),
+            ))
+        }
+        n => Ok(n),
+    }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use limits::Decision;
 
+use crate::limit::key::Keyed;
 use crate::limit::Policy;
 
 pub(crate) use crate::limit::key::Facts;
@@ -33,9 +34,25 @@ pub(super) fn reserve<'p>(
         used: Cell::new(None),
     };
     for p in policies.iter().filter(|p| p.spec.tokens) {
-        let Ok(key) = p.key(f) else {
-            continue;
+        let key = match p.key(f) {
+            Ok(key) => key,
+            Err(Keyed::Skip) => continue,
+            Err(_) => {
+                out.used.set(Some(0));
+                let e = ::ai::ApiError::invalid(
+                    "headers",
+                    format!(
+                        "a header of token budget {:?}'s key is too long",
+                        p.spec.name
+                    ),
+                );
+                return Err(e);
+            }
         };
+        if let Some(most) = p.most().filter(|&most| cost > most) {
+            out.used.set(Some(0));
+            return Err(never_fits(&p.spec.name, cost, most));
+        }
         match p.reserve(key, cost) {
             Decision::Admit { .. } => out.held.push((p, key, cost)),
             Decision::Limit { retry_after } => {
@@ -45,6 +62,16 @@ pub(super) fn reserve<'p>(
         }
     }
     Ok(out)
+}
+
+/// The `400` of a call larger than the budget could ever give at once.
+fn never_fits(policy: &str, cost: u64, most: u64) -> ::ai::ApiError {
+    let mut e = ::ai::ApiError::invalid(
+        "max_tokens",
+        format!("this call may take up to {cost} tokens; token budget {policy:?} gives at most {most} at once: set a lower max_tokens"),
+    );
+    e.code = Some("token_budget_too_small".to_owned());
+    e
 }
 
 /// The `429` of an exhausted token budget.

@@ -29,9 +29,24 @@ pub(super) struct Try {
     pub(super) key: usize,
 }
 
+/// The longest a key rests after a `429`, whatever its `Retry-After`.
+const MAX_REST_SECS: u64 = 300;
+
+/// Keys of one target tried before the next target.
+const KEYS_PER_TARGET: usize = 3;
+
 /// The tries for `model` (an alias or `provider/model`), in order; empty
-/// when every key is resting or refused.
-pub(super) fn plan(set: &AiSet, model: &str, now_ms: u64) -> Result<Vec<Try>, ::ai::ApiError> {
+/// when every key is resting or refused. A route with `models` serves
+/// only those.
+pub(super) fn plan(
+    set: &AiSet,
+    route: &tuning::AiRoute,
+    model: &str,
+    now_ms: u64,
+) -> Result<Vec<Try>, ::ai::ApiError> {
+    if !route.allows(model) {
+        return Err(unknown_model(model));
+    }
     let targets: Vec<(usize, String, u32)> = match set.config.model(model) {
         Some(alias) => ordered(&alias.targets),
         None => match model.split_once('/') {
@@ -47,7 +62,7 @@ pub(super) fn plan(set: &AiSet, model: &str, now_ms: u64) -> Result<Vec<Try>, ::
         let Some(p) = set.providers.get(provider) else {
             continue;
         };
-        for key in keys_in_order(p, now_ms) {
+        for key in keys_in_order(p, now_ms).into_iter().take(KEYS_PER_TARGET) {
             tries.push(Try {
                 provider,
                 model: m.clone(),
@@ -230,19 +245,20 @@ async fn exchange(
     connect: Duration,
 ) -> Result<Answer, ProxyError> {
     let (mut up, reused) = acquire(ctx, gs, g, addr, connect).await?;
-    let req = encode(spec, secret, out);
-    let sent = crate::shard::timeout(spec.first_byte_timeout, up.io.send(req.freeze())).await;
-    match sent {
+    let req = encode(spec, secret, out).freeze();
+    let wait = spec.first_byte_timeout;
+    match crate::shard::timeout(wait, up.io.send(req.clone())).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) if reused => {
-            // A stale pooled connection: once, on a fresh one.
+            // A stale pooled connection (its slot freed first): once, on a
+            // fresh one.
+            drop(up);
             let (mut fresh, _) = acquire_fresh(ctx, gs, g, addr, connect).await?;
-            let req = encode(spec, secret, out);
-            fresh
-                .io
-                .send(req.freeze())
-                .await
-                .map_err(|_| ProxyError::UpstreamClosed)?;
+            match crate::shard::timeout(wait, fresh.io.send(req)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(ProxyError::UpstreamClosed),
+                Err(_) => return Err(ProxyError::UpstreamHeaderTimeout),
+            }
             up = fresh;
         }
         Ok(Err(_)) => return Err(ProxyError::UpstreamClosed),
@@ -302,13 +318,15 @@ fn judge(key: &Key, a: Answer) -> Result<Answer, Failed> {
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .unwrap_or(1)
-                .clamp(1, 3600);
+                .clamp(1, MAX_REST_SECS);
             let until = now_ms() + secs * 1000;
             key.state.cool_until.fetch_max(until, Relaxed);
             key.state.rate_limited.fetch_add(1, Relaxed);
             Err(Failed::Next("429"))
         }
-        401 | 403 => {
+        // 403 is the request's (a model the key may not use, a region):
+        // answered, and the key stays.
+        401 => {
             key.state.refused.store(true, Relaxed);
             key.state.failures.fetch_add(1, Relaxed);
             eprintln!(

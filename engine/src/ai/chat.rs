@@ -4,7 +4,7 @@
 
 use super::call::{self, Failed, Try};
 use super::relay;
-use super::{body, budget, reply, AiRequest, AiTrace, Endpoint};
+use super::{body, budget, reply, AiRequest, AiTrace, Endpoint, Front};
 use crate::client::{Client, Next};
 use crate::ctx::ShardCtx;
 use crate::snapshot::ai::AiSet;
@@ -54,8 +54,10 @@ fn embeddings(
     let path = match p.kind {
         ::ai::Kind::OpenAi | ::ai::Kind::Compatible => format!("{}/embeddings", p.base_path),
         ::ai::Kind::Azure => format!(
-            "{}/deployments/{model}/embeddings?api-version={}",
-            p.base_path, p.azure_api_version
+            "{}/deployments/{}/embeddings?api-version={}",
+            p.base_path,
+            ::ai::chat::path_segment(model),
+            ::ai::chat::query_value(&p.azure_api_version)
         ),
         _ => {
             return Err(::ai::ApiError::invalid(
@@ -89,26 +91,22 @@ pub(super) async fn run(
         Ok(b) => b,
         Err(e) => return body_error(c, ctx, req, e).await,
     };
-    let call = match parse(set, endpoint, &raw) {
+    req.body_read.set(true);
+    let mut call = match parse(set, endpoint, &raw) {
         Ok(call) => call,
-        Err(e) => return reply::error(c, ctx, req.head, &e).await,
+        Err(e) => return reply::error(c, ctx, req, &e).await,
     };
-    let tries = match call::plan(set, call.model(), call::now_ms()) {
+    let tries = match call::plan(set, &req.ai.route, call.model(), call::now_ms()) {
         Ok(t) => t,
-        Err(e) => return reply::error(c, ctx, req.head, &e).await,
+        Err(e) => return reply::error(c, ctx, req, &e).await,
     };
-    // Estimating tokens costs tens of µs: only for routes with a budget.
-    let budgeted = req.route.limits.iter().any(|p| p.spec.tokens);
-    let cost = match &call {
-        Call::Chat(chat) if budgeted => ::ai::tokens::reserve(chat, default_max(set, &tries)),
-        _ => 1,
-    };
+    let cost = budget_cost(req, set, &mut call, &tries, raw.len());
     let reserved = match budget::reserve(&req.route.limits, &req.facts, cost) {
         Ok(r) => r,
-        Err(e) => return reply::error(c, ctx, req.head, &e).await,
+        Err(e) => return reply::error(c, ctx, req, &e).await,
     };
     let mut trace = AiTrace {
-        model: call.model().into(),
+        model: cut(call.model(), 128).into(),
         stream: call.stream(),
         ..AiTrace::default()
     };
@@ -116,7 +114,14 @@ pub(super) async fn run(
         trace.bodies = Some(Box::new((super::bodies::keep(&raw), Box::default())));
     }
     let next = tries_in_turn(c, ctx, req, set, (&call, &tries), &mut trace, started).await;
-    reserved.settle(trace.usage.total());
+    // A call no provider answered used nothing; one whose count is
+    // unknown (cut short, or a provider that reports none) keeps its
+    // whole reservation.
+    match (trace.provider, trace.usage_known) {
+        (None, _) => reserved.settle(0),
+        (Some(_), true) => reserved.settle(trace.usage.total()),
+        (Some(_), false) => {}
+    }
     if let Some((p, _)) = trace.provider {
         if let Some(p) = set.providers.get(usize::from(p)) {
             trace.cost = cost_of(&p.spec.price, &trace.usage);
@@ -124,6 +129,59 @@ pub(super) async fn run(
     }
     c.trace.ai = Some(Box::new(trace));
     next
+}
+
+/// The first `n` characters of `s`.
+fn cut(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Prompts larger than this are estimated at a token per byte instead of
+/// tokenized: tiktoken runs on the shard, at about 25 µs a KiB.
+const TOKENIZE_MAX: usize = 64 << 10;
+
+/// What a call reserves from the route's token budgets: its prompt's
+/// estimate plus the most it may answer (times `n` choices). When the
+/// client set no limit, the reserved one is written into the request, so
+/// that the provider cannot answer past the reservation. 1 on routes
+/// without a budget (estimating costs tens of µs).
+fn budget_cost(
+    req: &AiRequest<'_>,
+    set: &AiSet,
+    call: &mut Call,
+    tries: &[Try],
+    raw: usize,
+) -> u64 {
+    let Call::Chat(chat) = call else {
+        return 1;
+    };
+    if !req.route.limits.iter().any(|p| p.spec.tokens) {
+        return 1;
+    }
+    let output = match chat.max_tokens {
+        Some(n) => n,
+        None => {
+            let n = default_max(set, tries);
+            chat.body
+                .insert("max_completion_tokens".to_owned(), n.into());
+            chat.max_tokens = Some(n);
+            n
+        }
+    };
+    let choices = chat
+        .body
+        .get("n")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(1)
+        .clamp(1, 128);
+    let input = match raw > TOKENIZE_MAX {
+        true => raw as u64,
+        false => ::ai::tokens::estimate_input(chat),
+    };
+    input.saturating_add(output.saturating_mul(choices))
 }
 
 /// The `max_tokens` a call reserves when it sets none: its first target's.
@@ -151,11 +209,17 @@ fn parse(set: &AiSet, endpoint: Endpoint, raw: &[u8]) -> Result<Call, ::ai::ApiE
                 ));
             };
             let model = match map.get("model").and_then(|m| m.as_str()) {
-                Some(m) if !m.is_empty() => m.to_owned(),
-                _ => return Err(::ai::ApiError::invalid("model", "`model` is required")),
+                Some(m) if ::ai::chat::is_model_name(m) => m.to_owned(),
+                _ => {
+                    return Err(::ai::ApiError::invalid(
+                        "model",
+                        "`model` is required: visible characters, no spaces",
+                    ))
+                }
             };
             Ok(Call::Embeddings(map, model))
         }
+        Endpoint::Messages => ::ai::messages::parse_request(raw).map(Call::Chat),
         _ => ::ai::ChatRequest::parse(raw).map(Call::Chat),
     }
 }
@@ -170,13 +234,24 @@ async fn tries_in_turn(
     trace: &mut AiTrace,
     started: std::time::Instant,
 ) -> Next {
+    let mut refused: Option<::ai::ApiError> = None;
+    let mut skip: Option<usize> = None;
     for t in tries {
         let Some(p) = set.providers.get(t.provider) else {
             continue;
         };
+        // A provider that timed out is not asked again with another key.
+        if skip == Some(t.provider) {
+            continue;
+        }
         let out = match call.encode(&p.spec, &t.model) {
             Ok(o) => o,
-            Err(e) => return reply::error(c, ctx, req.head, &e).await,
+            // This provider cannot take the request (an image URL for
+            // Gemini): another target may.
+            Err(e) => {
+                refused.get_or_insert(e);
+                continue;
+            }
         };
         let here = (t.provider as u16, t.key as u16);
         match call::attempt(ctx, req.view, p, t, &out).await {
@@ -184,22 +259,31 @@ async fn tries_in_turn(
                 trace.provider = Some(here);
                 return answered(c, ctx, req, (call, p), answer, trace, started).await;
             }
-            Err(Failed::Next(why)) => trace.failovers.push((here.0, here.1, why)),
+            Err(Failed::Next(why)) => {
+                if why == "upstream_header_timeout" {
+                    skip = Some(t.provider);
+                }
+                trace.failovers.push((here.0, here.1, why));
+            }
             Err(Failed::Final(answer)) => {
                 let (head, up) = *answer;
                 trace.provider = Some(here);
+                trace.usage_known = true;
                 let status = head.status();
                 let a = call::Answer { head, up };
                 let body = relay::whole(ctx, a, p.spec.idle_timeout)
                     .await
                     .unwrap_or_default();
                 let e = ::ai::decode_error(p.spec.kind, status, &body);
-                return reply::error(c, ctx, req.head, &e).await;
+                return reply::error(c, ctx, req, &e).await;
             }
         }
     }
-    let e = exhausted(set, tries, trace);
-    reply::error(c, ctx, req.head, &e).await
+    let e = match (refused, trace.failovers.is_empty()) {
+        (Some(e), true) => e,
+        _ => exhausted(set, tries, trace),
+    };
+    reply::error(c, ctx, req, &e).await
 }
 
 /// Relays the answer of the try that succeeded.
@@ -226,9 +310,14 @@ async fn answered(
                 created,
                 chat.include_usage,
             );
+            let tr = match req.front.get() {
+                Front::OpenAi => relay::Translator::OpenAi(tr),
+                Front::Anthropic => relay::Translator::messages(tr, &chat.model, &id),
+            };
             let keep = trace.bodies.is_some();
-            let s = relay::stream(c, ctx, req.head, answer, tr, (idle, started, keep)).await;
+            let s = relay::stream(c, ctx, req, answer, tr, (idle, started, keep)).await;
             trace.usage = s.usage;
+            trace.usage_known = s.complete;
             trace.first_token = s.first_frame;
             if let Some(b) = &mut trace.bodies {
                 b.1 = s.kept.into();
@@ -245,22 +334,29 @@ async fn answered(
                 "upstream_error",
                 format!("the provider's answer failed: {}", e.as_str()),
             );
-            return reply::error(c, ctx, req.head, &e).await;
+            return reply::error(c, ctx, req, &e).await;
         }
     };
     let decoded = match call {
-        Call::Chat(chat) => ::ai::decode_response(p.spec.kind, &body, &chat.model, &id, created),
+        Call::Chat(chat) => ::ai::decode_response(p.spec.kind, &body, &chat.model, &id, created)
+            .and_then(|(out, usage)| match req.front.get() {
+                Front::OpenAi => Ok((out, usage)),
+                Front::Anthropic => {
+                    ::ai::messages::encode_response(&out, &chat.model).map(|(out, _)| (out, usage))
+                }
+            }),
         Call::Embeddings(..) => embeddings_usage(&body),
     };
     match decoded {
         Ok((out, usage)) => {
             trace.usage = usage;
+            trace.usage_known = usage.total() > 0;
             if let Some(b) = &mut trace.bodies {
                 b.1 = super::bodies::keep(&out);
             }
-            reply::json(c, ctx, req.head, 200, &[], &out).await
+            reply::json(c, ctx, req, 200, &[], &out).await
         }
-        Err(e) => reply::error(c, ctx, req.head, &e).await,
+        Err(e) => reply::error(c, ctx, req, &e).await,
     }
 }
 
@@ -276,10 +372,14 @@ fn embeddings_usage(body: &[u8]) -> Result<(Vec<u8>, ::ai::Usage), ::ai::ApiErro
 fn exhausted(set: &AiSet, tries: &[Try], trace: &AiTrace) -> ::ai::ApiError {
     let now = call::now_ms();
     if tries.is_empty() || trace.failovers.iter().all(|f| f.2 == "429") {
+        let mut mine: Vec<usize> = tries.iter().map(|t| t.provider).collect();
+        mine.dedup();
         let soonest = set
             .providers
             .iter()
-            .flat_map(|p| &p.keys)
+            .enumerate()
+            .filter(|(i, _)| mine.contains(i) || tries.is_empty())
+            .flat_map(|(_, p)| &p.keys)
             .map(|k| {
                 k.state
                     .cool_until
@@ -342,7 +442,5 @@ async fn body_error(
         body::BodyError::Closed => return Next::Close,
     };
     let e = ::ai::ApiError::new(status, kind, message);
-    reply::error(c, ctx, req.head, &e)
-        .await
-        .min_with(Next::Close)
+    reply::error(c, ctx, req, &e).await.min_with(Next::Close)
 }

@@ -33,6 +33,8 @@ pub(crate) struct AiTrace {
     pub(crate) provider: Option<(u16, u16)>,
     pub(crate) model: Box<str>,
     pub(crate) usage: ::ai::Usage,
+    /// The provider reported the call's usage (a budget settles with it).
+    pub(crate) usage_known: bool,
     /// Millionths of a dollar.
     pub(crate) cost: u64,
     pub(crate) first_token: Option<std::time::Duration>,
@@ -54,11 +56,28 @@ pub(crate) struct AiRequest<'a> {
     pub(crate) path: &'a [u8],
     pub(crate) id: &'a [u8],
     pub(crate) facts: Facts<'a>,
+    /// The request's body has been read (the connection may carry another
+    /// request).
+    pub(crate) body_read: std::cell::Cell<bool>,
+    /// The API the client speaks, for the shape of answers and errors.
+    pub(crate) front: std::cell::Cell<Front>,
+}
+
+/// The API a client speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Front {
+    /// OpenAI Chat Completions.
+    #[default]
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
 }
 
 /// Which API a request calls.
 enum Endpoint {
     Chat,
+    /// `POST /v1/messages`: Anthropic's API.
+    Messages,
     Template(usize),
     Models,
     Embeddings,
@@ -71,12 +90,12 @@ pub(crate) async fn serve(c: &mut Client, ctx: &ShardCtx, req: AiRequest<'_>) ->
     let set = &req.view.snap.ai;
     let endpoint = match endpoint(&req) {
         Ok(e) => e,
-        Err(e) => return reply::error(c, ctx, req.head, &e).await,
+        Err(e) => return reply::error(c, ctx, &req, &e).await,
     };
     match endpoint {
         Endpoint::Models => models(c, ctx, &req, set).await,
         Endpoint::Describe(t) => describe(c, ctx, &req, set, t).await,
-        Endpoint::Chat | Endpoint::Template(_) | Endpoint::Embeddings => {
+        Endpoint::Chat | Endpoint::Messages | Endpoint::Template(_) | Endpoint::Embeddings => {
             chat::run(c, ctx, &req, set, endpoint).await
         }
     }
@@ -91,6 +110,10 @@ fn endpoint(req: &AiRequest<'_>) -> Result<Endpoint, ::ai::ApiError> {
         Some(t) if method == Method::Get => (Method::Get, Endpoint::Describe(t)),
         Some(t) => (Method::Post, Endpoint::Template(t)),
         None if path.ends_with(b"/v1/chat/completions") => (Method::Post, Endpoint::Chat),
+        None if path.ends_with(b"/v1/messages") => {
+            req.front.set(Front::Anthropic);
+            (Method::Post, Endpoint::Messages)
+        }
         None if path.ends_with(b"/v1/embeddings") => (Method::Post, Endpoint::Embeddings),
         None if path.ends_with(b"/v1/models") => (Method::Get, Endpoint::Models),
         None => {
@@ -122,11 +145,11 @@ async fn describe(
 ) -> Next {
     let Some(t) = set.config.templates.get(t) else {
         let e = ::ai::ApiError::new(404, "invalid_request_error", "no such template");
-        return reply::error(c, ctx, req.head, &e).await;
+        return reply::error(c, ctx, &req, &e).await;
     };
     let path = req.path.split(|&b| b == b'?').next().unwrap_or_default();
     let doc = t.0.openapi(&String::from_utf8_lossy(path));
-    reply::json(c, ctx, req.head, 200, &[], doc.to_string().as_bytes()).await
+    reply::json(c, ctx, req, 200, &[], doc.to_string().as_bytes()).await
 }
 
 /// `GET /v1/models`: the aliases, then `provider/model` for every
@@ -134,16 +157,20 @@ async fn describe(
 async fn models(c: &mut Client, ctx: &ShardCtx, req: &AiRequest<'_>, set: &AiSet) -> Next {
     let mut data = Vec::new();
     let entry = |id: String, owner: &str| serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": owner});
-    for m in &set.config.models {
+    let allowed = |id: &str| req.ai.route.allows(id);
+    for m in set.config.models.iter().filter(|m| allowed(&m.name)) {
         data.push(entry(m.name.clone(), "coregate"));
     }
     for p in &set.providers {
         for (name, _) in &p.spec.models {
-            data.push(entry(format!("{}/{}", p.spec.name, name), &p.spec.name));
+            let id = format!("{}/{}", p.spec.name, name);
+            if allowed(&id) {
+                data.push(entry(id, &p.spec.name));
+            }
         }
     }
     let body = serde_json::json!({"object": "list", "data": data}).to_string();
-    reply::json(c, ctx, req.head, 200, &[], body.as_bytes()).await
+    reply::json(c, ctx, req, 200, &[], body.as_bytes()).await
 }
 
 mod chat;

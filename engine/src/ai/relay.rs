@@ -100,6 +100,75 @@ fn reuse(ctx: &ShardCtx, a: Answer, body: &Body) {
     }
 }
 
+/// A stream's translation: the provider's events to OpenAI's, and for an
+/// Anthropic client on to Anthropic's.
+pub(super) enum Translator {
+    OpenAi(::ai::StreamTranslator),
+    Messages(
+        Box<(
+            ::ai::StreamTranslator,
+            ::ai::messages::MessagesStream,
+            Vec<u8>,
+        )>,
+    ),
+}
+
+impl Translator {
+    /// OpenAI's events re-written as Anthropic's.
+    pub(super) fn messages(tr: ::ai::StreamTranslator, model: &str, id: &str) -> Translator {
+        let m = ::ai::messages::MessagesStream::new(model, id);
+        Translator::Messages(Box::new((tr, m, Vec::with_capacity(1024))))
+    }
+
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Translator::OpenAi(t) => t.feed(input, out),
+            Translator::Messages(b) => {
+                let (t, m, mid) = &mut **b;
+                t.feed(input, mid);
+                m.feed(mid, out);
+                mid.clear();
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        match self {
+            Translator::OpenAi(t) => t.finish(out),
+            Translator::Messages(b) => {
+                let (t, m, mid) = &mut **b;
+                t.finish(mid);
+                m.feed(mid, out);
+                mid.clear();
+                m.finish(out);
+            }
+        }
+    }
+
+    /// The provider's usage (OpenAI's terms).
+    fn usage(&self) -> ::ai::Usage {
+        match self {
+            Translator::OpenAi(t) => t.usage(),
+            Translator::Messages(b) => b.0.usage(),
+        }
+    }
+
+    fn is_ended(&self) -> bool {
+        match self {
+            Translator::OpenAi(t) => t.is_ended(),
+            Translator::Messages(b) => b.1.is_ended(),
+        }
+    }
+
+    /// Whether the provider's stream ended in error (or early).
+    fn failed(&self) -> bool {
+        match self {
+            Translator::OpenAi(t) => t.error().is_some(),
+            Translator::Messages(b) => b.0.error().is_some(),
+        }
+    }
+}
+
 /// What a relayed stream did.
 pub(super) struct Streamed {
     pub(super) next: Next,
@@ -108,19 +177,22 @@ pub(super) struct Streamed {
     pub(super) first_frame: Option<std::time::Duration>,
     /// The stream's first bytes, when asked for (for the access log).
     pub(super) kept: Vec<u8>,
+    /// The provider ended the stream itself and the client had it all:
+    /// its usage is the call's.
+    pub(super) complete: bool,
 }
 
 /// Relays a provider's stream to the client, translated frame by frame.
 pub(super) async fn stream(
     c: &mut Client,
     ctx: &ShardCtx,
-    head: &parser::RequestHead,
+    req: &super::AiRequest<'_>,
     mut a: Answer,
-    mut tr: ::ai::StreamTranslator,
+    mut tr: Translator,
     (idle, started, keep): (std::time::Duration, std::time::Instant, bool),
 ) -> Streamed {
     let mut kept = Vec::new();
-    let (mut out, next, framing) = reply::stream_head(ctx, head);
+    let (mut out, next, framing) = reply::stream_head(ctx, req);
     c.trace.status = 200;
     ctx.metrics().response(200);
     let mut body = Body::new(ctx, &mut a, idle);
@@ -158,7 +230,7 @@ pub(super) async fn stream(
     if !client_gone && reply::send(c, ctx, out).await.is_err() {
         client_gone = true;
     }
-    let clean = !client_gone && tr.error().is_none();
+    let clean = !client_gone && !tr.failed();
     if clean {
         reuse(ctx, a, &body);
     }
@@ -167,5 +239,6 @@ pub(super) async fn stream(
         usage: tr.usage(),
         first_frame,
         kept,
+        complete: clean,
     }
 }

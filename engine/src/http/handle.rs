@@ -148,6 +148,8 @@ async fn routed_request(
                 path: &r.path,
                 id: id.as_bytes(),
                 facts,
+                body_read: Default::default(),
+                front: Default::default(),
             };
             let next = crate::ai::serve(c, ctx, req).await;
             drop(admitted);

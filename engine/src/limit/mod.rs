@@ -150,6 +150,16 @@ impl Policy {
         }
     }
 
+    /// The most units one request can ever be given at once: a quota's
+    /// limit, a rate's burst plus one; `None` for a concurrency cap.
+    pub(crate) fn most(&self) -> Option<u64> {
+        match &self.spec.kind {
+            LimitKind::Quota(q) => Some(q.limit),
+            LimitKind::Rate(r) => Some(u64::from(r.burst) + 1),
+            LimitKind::Concurrency(_) => None,
+        }
+    }
+
     /// Settles a reservation of `reserved` units made at `at` (Unix
     /// seconds) with the `used` units the call really took.
     pub(crate) fn settle(&self, hash: u64, reserved: u64, used: u64, at: u64) {
