@@ -12,6 +12,7 @@
 //! haproxy costs 1.11–1.14× nginx's CPU per request (shared/BENCH.md's
 //! reference: 1.12×); see results/ and bench/README.md.
 
+pub mod ai;
 pub mod compare;
 pub mod proc;
 pub mod procfs;

@@ -31,11 +31,23 @@ impl Pinned {
         args: &[String],
         log: &Path,
     ) -> std::io::Result<Self> {
+        Self::spawn_on(name, &cpu.to_string(), program, args, log)
+    }
+
+    /// Starts `program args` on the CPU list `cpus` (taskset syntax:
+    /// `"0,1"`, `"0-3"`), stdout and stderr to `log`.
+    pub fn spawn_on(
+        name: &str,
+        cpus: &str,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+    ) -> std::io::Result<Self> {
         let out = File::create(log)?;
         let err = out.try_clone()?;
         let child = Command::new("taskset")
             .arg("-c")
-            .arg(cpu.to_string())
+            .arg(cpus)
             .arg(program)
             .args(args)
             .stdin(Stdio::null())
