@@ -4,7 +4,7 @@
 //! On the 2-core VM a round trip straight to the mock is 12 µs at p50
 //! (2026-12-03), 129 µs through coregate on the other CPU.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -12,8 +12,11 @@ use hdrhistogram::Histogram;
 
 use crate::ai::http::Reader;
 
-/// Longest wait for any one read.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for any one read (`SO_RCVTIMEO`): an expired one is EAGAIN,
+/// which [`exchange`] retries until its patience runs out.
+const READ_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest silence in an exchange before it is given up.
+pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// What to time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +67,7 @@ pub fn run(addr: SocketAddr, request: &[u8], budget: Budget, until: Until) -> Re
             break;
         }
         reader.reset();
-        let timed = exchange(&mut conn, request, &mut reader, &mut buf, until)?;
+        let timed = exchange(&mut conn, request, &mut reader, &mut buf, until, PATIENCE)?;
         match timed.filter(|_| reader.status == 200) {
             Some(at) => {
                 let ns = at.saturating_duration_since(started).as_nanos() as u64;
@@ -85,17 +88,36 @@ fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
 }
 
 /// One request and its whole response; the moment `until` was reached.
+/// A read that times out (EAGAIN / EWOULDBLOCK from `SO_RCVTIMEO`) or is
+/// interrupted (EINTR) is retried until nothing has come for `patience`.
 fn exchange(
     conn: &mut TcpStream,
     request: &[u8],
     reader: &mut Reader,
     buf: &mut [u8],
     until: Until,
+    patience: Duration,
 ) -> Result<Option<Instant>, String> {
     conn.write_all(request).map_err(|e| format!("write: {e}"))?;
     let mut at = None;
+    let mut last = Instant::now();
     while !reader.complete() {
-        let n = conn.read(buf).map_err(|e| format!("read: {e}"))?;
+        let n = match conn.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if last.elapsed() < patience {
+                    continue;
+                }
+                return Err(format!(
+                    "no byte for {} s ({} so far): read: {e}",
+                    patience.as_secs(),
+                    progress(reader)
+                ));
+            }
+            Err(e) => return Err(format!("read: {e}")),
+        };
+        last = Instant::now();
         if n == 0 {
             return Err("the server closed the connection mid-response".into());
         }
@@ -111,11 +133,42 @@ fn exchange(
     })
 }
 
+/// What a reader has seen, for an error message.
+fn progress(reader: &Reader) -> String {
+    if reader.status == 0 {
+        "no response head".to_owned()
+    } else {
+        format!("status {}, {} frames", reader.status, reader.frames)
+    }
+}
+
 /// One request, its status and SSE frame count and whether `[DONE]` came.
 pub fn probe(addr: SocketAddr, request: &[u8]) -> Result<(u16, u64, bool), String> {
+    probe_within(addr, request, PATIENCE).map(|(status, frames, done, _)| (status, frames, done))
+}
+
+/// [`probe`] that waits up to `patience` for each byte (under a heavy load),
+/// and also returns [`Reader::describe`] for an answer that is not 200.
+pub fn probe_within(
+    addr: SocketAddr,
+    request: &[u8],
+    patience: Duration,
+) -> Result<(u16, u64, bool, String), String> {
     let mut conn = connect(addr)?;
     let mut reader = Reader::default();
     let mut buf = vec![0u8; 64 * 1024];
-    exchange(&mut conn, request, &mut reader, &mut buf, Until::Complete)?;
-    Ok((reader.status, reader.frames, reader.saw_done()))
+    exchange(
+        &mut conn,
+        request,
+        &mut reader,
+        &mut buf,
+        Until::Complete,
+        patience,
+    )?;
+    Ok((
+        reader.status,
+        reader.frames,
+        reader.saw_done(),
+        reader.describe(),
+    ))
 }

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 16 * 1024;
+/// Body bytes kept of an answer that is not 200 (to show what it was).
+const ERROR_BODY: usize = 300;
 
 /// The API a request speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +135,8 @@ pub struct Reader {
     pub status: u16,
     /// SSE frames (`\n\n`-terminated events) in the body.
     pub frames: u64,
+    /// The first bytes of the body of an answer that is not 200.
+    pub error_body: Vec<u8>,
     prev: u8,
     content: Needle,
     done: Needle,
@@ -145,6 +149,7 @@ impl Default for Reader {
             body: Body::Head,
             status: 0,
             frames: 0,
+            error_body: Vec::new(),
             prev: 0,
             content: Needle::new(b"w0\""),
             done: Needle::new(b"[DONE]"),
@@ -179,6 +184,13 @@ impl Reader {
         self.done.found
     }
 
+    /// `HTTP 502: <the body's first bytes>`, for a report.
+    pub fn describe(&self) -> String {
+        let body = String::from_utf8_lossy(&self.error_body);
+        let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        format!("HTTP {}: {body:?}", self.status)
+    }
+
     /// Takes bytes off the wire.
     pub fn feed(&mut self, mut data: &[u8]) -> Result<Fed, String> {
         let mut fed = Fed::default();
@@ -204,6 +216,10 @@ impl Reader {
     }
 
     fn content_bytes(&mut self, data: &[u8], fed: &mut Fed) {
+        if self.status != 200 && self.error_body.len() < ERROR_BODY {
+            let n = (ERROR_BODY - self.error_body.len()).min(data.len());
+            self.error_body.extend_from_slice(&data[..n]);
+        }
         for &b in data {
             if b == b'\n' && self.prev == b'\n' {
                 self.frames += 1;
@@ -355,6 +371,7 @@ mod tests {
         r.feed(b"cde").unwrap();
         assert!(r.complete());
         assert_eq!(r.status, 429);
+        assert_eq!(r.error_body, b"abcde");
         r.reset();
         r.feed(b"HTTP/1.1 204 No\r\n\r\n").unwrap();
         assert!(r.complete());

@@ -1,7 +1,9 @@
 //! The concurrency-1 scenarios: `openai-c1`, `anthropic-c1` (whole answers)
 //! and `stream-ttft` (time to the first content frame), each straight to the
-//! mock and then through coregate, in interleaved rounds; the headline is
-//! the added p99. Measured on the 2-core VM: see results/*-ai.md.
+//! mock, through coregate's AI route, and (the control) the direct request
+//! byte for byte through a plain proxy route of coregate, in interleaved
+//! rounds; the headlines are the added p99 and the AI overhead (AI route
+//! less plain proxy). Measured on the 2-core VM: see results/*-ai.md.
 
 use std::net::SocketAddr;
 
@@ -14,11 +16,23 @@ use crate::ai::{Ctx, Section};
 /// Rounds each side is split into (direct, coregate, direct, coregate...).
 const ROUNDS: u64 = 2;
 
-/// One comparison: the same exchange straight to the mock and through coregate.
+/// Path prefix of coregate's plain proxy route to the mock (`strip_prefix`).
+const PLAIN: &str = "/plain";
+
+/// One comparison: the same exchange straight to the mock and through
+/// coregate's AI route (the plain proxy row sends `direct` under [`PLAIN`]).
 struct Pair<'a> {
     label: &'a str,
     direct: Call<'a>,
     through: Call<'a>,
+}
+
+/// The percentiles of the four rows of a pair.
+struct Rows {
+    direct: Percentiles,
+    through: Percentiles,
+    plain: Percentiles,
+    cross: Percentiles,
 }
 
 fn openai_key() -> Vec<String> {
@@ -109,7 +123,7 @@ fn one_pair(
             shards: 1,
             ..Gateway::default()
         },
-        mock.addr,
+        &[mock.addr],
     );
     let result = gw.and_then(|gw| {
         let out = measure_pairs(ctx, name, pairs, until, goal, mock.addr, gw.addr);
@@ -141,29 +155,40 @@ fn measure_pairs(
         ROUNDS
     );
     let mut summary = Vec::new();
+    let mut control = Vec::new();
     for pair in pairs {
-        let [direct, through, cross] = measure_pair(ctx, pair, until, mock, gw)?;
-        let added = through.p99 - direct.p99;
-        md.push_str(&format!(
-            "| {} | direct to mock | {} |\n",
-            pair.label,
-            direct.cells()
-        ));
-        md.push_str(&format!(
-            "| {} | through coregate | {} |\n",
-            pair.label,
-            through.cells()
-        ));
+        let r = measure_pair(ctx, pair, until, mock, gw)?;
+        let added = r.through.p99 - r.direct.p99;
+        let rows = [
+            ("direct to mock", &r.direct),
+            ("through coregate", &r.through),
+            ("through coregate, plain proxy route (no AI)", &r.plain),
+        ];
+        for (path, p) in rows {
+            md.push_str(&format!("| {} | {path} | {} |\n", pair.label, p.cells()));
+        }
         md.push_str(&format!(
             "| {} | direct, client on CPU {} (reference) | {} |\n",
             pair.label,
             procs::PROXY_CPU,
-            cross.cells()
+            r.cross.cells()
         ));
+        let (ai99, ai50) = (r.through.p99 - r.plain.p99, r.through.p50 - r.plain.p50);
         summary.push(format!(
-            "{}: added p99 {added:.1} µs {}",
+            "{}: added p99 {added:.1} µs {}; AI overhead p99 {ai99:.1} µs, p50 {ai50:.1} µs (AI route − plain proxy)",
             pair.label,
             verdict(added, goal, "µs")
+        ));
+        let share = if ai99 < 0.0 {
+            "below the plain route's p99: within this run's noise".to_owned()
+        } else {
+            format!("{:.0} % of the added p99", 100.0 * ai99 / added.max(1e-9))
+        };
+        control.push(format!(
+            "{}: the plain proxy adds {:.1} µs at p99 and {:.1} µs at p50 over direct; the AI route {ai99:.1} / {ai50:.1} µs more ({share})",
+            pair.label,
+            r.plain.p99 - r.direct.p99,
+            r.plain.p50 - r.direct.p50,
         ));
     }
     md.push_str(&format!(
@@ -171,6 +196,13 @@ fn measure_pairs(
         procs::PROXY_CPU,
         procs::PROXY_CPU
     ));
+    md.push_str(&format!(
+        "The plain proxy row is the control: the direct row's request, byte for byte, through coregate's route `path_prefix = \"{PLAIN}\"`, `upstream = \"mock\"`, `strip_prefix = true` (no AI), same process, shard and connections. What coregate's own proxying costs on this VM is its excess over the direct row; the AI route's excess over it (the AI overhead) is what parsing, translating and re-framing the exchange costs on top.\n\n"
+    ));
+    for line in &control {
+        md.push_str(&format!("- Control: {line}\n"));
+    }
+    md.push('\n');
     for line in &summary {
         md.push_str(&format!("- {line}\n"));
     }
@@ -181,30 +213,38 @@ fn measure_pairs(
     })
 }
 
-/// Warms both paths, then alternates rounds; percentiles of each side.
+/// Warms every path, then alternates rounds; percentiles of each row.
 fn measure_pair(
     ctx: &Ctx,
     pair: &Pair<'_>,
     until: Until,
     mock: SocketAddr,
     gw: SocketAddr,
-) -> Result<[Percentiles; 3], String> {
+) -> Result<Rows, String> {
     let direct_req = pair.direct.bytes(mock);
     let through_req = pair.through.bytes(gw);
+    let plain_req = Call {
+        prefix: PLAIN,
+        ..pair.direct.clone()
+    }
+    .bytes(gw);
     check(mock, &direct_req, "the mock")?;
     check(gw, &through_req, "coregate")?;
+    check(gw, &plain_req, "coregate's plain route")?;
     let warm = ctx.sizes.c1_warmup;
     client::run(mock, &direct_req, warm, until)?;
     client::run(gw, &through_req, warm, until)?;
+    client::run(gw, &plain_req, warm, until)?;
     let round = Budget {
         count: ctx.sizes.c1.count / ROUNDS,
         time: ctx.sizes.c1.time / ROUNDS as u32,
     };
-    let mut hists = [(); 3].map(|()| client::ns_histogram());
+    let mut hists = [(); 4].map(|()| client::ns_histogram());
     for _ in 0..ROUNDS {
         let runs = [
             client::run(mock, &direct_req, round, until)?,
             client::run(gw, &through_req, round, until)?,
+            client::run(gw, &plain_req, round, until)?,
             on_proxy_cpu(mock, &direct_req, round, until)?,
         ];
         for (hist, run) in hists.iter_mut().zip(&runs) {
@@ -214,7 +254,13 @@ fn measure_pair(
             hist.add(&run.hist).map_err(|e| e.to_string())?;
         }
     }
-    Ok(hists.map(|h| Percentiles::of(&h)))
+    let [direct, through, plain, cross] = hists.map(|h| Percentiles::of(&h));
+    Ok(Rows {
+        direct,
+        through,
+        plain,
+        cross,
+    })
 }
 
 /// The direct exchange with the client on coregate's CPU: what crossing

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::ai::client;
 use crate::ai::http::{Api, Call};
 use crate::ai::latency::check;
 use crate::ai::measure::{self, verdict, Cpu, Percentiles};
@@ -21,6 +22,13 @@ const CPU_STREAMS: usize = 64;
 const RPS_CONNS: usize = 32;
 /// How often `streams-10k` reads coregate's RSS.
 const RSS_EVERY: Duration = Duration::from_millis(50);
+/// `streams-10k` opens this many streams every [`OPEN_EVERY`] (10,000/s):
+/// small bursts, so that the mocks' listen queues (128, Rust's std) keep up.
+const OPEN_BATCH: usize = 100;
+/// See [`OPEN_BATCH`].
+const OPEN_EVERY: Duration = Duration::from_millis(10);
+/// The longest counted window of `streams-10k`.
+const STREAMS_WINDOW: Duration = Duration::from_secs(90);
 
 /// A streamed `claude/m` chat through coregate.
 fn claude_stream(gw: SocketAddr, stream: bool, headers: &[String]) -> Vec<u8> {
@@ -56,7 +64,7 @@ pub fn stream_cpu(ctx: &Ctx) -> Result<Section, String> {
         shards: 1,
         ..Gateway::default()
     };
-    ctx.with_pair("stream-cpu", shape, &gw, |gw_addr, pid| {
+    ctx.with_pair("stream-cpu", shape, 1, &gw, |gw_addr, pid| {
         let request = claude_stream(gw_addr, true, &[]);
         let (_, per_stream, done) = check(gw_addr, &request, "coregate")?;
         let plan = closed_loop(ctx, gw_addr, CPU_STREAMS, request);
@@ -90,7 +98,7 @@ fn stream_cpu_section(t: &Tally, cpu: &Cpu, per_stream: u64, done: bool) -> Sect
         t.ok,
         t.frames,
         t.frames as f64 / secs.max(1e-9),
-        t.errors + t.bad_status,
+        t.connect_errors + t.errors + t.bad_status,
         cpu.busy(secs),
         cpu.per(t.frames),
         verdict(per_frame, 1.0, "µs"),
@@ -111,20 +119,35 @@ pub fn streams_10k(ctx: &Ctx) -> Result<Section, String> {
         words: ctx.sizes.slow_words,
         frame_delay_ms: ctx.sizes.slow_delay_ms,
     };
+    let n = ctx.sizes.streams;
+    // Per shard, and SO_REUSEPORT need not split evenly: each shard may take
+    // every stream, so each is allowed all of them.
     let gw = Gateway {
         shards: 2,
+        max_connections: n.max(procs::COREGATE_DEFAULT_MAX_CONNECTIONS),
         ..Gateway::default()
     };
-    ctx.with_pair("streams-10k", shape, &gw, |gw_addr, pid| {
+    let mocks = procs::mocks_needed(n + 1, ctx.fd_limit);
+    ctx.with_pair("streams-10k", shape, mocks, &gw, |gw_addr, pid| {
         let request = claude_stream(gw_addr, true, &[]);
         let probe = std::thread::spawn({
             let request = request.clone();
-            move || check(gw_addr, &request, "coregate")
+            move || client::probe_within(gw_addr, &request, STREAMS_WINDOW)
         });
         let (t, rss) = many_streams(ctx, gw_addr, pid, request)?;
-        let probe = probe.join().map_err(|_| "the probe panicked")??;
-        Ok(streams_section(ctx, &t, &rss, probe.1))
+        let probe = probe.join().map_err(|_| "the probe panicked")?;
+        let setup = Setup {
+            mocks,
+            max_connections: gw.max_connections,
+        };
+        Ok(streams_section(ctx, &t, &rss, &probe, &setup))
     })
+}
+
+/// How `streams-10k` was set up.
+struct Setup {
+    mocks: usize,
+    max_connections: usize,
 }
 
 /// RSS readings of a `streams-10k` run, KiB.
@@ -147,10 +170,10 @@ fn many_streams(
         conns: n,
         request,
         warmup: Duration::ZERO,
-        measure: Duration::from_secs(90),
+        measure: STREAMS_WINDOW,
         repeat: false,
-        open_batch: 500,
-        open_every: Duration::from_millis(50),
+        open_batch: OPEN_BATCH,
+        open_every: OPEN_EVERY,
     };
     let mut rss = Rss {
         before: measure::rss_kib(pid),
@@ -174,8 +197,32 @@ fn many_streams(
     Ok((tally, rss))
 }
 
-fn streams_section(ctx: &Ctx, t: &Tally, rss: &Rss, expected: u64) -> Section {
+fn streams_section(
+    ctx: &Ctx,
+    t: &Tally,
+    rss: &Rss,
+    probe: &Result<(u16, u64, bool, String), String>,
+    setup: &Setup,
+) -> Section {
     let n = ctx.sizes.streams as u64;
+    // The probe (one more stream, alone on its connection) says how many
+    // frames a whole stream has; failing that, the commonest complete shape.
+    let (expected, probe_note) = match probe {
+        Ok((200, frames, true, _)) => (*frames, String::new()),
+        other => {
+            let why = match other {
+                Ok((_, _, _, answer)) => answer.clone(),
+                Err(e) => e.clone(),
+            };
+            let common = t
+                .shapes
+                .iter()
+                .filter(|((_, done), _)| *done)
+                .max_by_key(|(_, c)| **c)
+                .map_or(0, |((f, _), _)| *f);
+            (common, format!("\n- The probe stream failed ({why}); a whole stream is taken to be the commonest shape, {common} frames.\n"))
+        }
+    };
     let whole = t.shapes.get(&(expected, true)).copied().unwrap_or(0);
     let shapes: Vec<String> = t
         .shapes
@@ -188,28 +235,74 @@ fn streams_section(ctx: &Ctx, t: &Tally, rss: &Rss, expected: u64) -> Section {
     } else {
         format!("**{} of {n} streams incomplete**", n - whole)
     };
-    let md = format!(
-        "{n} concurrent streamed `claude/m` calls{}, opened 500 per 50 ms; mock `--words {} --frame-delay-ms {}` on CPU {}; coregate **2 shards on CPUs 0 and 1** (the load and the mock share CPU 0). One stream is {expected} frames + [DONE].\n\n\
-         | streams | complete ({expected} frames + [DONE]) | errors | unfinished | most open at once | RSS before KiB | RSS peak KiB | open at peak | RSS per stream KiB |\n|---|---|---|---|---|---|---|---|---|\n\
-         | {n} | {whole} | {} | {} | {} | {} | {} | {} | {per_stream:.1} |\n\n- Frames per stream seen: {}\n- {dropped}; RSS per stream {per_stream:.1} KiB {}\n",
+    let mut md = format!(
+        "{n} concurrent streamed `claude/m` calls{}, opened {OPEN_BATCH} per {} ms; {} mock{} (`--words {} --frame-delay-ms {}`, round robin behind coregate's upstream `mock`, on CPUs 0 and 1 in turn: one mock holds 3 descriptors per connection, so one alone would run out of descriptors at about {} connections, and its thread per connection naps in 10 ms slices, about 1M wakeups/s at 10,000 streams, which saturates both CPUs and stretches the streams); the load on CPU {}; coregate **2 shards on CPUs 0 and 1**, `server.max_connections = {}` per shard (coregate's default is {}). One stream is {expected} frames + [DONE].\n\n\
+         | streams | complete ({expected} frames + [DONE]) | connect errors | errors | not 200 | unfinished | most open at once | RSS before KiB | RSS peak KiB | open at peak | RSS per stream KiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n\
+         | {n} | {whole} | {} | {} | {} | {} | {} | {} | {} | {} | {per_stream:.1} |\n\n- Frames per stream seen: {}\n- {dropped}; RSS per stream {per_stream:.1} KiB {}\n",
         capped(ctx),
+        OPEN_EVERY.as_millis(),
+        setup.mocks,
+        if setup.mocks == 1 { "" } else { "s" },
         ctx.sizes.slow_words,
         ctx.sizes.slow_delay_ms,
+        ctx.fd_limit.saturating_sub(64) / procs::MOCK_FDS_PER_CONN,
         procs::LOAD_CPU,
-        t.errors + t.bad_status,
+        setup.max_connections,
+        procs::COREGATE_DEFAULT_MAX_CONNECTIONS,
+        t.connect_errors,
+        t.errors,
+        t.bad_status,
         t.unfinished,
         rss.max_open,
         rss.before,
         rss.peak,
         rss.open_at_peak,
-        shapes.join(", "),
+        if shapes.is_empty() { "none".to_owned() } else { shapes.join(", ") },
         verdict(per_stream, 16.0, "KiB"),
     );
+    let d = Percentiles::of(&t.hist);
+    md.push_str(&format!(
+        "- Stream duration (open to [DONE] or the error answer): p50 {:.2} s, p99 {:.2} s, max {:.2} s (a stream that waited in a listen queue shows here)\n",
+        d.p50 / 1e6,
+        d.p99 / 1e6,
+        t.hist.max() as f64 / 1e9,
+    ));
+    md.push_str(&failures_md(t));
+    md.push_str(&probe_note);
     Section {
         name: "streams-10k".into(),
         markdown: md,
-        summary: format!("{whole}/{n} streams complete, {per_stream:.1} KiB RSS per stream"),
+        summary: format!(
+            "{whole}/{n} streams complete ({} connect errors, {} errors, {} not 200), {per_stream:.1} KiB RSS per stream",
+            t.connect_errors, t.errors, t.bad_status
+        ),
     }
+}
+
+/// The failed streams: non-200 answers by status with their first bodies,
+/// and connection failures by cause.
+fn failures_md(t: &Tally) -> String {
+    let mut md = String::new();
+    if !t.bad_by_status.is_empty() {
+        let by: Vec<String> = t
+            .bad_by_status
+            .iter()
+            .map(|(s, c)| format!("{c} × {s}"))
+            .collect();
+        md.push_str(&format!("- Answers not 200: {}\n", by.join(", ")));
+        for e in &t.bad_examples {
+            md.push_str(&format!("  - `{e}`\n"));
+        }
+    }
+    if !t.failures.is_empty() {
+        let by: Vec<String> = t
+            .failures
+            .iter()
+            .map(|(why, c)| format!("{c} × {why}"))
+            .collect();
+        md.push_str(&format!("- Connection failures: {}\n", by.join(", ")));
+    }
+    md
 }
 
 /// Why the stream count is below 10,000, if it is.
@@ -236,6 +329,7 @@ fn rps_gateway(
         access_log: Some(dir.join("access.log")),
         extra: quota.to_owned(),
         route: "rate_limits = [\"tpd\"]".to_owned(),
+        ..Gateway::default()
     };
     let data = dir.join("access");
     let seeded = access::seed(&ctx.bins.coregate, &data, &mock.to_string());
@@ -263,7 +357,7 @@ pub fn rps_core(ctx: &Ctx) -> Result<Section, String> {
     let mock = procs::start_mock(&ctx.bins, &dir, shape)?;
     let (gw, headers, on) = rps_gateway(ctx, &dir, mock.addr);
     let log = dir.join("access.log");
-    let out = procs::start_gateway(&ctx.bins, &dir, &gw, mock.addr).and_then(|g| {
+    let out = procs::start_gateway(&ctx.bins, &dir, &gw, &[mock.addr]).and_then(|g| {
         let request = claude_stream(g.addr, false, &headers);
         let res = check(g.addr, &request, "coregate").and_then(|_| {
             let plan = closed_loop(ctx, g.addr, RPS_CONNS, request);
@@ -291,7 +385,7 @@ fn rps_section(t: &Tally, cpu: &Cpu, on: &str, log: &std::path::Path) -> Section
         procs::LOAD_CPU,
         t.ok,
         t.bad_status,
-        t.errors,
+        t.connect_errors + t.errors,
         p.p50,
         p.p99,
         cpu.busy(secs),

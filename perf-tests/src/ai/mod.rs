@@ -134,23 +134,40 @@ impl Ctx {
         Ok(dir)
     }
 
-    /// Starts a mock and a coregate for `name`, runs `body(coregate address,
-    /// coregate pid)`, stops both.
+    /// Starts `mocks` mocks (the backends of coregate's upstream `mock`) and
+    /// a coregate for `name`, runs `body(coregate address, coregate pid)`,
+    /// stops them all.
     pub fn with_pair(
         &self,
         name: &str,
         shape: MockShape,
+        mocks: usize,
         gw: &Gateway,
         body: impl FnOnce(SocketAddr, u32) -> Result<Section, String>,
     ) -> Result<Section, String> {
         let dir = self.dir(name)?;
-        let mock = procs::start_mock(&self.bins, &dir, shape)?;
-        let out = procs::start_gateway(&self.bins, &dir, gw, mock.addr).and_then(|g| {
-            let res = body(g.addr, g.proc.pid());
-            g.proc.stop();
-            res
+        let mut started = Vec::new();
+        let mut out = Ok(());
+        for i in 0..mocks.max(1) {
+            match procs::start_mock_on(&self.bins, &dir, shape, i % 2) {
+                Ok(m) => started.push(m),
+                Err(e) => {
+                    out = Err(e);
+                    break;
+                }
+            }
+        }
+        let addrs: Vec<SocketAddr> = started.iter().map(|m| m.addr).collect();
+        let out = out.and_then(|()| {
+            procs::start_gateway(&self.bins, &dir, gw, &addrs).and_then(|g| {
+                let res = body(g.addr, g.proc.pid());
+                g.proc.stop();
+                res
+            })
         });
-        mock.proc.stop();
+        for m in started {
+            m.proc.stop();
+        }
         out
     }
 }

@@ -21,6 +21,8 @@ use crate::ai::http::Reader;
 const MAX_EVENTS: usize = 1024;
 /// Longest epoll wait, so that phases and samples stay on time.
 const TICK: Duration = Duration::from_millis(10);
+/// Examples of each kind of failure kept for the report.
+const EXAMPLES: usize = 3;
 
 /// What a load does.
 #[derive(Debug, Clone)]
@@ -61,8 +63,18 @@ pub struct Tally {
     pub ok: u64,
     /// Complete answers with another status.
     pub bad_status: u64,
-    /// Connections that failed or closed mid-answer.
+    /// Connections that could not be opened (the connect failed or was
+    /// refused before the request went out); not in `errors`.
+    pub connect_errors: u64,
+    /// Connections that failed or closed mid-answer after the request went out.
     pub errors: u64,
+    /// Answers that were not 200, by status.
+    pub bad_by_status: BTreeMap<u16, u64>,
+    /// Connect errors and errors, by cause (`connect: ECONNREFUSED`,
+    /// `closed before the response head`...).
+    pub failures: BTreeMap<String, u64>,
+    /// The first answers that were not 200: status and the body's start.
+    pub bad_examples: Vec<String>,
     /// SSE frames received in the window.
     pub frames: u64,
     /// Latency of each complete answer (ns).
@@ -78,6 +90,8 @@ pub struct Tally {
 struct Conn {
     fd: Option<OwnedFd>,
     written: usize,
+    /// Bytes read of the current answer.
+    read: usize,
     started: Instant,
     reader: Reader,
     busy: bool,
@@ -159,18 +173,30 @@ impl<'a> Load<'a> {
         let n = self.plan.open_batch.min(self.plan.conns - self.opened);
         for _ in 0..n {
             let token = self.conns.len() as u64;
-            let fd = bench::loadgen::connect(self.plan.addr, &self.epoll, token)
-                .map_err(|e| format!("connect {}: {e}", self.plan.addr))?;
-            self.conns.push(Conn {
-                fd: Some(fd),
-                written: 0,
-                started: now,
-                reader: Reader::default(),
-                busy: true,
-            });
+            let fd = match connect(self.plan.addr, &self.epoll, token) {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    self.connect_failed(e);
+                    None
+                }
+            };
+            let busy = fd.is_some();
+            self.conns.push(fresh_conn(fd, now, busy));
             self.opened += 1;
         }
         Ok(())
+    }
+
+    /// Counts a connect that failed (in the window).
+    fn connect_failed(&mut self, e: Errno) {
+        if self.counting {
+            self.tally.connect_errors += 1;
+            *self
+                .tally
+                .failures
+                .entry(format!("connect: {}", errno_name(e)))
+                .or_default() += 1;
+        }
     }
 
     fn wait(&mut self, events: &mut Vec<epoll::Event>) -> Result<(), String> {
@@ -192,7 +218,13 @@ impl<'a> Load<'a> {
 
     fn on_event(&mut self, idx: usize, flags: epoll::EventFlags) {
         if flags.contains(epoll::EventFlags::ERR) {
-            return self.fail(idx);
+            let err = self
+                .conns
+                .get(idx)
+                .and_then(|c| c.fd.as_ref())
+                .and_then(|fd| rustix::net::sockopt::socket_error(fd).ok())
+                .and_then(Result::err);
+            return self.fail(idx, Why::Socket(err));
         }
         if flags.contains(epoll::EventFlags::OUT) {
             self.write(idx);
@@ -213,9 +245,11 @@ impl<'a> Load<'a> {
         while conn.busy && conn.written < request.len() {
             match rustix::io::write(fd, &request[conn.written..]) {
                 Ok(n) => conn.written += n,
-                Err(Errno::AGAIN) | Err(Errno::NOTCONN) => return,
+                // Not writable yet (EAGAIN is EWOULDBLOCK here) or still
+                // connecting: the edge-triggered OUT comes when it is.
+                Err(Errno::AGAIN) | Err(Errno::NOTCONN) | Err(Errno::INPROGRESS) => return,
                 Err(Errno::INTR) => {}
-                Err(_) => return self.fail(idx),
+                Err(e) => return self.fail(idx, Why::Write(e)),
             }
         }
     }
@@ -226,14 +260,15 @@ impl<'a> Load<'a> {
                 return;
             };
             let n = match rustix::io::read(fd, &mut self.buf[..]) {
-                Ok(0) => return self.fail(idx),
+                Ok(0) => return self.fail(idx, Why::Closed),
                 Ok(n) => n,
+                // Drained (EAGAIN is EWOULDBLOCK here): wait for the next edge.
                 Err(Errno::AGAIN) => return,
                 Err(Errno::INTR) => continue,
-                Err(_) => return self.fail(idx),
+                Err(e) => return self.fail(idx, Why::Read(e)),
             };
-            if self.take(idx, n).is_err() {
-                return self.fail(idx);
+            if let Err(e) = self.take(idx, n) {
+                return self.fail(idx, Why::Bad(e));
             }
         }
     }
@@ -243,6 +278,7 @@ impl<'a> Load<'a> {
         let Some(conn) = self.conns.get_mut(idx) else {
             return Ok(());
         };
+        conn.read += n;
         let fed = conn.reader.feed(&self.buf[..n])?;
         if self.counting {
             self.tally.frames += fed.frames;
@@ -264,6 +300,10 @@ impl<'a> Load<'a> {
                 t.ok += 1;
             } else {
                 t.bad_status += 1;
+                *t.bad_by_status.entry(conn.reader.status).or_default() += 1;
+                if t.bad_examples.len() < EXAMPLES {
+                    t.bad_examples.push(conn.reader.describe());
+                }
             }
             let ns = now.saturating_duration_since(conn.started).as_nanos() as u64;
             let _ = t.hist.record(ns.max(1));
@@ -274,6 +314,7 @@ impl<'a> Load<'a> {
         if self.plan.repeat {
             conn.reader.reset();
             conn.written = 0;
+            conn.read = 0;
             conn.started = now;
             conn.busy = true;
             self.write(idx);
@@ -281,37 +322,131 @@ impl<'a> Load<'a> {
     }
 
     /// Counts a failure and closes the connection; a closed loop reopens it.
-    fn fail(&mut self, idx: usize) {
+    fn fail(&mut self, idx: usize, why: Why) {
         let Some(conn) = self.conns.get_mut(idx) else {
             return;
         };
         if conn.fd.take().is_none() {
             return;
         }
-        if self.counting && conn.busy {
-            self.tally.errors += 1;
-        }
+        let (busy, sent, read) = (conn.busy, conn.written > 0, conn.read);
         conn.busy = false;
+        if self.counting && busy {
+            let t = &mut self.tally;
+            if sent {
+                t.errors += 1;
+            } else {
+                t.connect_errors += 1;
+            }
+            *t.failures.entry(why.describe(sent, read)).or_default() += 1;
+        }
         if !self.plan.repeat {
             return;
         }
-        if let Ok(fd) = bench::loadgen::connect(self.plan.addr, &self.epoll, idx as u64) {
-            *conn = Conn {
-                fd: Some(fd),
-                written: 0,
-                started: Instant::now(),
-                reader: Reader::default(),
-                busy: true,
-            };
+        match connect(self.plan.addr, &self.epoll, idx as u64) {
+            Ok(fd) => {
+                if let Some(conn) = self.conns.get_mut(idx) {
+                    *conn = fresh_conn(Some(fd), Instant::now(), true);
+                }
+            }
+            Err(e) => self.connect_failed(e),
         }
     }
+}
+
+/// A nonblocking connect, retried when interrupted or when the kernel is
+/// briefly out of something (EAGAIN, EWOULDBLOCK).
+fn connect(addr: SocketAddr, epoll: &OwnedFd, token: u64) -> Result<OwnedFd, Errno> {
+    let mut tries = 0;
+    loop {
+        match bench::loadgen::connect(addr, epoll, token) {
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn fresh_conn(fd: Option<OwnedFd>, started: Instant, busy: bool) -> Conn {
+    Conn {
+        fd,
+        written: 0,
+        read: 0,
+        started,
+        reader: Reader::default(),
+        busy,
+    }
+}
+
+/// Why a connection failed.
+#[derive(Debug, Clone)]
+enum Why {
+    /// EPOLLERR, with the socket's pending error.
+    Socket(Option<Errno>),
+    /// A write failed.
+    Write(Errno),
+    /// A read failed.
+    Read(Errno),
+    /// The peer closed.
+    Closed,
+    /// The response could not be parsed.
+    Bad(String),
+}
+
+// === impl Why ===
+
+impl Why {
+    /// The cause, as the report counts it.
+    fn describe(&self, sent: bool, read: usize) -> String {
+        let stage = if !sent {
+            "connect"
+        } else if read == 0 {
+            "before the response head"
+        } else {
+            "mid-answer"
+        };
+        match self {
+            Self::Socket(Some(e)) => format!("{stage}: {}", errno_name(*e)),
+            Self::Socket(None) => format!("{stage}: socket error"),
+            Self::Write(e) => format!("{stage}: write {}", errno_name(*e)),
+            Self::Read(e) => format!("{stage}: read {}", errno_name(*e)),
+            Self::Closed if !sent => "closed before the request went out".to_owned(),
+            Self::Closed if read == 0 => "closed before the response head".to_owned(),
+            Self::Closed => "closed mid-answer".to_owned(),
+            Self::Bad(e) => format!("bad response: {e}"),
+        }
+    }
+}
+
+/// `ECONNREFUSED (Connection refused)`.
+fn errno_name(e: Errno) -> String {
+    let name = match e {
+        Errno::CONNREFUSED => "ECONNREFUSED",
+        Errno::CONNRESET => "ECONNRESET",
+        Errno::TIMEDOUT => "ETIMEDOUT",
+        Errno::MFILE => "EMFILE",
+        Errno::NFILE => "ENFILE",
+        Errno::ADDRNOTAVAIL => "EADDRNOTAVAIL",
+        Errno::AGAIN => "EAGAIN",
+        Errno::PIPE => "EPIPE",
+        Errno::NOBUFS => "ENOBUFS",
+        _ => return format!("errno {}: {e}", e.raw_os_error()),
+    };
+    format!("{name} ({e})")
 }
 
 fn empty_tally() -> Tally {
     Tally {
         ok: 0,
         bad_status: 0,
+        connect_errors: 0,
         errors: 0,
+        bad_by_status: BTreeMap::new(),
+        failures: BTreeMap::new(),
+        bad_examples: Vec::new(),
         frames: 0,
         hist: ns_histogram(),
         shapes: BTreeMap::new(),

@@ -23,6 +23,15 @@ pub const ANTHROPIC_KEY: &str = "sk-ant-bench-0123456789";
 pub const GEMINI_KEY: &str = "AIzaBench0123456789";
 /// How long a process gets to open its port.
 const READY: Duration = Duration::from_secs(20);
+/// Descriptors `ai-mock` holds per connection: the accepted socket and two
+/// clones (one kept to close it on stop, one for its reader); measured.
+pub const MOCK_FDS_PER_CONN: u64 = 3;
+/// Descriptors a mock holds besides its connections.
+const MOCK_FD_HEADROOM: u64 = 64;
+/// `server.max_connections` written when a scenario does not ask (per shard).
+const MAX_CONNECTIONS: usize = 30_000;
+/// coregate's own default `server.max_connections` (tuning/src/defaults.rs), per shard.
+pub const COREGATE_DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 
 /// The binaries under test.
 #[derive(Debug, Clone)]
@@ -57,6 +66,17 @@ pub fn binaries(no_build: bool) -> Result<Binaries, String> {
     })
 }
 
+/// Mocks needed to hold `conns` upstream connections at once under the
+/// open-file limit, each filled to at most 80 % of what its descriptors allow
+/// (one mock holds (20000 - 64) / 3 = 6645 at the 20,000 limit: beyond that
+/// its accepts fail with EMFILE and the rest wait in its listen queue of 128,
+/// where coregate's upstream connects time out: the 502 `no provider
+/// answered` of the 2026-12-03 runs).
+pub fn mocks_needed(conns: usize, fd_limit: u64) -> usize {
+    let per_mock = fd_limit.saturating_sub(MOCK_FD_HEADROOM) / MOCK_FDS_PER_CONN * 4 / 5;
+    (conns as u64).div_ceil(per_mock.max(1)).max(1) as usize
+}
+
 /// A loopback address nobody listens on right now.
 pub fn free_addr() -> Result<SocketAddr, String> {
     TcpListener::bind("127.0.0.1:0")
@@ -84,6 +104,16 @@ pub struct MockProc {
 
 /// Starts `ai-mock` on [`LOAD_CPU`] and waits for its port.
 pub fn start_mock(bins: &Binaries, dir: &Path, shape: MockShape) -> Result<MockProc, String> {
+    start_mock_on(bins, dir, shape, LOAD_CPU)
+}
+
+/// Starts `ai-mock` on `cpu` and waits for its port.
+pub fn start_mock_on(
+    bins: &Binaries,
+    dir: &Path,
+    shape: MockShape,
+    cpu: usize,
+) -> Result<MockProc, String> {
     let addr = free_addr()?;
     let mut args = vec![
         "--listen".to_owned(),
@@ -97,7 +127,7 @@ pub fn start_mock(bins: &Binaries, dir: &Path, shape: MockShape) -> Result<MockP
         args.extend(["--key".to_owned(), key.to_owned()]);
     }
     let log = dir.join(format!("mock-{}.log", addr.port()));
-    let mut proc = Pinned::spawn("ai-mock", LOAD_CPU, &bins.mock, &args, &log)
+    let mut proc = Pinned::spawn("ai-mock", cpu, &bins.mock, &args, &log)
         .map_err(|e| format!("cannot start ai-mock: {e}"))?;
     proc.wait_ready(addr, READY)?;
     Ok(MockProc { proc, addr })
@@ -114,6 +144,8 @@ pub struct Gateway {
     pub extra: String,
     /// Lines added to the AI route (`service`, `rate_limits`).
     pub route: String,
+    /// `server.max_connections` (per shard); 0 writes 30,000.
+    pub max_connections: usize,
 }
 
 /// A running coregate.
@@ -128,7 +160,7 @@ pub struct GatewayProc {
 /// The config file's text.
 pub fn config(
     gw: &Gateway,
-    mock: SocketAddr,
+    mocks: &[SocketAddr],
     listen: SocketAddr,
     admin: SocketAddr,
     dir: &Path,
@@ -149,7 +181,7 @@ listen = ["{listen}"]
 admin = "{admin}"
 shards = {shards}
 cpus = {cpus}
-max_connections = 30000
+max_connections = {max_connections}
 
 [timeouts]
 drain = "1s"
@@ -157,7 +189,7 @@ upstream_connect = "30s"
 
 {log}
 [upstreams.mock]
-backends = ["{mock}"]
+backends = [{backends}]
 
 [[ai.providers]]
 name = "openai"
@@ -178,12 +210,27 @@ upstream = "mock"
 keys = [ {{ id = "main", file = "{k3}" }} ]
 
 [[routes]]
+path_prefix = "/plain"
+upstream = "mock"
+strip_prefix = true
+
+[[routes]]
 path_prefix = "/ai"
 ai = {{ }}
 {route}
 {extra}
 "#,
         shards = gw.shards.max(1),
+        max_connections = if gw.max_connections == 0 {
+            MAX_CONNECTIONS
+        } else {
+            gw.max_connections
+        },
+        backends = mocks
+            .iter()
+            .map(|m| format!("\"{m}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
         k1 = key("openai.key", OPENAI_KEY)?,
         k2 = key("claude.key", ANTHROPIC_KEY)?,
         k3 = key("gemini.key", GEMINI_KEY)?,
@@ -197,10 +244,10 @@ pub fn start_gateway(
     bins: &Binaries,
     dir: &Path,
     gw: &Gateway,
-    mock: SocketAddr,
+    mocks: &[SocketAddr],
 ) -> Result<GatewayProc, String> {
     let (listen, admin) = (free_addr()?, free_addr()?);
-    let text = config(gw, mock, listen, admin, dir)?;
+    let text = config(gw, mocks, listen, admin, dir)?;
     let path = dir.join("coregate.toml");
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     let cpus = if gw.shards > 1 {
@@ -239,17 +286,27 @@ mod tests {
             route: "rate_limits = [\"tpd\"]".into(),
             ..Gateway::default()
         };
-        let text = config(&gw, a, a, a, &dir).unwrap();
+        let text = config(&gw, &[a, a], a, a, &dir).unwrap();
         for want in [
             "kind = \"anthropic\"",
             "kind = \"gemini\"",
             "cpus = [0, 1]",
             "rate_limits = [\"tpd\"]",
+            "backends = [\"127.0.0.1:1\", \"127.0.0.1:1\"]",
+            "max_connections = 30000",
+            "path_prefix = \"/plain\"\nupstream = \"mock\"\nstrip_prefix = true",
         ] {
             assert!(text.contains(want), "{want}");
         }
         assert!(!text.contains(OPENAI_KEY), "keys stay in files");
         assert!(!text.contains("[access_log]"));
+        let ai = text.find("path_prefix = \"/ai\"").unwrap();
+        assert!(
+            text.find("rate_limits = [\"tpd\"]").unwrap() > ai,
+            "route lines go to /ai"
+        );
+        assert_eq!(mocks_needed(9872, 20_000), 2);
+        assert_eq!(mocks_needed(64, 20_000), 1);
         let _ = std::fs::remove_dir_all(dir);
     }
 }
