@@ -14,6 +14,9 @@ use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
 use crate::shard;
 
+/// Translated bytes gathered into one send to the client.
+const GATHER_MAX: usize = 16 << 10;
+
 /// Largest whole (non-streamed) answer read from a provider.
 const MAX_WHOLE: usize = 16 << 20;
 
@@ -65,6 +68,22 @@ impl Body {
                 Ok(Ok(Some(d))) => self.raw.extend_from_slice(&d),
                 Ok(Ok(None)) => self.eof = true,
                 Ok(Err(_)) => return Err(ProxyError::UpstreamTruncated),
+            }
+        }
+    }
+
+    /// Payload bytes already received, without waiting; `None` when the
+    /// next ones must be awaited (or the body ended: [`Body::next`] says).
+    pub(super) fn ready(&mut self, ctx: &ShardCtx, a: &mut Answer) -> Option<bytes::Bytes> {
+        loop {
+            match self.dec.decode(&mut self.raw, &ctx.response_limits()) {
+                Ok(Decoded::Data(d)) => return Some(d),
+                Ok(Decoded::NeedMore) if !self.eof => match a.up.io.try_recv() {
+                    Some(Ok(Some(d))) => self.raw.extend_from_slice(&d),
+                    Some(Ok(None)) => self.eof = true,
+                    _ => return None,
+                },
+                _ => return None,
             }
         }
     }
@@ -205,6 +224,14 @@ pub(super) async fn stream(
             Ok(None) | Err(_) => break,
         };
         tr.feed(&data, &mut sse);
+        // Frames already received leave in the same send: one syscall for
+        // a burst instead of one per frame.
+        while !tr.is_ended() && sse.len() < GATHER_MAX {
+            match body.ready(ctx, &mut a) {
+                Some(more) => tr.feed(&more, &mut sse),
+                None => break,
+            }
+        }
         if !sse.is_empty() && first_frame.is_none() {
             first_frame = Some(crate::clock::now().saturating_duration_since(started));
         }
