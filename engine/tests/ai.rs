@@ -139,6 +139,7 @@ ai = {{ template = "summarize" }}
 [[routes]]
 path_prefix = "/narrow"
 ai = {{ models = ["smart", "claude/*"] }}
+cors = {{ origins = ["https://app.example"] }}
 
 [[routes]]
 path_prefix = "/logged"

@@ -30,6 +30,7 @@ pub(super) async fn json(
         parser::write_header(k, v, &mut out);
     }
     parser::write_header(b"x-request-id", req.id, &mut out);
+    cors(req, &mut out);
     parser::write_content_length(body.len() as u64, &mut out);
     if next == Next::Close {
         parser::write_header(b"connection", b"close", &mut out);
@@ -60,6 +61,16 @@ pub(super) async fn error(
         Front::Anthropic => ::ai::messages::error_body(e),
     };
     json(c, ctx, req, e.status, &extra, &body).await
+}
+
+/// The route's CORS fields, for an allowed `Origin`.
+fn cors(req: &AiRequest<'_>, out: &mut BytesMut) {
+    let Some(cors) = req.route.guard.cors.as_deref() else {
+        return;
+    };
+    if let Some(origin) = cors.origin(req.head) {
+        crate::proxy::write_cors(cors, origin, out);
+    }
 }
 
 /// Whether the connection stays open after the answer: not when the
@@ -100,6 +111,7 @@ pub(super) fn stream_head(ctx: &ShardCtx, req: &AiRequest<'_>) -> (BytesMut, Nex
     parser::write_header(b"content-type", b"text/event-stream", &mut out);
     parser::write_header(b"cache-control", b"no-cache", &mut out);
     parser::write_header(b"x-request-id", req.id, &mut out);
+    cors(req, &mut out);
     if framing == Framing::Chunked {
         parser::write_header(b"transfer-encoding", b"chunked", &mut out);
     }

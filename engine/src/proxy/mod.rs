@@ -36,6 +36,7 @@ use attempt::*;
 pub(crate) use attempt::{acquire, read_response_head};
 use body::*;
 use encode::*;
+pub(crate) use relay::write_cors;
 use relay::*;
 use tunnel::*;
 

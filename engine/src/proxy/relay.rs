@@ -392,7 +392,9 @@ struct Framing {
 }
 /// CORS headers on an actual (not preflight) response. A field of the
 /// upstream's with one of these names was dropped.
-fn write_cors(cors: &crate::snapshot::guard::Cors, origin: &[u8], out: &mut BytesMut) {
+/// A CORS route's fields on a response to an allowed `origin` (the AI
+/// front end's answers take them too).
+pub(crate) fn write_cors(cors: &crate::snapshot::guard::Cors, origin: &[u8], out: &mut BytesMut) {
     parser::write_header(
         b"access-control-allow-origin",
         cors.allow_origin(origin),
