@@ -117,6 +117,10 @@ name = "patient"
 targets = [ {{ provider = "slow", model = "stall-3000" }}, {{ provider = "spare", model = "m", weight = 0 }} ]
 
 [[ai.models]]
+name = "hesitant"
+targets = [ {{ provider = "slow", model = "slow-3000" }}, {{ provider = "spare", model = "m", weight = 0 }} ]
+
+[[ai.models]]
 name = "smart"
 targets = [ {{ provider = "openai", model = "fault-429" }}, {{ provider = "spare", model = "m", weight = 0 }} ]
 
@@ -482,7 +486,7 @@ fn models_are_listed_and_embeddings_pass_through() {
         .iter()
         .filter_map(|m| m["id"].as_str())
         .collect();
-    assert_eq!(ids, vec!["patient", "smart", "openai/gpt"]);
+    assert_eq!(ids, vec!["patient", "hesitant", "smart", "openai/gpt"]);
     let r = post(
         s.gw(),
         "/ai/v1/embeddings",
@@ -850,4 +854,22 @@ fn a_budget_keeps_the_reservation_of_a_stream_the_client_abandoned() {
     std::thread::sleep(Duration::from_millis(1500));
     let r = post(s.gw(), "/ai/v1/chat/completions", &body);
     assert_eq!(r.status, 429, "the abandoned stream's tokens stay spent");
+}
+
+#[test]
+fn a_stream_that_stalls_after_its_head_fails_over_before_the_client_sees_a_byte() {
+    let s = setup("", MockConfig::default());
+    // `slow-3000` answers 200 at once, then waits 3 s before each frame:
+    // past the provider's 300 ms first-byte timeout.
+    let r = post(s.gw(), "/ai/v1/chat/completions", &chat("hesitant", true));
+    assert_eq!(r.status, 200);
+    let f = frames(&r.body);
+    assert_eq!(streamed_text(&f), "w0 w1 w2 w3 w4 w5 w6 w7", "{f:?}");
+    let (entries, lines) = common::log_entries(&s.log());
+    let e = entries.iter().find(|e| e["ai"]["provider"] == "spare");
+    let e = e.unwrap_or_else(|| panic!("{lines}"));
+    assert_eq!(
+        e["ai"]["failovers"],
+        json!(["slow/slow:upstream_header_timeout"])
+    );
 }

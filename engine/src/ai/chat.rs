@@ -255,10 +255,18 @@ async fn tries_in_turn(
         };
         let here = (t.provider as u16, t.key as u16);
         match call::attempt(ctx, req.view, p, t, &out).await {
-            Ok(answer) => {
-                trace.provider = Some(here);
-                return answered(c, ctx, req, (call, p), answer, trace, started).await;
-            }
+            Ok(answer) => match answered(c, ctx, req, (call, p), answer, trace, started).await {
+                Ok(next) => {
+                    trace.provider = Some(here);
+                    return next;
+                }
+                Err(why) => {
+                    if why == "upstream_header_timeout" {
+                        skip = Some(t.provider);
+                    }
+                    trace.failovers.push((here.0, here.1, why));
+                }
+            },
             Err(Failed::Next(why)) => {
                 if why == "upstream_header_timeout" {
                     skip = Some(t.provider);
@@ -295,7 +303,7 @@ async fn answered(
     answer: call::Answer,
     trace: &mut AiTrace,
     started: std::time::Instant,
-) -> Next {
+) -> Result<Next, &'static str> {
     c.trace.upstream = Some(answer.up.addr);
     c.trace.upstream_status = Some(answer.head.status());
     let id = format!("chatcmpl-{}", String::from_utf8_lossy(req.id));
@@ -315,14 +323,18 @@ async fn answered(
                 Front::Anthropic => relay::Translator::messages(tr, &chat.model, &id),
             };
             let keep = trace.bodies.is_some();
-            let s = relay::stream(c, ctx, req, answer, tr, (idle, started, keep)).await;
+            let waits = (p.spec.first_byte_timeout, idle, started, keep);
+            let s = match relay::stream(c, ctx, req, answer, tr, waits).await {
+                relay::Stream::Relayed(s) => s,
+                relay::Stream::NotStarted(why) => return Err(why),
+            };
             trace.usage = s.usage;
             trace.usage_known = s.complete;
             trace.first_token = s.first_frame;
             if let Some(b) = &mut trace.bodies {
                 b.1 = s.kept.into();
             }
-            return s.next;
+            return Ok(s.next);
         }
     }
     trace.first_token = Some(crate::clock::now().saturating_duration_since(started));
@@ -334,7 +346,7 @@ async fn answered(
                 "upstream_error",
                 format!("the provider's answer failed: {}", e.as_str()),
             );
-            return reply::error(c, ctx, req, &e).await;
+            return Ok(reply::error(c, ctx, req, &e).await);
         }
     };
     let decoded = match call {
@@ -354,9 +366,9 @@ async fn answered(
             if let Some(b) = &mut trace.bodies {
                 b.1 = super::bodies::keep(&out);
             }
-            reply::json(c, ctx, req, 200, &[], &out).await
+            Ok(reply::json(c, ctx, req, 200, &[], &out).await)
         }
-        Err(e) => reply::error(c, ctx, req, &e).await,
+        Err(e) => Ok(reply::error(c, ctx, req, &e).await),
     }
 }
 

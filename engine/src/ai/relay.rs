@@ -13,6 +13,7 @@ use crate::client::{Client, Next};
 use crate::ctx::ShardCtx;
 use crate::error::ProxyError;
 use crate::shard;
+use std::time::Duration;
 
 /// Translated bytes gathered into one send to the client.
 const GATHER_MAX: usize = 16 << 10;
@@ -201,29 +202,40 @@ pub(super) struct Streamed {
     pub(super) complete: bool,
 }
 
+/// How a stream relay ended.
+pub(super) enum Stream {
+    /// The client got the stream.
+    Relayed(Streamed),
+    /// The provider failed before its first frame: nothing reached the
+    /// client, so the call may try the next target.
+    NotStarted(&'static str),
+}
+
 /// Relays a provider's stream to the client, translated frame by frame.
+/// Nothing is sent before the provider's first frame (waited for within
+/// `first_wait`), so a provider that answers `200` and then stalls, ends
+/// or errs can still be failed over.
 pub(super) async fn stream(
     c: &mut Client,
     ctx: &ShardCtx,
     req: &super::AiRequest<'_>,
     mut a: Answer,
     mut tr: Translator,
-    (idle, started, keep): (std::time::Duration, std::time::Instant, bool),
-) -> Streamed {
-    let mut kept = Vec::new();
+    (first_wait, idle, started, keep): (Duration, Duration, std::time::Instant, bool),
+) -> Stream {
+    let mut body = Body::new(ctx, &mut a, first_wait);
+    let mut sse = Vec::with_capacity(1024);
+    if let Err(why) = first_output(ctx, &mut a, &mut body, &mut tr, &mut sse).await {
+        return Stream::NotStarted(why);
+    }
+    body.idle = idle;
+    let first_frame = Some(crate::clock::now().saturating_duration_since(started));
     let (mut out, next, framing) = reply::stream_head(ctx, req);
     c.trace.status = 200;
     ctx.metrics().response(200);
-    let mut body = Body::new(ctx, &mut a, idle);
-    let mut sse = Vec::with_capacity(1024);
-    let mut first_frame = None;
+    let mut kept = Vec::new();
     let mut client_gone = false;
     loop {
-        let data = match body.next(ctx, &mut a).await {
-            Ok(Some(d)) => d,
-            Ok(None) | Err(_) => break,
-        };
-        tr.feed(&data, &mut sse);
         // Frames already received leave in the same send: one syscall for
         // a burst instead of one per frame.
         while !tr.is_ended() && sse.len() < GATHER_MAX {
@@ -231,9 +243,6 @@ pub(super) async fn stream(
                 Some(more) => tr.feed(&more, &mut sse),
                 None => break,
             }
-        }
-        if !sse.is_empty() && first_frame.is_none() {
-            first_frame = Some(crate::clock::now().saturating_duration_since(started));
         }
         if keep && kept.len() < super::bodies::LOGGED_BYTES {
             let room = super::bodies::LOGGED_BYTES - kept.len();
@@ -248,6 +257,10 @@ pub(super) async fn stream(
         if tr.is_ended() {
             break;
         }
+        match body.next(ctx, &mut a).await {
+            Ok(Some(d)) => tr.feed(&d, &mut sse),
+            Ok(None) | Err(_) => break,
+        }
     }
     tr.finish(&mut sse);
     reply::frame(&mut out, &sse, framing);
@@ -261,11 +274,35 @@ pub(super) async fn stream(
     if clean {
         reuse(ctx, a, &body);
     }
-    Streamed {
+    Stream::Relayed(Streamed {
         next: if client_gone { Next::Close } else { next },
         usage: tr.usage(),
         first_frame,
         kept,
         complete: clean,
+    })
+}
+
+/// Reads until the translator has its first output; why not, when the
+/// provider's stream fails, ends or errs before it.
+async fn first_output(
+    ctx: &ShardCtx,
+    a: &mut Answer,
+    body: &mut Body,
+    tr: &mut Translator,
+    sse: &mut Vec<u8>,
+) -> Result<(), &'static str> {
+    while sse.is_empty() {
+        match body.next(ctx, a).await {
+            Ok(Some(d)) => tr.feed(&d, sse),
+            Ok(None) => return Err("stream ended before its first frame"),
+            // As a first-byte timeout: the next target, not another key.
+            Err(ProxyError::UpstreamBodyTimeout) => return Err("upstream_header_timeout"),
+            Err(_) => return Err("stream failed before its first frame"),
+        }
+    }
+    match tr.failed() {
+        true => Err("stream error before its first frame"),
+        false => Ok(()),
     }
 }
