@@ -112,6 +112,13 @@ upstream = "mock"
 keys = [ {{ id = "slow", file = "{k1}" }} ]
 first_byte_timeout = "300ms"
 
+[[ai.providers]]
+name = "brief"
+kind = "openai"
+upstream = "mock"
+keys = [ {{ id = "brief", file = "{k1}" }} ]
+stream_timeout = "1s"
+
 [[ai.models]]
 name = "patient"
 targets = [ {{ provider = "slow", model = "stall-3000" }}, {{ provider = "spare", model = "m", weight = 0 }} ]
@@ -871,5 +878,26 @@ fn a_stream_that_stalls_after_its_head_fails_over_before_the_client_sees_a_byte(
     assert_eq!(
         e["ai"]["failovers"],
         json!(["slow/slow:upstream_header_timeout"])
+    );
+}
+
+#[test]
+fn a_stream_is_cut_at_its_stream_timeout() {
+    let s = setup("", MockConfig::default());
+    // `slow-300`: a frame every 300 ms, 2.7 s in all; the provider allows 1 s.
+    let r = post(
+        s.gw(),
+        "/ai/v1/chat/completions",
+        &chat("brief/slow-300", true),
+    );
+    assert_eq!(r.status, 200);
+    let f = frames(&r.body);
+    assert_eq!(f.last().map(String::as_str), Some("[DONE]"), "{f:?}");
+    let err: Value = serde_json::from_str(&f[f.len() - 2]).unwrap();
+    assert_eq!(err["error"]["code"], "stream_ended_early", "{err}");
+    let text = streamed_text(&f);
+    assert!(
+        !text.is_empty() && "w0 w1 w2 w3 w4 w5 w6 w7".starts_with(&text) && text.len() < 23,
+        "{text:?}"
     );
 }

@@ -21,6 +21,8 @@ const DEFAULT_MAX_BODY: u64 = 4 << 20;
 const DEFAULT_FIRST_BYTE: Duration = Duration::from_secs(60);
 /// Time between two bytes of a provider's response body.
 const DEFAULT_IDLE: Duration = Duration::from_secs(60);
+/// The longest a stream may last, by default.
+const DEFAULT_STREAM: Duration = Duration::from_secs(600);
 /// Azure's `api-version`, by default.
 const DEFAULT_AZURE_VERSION: &str = "2024-10-21";
 /// `max_tokens` sent where a provider needs one and the client set none.
@@ -80,6 +82,9 @@ pub struct AiProvider {
     pub first_byte_timeout: Duration,
     /// Time between two response body reads (stream frames).
     pub idle_timeout: Duration,
+    /// Longest a stream may last, whatever arrives (keep-alive comments
+    /// included).
+    pub stream_timeout: Duration,
     /// Azure's `api-version`.
     pub azure_api_version: String,
     /// `max_tokens` where the provider needs one and the client set none.
@@ -271,6 +276,7 @@ fn provider(
     let connect_timeout = timeout(c, "connect_timeout", f.connect_timeout.as_ref());
     let first_byte = timeout(c, "first_byte_timeout", f.first_byte_timeout.as_ref());
     let idle = timeout(c, "idle_timeout", f.idle_timeout.as_ref());
+    let whole = timeout(c, "stream_timeout", f.stream_timeout.as_ref());
     let max_tokens = c.field_int(
         &format!("{field}.default_max_tokens"),
         f.default_max_tokens.as_ref(),
@@ -289,6 +295,7 @@ fn provider(
         connect_timeout,
         first_byte_timeout: first_byte.unwrap_or(DEFAULT_FIRST_BYTE),
         idle_timeout: idle.unwrap_or(DEFAULT_IDLE),
+        stream_timeout: whole.unwrap_or(DEFAULT_STREAM),
         azure_api_version: azure_version.unwrap_or_else(|| DEFAULT_AZURE_VERSION.to_owned()),
         default_max_tokens: max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
     })

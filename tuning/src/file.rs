@@ -87,6 +87,7 @@ pub(crate) struct AiProviderFile {
     pub(crate) connect_timeout: Option<Spanned<String>>,
     pub(crate) first_byte_timeout: Option<Spanned<String>>,
     pub(crate) idle_timeout: Option<Spanned<String>>,
+    pub(crate) stream_timeout: Option<Spanned<String>>,
     pub(crate) azure_api_version: Option<Spanned<String>>,
     pub(crate) default_max_tokens: Option<Spanned<i64>>,
 }

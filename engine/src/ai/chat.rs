@@ -323,7 +323,12 @@ async fn answered(
                 Front::Anthropic => relay::Translator::messages(tr, &chat.model, &id),
             };
             let keep = trace.bodies.is_some();
-            let waits = (p.spec.first_byte_timeout, idle, started, keep);
+            let spec = &p.spec;
+            let waits = (
+                [spec.first_byte_timeout, idle, spec.stream_timeout],
+                started,
+                keep,
+            );
             let s = match relay::stream(c, ctx, req, answer, tr, waits).await {
                 relay::Stream::Relayed(s) => s,
                 relay::Stream::NotStarted(why) => return Err(why),

@@ -221,8 +221,10 @@ pub(super) async fn stream(
     req: &super::AiRequest<'_>,
     mut a: Answer,
     mut tr: Translator,
-    (first_wait, idle, started, keep): (Duration, Duration, std::time::Instant, bool),
+    (waits, started, keep): ([Duration; 3], std::time::Instant, bool),
 ) -> Stream {
+    let [first_wait, idle, whole] = waits;
+    let deadline = started + whole;
     let mut body = Body::new(ctx, &mut a, first_wait);
     let mut sse = Vec::with_capacity(1024);
     if let Err(why) = first_output(ctx, &mut a, &mut body, &mut tr, &mut sse).await {
@@ -257,6 +259,7 @@ pub(super) async fn stream(
         if tr.is_ended() {
             break;
         }
+        body.idle = idle.min(deadline.saturating_duration_since(crate::clock::now()));
         match body.next(ctx, &mut a).await {
             Ok(Some(d)) => tr.feed(&d, &mut sse),
             Ok(None) | Err(_) => break,
