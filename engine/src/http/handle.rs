@@ -151,7 +151,11 @@ async fn routed_request(
                 body_read: Default::default(),
                 front: Default::default(),
             };
-            let next = crate::ai::serve(c, ctx, req).await;
+            // Boxed on its own (built in place): the AI call's state must
+            // not grow every request's state machine, which holds the
+            // largest of its branches.
+            let call = Box::write(Box::new_uninit(), crate::ai::serve(c, ctx, req));
+            let next = Box::into_pin(call).await;
             drop(admitted);
             next
         }
