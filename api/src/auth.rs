@@ -37,6 +37,17 @@ impl RootToken {
     fn matches(&self, presented: &[u8]) -> bool {
         same(&self.0, &digest(presented))
     }
+
+    /// Whether `Authorization: <value>` carries this token (constant time).
+    pub fn admits(&self, authorization: &[u8]) -> bool {
+        bearer(authorization).is_some_and(|t| self.matches(t))
+    }
+}
+
+/// Whether a `Host` value names this host by loopback (a request through
+/// DNS rebinding names another).
+pub fn is_loopback_host_value(host: &[u8]) -> bool {
+    is_loopback_host(host)
 }
 
 /// The scope of the caller's token.

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use access::{Store, StoreError};
 
-pub use auth::RootToken;
+pub use auth::{is_loopback_host_value, RootToken};
 
 /// Opens a connection to the store. Each thread of the blocking pool opens
 /// its own and keeps it, so calls share no lock (SQLite in WAL mode lets

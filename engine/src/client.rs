@@ -77,6 +77,8 @@ pub(crate) struct Trace {
     pub(crate) committed: bool,
     /// What an AI call did: provider, key, tokens, cost, times, failovers.
     pub(crate) ai: Option<Box<crate::ai::AiTrace>>,
+    /// How the response cache answered, on a cached route.
+    pub(crate) cache: Option<crate::cache::Outcome>,
 }
 
 /// Sends to the client. A client that reads too slowly, or not at all,

@@ -84,6 +84,8 @@ pub enum ProxyError {
     LimitKeyTooLong,
     /// A limit counted in Redis failed, and its policy fails closed.
     LimiterUnavailable,
+    /// `Cache-Control: only-if-cached`, and nothing usable is stored.
+    NotCached,
 }
 
 // === impl ProxyError ===
@@ -108,7 +110,8 @@ impl ProxyError {
             ProxyError::UpstreamConnectTimeout
             | ProxyError::UpstreamHeaderTimeout
             | ProxyError::UpstreamBodyTimeout
-            | ProxyError::TunnelIdle => 504,
+            | ProxyError::TunnelIdle
+            | ProxyError::NotCached => 504,
             ProxyError::ClientClosed | ProxyError::BadPath | ProxyError::LimitKeyTooLong => 400,
             ProxyError::Overloaded => 503,
             ProxyError::UpstreamConnect
@@ -141,7 +144,8 @@ impl ProxyError {
             | ProxyError::TunnelIdle
             | ProxyError::ServiceUnknown
             | ProxyError::AuthBusy
-            | ProxyError::LimiterUnavailable => Side::Internal,
+            | ProxyError::LimiterUnavailable
+            | ProxyError::NotCached => Side::Internal,
             _ => Side::Upstream,
         }
     }
@@ -178,6 +182,7 @@ impl ProxyError {
             ProxyError::RateLimited => "rate_limited",
             ProxyError::LimitKeyTooLong => "limit_key_too_long",
             ProxyError::LimiterUnavailable => "rate_limiter_unavailable",
+            ProxyError::NotCached => "not_cached",
         }
     }
 }

@@ -53,6 +53,7 @@ pub mod bench_support;
 mod admin;
 mod ai;
 mod buf;
+mod cache;
 mod client;
 mod clock;
 mod ctx;

@@ -191,6 +191,17 @@ pub struct Cli {
     #[arg(long, value_name = "URL", help_heading = "Limits")]
     pub redis: Option<String>,
 
+    /// Quick mode: cache the catch-all route's responses, with the file's
+    /// route table, e.g. '{ default_ttl = "60s", max_object_bytes = "1m" }'
+    /// ('{}' follows the origin's Cache-Control only) [default: no cache]
+    #[arg(long, value_name = "TABLE", help_heading = "Cache")]
+    pub cache: Option<String>,
+
+    /// Memory budget of the whole host's response cache, as `cache.memory`
+    /// [default: 256m]
+    #[arg(long, value_name = "BYTES", help_heading = "Cache")]
+    pub cache_memory: Option<String>,
+
     /// Address of the management API (`/api/v1`), or `off`
     /// [default: 127.0.0.1:9902 with --data-dir, else off]
     #[arg(long, value_name = "ADDR|off", value_parser = parse_admin, help_heading = "Access")]

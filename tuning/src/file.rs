@@ -59,6 +59,31 @@ pub(crate) struct FileConfig {
     pub(crate) redis: RedisFile,
     #[serde(default)]
     pub(crate) ai: AiFile,
+    #[serde(default)]
+    pub(crate) cache: CacheFile,
+}
+
+/// `[cache]`: the host's memory budget, defaults, and per-service tables.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CacheFile {
+    pub(crate) memory: Option<Spanned<IntOrText>>,
+    pub(crate) stale_while_revalidate: Option<Spanned<String>>,
+    pub(crate) stale_if_error: Option<Spanned<String>>,
+    pub(crate) lock_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) services: BTreeMap<String, Spanned<RouteCacheFile>>,
+}
+
+/// A route's `cache = { ... }`, or `[cache.services.NAME]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RouteCacheFile {
+    pub(crate) max_object_bytes: Option<Spanned<IntOrText>>,
+    pub(crate) default_ttl: Option<Spanned<String>>,
+    pub(crate) key: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) set_cookie: Option<Spanned<bool>>,
+    pub(crate) stale_while_revalidate: Option<Spanned<String>>,
+    pub(crate) stale_if_error: Option<Spanned<String>>,
+    pub(crate) lock_timeout: Option<Spanned<String>>,
 }
 
 /// `[ai]`: model providers, model aliases and prompt templates.
@@ -423,6 +448,7 @@ pub(crate) struct RouteFile {
     pub(crate) rate_limit: Option<Spanned<RateLimitFile>>,
     pub(crate) rate_limits: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) ai: Option<Spanned<AiRouteFile>>,
+    pub(crate) cache: Option<Spanned<RouteCacheFile>>,
 }
 
 /// A limit policy: `[[rate_limits]]`, or `rate_limit = { ... }` on a route.

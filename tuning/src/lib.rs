@@ -52,6 +52,7 @@ pub mod config_reference {}
 mod access;
 mod ai;
 mod ai_templates;
+mod cache;
 mod checker;
 mod cli;
 mod declared;
@@ -80,6 +81,10 @@ mod validate;
 pub use crate::access::AccessConfig;
 pub use crate::ai::{
     AiConfig, AiKey, AiModel, AiProvider, AiRoute, AiTarget, AiTemplate, KeySource, Price,
+};
+pub use crate::cache::{
+    CacheConfig, CacheKeyPart, RouteCache, DEFAULT_CACHE_MEMORY, DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_MAX_OBJECT_BYTES,
 };
 pub use crate::cli::{Admin, Cli, Command, CpuList, Sample};
 pub use crate::declared::{Declared, DeclaredService};

@@ -61,6 +61,8 @@ pub struct Route {
     /// Limit policies, in order: the route's own `rate_limit`, those it
     /// names in `rate_limits`, then those attached to its service.
     pub limits: Vec<crate::rate_limits::LimitPolicy>,
+    /// The response cache, when the route (or its service) opts in.
+    pub cache: Option<crate::cache::RouteCache>,
 }
 
 /// How a route matches the Host header (the port is ignored).
@@ -236,6 +238,7 @@ impl Route {
             deny_ips: Vec::new(),
             cors: None,
             limits: Vec::new(),
+            cache: None,
         }
     }
 

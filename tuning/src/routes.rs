@@ -55,7 +55,7 @@ pub(crate) fn from_file(
         .routes
         .iter()
         .enumerate()
-        .map(|(i, r)| route(c, i, r, &groups, &named, &ai))
+        .map(|(i, r)| route(c, i, r, &groups, &named, &ai, &raw.cache))
         .collect();
     check_unique_names(c, raw, &routes);
     crate::rate_limits::check_inline_names(c, raw);
@@ -69,6 +69,7 @@ fn route(
     groups: &[UpstreamGroup],
     named: &crate::rate_limits::Named,
     ai: &AiConfig,
+    raw_cache: &crate::file::CacheFile,
 ) -> Route {
     let r = raw.get_ref();
     let field = format!("routes[{i}]");
@@ -129,6 +130,7 @@ fn route(
             let limits = crate::rate_limits::for_route(c, &at, named);
             token_budgets_on_ai(c, &at, limits, &action)
         },
+        cache: crate::cache::for_route(c, &field, r, raw_cache, at.proxy),
         path,
         action,
     }

@@ -61,6 +61,8 @@ pub struct Tuning {
     pub redis: Option<crate::rate_limits::RedisConfig>,
     /// The AI front end: providers, model aliases, prompt templates.
     pub ai: crate::ai::AiConfig,
+    /// The response cache's host-wide settings.
+    pub cache: crate::cache::CacheConfig,
     /// Where the routes and upstreams came from.
     pub source: ConfigSource,
 }
@@ -297,6 +299,7 @@ impl Default for Tuning {
             access: AccessConfig::default(),
             redis: None,
             ai: crate::ai::AiConfig::default(),
+            cache: crate::cache::CacheConfig::default(),
             source: ConfigSource::Embedded,
         }
     }

@@ -114,6 +114,8 @@ pub(crate) fn validate(
     crate::access::check_services(&mut c, raw, &access);
     let routes = crate::access::quick_service(&mut c, cli, &source, &access, routes);
     let routes = crate::rate_limits::quick(&mut c, cli, &source, routes);
+    let routes = crate::cache::quick(&mut c, cli, &source, routes);
+    let cache = crate::cache::config(&mut c, cli, raw);
     let policies: Vec<_> = routes.iter().flat_map(|r| &r.limits).collect();
     let redis = crate::rate_limits::redis(&mut c, cli, raw, &policies);
     let tuning = Tuning {
@@ -138,6 +140,7 @@ pub(crate) fn validate(
         access,
         redis,
         ai,
+        cache,
         source,
     };
     c.finish(tuning)

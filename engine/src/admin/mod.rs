@@ -8,6 +8,7 @@
 //! admin traffic is rare and simplicity wins here.
 
 pub(crate) mod prom;
+mod purge;
 pub(crate) mod scrape;
 pub(crate) mod shared;
 pub(crate) mod views;
@@ -65,6 +66,8 @@ impl Reply {
 pub(crate) struct Admin {
     pub(crate) shared: Arc<Shared>,
     pub(crate) control: Control,
+    /// The root token (the management API's), which purges need.
+    pub(crate) token: Option<api::RootToken>,
 }
 
 /// Binds the admin address and serves it from an accept thread.
@@ -151,12 +154,16 @@ fn serve(admin: &Admin, mut s: TcpStream) -> std::io::Result<()> {
             }
         }
     };
-    let path = head
-        .target()
-        .split(|&b| b == b'?')
-        .next()
-        .unwrap_or_default();
-    let reply = route(admin, head.method_bytes(), path);
+    let mut target = head.target().splitn(2, |&b| b == b'?');
+    let path = target.next().unwrap_or_default();
+    let query = target.next().unwrap_or_default();
+    let reply = match path {
+        b"/cache/purge" => {
+            let peer = s.peer_addr().ok().map(|a| a.ip());
+            purge::handle(admin, &head, query, peer)
+        }
+        _ => route(admin, head.method_bytes(), path),
+    };
     write_reply(&mut s, reply)
 }
 
@@ -194,7 +201,7 @@ fn route(admin: &Admin, method: &[u8], path: &[u8]) -> Reply {
         ) => Reply::text(405, "method not allowed\n"),
         _ => Reply::text(
             404,
-            "not found: try /metrics /stats /config /routes /upstreams /ai/keys, POST /reload /drain\n",
+            "not found: try /metrics /stats /config /routes /upstreams /ai/keys, POST /reload /drain /cache/purge\n",
         ),
     }
 }

@@ -43,6 +43,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     limits(&mut out, &reports);
     redis(&mut out, shared);
     route_bytes(&mut out, &reports);
+    route_cache(&mut out, shared, &reports);
     upstream_connections(&mut out, &reports);
     kinds(&mut out, &reports);
     durations(&mut out, &reports);
@@ -345,6 +346,49 @@ fn listener_label(shared: &Shared, i: usize) -> String {
         .listen
         .get(i)
         .map_or_else(|| i.to_string(), |a| a.to_string())
+}
+
+/// Requests of cached routes by cache outcome, and the store's bytes.
+fn route_cache(out: &mut String, shared: &Shared, reports: &[ShardReport]) {
+    let mut by_route: BTreeMap<&str, [u64; 6]> = BTreeMap::new();
+    for route in reports.iter().flat_map(|r| &r.routes) {
+        if route.cache.iter().all(|&n| n == 0) {
+            continue;
+        }
+        let t = by_route.entry(&route.name).or_default();
+        t.iter_mut().zip(route.cache).for_each(|(t, n)| *t += n);
+    }
+    let name = "coregate_cache_requests_total";
+    let text = "Requests of cached routes, by route and cache result (hit, stale, revalidated, collapsed, miss, pass).";
+    help(out, name, "counter", text);
+    for (route, counts) in &by_route {
+        for (o, n) in crate::cache::OUTCOMES.iter().zip(counts) {
+            let (route, result) = (esc(route), o.as_str());
+            let _ = writeln!(out, "{name}{{route=\"{route}\",result=\"{result}\"}} {n}");
+        }
+    }
+    let (bytes, capacity, urls) = shared.published.load().cache.usage();
+    let gauges = [
+        (
+            "coregate_cache_bytes",
+            "Bytes the response cache holds.",
+            bytes,
+        ),
+        (
+            "coregate_cache_capacity_bytes",
+            "The response cache's memory budget.",
+            capacity,
+        ),
+        (
+            "coregate_cache_urls",
+            "URLs the response cache holds (variants together).",
+            urls as u64,
+        ),
+    ];
+    for (name, text, v) in gauges {
+        help(out, name, "gauge", text);
+        let _ = writeln!(out, "{name} {v}");
+    }
 }
 
 fn route_bytes(out: &mut String, reports: &[ShardReport]) {

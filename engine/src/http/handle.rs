@@ -173,6 +173,8 @@ async fn routed_request(
                 caller,
                 cors: cors.map(|k| (k, k.origin(head))),
                 limits: &admitted,
+                fetch: None,
+                response_fields: &[],
             };
             proxy(c, ctx, req, id).await
         }
@@ -273,7 +275,16 @@ async fn proxy(
     req: crate::proxy::Request<'_>,
     id: &RequestId<'_>,
 ) -> Next {
-    match crate::proxy::forward(c, ctx, req).await {
+    let res = match req.route.cache.as_deref() {
+        // Boxed on its own, as the AI call: the cache's state must not
+        // grow every request's state machine.
+        Some(policy) => {
+            let served = Box::write(Box::new_uninit(), crate::cache::serve(c, ctx, req, policy));
+            Box::into_pin(served).await
+        }
+        None => crate::proxy::forward(c, ctx, req).await,
+    };
+    match res {
         Ok(next) => next,
         Err(e) => {
             forward_failed(c, ctx, e, id).await;
@@ -344,6 +355,9 @@ fn count(c: &Client, ctx: &ShardCtx, d: &Done<'_>, total: std::time::Duration) {
     };
     if let (Some(stats), true) = (stats, ctx.metrics_on) {
         stats.request(t.status, t.bytes_in, t.bytes_out, total);
+        if let Some(o) = t.cache {
+            crate::observe::stats::bump(&stats.cache[o.index()], 1);
+        }
     }
     ctx.view.stats.listener(c.listener, t.status);
     if let Some(app) = t.app {
@@ -397,6 +411,7 @@ fn log_line(
         user_agent: d.head.header("user-agent"),
         tls: c.tls.as_deref().map(|t| &t.summary),
         rate_limit: limited_by,
+        cache: t.cache.map(crate::cache::Outcome::as_str),
         consumer: t
             .app
             .and_then(|app| d.view.snap.access.consumer(app))

@@ -142,6 +142,8 @@ pub(crate) struct Entry<'a> {
     pub(crate) consumer: Option<(&'a str, &'a str)>,
     /// The rate-limit policy that turned the request away, if one did.
     pub(crate) rate_limit: Option<&'a str>,
+    /// How the response cache answered, on a cached route.
+    pub(crate) cache: Option<&'a str>,
     /// What an AI call did; `None` on other routes.
     pub(crate) ai: Option<AiEntry<'a>>,
 }
@@ -282,6 +284,10 @@ fn format_line(out: &mut String, e: &Entry<'_>, max_query: usize) {
     opt_str(out, e.consumer.map(|c| c.1));
     out.push_str(",\"rate_limit\":");
     opt_str(out, e.rate_limit);
+    if let Some(cache) = e.cache {
+        out.push_str(",\"cache\":");
+        opt_str(out, Some(cache));
+    }
     if let Some(ai) = &e.ai {
         ai_fields(out, ai);
     }
@@ -478,6 +484,7 @@ mod tests {
             tls: None,
             consumer: Some(("mobile", "shop")),
             rate_limit: None,
+            cache: Some("hit"),
             ai: None,
         };
         let mut s = String::new();
@@ -486,6 +493,7 @@ mod tests {
         assert_eq!(v["host"], "h\"x");
         assert_eq!(v["query"], "q=");
         assert_eq!(v["head_us"], 7);
+        assert_eq!(v["cache"], "hit");
         assert_eq!(v["upstream"], serde_json::Value::Null);
         assert_eq!(
             (&v["consumer"], &v["team"]),

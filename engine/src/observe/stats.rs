@@ -73,6 +73,8 @@ pub(crate) struct RouteStats {
     pub(crate) bytes_in: Cell<u64>,
     pub(crate) bytes_out: Cell<u64>,
     pub(crate) duration: RefCell<Option<Box<Latency>>>,
+    /// Cached routes: requests by cache outcome (see `cache::OUTCOMES`).
+    pub(crate) cache: [Cell<u64>; 6],
 }
 
 // === impl RouteStats ===
@@ -93,6 +95,7 @@ impl RouteStats {
             bytes_in: self.bytes_in.get(),
             bytes_out: self.bytes_out.get(),
             duration: copy_latency(&self.duration),
+            cache: std::array::from_fn(|i| self.cache[i].get()),
         }
     }
 }
@@ -323,6 +326,7 @@ pub(crate) struct RouteReport {
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
     pub(crate) duration: Option<Latency>,
+    pub(crate) cache: [u64; 6],
 }
 
 /// One group's numbers in a scrape.

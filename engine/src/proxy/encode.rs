@@ -41,6 +41,14 @@ pub(super) fn encode_request(c: &Client, req: &Request<'_>) -> Bytes {
         parser::write_header(b"x-forwarded-host", host, &mut out);
     }
     parser::write_header(b"x-request-id", req.id, &mut out);
+    if let Some(f) = &req.fetch {
+        if let Some(etag) = f.if_none_match {
+            parser::write_header(b"if-none-match", etag, &mut out);
+        }
+        if let Some(date) = f.if_modified_since {
+            parser::write_header(b"if-modified-since", date, &mut out);
+        }
+    }
     if let Some(caller) = req.caller {
         let [app, team] = &req.view.snap.identity;
         parser::write_header(app, caller.consumer.app_name.as_bytes(), &mut out);
@@ -99,12 +107,28 @@ fn copy_fields(req: &Request<'_>, out: &mut BytesMut) -> bool {
             || identity.iter().any(|s| name.eq_ignore_ascii_case(s))
             || key.is_some_and(|k| name.eq_ignore_ascii_case(k))
             || (authorization && name.eq_ignore_ascii_case(b"authorization"));
-        if absolute_host || spoofed || (!ops.is_empty() && ops.drops(name)) {
+        let conditional = req.fetch.is_some() && is_conditional(name);
+        if absolute_host || spoofed || conditional || (!ops.is_empty() && ops.drops(name)) {
             continue;
         }
         write_field(name, value, &mut length, out);
     }
     has_xff
+}
+
+/// A client's conditional or range field, which a cache's fetch leaves
+/// behind: the cache wants the whole response, and answers the client's
+/// conditions itself.
+fn is_conditional(name: &[u8]) -> bool {
+    const FIELDS: [&[u8]; 6] = [
+        b"if-none-match",
+        b"if-modified-since",
+        b"if-match",
+        b"if-unmodified-since",
+        b"if-range",
+        b"range",
+    ];
+    FIELDS.iter().any(|f| name.eq_ignore_ascii_case(f))
 }
 
 /// Host for the upstream: an absolute-form target's authority; for an

@@ -36,8 +36,7 @@ use attempt::*;
 pub(crate) use attempt::{acquire, read_response_head};
 use body::*;
 use encode::*;
-pub(crate) use relay::write_cors;
-use relay::*;
+pub(crate) use relay::{is_cors, relay_response, write_cors};
 use tunnel::*;
 
 /// Bodies smaller than this are copied next to their head so both leave in
@@ -47,6 +46,7 @@ pub(super) const COALESCE_MAX: usize = 16 << 10;
 pub(super) const MAX_GATHER: usize = 8;
 
 /// A routed request on its way upstream.
+#[derive(Clone, Copy)]
 pub(crate) struct Request<'a> {
     pub(crate) view: &'a SnapView,
     pub(crate) route: &'a Route,
@@ -68,15 +68,59 @@ pub(crate) struct Request<'a> {
     /// What the request holds from the route's limit policies: the
     /// `RateLimit` fields for the response, the keys it is charged to.
     pub(crate) limits: &'a crate::limit::admit::Admitted<'a>,
+    /// A cache's fetch (the client's conditional and range fields stay
+    /// behind, the stored validators go instead); `None`: plain proxying.
+    pub(crate) fetch: Option<Fetch<'a>>,
+    /// Encoded fields added to a relayed response (the cache's
+    /// `Cache-Status` on a response it does not store).
+    pub(crate) response_fields: &'a [u8],
+}
+
+/// The validators a cache's fetch sends, from its stale entry.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Fetch<'a> {
+    pub(crate) if_none_match: Option<&'a [u8]>,
+    pub(crate) if_modified_since: Option<&'a [u8]>,
+}
+
+/// What answers the client once the upstream's response head is in: the
+/// relay for plain proxying, the cache's fill for a cached route's miss.
+pub(crate) trait Respond {
+    async fn respond(
+        &mut self,
+        c: &mut Client,
+        ctx: &ShardCtx,
+        req: &Request<'_>,
+        up: crate::upstream::pool::UpConn,
+        rh: parser::ResponseHead,
+        deadlines: Deadlines,
+    ) -> Result<Next, ProxyError>;
+}
+
+/// Plain proxying: the response is relayed as it comes.
+pub(crate) struct Relayed;
+
+impl Respond for Relayed {
+    async fn respond(
+        &mut self,
+        c: &mut Client,
+        ctx: &ShardCtx,
+        req: &Request<'_>,
+        up: crate::upstream::pool::UpConn,
+        rh: parser::ResponseHead,
+        deadlines: Deadlines,
+    ) -> Result<Next, ProxyError> {
+        relay_response(c, ctx, req, up, rh, deadlines).await
+    }
 }
 
 /// The upstream timeouts that apply to one request: the route's, else the
 /// global ones.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Deadlines {
+pub(crate) struct Deadlines {
     connect: Duration,
     header: Duration,
-    body: Duration,
+    pub(crate) body: Duration,
 }
 
 /// Why an attempt on one upstream connection failed.
@@ -99,12 +143,22 @@ pub(crate) async fn forward(
     ctx: &ShardCtx,
     req: Request<'_>,
 ) -> Result<Next, ProxyError> {
+    forward_with(c, ctx, &req, &mut Relayed).await
+}
+
+/// Proxies a request; `with` answers once a response head is in.
+pub(crate) async fn forward_with<R: Respond>(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    req: &Request<'_>,
+    with: &mut R,
+) -> Result<Next, ProxyError> {
     if let BodyKind::Length(n) = req.head.body() {
         ctx.limits()
             .check_body(n)
             .map_err(|_| ProxyError::BodyTooLarge)?;
     }
-    let (g, gs) = group_of(&req)?;
+    let (g, gs) = group_of(req)?;
     if g.max_pending.is_some_and(|max| gs.pending.get() >= max) {
         return Err(ProxyError::Overloaded);
     }
@@ -112,26 +166,26 @@ pub(crate) async fn forward(
     let now = crate::clock::now();
     let retries = &req.route.retries;
     req.view.budgets[req.route_idx].deposit(retries.budget_percent, retries.min_per_second, now);
-    let mut out = Outgoing::prepare(c, ctx, &req)?;
+    let mut out = Outgoing::prepare(c, ctx, req)?;
     if req.head.expect_continue() && !out.scanner.is_done() {
         c.io.send(Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"))
             .await
             .map_err(|_| ProxyError::ClientClosed)?;
     }
-    let mut tries = Tries::new(&req, g, c.peer, now);
+    let mut tries = Tries::new(req, g, c.peer, now);
     loop {
         let picked = tries.pick(ctx, gs, g)?;
         c.trace.upstream = Some(picked.addr);
         let started = tries.now;
-        let res = attempt(c, ctx, &req, gs, g, (picked.addr, started), &mut out).await;
+        let res = attempt(c, ctx, req, gs, g, (picked.addr, started), &mut out).await;
         let step = match res {
-            Ok((up, rh, head_at)) => match tries.retry_status(&req, &out, rh.status()) {
+            Ok((up, rh, head_at)) => match tries.retry_status(req, &out, rh.status()) {
                 true => tries.retried(ctx, gs, g, picked, head_at - started, head_at),
                 false => {
                     // Relayed straight from here: a wrapper would hold the
                     // head and the connection twice in the request's state.
                     let failed = (500..600).contains(&rh.status()) && g.outlier_on_5xx;
-                    let res = relay_response(c, ctx, &req, up, rh, out.deadlines).await;
+                    let res = with.respond(c, ctx, req, up, rh, out.deadlines).await;
                     let ok = !failed && res.is_ok();
                     end(ctx, gs, g, picked.addr, head_at - started, ok, head_at);
                     Step::Done(res)

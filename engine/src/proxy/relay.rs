@@ -41,7 +41,7 @@ fn mode_for(kind: BodyKind, client: Version, keep: bool) -> Mode {
 }
 
 /// Sends the response head and body to the client.
-pub(super) async fn relay_response(
+pub(crate) async fn relay_response(
     c: &mut Client,
     ctx: &ShardCtx,
     req: &Request<'_>,
@@ -439,6 +439,7 @@ fn encode_response(rh: &ResponseHead, f: Framing, req: &Request<'_>, out: &mut B
         parser::write_header(b"ratelimit-policy", policy.as_bytes(), out);
         parser::write_header(b"ratelimit", state.as_bytes(), out);
     }
+    out.extend_from_slice(req.response_fields);
     if mode == Mode::Rechunk || (mode == Mode::Raw && rh.body() == BodyKind::Chunked) {
         parser::write_header(b"transfer-encoding", b"chunked", out);
     }
@@ -454,7 +455,7 @@ fn encode_response(rh: &ResponseHead, f: Framing, req: &Request<'_>, out: &mut B
     }
     parser::end_head(out);
 }
-fn is_cors(name: &[u8]) -> bool {
+pub(crate) fn is_cors(name: &[u8]) -> bool {
     const PREFIX: &[u8] = b"access-control-";
     name.len() > PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
 }

@@ -125,7 +125,7 @@ impl Server {
         });
         let mut server = Server::new(shared, &t, addrs, ticketer, store)?;
         server.spawn_shards(&t, per_shard, inboxes)?;
-        server.start_admin(t.admin)?;
+        server.start_admin(t.admin, root.clone())?;
         server.start_api(&t, root)?;
         Ok(server)
     }
@@ -210,11 +210,16 @@ impl Server {
     }
 
     /// Binds and serves the admin listener, when one is configured.
-    fn start_admin(&mut self, addr: Option<SocketAddr>) -> Result<(), EngineError> {
+    fn start_admin(
+        &mut self,
+        addr: Option<SocketAddr>,
+        token: Option<api::RootToken>,
+    ) -> Result<(), EngineError> {
         let Some(addr) = addr else { return Ok(()) };
         let admin = Admin {
             shared: self.shared.clone(),
             control: self.control.clone(),
+            token,
         };
         match admin::spawn(addr, admin) {
             Ok(bound) => {

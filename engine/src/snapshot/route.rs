@@ -78,6 +78,8 @@ pub(crate) struct Route {
     pub(crate) guard: super::guard::Guard,
     /// The route's limit policies, their tables shared by every shard.
     pub(crate) limits: Box<[Arc<crate::limit::Policy>]>,
+    /// The response cache, when the route opts in.
+    pub(crate) cache: Option<Box<crate::cache::Policy>>,
 }
 
 /// A request's route, found on its normalised path.
@@ -264,6 +266,8 @@ pub(crate) struct Snapshot {
     pub(crate) redis: Option<limits::Global>,
     /// The AI front end: providers with their keys, aliases, templates.
     pub(crate) ai: Arc<super::ai::AiSet>,
+    /// The host's response cache; the same store across reloads.
+    pub(crate) cache: Arc<crate::cache::Store>,
 }
 
 // === impl Snapshot ===
@@ -314,6 +318,13 @@ impl Snapshot {
             policies,
             redis,
             ai: Arc::new(super::ai::AiSet::build(&t.ai)),
+            cache: match prev {
+                Some(p) => {
+                    p.cache.resize(t.cache.memory);
+                    p.cache.clone()
+                }
+                None => Arc::new(crate::cache::Store::new(t.cache.memory, t.shards)),
+            },
         };
         for (i, r) in t.routes.iter().enumerate() {
             let index = match &r.host {

@@ -166,6 +166,10 @@ pub(super) fn compile_route(r: &tuning::Route, policies: &[Arc<crate::limit::Pol
             .filter_map(|p| policies.iter().find(|c| c.spec.name == p.name))
             .cloned()
             .collect(),
+        cache: r
+            .cache
+            .as_ref()
+            .map(|c| Box::new(crate::cache::Policy::compile(c))),
     }
 }
 
