@@ -11,7 +11,7 @@ use cache::{CacheStatus, Field, Fwd, State};
 use parser::{BodyDecoder, BodyKind, Decoded, ResponseHead};
 
 use super::answer::{self, Framing, Head};
-use super::fill::{Event, Fill, Lead};
+use super::fill::{At, Event, Fill, Lead};
 use super::store::{Entry, Origin};
 use super::{status, unix_now, Lookup, Outcome};
 use crate::client::{send_client, Client, Next};
@@ -145,7 +145,8 @@ pub(super) async fn wait(
     l: &Lookup<'_>,
     fill: &Arc<Fill>,
 ) -> Option<Result<Next, ProxyError>> {
-    let first = shard::timeout(l.policy.lock_timeout, shard::foreign(fill.next(None))).await;
+    let mut at = At::Start;
+    let first = shard::timeout(l.policy.lock_timeout, shard::foreign(fill.next(&mut at))).await;
     let mine = |e: &Entry| cache::variant_key(&e.vary, &l.fields) == e.variant;
     let cs = CacheStatus {
         collapsed: true,
@@ -162,7 +163,7 @@ pub(super) async fn wait(
         }
         Ok(Event::Head(e)) if mine(&e) => {
             c.trace.cache = Some(Outcome::Collapsed);
-            Some(follow(c, ctx, req, fill, &e, cs).await)
+            Some(follow(c, ctx, req, (fill, &mut at), &e, cs).await)
         }
         _ => None,
     }
@@ -173,7 +174,7 @@ async fn follow(
     c: &mut Client,
     ctx: &ShardCtx,
     req: &Request<'_>,
-    fill: &Arc<Fill>,
+    (fill, at): (&Arc<Fill>, &mut At),
     e: &Entry,
     cs: CacheStatus<'_>,
 ) -> Result<Next, ProxyError> {
@@ -197,16 +198,14 @@ async fn follow(
         return Ok(next);
     }
     let wait = ctx.timeouts().upstream_body;
-    let mut seen = 0;
     loop {
-        let event = shard::timeout(wait, shard::foreign(fill.next(Some(seen)))).await;
+        let event = shard::timeout(wait, shard::foreign(fill.next(at))).await;
         match event {
             Ok(Event::Chunk(b)) => answer::send_piece(c, ctx, b, framing).await?,
             Ok(Event::End) => return Ok(next),
             Ok(_) => return Err(ProxyError::UpstreamTruncated),
             Err(_) => return Err(ProxyError::UpstreamBodyTimeout),
         }
-        seen += 1;
     }
 }
 

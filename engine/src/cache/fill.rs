@@ -2,53 +2,54 @@
 //! upstream), and the misses that come while it runs wait on its [`Fill`]
 //! instead of going upstream too (nginx's `proxy_cache_lock`). A waiter
 //! streams the body as the leader receives it when its length is known;
-//! a chunked body is handed over whole. Waiters may sit on other shards:
-//! they are woken through their wakers, across threads. Only misses touch
-//! this map (a mutex per segment); hits never do.
+//! a chunked body is handed over whole.
+//!
+//! No lock anywhere: the map is lock-free (`papaya`), a fill's body is an
+//! append-only list with one writer (the leader), and waiters, which may
+//! sit on other shards, park their wakers in a lock-free queue. A waiter
+//! queues its waker, then looks again; the leader publishes, then wakes
+//! everything queued: with a SeqCst fence on each side, no wake-up is lost.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{fence, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use cache::CacheKey;
+use crossbeam_queue::SegQueue;
 
 use super::store::Entry;
 
 /// The fetches in flight, by key.
 pub(crate) struct Fills {
-    segments: Box<[Mutex<HashMap<CacheKey, Arc<Fill>>>]>,
+    map: papaya::HashMap<CacheKey, Arc<Fill>, ahash::RandomState>,
 }
+
+// 0: no head yet (or a chunked body, handed over once whole).
+const STREAMING: u8 = 1;
+const DONE: u8 = 2;
+const BROKEN: u8 = 3;
+const ABANDONED: u8 = 4;
 
 /// One fetch, as its waiters see it.
 #[derive(Default)]
 pub(crate) struct Fill {
-    inner: Mutex<Inner>,
+    state: AtomicU8,
+    /// The head (the entry without its body), once streaming.
+    head: OnceLock<Arc<Entry>>,
+    /// The stored entry, once done.
+    done: OnceLock<Arc<Entry>>,
+    /// The body's first piece; each piece links the next.
+    first: OnceLock<Arc<Piece>>,
+    wakers: SegQueue<Waker>,
 }
 
-#[derive(Default)]
-struct Inner {
-    state: State,
-    /// Body pieces received so far (streaming fills only).
-    chunks: Vec<Bytes>,
-    wakers: Vec<Waker>,
-}
-
-#[derive(Default, Clone)]
-enum State {
-    /// No response head yet (or a chunked body, handed over once whole).
-    #[default]
-    Pending,
-    /// The head is here and the body streams: `len` bytes in all.
-    Streaming(Arc<Entry>),
-    /// Stored: the waiter answers from the entry.
-    Done(Arc<Entry>),
-    /// The body broke off after its head: waiters that streamed it cut
-    /// their connections.
-    Broken,
-    /// Not storable, or failed before its head: waiters go upstream.
-    Abandoned,
+/// A body piece; an empty one ends the body.
+pub(crate) struct Piece {
+    data: Bytes,
+    next: OnceLock<Arc<Piece>>,
 }
 
 /// What a waiter sees next.
@@ -69,7 +70,9 @@ pub(crate) enum Event {
 pub(crate) struct Lead<'s> {
     fills: &'s Fills,
     key: CacheKey,
-    pub(crate) fill: Arc<Fill>,
+    fill: Arc<Fill>,
+    /// The last piece published (the leader is the list's only writer).
+    tail: RefCell<Option<Arc<Piece>>>,
     finished: bool,
 }
 
@@ -82,31 +85,26 @@ pub(crate) enum Join<'s> {
 // === impl Fills ===
 
 impl Fills {
-    pub(crate) fn new(segments: usize) -> Fills {
+    pub(crate) fn new() -> Fills {
         Fills {
-            segments: (0..segments.max(1)).map(|_| Mutex::default()).collect(),
+            map: papaya::HashMap::with_hasher(ahash::RandomState::new()),
         }
-    }
-
-    fn segment(&self, key: &CacheKey) -> MutexGuard<'_, HashMap<CacheKey, Arc<Fill>>> {
-        let i = key.shard(self.segments.len());
-        lock(&self.segments[i])
     }
 
     /// Leads the fetch of `key`, or joins the one in flight.
     pub(crate) fn join(&self, key: &CacheKey) -> Join<'_> {
-        let mut map = self.segment(key);
-        if let Some(f) = map.get(key) {
-            return Join::Wait(f.clone());
-        }
+        let map = self.map.pin();
         let fill = Arc::new(Fill::default());
-        map.insert(key.clone(), fill.clone());
-        Join::Lead(Lead {
-            fills: self,
-            key: key.clone(),
-            fill,
-            finished: false,
-        })
+        match map.try_insert(key.clone(), fill.clone()) {
+            Ok(_) => Join::Lead(Lead {
+                fills: self,
+                key: key.clone(),
+                fill,
+                tail: RefCell::new(None),
+                finished: false,
+            }),
+            Err(taken) => Join::Wait(taken.current.clone()),
+        }
     }
 
     /// Leads the fetch of `key` only if none is in flight (a background
@@ -119,10 +117,7 @@ impl Fills {
     }
 
     fn forget(&self, key: &CacheKey, fill: &Arc<Fill>) {
-        let mut map = self.segment(key);
-        if map.get(key).is_some_and(|f| Arc::ptr_eq(f, fill)) {
-            map.remove(key);
-        }
+        let _ = self.map.pin().remove_if(key, |_, f| Arc::ptr_eq(f, fill));
     }
 }
 
@@ -132,12 +127,24 @@ impl Lead<'_> {
     /// The head is here and `entry.len` body bytes follow: waiters start
     /// streaming.
     pub(crate) fn head(&self, entry: Arc<Entry>) {
-        self.fill.set(|i| i.state = State::Streaming(entry));
+        let _ = self.fill.head.set(entry);
+        self.fill.publish(STREAMING);
     }
 
     /// A body piece of a streaming fill.
-    pub(crate) fn chunk(&self, b: Bytes) {
-        self.fill.set(|i| i.chunks.push(b));
+    pub(crate) fn chunk(&self, data: Bytes) {
+        let piece = Arc::new(Piece {
+            data,
+            next: OnceLock::new(),
+        });
+        let mut tail = self.tail.borrow_mut();
+        let _ = match tail.as_ref() {
+            Some(t) => t.next.set(piece.clone()),
+            None => self.fill.first.set(piece.clone()),
+        };
+        *tail = Some(piece);
+        drop(tail);
+        self.fill.wake();
     }
 
     /// Stored: later misses find the entry in the store, waiters answer
@@ -145,99 +152,106 @@ impl Lead<'_> {
     pub(crate) fn done(mut self, entry: Arc<Entry>) {
         self.finished = true;
         self.fills.forget(&self.key, &self.fill);
-        self.fill.set(|i| {
-            i.state = match i.state {
-                State::Streaming(_) => State::Streaming(entry),
-                _ => State::Done(entry),
-            };
-            i.chunks.push(Bytes::new());
-        });
-    }
-
-    fn end(&mut self) {
-        if std::mem::replace(&mut self.finished, true) {
-            return;
-        }
-        self.fills.forget(&self.key, &self.fill);
-        self.fill.set(|i| {
-            i.state = match i.state {
-                State::Streaming(_) => State::Broken,
-                _ => State::Abandoned,
-            };
-        });
+        let _ = self.fill.done.set(entry);
+        // The empty piece ends a streamed body.
+        self.chunk(Bytes::new());
+        self.fill.publish(DONE);
     }
 }
 
 impl Drop for Lead<'_> {
     fn drop(&mut self) {
-        self.end();
+        if self.finished {
+            return;
+        }
+        self.fills.forget(&self.key, &self.fill);
+        let state = match self.fill.state.load(Ordering::SeqCst) {
+            STREAMING => BROKEN,
+            _ => ABANDONED,
+        };
+        self.fill.publish(state);
     }
 }
 
 // === impl Fill ===
 
 impl Fill {
-    fn set(&self, f: impl FnOnce(&mut Inner)) {
-        let wakers = {
-            let mut i = lock(&self.inner);
-            f(&mut i);
-            std::mem::take(&mut i.wakers)
-        };
-        wakers.into_iter().for_each(Waker::wake);
+    fn publish(&self, state: u8) {
+        self.state.store(state, Ordering::SeqCst);
+        self.wake();
     }
 
-    /// The next event after the `seen` body pieces this waiter has had
-    /// (`None`: not started).
-    pub(crate) fn next(self: &Arc<Self>, seen: Option<usize>) -> Next {
-        Next {
-            fill: self.clone(),
-            seen,
+    fn wake(&self) {
+        fence(Ordering::SeqCst);
+        while let Some(w) = self.wakers.pop() {
+            w.wake();
         }
     }
 
-    fn poll_event(&self, seen: Option<usize>, cx: &mut Context<'_>) -> Poll<Event> {
-        let mut i = lock(&self.inner);
-        let event = match (&i.state, seen) {
-            (State::Pending, _) => None,
-            (State::Abandoned | State::Broken, None) => Some(Event::Abandoned),
-            (State::Done(e), None) => Some(Event::Done(e.clone())),
-            (State::Streaming(e), None) => Some(Event::Head(e.clone())),
-            (_, Some(n)) => match i.chunks.get(n) {
-                // The empty piece `done` pushed marks the end.
-                Some(b) if b.is_empty() => Some(Event::End),
-                Some(b) => Some(Event::Chunk(b.clone())),
-                None if matches!(i.state, State::Broken | State::Abandoned) => Some(Event::Broken),
-                None => None,
-            },
-        };
-        match event {
-            Some(e) => Poll::Ready(e),
-            None => {
-                if !i.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    i.wakers.push(cx.waker().clone());
+    /// The next event for a waiter at `at`.
+    pub(crate) fn next<'a>(self: &'a Arc<Self>, at: &'a mut At) -> Next<'a> {
+        Next { fill: self, at }
+    }
+
+    fn check(&self, at: &mut At) -> Option<Event> {
+        let state = self.state.load(Ordering::SeqCst);
+        let started = match at {
+            At::Start => {
+                return match state {
+                    STREAMING => {
+                        let head = self.head.get().cloned()?;
+                        *at = At::Body(None);
+                        Some(Event::Head(head))
+                    }
+                    DONE => self.done.get().cloned().map(Event::Done),
+                    BROKEN | ABANDONED => Some(Event::Abandoned),
+                    _ => None,
                 }
-                Poll::Pending
             }
+            At::Body(last) => last,
+        };
+        let next = match started {
+            Some(p) => p.next.get(),
+            None => self.first.get(),
+        };
+        match next.cloned() {
+            Some(p) if p.data.is_empty() => Some(Event::End),
+            Some(p) => {
+                let data = p.data.clone();
+                *started = Some(p);
+                Some(Event::Chunk(data))
+            }
+            None if matches!(state, BROKEN | ABANDONED) => Some(Event::Broken),
+            None => None,
         }
     }
+}
+
+/// Where a waiter is: before the head, or after a body piece.
+pub(crate) enum At {
+    Start,
+    Body(Option<Arc<Piece>>),
 }
 
 /// A wait for a fill's next event.
-pub(crate) struct Next {
-    fill: Arc<Fill>,
-    seen: Option<usize>,
+pub(crate) struct Next<'a> {
+    fill: &'a Arc<Fill>,
+    at: &'a mut At,
 }
 
-impl std::future::Future for Next {
+impl std::future::Future for Next<'_> {
     type Output = Event;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Event> {
-        self.fill.poll_event(self.seen, cx)
+        let this = self.get_mut();
+        if let Some(e) = this.fill.check(this.at) {
+            return Poll::Ready(e);
+        }
+        this.fill.wakers.push(cx.waker().clone());
+        fence(Ordering::SeqCst);
+        match this.fill.check(this.at) {
+            Some(e) => Poll::Ready(e),
+            None => Poll::Pending,
+        }
     }
-}
-
-/// A poisoned lock (a panic while held) still holds consistent data here:
-/// every update is one assignment or push.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -323,7 +323,7 @@ impl Snapshot {
                     p.cache.resize(t.cache.memory);
                     p.cache.clone()
                 }
-                None => Arc::new(crate::cache::Store::new(t.cache.memory, t.shards)),
+                None => Arc::new(crate::cache::Store::new(t.cache.memory)),
             },
         };
         for (i, r) in t.routes.iter().enumerate() {
