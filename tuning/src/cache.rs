@@ -139,6 +139,25 @@ pub(crate) fn quick(
     struct One {
         cache: Spanned<RouteCacheFile>,
     }
+    let known = [
+        "max_object_bytes",
+        "default_ttl",
+        "key",
+        "set_cookie",
+        "stale_while_revalidate",
+        "stale_if_error",
+        "lock_timeout",
+    ];
+    let table = toml::from_str::<toml::Table>(&format!("cache = {text}"));
+    let stray = table.ok().and_then(|t| {
+        let inner = t.get("cache")?.as_table()?.clone();
+        inner.keys().find(|k| !known.contains(&k.as_str())).cloned()
+    });
+    if let Some(k) = stray {
+        let message = format!("unknown field {k:?}; known: {}", known.join(", "));
+        c.fail(Location::CommandLine, "--cache", message);
+        return routes;
+    }
     match toml::from_str::<One>(&format!("cache = {text}")) {
         Ok(one) => {
             let cache = route_cache(c, "--cache", &one.cache, &CacheFile::default());

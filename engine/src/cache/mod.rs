@@ -2,8 +2,7 @@
 //! cached route's GET and HEAD are answered from the host's one
 //! [`Store`] when an entry may be used, and fetched once per key when not.
 //!
-//! - A fresh entry is a hit: no upstream, no lock but the store segment's
-//!   read lock for one probe.
+//! - A fresh entry is a hit: one probe of the lock-free store, no upstream.
 //! - Within `stale-while-revalidate` the stale entry is served, then the
 //!   same request refreshes it (its client already has its answer).
 //! - A stale entry is revalidated with its validators; a `304` refreshes
@@ -16,8 +15,9 @@
 //!   length-prefixed, so no header can shift it.
 //!
 //! The decisions are the `cache` crate's (0.37 µs per hit); this module
-//! owns storage, coalescing and I/O. What a hit costs per request is in
-//! README ("Response cache").
+//! owns storage ([`store`]), coalescing ([`fill`]) and I/O ([`answer`],
+//! [`fetch`]). What a hit costs per request is in README (Performance,
+//! "Response cache").
 
 mod answer;
 mod fetch;

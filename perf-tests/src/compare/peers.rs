@@ -65,7 +65,37 @@ pub struct Tweaks {
     pub access: bool,
     /// The `limits` scenarios: coregate (not coregate-b) gets this policy.
     pub limit: crate::compare::scenarios::Limit,
+    /// The `cache` scenarios: every proxy caches, the origin says how long.
+    pub cache: bool,
 }
+
+/// The `cache` scenarios' nginx: a `proxy_cache` zone in the run
+/// directory (the origin's `Cache-Control` sets the lifetime, as for
+/// coregate), with `proxy_cache_lock` as coregate coalesces misses; and
+/// the origin's `Cache-Control` (both nginx configs get these: each
+/// replacement matches in one of them only).
+const NGINX_CACHE: [(&str, &str); 3] = [
+    (
+        "    upstream origin {",
+        "    proxy_cache_path cache levels=1:2 keys_zone=bench:16m max_size=256m inactive=60m use_temp_path=off;\n    upstream origin {",
+    ),
+    (
+        "            proxy_buffering on;         # nginx default",
+        "            proxy_buffering on;         # nginx default\n            proxy_cache bench;\n            proxy_cache_lock on;",
+    ),
+    (
+        "    keepalive_requests 100000000;      # never close keep-alive conns during a run",
+        "    keepalive_requests 100000000;      # never close keep-alive conns during a run\n    add_header Cache-Control \"public, max-age=600\";",
+    ),
+];
+
+/// The `cache` scenarios' haproxy: its in-memory cache on the backend.
+const HAPROXY_CACHE: [(&str, &str); 1] = [
+    (
+        "backend be_origin\n",
+        "cache bench\n    total-max-size 256\n    max-object-size 1048576\n    max-age 600\n\nbackend be_origin\n    http-request cache-use bench\n    http-response cache-store bench\n",
+    ),
+];
 
 /// Connections a proxy may need beyond the held ones (warm-up, upstream).
 pub const CONNECTION_HEADROOM: usize = 64;
@@ -77,6 +107,9 @@ impl Tweaks {
     /// one upstream connection each, within the open-file limit.
     fn nginx(&self) -> Vec<(String, String)> {
         let mut tweaks = self.tls_tickets_nginx();
+        if self.cache {
+            tweaks.extend(NGINX_CACHE.map(|(a, b)| (a.to_owned(), b.to_owned())));
+        }
         if self.single_process {
             tweaks.push(("master_process on;".into(), "master_process off;".into()));
         }
@@ -118,6 +151,9 @@ impl Tweaks {
     /// open-file limit is at least 2 x maxconn (+ a few).
     fn haproxy(&self) -> Vec<(String, String)> {
         let mut tweaks = Vec::new();
+        if self.cache {
+            tweaks.extend(HAPROXY_CACHE.map(|(a, b)| (a.to_owned(), b.to_owned())));
+        }
         if self.tls_scenario {
             // See tls_tickets_nginx: tickets on, like the other peers.
             tweaks.push((
@@ -327,6 +363,9 @@ impl Proxy {
                 if self.name == "coregate" {
                     args.extend(tweaks.limit.flags());
                 }
+                if tweaks.cache {
+                    args.extend(["--cache".to_owned(), "{}".to_owned()]);
+                }
                 // Extra coregate flags for A/B runs (e.g. `--metrics-off`);
                 // the `coregate-b` variant takes COREGATE_B_ARGS instead.
                 let var = match self.name {
@@ -503,11 +542,34 @@ mod tests {
             single_process: false,
             access: false,
             limit: Default::default(),
+            cache: false,
         };
         assert_eq!(many.haproxy()[0].1, "maxconn 10064");
         assert_eq!(many.nginx()[1].1, "worker_rlimit_nofile 65536");
         let text = setup::HAPROXY_CFG.replace(&many.haproxy()[0].0, &many.haproxy()[0].1);
         assert_eq!(text.matches("maxconn 10064").count(), 3);
+    }
+
+    #[test]
+    fn cache_scenarios_turn_every_cache_on() {
+        let cache = Tweaks {
+            cache: true,
+            ..Tweaks::default()
+        };
+        let apply = |text: &str, tweaks: Vec<(String, String)>| {
+            tweaks
+                .iter()
+                .fold(text.to_owned(), |t, (from, to)| t.replace(from, to))
+        };
+        let nginx = apply(setup::NGINX_PROXY_CONF, cache.nginx());
+        assert!(nginx.contains("proxy_cache_path cache ") && nginx.contains("proxy_cache bench;"));
+        let origin = apply(setup::ORIGIN_CONF, cache.nginx());
+        assert!(origin.contains("add_header Cache-Control \"public, max-age=600\";"));
+        let haproxy = apply(setup::HAPROXY_CFG, cache.haproxy());
+        assert!(
+            haproxy.contains("http-request cache-use bench"),
+            "{haproxy}"
+        );
     }
 
     #[test]

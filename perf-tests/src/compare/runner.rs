@@ -355,6 +355,7 @@ impl Bench<'_> {
             single_process: false,
             access: scenario.credential != crate::compare::scenarios::Credential::None,
             limit: scenario.limit,
+            cache: scenario.cache,
         }
     }
 

@@ -56,6 +56,12 @@ pub struct Scenario {
     /// `limits` scenarios; coregate-b and the peers have none).
     #[serde(default)]
     pub limit: Limit,
+    /// Every proxy caches the route (coregate `--cache`, nginx
+    /// `proxy_cache`, haproxy's cache) and the origin sends
+    /// `Cache-Control: public, max-age=600`: after the first request,
+    /// every request is a hit.
+    #[serde(default)]
+    pub cache: bool,
 }
 
 /// The limit policy of a `limits` scenario's coregate.
@@ -138,6 +144,7 @@ pub fn all() -> Vec<Scenario> {
         load,
         credential: Credential::None,
         limit: Limit::None,
+        cache: false,
     };
     vec![
         keep_alive(
@@ -218,6 +225,26 @@ pub fn all() -> Vec<Scenario> {
                 Load::Closed,
             )
         },
+        Scenario {
+            cache: true,
+            ..keep_alive(
+                "cache",
+                "cache hits: 100-byte body, 64 keep-alive connections, closed loop; coregate --cache, nginx proxy_cache (the file in the page cache), haproxy's cache",
+                "/",
+                100,
+                Load::Closed,
+            )
+        },
+        Scenario {
+            cache: true,
+            ..keep_alive(
+                "cache16k",
+                "cache hits of a 16 KiB body (/16k), as cache",
+                "/16k",
+                16384,
+                Load::Closed,
+            )
+        },
         keep_alive(
             "conn-per-request",
             "a new connection for every request (Connection: close), 64 at a time, 100-byte body",
@@ -235,6 +262,7 @@ pub fn all() -> Vec<Scenario> {
             load: Load::Idle(IDLE_CONNECTIONS),
             credential: Credential::None,
             limit: Limit::None,
+            cache: false,
         },
         // TLS termination, all with the same ECDSA P-256 certificate and
         // session tickets on in every peer (see peers::Tweaks::tls_tickets).
@@ -269,6 +297,7 @@ pub fn all() -> Vec<Scenario> {
             load: Load::TlsIdle(IDLE_CONNECTIONS),
             credential: Credential::None,
             limit: Limit::None,
+            cache: false,
         },
     ]
 }
@@ -336,13 +365,13 @@ mod tests {
 
     #[test]
     fn selection() {
-        assert_eq!(select(&[]).unwrap().len(), 15);
-        assert_eq!(select(&["all".into()]).unwrap().len(), 15);
+        assert_eq!(select(&[]).unwrap().len(), 17);
+        assert_eq!(select(&["all".into()]).unwrap().len(), 17);
         let tls = select(&["tls".into()]).unwrap();
         assert_eq!(tls.len(), 4);
         assert!(tls.iter().all(Scenario::is_tls));
         let quick = select(&quick_default()).unwrap();
-        assert_eq!(quick.len(), 11);
+        assert_eq!(quick.len(), 13);
         assert!(!quick.iter().any(Scenario::is_tls));
         let two = select(&["idle10k".into(), "headline".into()]).unwrap();
         assert_eq!(two[0].name, "idle10k");
