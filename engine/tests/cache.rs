@@ -644,3 +644,86 @@ fn memory_stays_within_the_budget() {
     assert!(bytes <= cap && bytes > cap / 4, "{bytes} of {cap}");
     assert!(gauge("coregate_cache_urls") < 60);
 }
+
+#[test]
+fn one_app_never_gets_another_apps_cached_answer() {
+    use common::mgmt::{id, Mgmt};
+    let dir = tempfile::tempdir().unwrap();
+    // The origin answers per app, from the identity header coregate sets.
+    let origin = Scripted::start(|req| {
+        let app = req.header("x-consumer-app").unwrap_or("-").to_owned();
+        Reply::ok(&format!("for {app}"), &[("cache-control", "max-age=60")])
+    });
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin = \"off\"\nshards = 2\n\n\
+         [access]\ndata_dir = \"{}\"\napi = \"127.0.0.1:0\"\n\n\
+         [[access.teams]]\nname = \"shop\"\n\n[[access.teams]]\nname = \"bank\"\n\n\
+         [[access.services]]\nteam = \"shop\"\nname = \"orders\"\nauth = [\"key\"]\n\n\
+         [[access.apps]]\nteam = \"shop\"\nname = \"mobile\"\n\n\
+         [[access.apps]]\nteam = \"bank\"\nname = \"teller\"\n\n\
+         [[access.subscriptions]]\napp = \"shop/mobile\"\nservice = \"orders\"\n\n\
+         [[access.subscriptions]]\napp = \"bank/teller\"\nservice = \"orders\"\n\n\
+         [upstreams.o]\nbackends = [\"{}\"]\n\n\
+         [[routes]]\npath_prefix = \"/orders\"\nupstream = \"o\"\nservice = \"orders\"\ncache = {{}}\n",
+        dir.path().display(),
+        origin.addr
+    );
+    let mut t = common::config(&text);
+    t.cpus = None;
+    let gw = common::start(t);
+    let api = Mgmt::new(gw.api_addr().unwrap(), None);
+    let apps = api.get("/apps");
+    let key_of = |name: &str| {
+        let app = apps["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap()
+            .clone();
+        let made = api.post(
+            &format!("/apps/{}/credentials", id(&app)),
+            r#"{"kind":"key"}"#,
+        );
+        made["key"].as_str().unwrap().to_owned()
+    };
+    let (mobile, teller) = (key_of("mobile"), key_of("teller"));
+    // The policy reaches the shards within a second of the keys' creation.
+    let ask = |key: &str| {
+        for _ in 0..100 {
+            let (h, b) = get(&gw, "/orders/x", &format!("x-api-key: {key}\r\n"));
+            if status(&h) == 200 {
+                return (h, String::from_utf8(b).unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no 200 for {key}");
+    };
+    assert_eq!(ask(&mobile).1, "for mobile");
+    let (h, b) = ask(&teller);
+    assert_eq!(b, "for teller", "{h}");
+    let (h, b) = ask(&mobile);
+    assert_eq!(b, "for mobile");
+    assert!(cache_status(&h).contains("hit"), "{h}");
+    assert_eq!(origin.count("/orders/x"), 2);
+}
+
+#[test]
+fn an_authorized_request_reuses_only_shareable_entries() {
+    let origin = Scripted::start(|req| {
+        let cc = match req.target.as_str() {
+            "/public" => "public, max-age=60",
+            _ => "max-age=60",
+        };
+        Reply::ok("x", &[("cache-control", cc)])
+    });
+    let gw = gateway(origin.addr, "{}", "");
+    let auth = "authorization: Bearer t\r\n";
+    for (path, reused) in [("/mine", false), ("/public", true)] {
+        get(&gw, path, "");
+        get(&gw, path, "");
+        let (h, _) = get(&gw, path, auth);
+        assert_eq!(cache_status(&h).contains("hit"), reused, "{path}: {h}");
+        assert_eq!(origin.count(path), if reused { 1 } else { 2 }, "{path}");
+    }
+}

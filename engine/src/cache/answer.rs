@@ -16,8 +16,9 @@ use crate::io::SendBuf;
 use crate::observe::metrics::bump;
 use crate::proxy::Request;
 
-/// Bodies up to this size leave in one buffer with their head.
-const COPY_MAX: u64 = 16 << 10;
+/// Bodies up to this size are copied next to their head (one buffer);
+/// larger ones leave as they are stored, in the same sendmsg (no copy).
+const COPY_MAX: u64 = 2 << 10;
 /// The `Cache-Status` cache name.
 pub(crate) const NAME: &str = "coregate";
 
@@ -125,9 +126,8 @@ pub(crate) async fn entry(
     cs: CacheStatus<'_>,
     now: u64,
 ) -> Result<Next, ProxyError> {
-    let fields: Vec<Field<'_>> = req.head.headers().collect();
     let age = e.meta.age(now);
-    if cache::evaluate(&fields, e.status, &e.field_slices()) == cache::Answer::NotModified {
+    if conditional(req) && not_modified(req, e) {
         let next = next_for(ctx, req, Framing::Length(0));
         let mut out = BytesMut::with_capacity(512);
         let h = Head {
@@ -150,9 +150,12 @@ pub(crate) async fn entry(
         _ => (e.status, None),
     };
     let (body_len, body) = match span {
-        Some((_, start, end)) if status == 206 => (end - start + 1, slice(&e.body, start, end + 1)),
-        Some(_) => (0, Vec::new()),
-        None => (e.len, e.body.clone()),
+        Some((_, start, end)) if status == 206 => (
+            end - start + 1,
+            std::borrow::Cow::Owned(slice(&e.body, start, end + 1)),
+        ),
+        Some(_) => (0, std::borrow::Cow::Borrowed(&[][..])),
+        None => (e.len, std::borrow::Cow::Borrowed(&e.body[..])),
     };
     let next = next_for(ctx, req, Framing::Length(body_len));
     let mut out = BytesMut::with_capacity(512);
@@ -173,12 +176,22 @@ pub(crate) async fn entry(
         }
         parser::end_head(&mut out);
     }
-    let body = if req.head.method() == Method::Head {
-        Vec::new()
-    } else {
-        body
+    let body = match req.head.method() {
+        Method::Head => &[][..],
+        _ => &body[..],
     };
-    send(c, ctx, status, out, &body, next).await
+    send(c, ctx, status, out, body, next).await
+}
+
+/// Whether the request carries validators of its own.
+fn conditional(req: &Request<'_>) -> bool {
+    req.head.header("if-none-match").is_some() || req.head.header("if-modified-since").is_some()
+}
+
+/// Whether the client's validators match the entry (RFC 9110 §13.2.2).
+pub(crate) fn not_modified(req: &Request<'_>, e: &Entry) -> bool {
+    let fields: Vec<Field<'_>> = req.head.headers().collect();
+    cache::evaluate(&fields, e.status, &e.field_slices()) == cache::Answer::NotModified
 }
 
 /// Whether a `Range` is served from the entry: without `If-Range`, or

@@ -178,8 +178,7 @@ async fn follow(
     e: &Entry,
     cs: CacheStatus<'_>,
 ) -> Result<Next, ProxyError> {
-    let fields: Vec<Field<'_>> = req.head.headers().collect();
-    if cache::evaluate(&fields, e.status, &e.field_slices()) == cache::Answer::NotModified {
+    if answer::not_modified(req, e) {
         return answer::entry(c, ctx, req, e, cs, unix_now()).await;
     }
     let framing = Framing::Length(e.len);
@@ -429,6 +428,10 @@ impl Filler<'_, '_> {
         }
         if storing {
             entry.len = total;
+            // One piece: a hit then sends its head and body in two iovecs.
+            if entry.body.len() > 1 {
+                entry.body = vec![Bytes::from(entry.body.concat())];
+            }
             self.store(req, Arc::new(entry));
         }
         if !self.silent {

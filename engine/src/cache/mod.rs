@@ -179,7 +179,21 @@ pub(crate) async fn serve(
     }
 }
 
+/// The pseudo-field that keys an access-controlled route's entries by
+/// app: a field name cannot start with `:` on the wire, so no client can
+/// send it.
+const CALLER_FIELD: &[u8] = b":coregate-app";
+
+/// Whether a stored response may answer a request with `Authorization`
+/// (RFC 9111 §3.5: `public`, `s-maxage` or `must-revalidate`).
+fn shareable(e: &Entry) -> bool {
+    let cc = Directives::from_headers(&e.field_slices());
+    cc.public || cc.s_maxage.is_some() || cc.must_revalidate
+}
+
 /// The request's key (a GET's, for a HEAD or an invalidating request).
+/// On a route of an access-controlled service, each app has entries of
+/// its own: its identity goes upstream and the answer may depend on it.
 fn key_of(c: &Client, req: &Request<'_>, policy: &Policy, fields: &[Field<'_>]) -> CacheKey {
     let host = req
         .target
@@ -192,7 +206,15 @@ fn key_of(c: &Client, req: &Request<'_>, policy: &Policy, fields: &[Field<'_>]) 
         host,
         target: req.path,
     };
-    CacheKey::new(&input, &policy.parts, fields)
+    let Some(caller) = req.caller else {
+        return CacheKey::new(&input, &policy.parts, fields);
+    };
+    let app = caller.consumer.app.to_string();
+    let mut with = fields.to_vec();
+    with.push((CALLER_FIELD, app.as_bytes()));
+    let mut parts = policy.parts.to_vec();
+    parts.push(cache::KeyPart::header(CALLER_FIELD));
+    CacheKey::new(&input, &parts, &with)
 }
 
 /// A stored entry: fresh, stale-while-revalidate, or to revalidate.
@@ -204,6 +226,13 @@ async fn from_entry(
     e: Arc<Entry>,
 ) -> Result<Next, ProxyError> {
     let get = req.head.method() == Method::Get;
+    let authorized = l
+        .fields
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case(b"authorization"));
+    if authorized && !shareable(&e) {
+        return pass(c, ctx, req, Fwd::Request).await;
+    }
     match e.meta.state(&l.cc, l.now) {
         State::Fresh { .. } => {
             let cs = status(true, None, e.meta.ttl(l.now));

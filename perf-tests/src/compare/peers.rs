@@ -92,8 +92,8 @@ const NGINX_CACHE: [(&str, &str); 3] = [
 /// The `cache` scenarios' haproxy: its in-memory cache on the backend.
 const HAPROXY_CACHE: [(&str, &str); 1] = [
     (
-        "backend be_origin\n",
-        "cache bench\n    total-max-size 256\n    max-object-size 1048576\n    max-age 600\n\nbackend be_origin\n    http-request cache-use bench\n    http-response cache-store bench\n",
+        "\nbackend be_origin\n",
+        "\ncache bench\n    total-max-size 256\n    max-object-size 1048576\n    max-age 600\n\nbackend be_origin\n    http-request cache-use bench\n    http-response cache-store bench\n",
     ),
 ];
 
