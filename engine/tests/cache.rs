@@ -433,9 +433,12 @@ fn ranges_are_served_from_a_stored_object() {
         "a stale If-Range gets the whole"
     );
     assert_eq!(origin.count("/r"), 1);
-    // The fetch of a missing object never carries the client's Range.
+    // A range of an object not stored goes to the origin as it is.
     get(&gw, "/r2", "range: bytes=0-1\r\n");
-    assert_eq!(origin.last("/r2", "range"), None);
+    assert_eq!(origin.last("/r2", "range").as_deref(), Some("bytes=0-1"));
+    // A fetch never carries a client's conditional fields.
+    get(&gw, "/r3", "if-none-match: \"zzz\"\r\n");
+    assert_eq!(origin.last("/r3", "if-none-match"), None);
 }
 
 #[test]
@@ -726,4 +729,39 @@ fn an_authorized_request_reuses_only_shareable_entries() {
         assert_eq!(cache_status(&h).contains("hit"), reused, "{path}: {h}");
         assert_eq!(origin.count(path), if reused { 1 } else { 2 }, "{path}");
     }
+}
+
+#[test]
+fn the_access_log_says_how_the_cache_answered() {
+    let (origin, _) = counting("max-age=60");
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let extra = format!("[access_log]\npath = \"{}\"\n", log.display());
+    let gw = gateway(origin.addr, "{}", &extra);
+    get(&gw, "/v/log", "");
+    get(&gw, "/v/log", "");
+    get(&gw, "/plain/x", "");
+    // Shards flush their lines on their own: compare in path order.
+    let mut results = Vec::new();
+    for _ in 0..50 {
+        let (entries, _) = common::log_entries(&log);
+        results = entries
+            .iter()
+            .map(|e| (e["path"].to_string(), e["cache"].to_string()))
+            .collect::<Vec<_>>();
+        if results.len() == 3 {
+            break;
+        }
+    }
+    results.sort();
+    let want = [
+        ("\"/plain/x\"", "null"),
+        ("\"/v/log\"", "\"hit\""),
+        ("\"/v/log\"", "\"miss\""),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(results, want, "a route without cache logs no cache field");
 }

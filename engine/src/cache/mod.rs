@@ -258,7 +258,8 @@ async fn from_entry(
 }
 
 /// No usable entry: lead the key's fetch, or wait on the one in flight.
-/// HEAD misses go upstream as they are (a HEAD response fills nothing).
+/// HEAD and `Range` misses go upstream as they are (their responses fill
+/// nothing).
 async fn miss(
     c: &mut Client,
     ctx: &ShardCtx,
@@ -271,7 +272,9 @@ async fn miss(
     if l.cc.only_if_cached {
         return Err(ProxyError::NotCached);
     }
-    if !get || l.cc.no_store {
+    // A range of an object not stored goes to the origin as it is.
+    let ranged = req.head.header("range").is_some();
+    if !get || l.cc.no_store || ranged {
         return pass(c, ctx, req, fwd).await;
     }
     let store = req.view.snap.cache.clone();
