@@ -82,6 +82,10 @@ pub struct EntryMeta {
     pub no_stale: bool,
     /// `no-cache` in the response: revalidate on every use.
     pub always_revalidate: bool,
+    /// `s-maxage` was given: it implies `proxy-revalidate` (RFC 9111
+    /// §5.2.2.10), so a client's `max-stale` cannot take it stale; only
+    /// the stale windows the origin grants beside it can.
+    pub shared_max_age: bool,
 }
 
 /// The freshness lifetime of `resp` for a shared cache (RFC 9111 §4.2.1):
@@ -171,6 +175,7 @@ impl EntryMeta {
             stale_if_error: cc.stale_if_error.unwrap_or(defaults.1),
             no_stale,
             always_revalidate: cc.is_no_cache(),
+            shared_max_age: cc.s_maxage.is_some(),
         }
     }
 
@@ -208,7 +213,7 @@ impl EntryMeta {
             return State::Stale;
         }
         let window = |w: u64| w.checked_sub(staleness).filter(|left| *left > 0);
-        let client = match req.max_stale {
+        let client = match req.max_stale.filter(|_| !self.shared_max_age) {
             Some(MaxStale::Any) => Some(u64::MAX),
             Some(MaxStale::Secs(s)) => window(s),
             None => None,

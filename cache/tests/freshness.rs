@@ -257,3 +257,21 @@ fn heuristic_fresh_then_stale() {
     assert_eq!(m.state(&none(), T0 + 29), State::Fresh { remaining: 1 });
     assert_eq!(m.state(&none(), T0 + 30), State::Stale);
 }
+
+#[test]
+fn s_maxage_ignores_a_clients_max_stale() {
+    // s-maxage implies proxy-revalidate (RFC 9111 §5.2.2.10).
+    let shared = [(&b"cache-control"[..], &b"s-maxage=10"[..])];
+    let private = [(&b"cache-control"[..], &b"max-age=10"[..])];
+    let req = cache::Directives::parse([&b"max-stale=60"[..]]);
+    let at = |h: &[(&[u8], &[u8])]| {
+        let resp = cache::RespView::new(200, h);
+        let times = cache::Times {
+            request: 1000,
+            response: 1000,
+        };
+        cache::EntryMeta::new(&resp, &cache::StoreOpts::default(), times).state(&req, 1020)
+    };
+    assert_eq!(at(&shared), cache::State::Stale);
+    assert!(matches!(at(&private), cache::State::StaleRevalidate { .. }));
+}

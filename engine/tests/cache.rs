@@ -765,3 +765,63 @@ fn the_access_log_says_how_the_cache_answered() {
         .collect();
     assert_eq!(results, want, "a route without cache logs no cache field");
 }
+
+#[test]
+fn routes_sharing_a_path_never_share_entries() {
+    // A canary route (told apart by a header, another upstream) on the
+    // main route's host and path: its answers stay its own.
+    let main = Scripted::start(|_| Reply::ok("main", &[("cache-control", "max-age=60")]));
+    let canary = Scripted::start(|_| Reply::ok("canary", &[("cache-control", "max-age=60")]));
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin = \"off\"\nshards = 1\n\n\
+         [upstreams.main]\nbackends = [\"{}\"]\n\n[upstreams.canary]\nbackends = [\"{}\"]\n\n\
+         [[routes]]\nname = \"canary\"\npath_prefix = \"/\"\nheaders = [{{ name = \"x-canary\", value = \"1\" }}]\nupstream = \"canary\"\ncache = {{}}\n\n\
+         [[routes]]\nname = \"main\"\npath_prefix = \"/\"\nupstream = \"main\"\ncache = {{}}\n",
+        main.addr, canary.addr
+    );
+    let mut t = common::config(&text);
+    t.cpus = None;
+    let gw = common::start(t);
+    assert_eq!(get(&gw, "/app.js", "x-canary: 1\r\n").1, b"canary");
+    assert_eq!(get(&gw, "/app.js", "").1, b"main");
+    let (h, b) = get(&gw, "/app.js", "");
+    assert_eq!(b, b"main");
+    assert!(cache_status(&h).contains("hit"), "{h}");
+}
+
+#[test]
+fn a_hit_carries_one_age_and_counts_the_origins() {
+    let origin =
+        Scripted::start(|_| Reply::ok("aged", &[("cache-control", "max-age=60"), ("age", "30")]));
+    let gw = gateway(origin.addr, "{}", "");
+    let (h1, _) = get(&gw, "/a", "");
+    let (h2, _) = get(&gw, "/a", "");
+    for h in [&h1, &h2] {
+        let ages: Vec<&str> = h
+            .split("\r\n")
+            .filter(|l| l.to_ascii_lowercase().starts_with("age:"))
+            .collect();
+        assert_eq!(ages.len(), 1, "{h}");
+        let age: u64 = ages[0][4..].trim().parse().unwrap();
+        assert!((30..=32).contains(&age), "{h}");
+    }
+}
+
+#[test]
+fn vary_on_a_field_coregate_sets_is_not_stored() {
+    // The origin saw coregate's X-Forwarded-For, not the client's: a
+    // variant keyed on the client's would serve one client's answer to
+    // another.
+    let origin = Scripted::start(|req| {
+        let xff = req.header("x-forwarded-for").unwrap_or("-").to_owned();
+        Reply::ok(
+            &xff,
+            &[("cache-control", "max-age=60"), ("vary", "X-Forwarded-For")],
+        )
+    });
+    let gw = gateway(origin.addr, "{}", "");
+    get(&gw, "/who", "");
+    let (h, _) = get(&gw, "/who", "");
+    assert!(!cache_status(&h).contains("hit"), "{h}");
+    assert_eq!(origin.count("/who"), 2);
+}

@@ -116,6 +116,16 @@ pub(crate) fn for_route(
         c.fail_at(table.span(), field, message);
         return None;
     }
+    if r.forward_path
+        .as_ref()
+        .is_some_and(|f| f.get_ref() == "original")
+    {
+        // The key is the normalised path; the client's bytes going
+        // upstream could name another resource under the same key.
+        let message = "cannot go with forward_path = \"original\": the key is the normalised path";
+        c.fail_at(table.span(), field, message);
+        return None;
+    }
     Some(route_cache(c, &field, table, raw))
 }
 

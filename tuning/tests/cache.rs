@@ -97,6 +97,12 @@ cache = { }
 path = "/c"
 upstream = "o"
 cache = { max_object_bytes = 0, stale_if_error = "9000h" }
+
+[[routes]]
+path = "/d"
+upstream = "o"
+forward_path = "original"
+cache = { }
 "#;
     let e = errors(text).join("\n");
     for want in [
@@ -106,6 +112,7 @@ cache = { max_object_bytes = 0, stale_if_error = "9000h" }
         "coregate.toml:16: routes[1].cache: caches only routes that proxy",
         "coregate.toml:21: routes[2].cache.max_object_bytes: must be greater than zero",
         "coregate.toml:21: routes[2].cache.stale_if_error: must be at most 365d",
+        "coregate.toml:27: routes[3].cache: cannot go with forward_path = \"original\"",
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }

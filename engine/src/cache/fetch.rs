@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use cache::{CacheStatus, Field, Fwd, State};
+use cache::{CacheStatus, Field, Fwd};
 use parser::{BodyDecoder, BodyKind, Decoded, ResponseHead};
 
 use super::answer::{self, Framing, Head};
@@ -47,12 +47,7 @@ pub(super) async fn lead(
     stale: Option<Arc<Entry>>,
     fwd: Fwd,
 ) -> Result<Next, ProxyError> {
-    let on_error = stale.as_ref().is_some_and(|e| {
-        matches!(
-            e.meta.state(&l.cc, l.now),
-            State::StaleIfError { .. } | State::StaleRevalidate { .. }
-        )
-    });
+    let on_error = stale.as_ref().is_some_and(|e| super::stale_on_error(e, l));
     let validators = stale.clone();
     let req = Request {
         fetch: Some(fetch_of(validators.as_deref())),
@@ -93,6 +88,12 @@ pub(super) async fn refresh(
     let Some(lead) = store.fills.try_lead(&l.key) else {
         return;
     };
+    // Refreshed already, between this request's lookup and now.
+    if let super::store::Found::Entry(current) = store.lookup(&l.key, &l.fields) {
+        if !Arc::ptr_eq(&current, &stale) {
+            return;
+        }
+    }
     let req = Request {
         fetch: Some(fetch_of(Some(&stale))),
         ..req
@@ -119,7 +120,7 @@ fn fetch_of(stale: Option<&Entry>) -> Fetch<'_> {
 }
 
 /// A stale entry answers an origin failure (stale-if-error).
-async fn serve_stale(
+pub(super) async fn serve_stale(
     c: &mut Client,
     ctx: &ShardCtx,
     req: &Request<'_>,
@@ -147,7 +148,13 @@ pub(super) async fn wait(
 ) -> Option<Result<Next, ProxyError>> {
     let mut at = At::Start;
     let first = shard::timeout(l.policy.lock_timeout, shard::foreign(fill.next(&mut at))).await;
-    let mine = |e: &Entry| cache::variant_key(&e.vary, &l.fields) == e.variant;
+    let authorized = l
+        .fields
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case(b"authorization"));
+    let mine = |e: &Entry| {
+        cache::variant_key(&e.vary, &l.fields) == e.variant && (!authorized || super::shareable(e))
+    };
     let cs = CacheStatus {
         collapsed: true,
         ..status(true, None, 0)
@@ -231,7 +238,7 @@ impl Respond for Filler<'_, '_> {
                 return serve_stale(c, ctx, req, &stale).await;
             }
         }
-        match self.decide(&rh, now) {
+        match self.decide(req, &rh, now) {
             Some(entry) => self.stream(c, ctx, req, up, &rh, entry, deadlines).await,
             None => {
                 self.lead.take();
@@ -260,7 +267,7 @@ impl Respond for Filler<'_, '_> {
 
 impl Filler<'_, '_> {
     /// The entry `rh` makes, without its body, if it may be stored.
-    fn decide(&self, rh: &ResponseHead, now: u64) -> Option<Entry> {
+    fn decide(&self, req: &Request<'_>, rh: &ResponseHead, now: u64) -> Option<Entry> {
         if !matches!(
             rh.body(),
             BodyKind::Length(_) | BodyKind::Chunked | BodyKind::Empty
@@ -276,9 +283,12 @@ impl Filler<'_, '_> {
         };
         let s = cache::storable(&reqv, &respv, &self.l.policy.opts, times).ok()?;
         let vary = cache::vary_names(&resp).ok()?;
+        if vary.iter().any(|n| rewritten_upstream(req, n)) {
+            return None;
+        }
         let fields = cache::stored_fields(&resp, &s.strip_fields)
             .into_iter()
-            .filter(|(n, _)| !is_framing(n))
+            .filter(|(n, _)| !is_framing(n) && !n.eq_ignore_ascii_case(b"age"))
             .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
             .collect();
         Some(Entry {
@@ -318,8 +328,13 @@ impl Filler<'_, '_> {
             response: now,
         };
         let meta = cache::EntryMeta::new(&respv, &self.l.policy.opts, times);
+        let fields = merged
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case(b"age"))
+            .cloned()
+            .collect();
         let entry = Arc::new(Entry {
-            fields: merged.clone(),
+            fields,
             meta,
             ..stale.clone()
         });
@@ -532,6 +547,33 @@ impl Body {
             }
         }
     }
+}
+
+/// Whether coregate sets, replaces or strips request field `name` on the
+/// way upstream: a response varying on it varies on what the origin saw,
+/// not on what the client sent, so it is not stored (as `Vary: *`).
+fn rewritten_upstream(req: &Request<'_>, name: &[u8]) -> bool {
+    const SET: [&[u8]; 5] = [
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-request-id",
+        b"forwarded",
+    ];
+    let snap = &req.view.snap;
+    let ops = &req.route.request_headers;
+    SET.iter().any(|s| name.eq_ignore_ascii_case(s))
+        || snap.identity.iter().any(|s| name.eq_ignore_ascii_case(s))
+        || snap
+            .tls
+            .subject_headers
+            .iter()
+            .any(|s| name.eq_ignore_ascii_case(s.as_bytes()))
+        || ops.drops(name)
+        || ops.add.iter().any(|(k, _)| name.eq_ignore_ascii_case(k))
+        || req
+            .caller
+            .is_some_and(|c| name.eq_ignore_ascii_case(c.service.key_header.as_bytes()))
 }
 
 /// Framing fields, which the cache writes itself.

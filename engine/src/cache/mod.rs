@@ -41,7 +41,10 @@ use store::{Entry, Found};
 /// A route's cache, compiled.
 #[derive(Debug)]
 pub(crate) struct Policy {
+    /// The configured key parts, then the route's own part.
     parts: Box<[cache::KeyPart]>,
+    /// As `parts`, then the caller's app.
+    parts_app: Box<[cache::KeyPart]>,
     opts: cache::StoreOpts,
     lock_timeout: Duration,
 }
@@ -93,7 +96,7 @@ impl Lookup<'_> {
 
 impl Policy {
     pub(crate) fn compile(c: &tuning::RouteCache) -> Policy {
-        let parts = c
+        let mut parts: Vec<cache::KeyPart> = c
             .key
             .iter()
             .map(|p| match p {
@@ -101,8 +104,12 @@ impl Policy {
                 tuning::CacheKeyPart::Cookie(n) => cache::KeyPart::cookie(n.as_bytes()),
             })
             .collect();
+        parts.push(cache::KeyPart::header(ROUTE_FIELD));
+        let mut parts_app = parts.clone();
+        parts_app.push(cache::KeyPart::header(CALLER_FIELD));
         Policy {
-            parts,
+            parts: parts.into(),
+            parts_app: parts_app.into(),
             opts: cache::StoreOpts {
                 default_ttl: c.default_ttl.map(|d| d.as_secs()),
                 last_modified_heuristic: true,
@@ -183,6 +190,10 @@ pub(crate) async fn serve(
 /// app: a field name cannot start with `:` on the wire, so no client can
 /// send it.
 const CALLER_FIELD: &[u8] = b":coregate-app";
+/// The pseudo-field that keys entries by route: routes that share a host
+/// and path (told apart by method or headers, with other upstreams,
+/// rewrites or header changes) never share entries.
+const ROUTE_FIELD: &[u8] = b":coregate-route";
 
 /// Whether a stored response may answer a request with `Authorization`
 /// (RFC 9111 §3.5: `public`, `s-maxage` or `must-revalidate`).
@@ -206,15 +217,23 @@ fn key_of(c: &Client, req: &Request<'_>, policy: &Policy, fields: &[Field<'_>]) 
         host,
         target: req.path,
     };
+    let mut with = Vec::with_capacity(fields.len() + 2);
+    with.extend_from_slice(fields);
+    with.push((ROUTE_FIELD, req.route.name.as_bytes()));
     let Some(caller) = req.caller else {
-        return CacheKey::new(&input, &policy.parts, fields);
+        return CacheKey::new(&input, &policy.parts, &with);
     };
     let app = caller.consumer.app.to_string();
-    let mut with = fields.to_vec();
     with.push((CALLER_FIELD, app.as_bytes()));
-    let mut parts = policy.parts.to_vec();
-    parts.push(cache::KeyPart::header(CALLER_FIELD));
-    CacheKey::new(&input, &parts, &with)
+    CacheKey::new(&input, &policy.parts_app, &with)
+}
+
+/// Whether a stale entry may answer an origin failure for this request.
+fn stale_on_error(e: &Entry, l: &Lookup<'_>) -> bool {
+    matches!(
+        e.meta.state(&l.cc, l.now),
+        State::StaleIfError { .. } | State::StaleRevalidate { .. }
+    )
 }
 
 /// A stored entry: fresh, stale-while-revalidate, or to revalidate.
@@ -283,7 +302,12 @@ async fn miss(
         fill::Join::Lead(lead) => fetch::lead(c, ctx, req, &l, lead, stale, fwd).await,
         fill::Join::Wait(f) => match fetch::wait(c, ctx, &req, &l, &f).await {
             Some(answered) => answered,
-            None => pass(c, ctx, req, fwd).await,
+            // The leader's fetch failed: a stale entry in its
+            // stale-if-error window answers, as it did the leader.
+            None => match stale.filter(|s| stale_on_error(s, &l)) {
+                Some(s) => fetch::serve_stale(c, ctx, &req, &s).await,
+                None => pass(c, ctx, req, fwd).await,
+            },
         },
     };
     res

@@ -256,15 +256,18 @@ impl Store {
             gen: self.gen.fetch_add(1, Ordering::Relaxed),
         });
         self.bytes.fetch_add(weight, Ordering::Relaxed);
-        match returning {
-            true => self.main.push((key.clone(), slot.gen)),
-            false => {
-                self.small_bytes.fetch_add(weight, Ordering::Relaxed);
-                self.small.push((key.clone(), slot.gen));
-            }
+        if !returning {
+            self.small_bytes.fetch_add(weight, Ordering::Relaxed);
         }
+        // In the index before its queue item: an evictor popping the item
+        // must find the slot, or the slot would sit in no FIFO for good.
+        let item = (key.clone(), slot.gen);
         if let Some(replaced) = self.index.pin().insert(key, slot) {
             self.account_gone(replaced);
+        }
+        match returning {
+            true => self.main.push(item),
+            false => self.small.push(item),
         }
         self.evict();
     }
@@ -285,10 +288,12 @@ impl Store {
             spins += 1;
             let small_over = self.small_bytes.load(Ordering::Relaxed) > cap / 10;
             let progressed = match small_over || self.main.is_empty() {
-                true => self.evict_small(),
-                false => self.evict_main(),
+                true => self.evict_small() || self.evict_main(),
+                false => self.evict_main() || self.evict_small(),
             };
-            if !progressed && self.small.is_empty() && self.main.is_empty() {
+            // Both FIFOs empty: what is left is in flight in another
+            // shard's insert, which evicts after it.
+            if !progressed {
                 break;
             }
         }
@@ -430,6 +435,7 @@ mod tests {
                 stale_if_error: 0,
                 no_stale: false,
                 always_revalidate: false,
+                shared_max_age: false,
             },
             vary: Box::new([]),
             variant: Bytes::new(),
