@@ -86,7 +86,7 @@ pub(crate) struct Fetch<'a> {
 /// What answers the client once the upstream's response head is in: the
 /// relay for plain proxying, the cache's fill for a cached route's miss.
 pub(crate) trait Respond {
-    async fn respond(
+    fn respond(
         &mut self,
         c: &mut Client,
         ctx: &ShardCtx,
@@ -94,14 +94,16 @@ pub(crate) trait Respond {
         up: crate::upstream::pool::UpConn,
         rh: parser::ResponseHead,
         deadlines: Deadlines,
-    ) -> Result<Next, ProxyError>;
+    ) -> impl std::future::Future<Output = Result<Next, ProxyError>>;
 }
 
-/// Plain proxying: the response is relayed as it comes.
+/// Plain proxying: the response is relayed as it comes. Its future is the
+/// relay's own (no wrapper around it: the head and the connection are
+/// moved into it once).
 pub(crate) struct Relayed;
 
 impl Respond for Relayed {
-    async fn respond(
+    fn respond(
         &mut self,
         c: &mut Client,
         ctx: &ShardCtx,
@@ -109,8 +111,8 @@ impl Respond for Relayed {
         up: crate::upstream::pool::UpConn,
         rh: parser::ResponseHead,
         deadlines: Deadlines,
-    ) -> Result<Next, ProxyError> {
-        relay_response(c, ctx, req, up, rh, deadlines).await
+    ) -> impl std::future::Future<Output = Result<Next, ProxyError>> {
+        relay_response(c, ctx, req, up, rh, deadlines)
     }
 }
 
