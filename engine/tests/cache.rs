@@ -825,3 +825,29 @@ fn vary_on_a_field_coregate_sets_is_not_stored() {
     assert!(!cache_status(&h).contains("hit"), "{h}");
     assert_eq!(origin.count("/who"), 2);
 }
+
+#[test]
+fn a_leader_that_does_not_read_never_holds_up_its_waiters() {
+    // An 8 MB object, larger than the socket buffers between coregate and
+    // a client that reads nothing: the fill goes on without that client.
+    const SIZE: usize = 8 << 20;
+    let origin = Scripted::start(|_| {
+        let mut r = Reply::ok("", &[("cache-control", "max-age=60")]);
+        r.body = vec![b'q'; SIZE];
+        r.delay = Duration::from_millis(300);
+        r
+    });
+    let gw = gateway(origin.addr, "{ max_object_bytes = \"16m\" }", "");
+    let addr = gw.local_addrs()[0];
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut leader: std::net::TcpStream = sock.into();
+    std::io::Write::write_all(&mut leader, b"GET /huge HTTP/1.1\r\nhost: test\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let (h, b) = get(&gw, "/huge", "");
+    assert_eq!(b.len(), SIZE, "{h}");
+    assert!(cache_status(&h).contains("collapsed"), "{h}");
+    assert_eq!(origin.count("/huge"), 1);
+    drop(leader);
+}

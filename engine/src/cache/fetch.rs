@@ -411,32 +411,62 @@ impl Filler<'_, '_> {
         }
         let max = self.l.policy.opts.max_object_bytes.unwrap_or(u64::MAX);
         let mut body = Body::start(ctx, &mut up, rh.body());
-        let mut storing = true;
-        let mut total = 0u64;
-        while let Some(d) = body
-            .next(ctx, &mut up, deadlines, c.trace.committed)
-            .await?
-        {
-            total += d.len() as u64;
-            if storing && total > max {
-                storing = false;
-                entry.body.clear();
-                self.lead.take();
-            }
-            if storing {
-                entry.body.push(d.clone());
-                if let (true, Some(lead)) = (known, &self.lead) {
-                    lead.chunk(d.clone());
-                }
-            }
-            if client.is_ok() && !self.silent {
-                client = answer::send_piece(c, ctx, d, framing).await;
-            } else if !storing {
-                break;
-            }
+        // The upstream is pumped into the entry (and the waiters) while
+        // this request's own client follows through a pipe: a client
+        // that reads slowly never holds back the fill, up to
+        // `max_object_bytes`; past that nothing is stored and the pump
+        // waits for the client (the body only streams through).
+        let pipe = Pipe::default();
+        if self.silent || client.is_err() {
+            pipe.gone.set(true);
         }
-        if client.is_ok() && !self.silent {
-            client = answer::send_last(c, framing).await;
+        let committed = c.trace.committed;
+        let pump = async {
+            let mut storing = true;
+            let mut total = 0u64;
+            loop {
+                if !storing {
+                    pipe.drained().await;
+                    if pipe.gone.get() {
+                        return Ok((total, false));
+                    }
+                }
+                let Some(d) = body.next(ctx, &mut up, deadlines, committed).await? else {
+                    return Ok((total, storing));
+                };
+                total += d.len() as u64;
+                if storing && total > max {
+                    storing = false;
+                    entry.body.clear();
+                    self.lead.take();
+                }
+                if storing {
+                    entry.body.push(d.clone());
+                    if let (true, Some(lead)) = (known, &self.lead) {
+                        lead.chunk(d.clone());
+                    }
+                }
+                pipe.push(d);
+            }
+        };
+        let pump = async {
+            let res: Result<(u64, bool), ProxyError> = pump.await;
+            pipe.close(res.is_ok());
+            res
+        };
+        let follow = async {
+            if pipe.gone.get() {
+                return Ok(());
+            }
+            let sent = drain_pipe(c, ctx, &pipe, framing).await;
+            pipe.gone.set(true);
+            pipe.wake_writer();
+            sent
+        };
+        let (pumped, followed) = futures_lite::future::zip(pump, follow).await;
+        let (total, storing) = pumped?;
+        if client.is_ok() {
+            client = followed;
         }
         if body.clean && rh.keep_alive() {
             ctx.pool.checkin(up, &ctx.bufs);
@@ -488,6 +518,91 @@ impl Filler<'_, '_> {
         crate::observe::metrics::bump(&ctx.metrics().bytes_out, n);
         c.trace.bytes_out += n;
         Ok(())
+    }
+}
+
+/// Sends the pieces the pump leaves in `pipe` to the client, then the
+/// body's end.
+async fn drain_pipe(
+    c: &mut Client,
+    ctx: &ShardCtx,
+    pipe: &Pipe,
+    framing: Framing,
+) -> Result<(), ProxyError> {
+    loop {
+        match pipe.next().await {
+            Some(d) => answer::send_piece(c, ctx, d, framing).await?,
+            None if pipe.ended_ok.get() => return answer::send_last(c, framing).await,
+            None => return Err(ProxyError::UpstreamTruncated),
+        }
+    }
+}
+
+/// The leader's pieces on their way to its own client, within one task:
+/// the pump pushes, the client's sender pops. Unbounded while the body is
+/// stored (the entry holds the same pieces anyway); the pump waits for it
+/// to drain once it is not.
+#[derive(Default)]
+struct Pipe {
+    queue: std::cell::RefCell<std::collections::VecDeque<Bytes>>,
+    /// The pump finished (`ended_ok` says how).
+    ended: std::cell::Cell<bool>,
+    ended_ok: std::cell::Cell<bool>,
+    /// The client is gone (or there is none): pieces are not kept.
+    gone: std::cell::Cell<bool>,
+    reader: std::cell::RefCell<Option<std::task::Waker>>,
+    writer: std::cell::RefCell<Option<std::task::Waker>>,
+}
+
+impl Pipe {
+    fn push(&self, d: Bytes) {
+        if self.gone.get() {
+            return;
+        }
+        self.queue.borrow_mut().push_back(d);
+        if let Some(w) = self.reader.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    fn close(&self, ok: bool) {
+        self.ended_ok.set(ok);
+        self.ended.set(true);
+        if let Some(w) = self.reader.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    fn wake_writer(&self) {
+        if let Some(w) = self.writer.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// The next piece; `None` once the pump ended and all went out.
+    fn next(&self) -> impl std::future::Future<Output = Option<Bytes>> + '_ {
+        std::future::poll_fn(move |cx| {
+            if let Some(d) = self.queue.borrow_mut().pop_front() {
+                self.wake_writer();
+                return std::task::Poll::Ready(Some(d));
+            }
+            if self.ended.get() {
+                return std::task::Poll::Ready(None);
+            }
+            *self.reader.borrow_mut() = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        })
+    }
+
+    /// Waits until the client took every piece (or is gone).
+    fn drained(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.gone.get() || self.queue.borrow().is_empty() {
+                return std::task::Poll::Ready(());
+            }
+            *self.writer.borrow_mut() = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        })
     }
 }
 
