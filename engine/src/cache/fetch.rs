@@ -362,7 +362,7 @@ impl Filler<'_, '_> {
             .authority
             .or_else(|| req.head.host())
             .unwrap_or_default();
-        let scheme = self.l.key_scheme();
+        let scheme = self.l.scheme;
         let host = cache::normalise_host(scheme, host);
         let origin = Origin {
             route: &req.route.name,

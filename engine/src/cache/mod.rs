@@ -86,12 +86,6 @@ pub(crate) struct Lookup<'r> {
     scheme: &'static [u8],
 }
 
-impl Lookup<'_> {
-    fn key_scheme(&self) -> &'static [u8] {
-        self.scheme
-    }
-}
-
 // === impl Policy ===
 
 impl Policy {
@@ -106,7 +100,8 @@ impl Policy {
             .collect();
         parts.push(cache::KeyPart::header(ROUTE_FIELD));
         let mut parts_app = parts.clone();
-        parts_app.push(cache::KeyPart::header(CALLER_FIELD));
+        parts_app.push(cache::KeyPart::header(APP_FIELD));
+        parts_app.push(cache::KeyPart::header(TEAM_FIELD));
         Policy {
             parts: parts.into(),
             parts_app: parts_app.into(),
@@ -161,7 +156,7 @@ pub(crate) async fn serve(
         let safe = [Method::Get, Method::Head, Method::Options, Method::Trace];
         let unsafe_method = !safe.contains(&head.method());
         let snap = req.view.snap.clone();
-        let fields: Vec<Field<'_>> = head.headers().collect();
+        let fields = request_fields(&req);
         let key = unsafe_method.then(|| key_of(c, &req, policy, &fields));
         let res = pass(c, ctx, req, Fwd::Request).await;
         // RFC 9111 §4.4: a successful unsafe request invalidates its URL.
@@ -170,7 +165,7 @@ pub(crate) async fn serve(
         }
         return res;
     }
-    let fields: Vec<Field<'_>> = head.headers().collect();
+    let fields = request_fields(&req);
     let l = Lookup {
         key: key_of(c, &req, policy, &fields),
         cc: Directives::from_headers(&fields),
@@ -186,10 +181,12 @@ pub(crate) async fn serve(
     }
 }
 
-/// The pseudo-field that keys an access-controlled route's entries by
-/// app: a field name cannot start with `:` on the wire, so no client can
-/// send it.
-const CALLER_FIELD: &[u8] = b":coregate-app";
+/// The pseudo-fields that key an access-controlled route's entries by
+/// caller (app and team: an app's name is unique within its team): a
+/// field name cannot start with `:` on the wire, so no client can send
+/// them.
+const APP_FIELD: &[u8] = b":coregate-app";
+const TEAM_FIELD: &[u8] = b":coregate-team";
 /// The pseudo-field that keys entries by route: routes that share a host
 /// and path (told apart by method or headers, with other upstreams,
 /// rewrites or header changes) never share entries.
@@ -202,9 +199,10 @@ fn shareable(e: &Entry) -> bool {
     cc.public || cc.s_maxage.is_some() || cc.must_revalidate
 }
 
-/// The request's key (a GET's, for a HEAD or an invalidating request).
-/// On a route of an access-controlled service, each app has entries of
-/// its own: its identity goes upstream and the answer may depend on it.
+/// The request's key (a GET's, for a HEAD or an invalidating request),
+/// from [`request_fields`]. On a route of an access-controlled service,
+/// each app has entries of its own: its identity goes upstream and the
+/// answer may depend on it.
 fn key_of(c: &Client, req: &Request<'_>, policy: &Policy, fields: &[Field<'_>]) -> CacheKey {
     let host = req
         .target
@@ -217,15 +215,25 @@ fn key_of(c: &Client, req: &Request<'_>, policy: &Policy, fields: &[Field<'_>]) 
         host,
         target: req.path,
     };
-    let mut with = Vec::with_capacity(fields.len() + 2);
-    with.extend_from_slice(fields);
-    with.push((ROUTE_FIELD, req.route.name.as_bytes()));
-    let Some(caller) = req.caller else {
-        return CacheKey::new(&input, &policy.parts, &with);
+    let parts = match req.caller {
+        Some(_) => &policy.parts_app,
+        None => &policy.parts,
     };
-    let app = caller.consumer.app.to_string();
-    with.push((CALLER_FIELD, app.as_bytes()));
-    CacheKey::new(&input, &policy.parts_app, &with)
+    CacheKey::new(&input, parts, fields)
+}
+
+/// The request's fields, then the pseudo-fields of its key: the route,
+/// and the caller on an access-controlled route (one allocation; the
+/// cache's rules look at named fields only, which these never are).
+fn request_fields<'r>(req: &Request<'r>) -> Vec<Field<'r>> {
+    let mut fields = Vec::with_capacity(req.head.headers().size_hint().0 + 3);
+    fields.extend(req.head.headers());
+    fields.push((ROUTE_FIELD, req.route.name.as_bytes()));
+    if let Some(caller) = req.caller {
+        fields.push((APP_FIELD, caller.consumer.app_name.as_bytes()));
+        fields.push((TEAM_FIELD, caller.consumer.team_name.as_bytes()));
+    }
+    fields
 }
 
 /// Whether a stale entry may answer an origin failure for this request.
